@@ -1,0 +1,223 @@
+// Package upstream is the client for Opentact's REST API: it builds the
+// request, forwards the caller's credentials, executes it on a shared
+// keep-alive http.Client that never follows redirects, and turns the
+// answer into a typed value or a typed *Error.
+//
+// Opentact's API reference: https://api.opentact.org (REST, JSON over HTTPS).
+package upstream
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/opentact-facade/opentact-facade/internal/version"
+)
+
+// DefaultMaxBodySize caps how much of an answer the client reads.
+const DefaultMaxBodySize = 1 << 20
+
+// Client calls Opentact. It is safe for concurrent use; create one and
+// share it, so that connections are kept alive across calls.
+type Client struct {
+	authURL   string
+	http      *http.Client
+	userAgent string
+	maxBody   int64
+	insecure  bool
+}
+
+// Option configures a Client.
+type Option func(*Client)
+
+// WithHTTPClient makes the client send its requests with hc. Whatever
+// hc's CheckRedirect, the client never follows a redirect.
+func WithHTTPClient(hc *http.Client) Option {
+	return func(c *Client) {
+		cp := *hc
+		c.http = &cp
+	}
+}
+
+// WithUserAgent replaces the User-Agent, "opentact-facade/<version>" by
+// default.
+func WithUserAgent(ua string) Option { return func(c *Client) { c.userAgent = ua } }
+
+// WithMaxBodySize caps how many bytes of an answer are read
+// (DefaultMaxBodySize by default); a larger answer fails with FailTooLarge.
+func WithMaxBodySize(n int64) Option { return func(c *Client) { c.maxBody = n } }
+
+// WithInsecure allows a plain-http base URL on a host that is not
+// loopback. Credentials then cross the network in clear text.
+func WithInsecure() Option { return func(c *Client) { c.insecure = true } }
+
+// New returns a client for the Opentact API at baseURL, such as
+// "https://api.opentact.org". The base URL may carry a path prefix. It must
+// be https, or http on a loopback host (or anywhere, with WithInsecure); it
+// must not carry user info, a query or a fragment.
+func New(baseURL string, opts ...Option) (*Client, error) {
+	c := &Client{
+		userAgent: version.UserAgent(),
+		maxBody:   DefaultMaxBodySize,
+	}
+	for _, o := range opts {
+		o(c)
+	}
+	u, err := parseBaseURL(baseURL, c.insecure)
+	if err != nil {
+		return nil, err
+	}
+	c.authURL = strings.TrimSuffix(u.String(), "/") + "/rest/auth"
+	if c.http == nil {
+		c.http = &http.Client{Transport: NewTransport()}
+	}
+	c.http.CheckRedirect = func(*http.Request, []*http.Request) error {
+		// Go would copy X-Auth-* headers to the redirect target, even on
+		// another host. Hand the 3xx back instead; it becomes an error.
+		return http.ErrUseLastResponse
+	}
+	return c, nil
+}
+
+// NewTransport returns the transport New uses by default: Go's default
+// transport with a connection pool sized for a facade, which sends all its
+// traffic to a single host.
+func NewTransport() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns = 512
+	t.MaxIdleConnsPerHost = 512
+	return t
+}
+
+func parseBaseURL(raw string, insecure bool) (*url.URL, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("upstream URL: %w", err)
+	}
+	switch {
+	case u.Scheme != "https" && u.Scheme != "http":
+		return nil, fmt.Errorf("upstream URL %q: scheme must be https or http", u.Redacted())
+	case u.Host == "":
+		return nil, fmt.Errorf("upstream URL %q: no host", u.Redacted())
+	case u.User != nil:
+		return nil, fmt.Errorf("upstream URL %q: must not carry user info; credentials come from each caller", u.Redacted())
+	case u.RawQuery != "" || u.Fragment != "" || u.ForceQuery:
+		return nil, fmt.Errorf("upstream URL %q: must not carry a query or fragment", u.Redacted())
+	case u.Scheme == "http" && !insecure && !isLoopback(u.Hostname()):
+		return nil, fmt.Errorf("upstream URL %q: plain http is allowed only on a loopback host; use https (or allow it explicitly as insecure)", u.Redacted())
+	}
+	return u, nil
+}
+
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// Auth calls GET /rest/auth with creds and returns the caller's profile.
+//
+// Errors: ErrNoCredentials (nothing was sent), a context error when ctx
+// ended first (errors.Is with context.Canceled or DeadlineExceeded), or an
+// *Error for every other failure.
+func (c *Client) Auth(ctx context.Context, creds Credentials) (*User, error) {
+	if creds.Empty() {
+		return nil, ErrNoCredentials
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.authURL, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header["Accept"] = []string{"application/json"}
+	req.Header["User-Agent"] = []string{c.userAgent}
+	creds.setOn(req.Header)
+
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, transportError(err)
+	}
+	defer resp.Body.Close()
+
+	body, err := c.readBody(resp)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return nil, statusError(resp, body, creds)
+	}
+	return decodeAuth(resp.StatusCode, body, creds)
+}
+
+// readBody reads the whole answer, at most maxBody bytes of it.
+func (c *Client) readBody(resp *http.Response) ([]byte, error) {
+	if resp.ContentLength > c.maxBody {
+		return nil, &Error{Failure: FailTooLarge, StatusCode: resp.StatusCode}
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, c.maxBody+1))
+	if err != nil {
+		return nil, transportError(fmt.Errorf("reading the answer: %w", err))
+	}
+	if int64(len(body)) > c.maxBody {
+		return nil, &Error{Failure: FailTooLarge, StatusCode: resp.StatusCode}
+	}
+	return body, nil
+}
+
+// transportError passes context errors through, so that the caller can tell
+// its own deadline or cancellation from a failure of Opentact.
+func transportError(err error) error {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return &Error{Failure: FailTransport, cause: err}
+}
+
+// errorBody is Opentact's error answer: {"success": false, "message", "status"}.
+type errorBody struct {
+	Message String `json:"message"`
+}
+
+func statusError(resp *http.Response, body []byte, creds Credentials) *Error {
+	e := &Error{
+		Failure:    FailStatus,
+		StatusCode: resp.StatusCode,
+		RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), time.Now()),
+	}
+	var eb errorBody
+	if json.Unmarshal(body, &eb) == nil && eb.Message.Valid {
+		e.Message = scrub(eb.Message.Value, creds)
+	}
+	return e
+}
+
+// envelope is Opentact's answer: {"success": true, "payload": {...}}.
+type envelope struct {
+	Success *bool  `json:"success"`
+	Message String `json:"message"`
+	Payload *User  `json:"payload"`
+}
+
+func decodeAuth(statusCode int, body []byte, creds Credentials) (*User, error) {
+	var env envelope
+	err := json.Unmarshal(body, &env)
+	switch {
+	case env.Success != nil && !*env.Success:
+		return nil, &Error{Failure: FailRejected, StatusCode: statusCode, Message: scrub(env.Message.Value, creds)}
+	case err != nil:
+		return nil, &Error{Failure: FailMalformed, StatusCode: statusCode, cause: err}
+	case env.Success == nil:
+		return nil, &Error{Failure: FailMalformed, StatusCode: statusCode, cause: errors.New(`no "success" field`)}
+	case env.Payload == nil:
+		return nil, &Error{Failure: FailMalformed, StatusCode: statusCode, cause: errors.New(`no "payload" object`)}
+	}
+	return env.Payload, nil
+}

@@ -1,0 +1,139 @@
+package upstream
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+)
+
+// ErrNoCredentials is returned, before any request is made, for a call
+// without credentials.
+var ErrNoCredentials = errors.New("opentact: no credentials")
+
+// Failure says how a call to Opentact failed.
+type Failure int
+
+// The ways a call can fail; see Error.
+const (
+	// FailStatus: Opentact answered with a status other than 2xx. 3xx
+	// answers land here too: redirects are never followed.
+	FailStatus Failure = iota + 1
+	// FailRejected: a 2xx answer whose body says "success": false.
+	FailRejected
+	// FailMalformed: a 2xx answer whose body is not the documented
+	// {"success", "payload"} JSON envelope.
+	FailMalformed
+	// FailTooLarge: the body is larger than the client's cap.
+	FailTooLarge
+	// FailTransport: no complete answer: connection refused or reset, a
+	// body cut off before its end, a DNS or TLS failure.
+	FailTransport
+)
+
+// Error is a failed call to Opentact. Its text never holds a credential:
+// Message is scrubbed of the caller's credentials and of anything shaped
+// like a JWT before the Error is built.
+type Error struct {
+	Failure Failure
+	// StatusCode is the HTTP status of Opentact's answer; 0 when there was
+	// none (FailTransport).
+	StatusCode int
+	// Message is Opentact's own "message", scrubbed; empty when the body
+	// had none.
+	Message string
+	// RetryAfter is the answer's Retry-After, 0 when absent or unreadable.
+	RetryAfter time.Duration
+	// cause is the underlying error for FailTransport and FailMalformed.
+	cause error
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString("opentact: ")
+	switch e.Failure {
+	case FailStatus:
+		fmt.Fprintf(&b, "HTTP %d", e.StatusCode)
+	case FailRejected:
+		fmt.Fprintf(&b, "HTTP %d with success false", e.StatusCode)
+	case FailMalformed:
+		fmt.Fprintf(&b, "HTTP %d answer is not the documented JSON", e.StatusCode)
+	case FailTooLarge:
+		fmt.Fprintf(&b, "HTTP %d answer is too large", e.StatusCode)
+	case FailTransport:
+		b.WriteString("no complete answer")
+	}
+	if e.Message != "" {
+		b.WriteString(": ")
+		b.WriteString(e.Message)
+	}
+	if e.cause != nil {
+		b.WriteString(": ")
+		b.WriteString(e.cause.Error())
+	}
+	return b.String()
+}
+
+// Unwrap returns the underlying transport or decoding error, if any.
+func (e *Error) Unwrap() error { return e.cause }
+
+// maxMessageLen bounds the upstream message copied into an Error.
+const maxMessageLen = 512
+
+// jwtLike matches a JWT or a fragment of one: base64url of `{"` and on.
+var jwtLike = regexp.MustCompile(`eyJ[A-Za-z0-9_-]{2,}(\.[A-Za-z0-9_-]*)*`)
+
+const redacted = "[REDACTED]"
+
+// scrub makes an upstream message safe to show: the caller's credentials
+// and anything JWT-shaped are replaced, control characters become spaces,
+// invalid UTF-8 is dropped, and the result is bounded in length.
+func scrub(msg string, creds Credentials) string {
+	for _, s := range creds.secrets() {
+		if s != "" {
+			msg = strings.ReplaceAll(msg, s, redacted)
+		}
+	}
+	msg = jwtLike.ReplaceAllString(msg, redacted)
+	msg = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return ' '
+		}
+		return r
+	}, strings.ToValidUTF8(msg, ""))
+	msg = strings.TrimSpace(msg)
+	if len(msg) > maxMessageLen {
+		cut := maxMessageLen
+		for cut > 0 && !utf8.RuneStart(msg[cut]) {
+			cut--
+		}
+		msg = msg[:cut] + "..."
+	}
+	return msg
+}
+
+// maxRetryAfter bounds a Retry-After hint; larger values are clamped.
+const maxRetryAfter = time.Hour
+
+// parseRetryAfter reads a Retry-After value: delay-seconds or an HTTP date
+// (RFC 9110, section 10.2.3). It returns 0 when absent or unreadable.
+func parseRetryAfter(v string, now time.Time) time.Duration {
+	if v == "" {
+		return 0
+	}
+	var d time.Duration
+	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if secs <= 0 {
+			return 0
+		}
+		d = time.Duration(min(secs, int64(maxRetryAfter/time.Second))) * time.Second
+	} else if at, err := http.ParseTime(v); err == nil {
+		d = at.Sub(now)
+	}
+	return max(0, min(d, maxRetryAfter))
+}

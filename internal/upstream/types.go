@@ -1,0 +1,201 @@
+package upstream
+
+import (
+	"bytes"
+	"encoding/json"
+	"time"
+)
+
+// User is the payload of GET /rest/auth: the caller's profile, its account
+// and a JWT. Opentact has answered with two documented shapes (2020: social
+// login ids, no account; 2024: account and wss_online) and sends more than
+// either shows, so every field is optional and lenient: a JSON null, a
+// missing field, or a value of a type the field cannot hold leaves it
+// unset, and unknown fields are ignored. Nothing in the payload but broken
+// JSON or a non-object fails the decoding.
+type User struct {
+	UUID           String  `json:"uuid"`
+	Email          String  `json:"email"`
+	WSSOnline      Bool    `json:"wss_online"`
+	Role           String  `json:"role"`
+	CreatedOn      Time    `json:"created_on"`
+	ModifiedOn     Time    `json:"modified_on"`
+	DeletedOn      Time    `json:"deleted_on"`
+	Token          String  `json:"token"`
+	PhoneNumber    String  `json:"phone_number"`
+	DOB            Time    `json:"dob"`
+	Avatar         String  `json:"avatar"`
+	FirstName      String  `json:"first_name"`
+	LastName       String  `json:"last_name"`
+	Gender         String  `json:"gender"`
+	GmailUserID    String  `json:"gmail_user_id"`
+	FacebookUserID String  `json:"facebook_user_id"`
+	AppleUserID    String  `json:"apple_user_id"`
+	WechatUserID   String  `json:"wechat_user_id"`
+	Account        Account `json:"account"`
+}
+
+// Account is the account (tenant) of a User; Valid is false when the
+// payload had none (the 2020 shape) or it was not a JSON object.
+type Account struct {
+	Valid      bool    `json:"-"`
+	UUID       String  `json:"uuid"`
+	Email      String  `json:"email"`
+	Name       String  `json:"name"`
+	Level      String  `json:"level"`
+	Balance    Decimal `json:"balance"`
+	CreatedOn  Time    `json:"created_on"`
+	ModifiedOn Time    `json:"modified_on"`
+	DeletedOn  Time    `json:"deleted_on"`
+}
+
+// UnmarshalJSON decodes an object and ignores any other JSON value.
+func (a *Account) UnmarshalJSON(b []byte) error {
+	if !isObject(b) {
+		return nil
+	}
+	type plain Account // drops this method, so the fields decode normally
+	var p plain
+	if json.Unmarshal(b, &p) != nil {
+		return nil // cannot happen with lenient fields; an unreadable account stays unset
+	}
+	*a = Account(p)
+	a.Valid = true
+	return nil
+}
+
+// String is an optional text field. A JSON number is kept as its literal
+// digits (Opentact has sent a phone number as a number); booleans, objects
+// and arrays leave it unset.
+type String struct {
+	Value string
+	Valid bool
+}
+
+// UnmarshalJSON implements json.Unmarshaler; it never fails.
+func (s *String) UnmarshalJSON(b []byte) error {
+	switch {
+	case len(b) > 0 && b[0] == '"':
+		var v string
+		if json.Unmarshal(b, &v) == nil {
+			*s = String{Value: v, Valid: true}
+		}
+	case isNumber(b):
+		*s = String{Value: string(b), Valid: true}
+	}
+	return nil
+}
+
+// Bool is an optional boolean field; anything but true or false leaves it
+// unset.
+type Bool struct {
+	Value bool
+	Valid bool
+}
+
+// UnmarshalJSON implements json.Unmarshaler; it never fails.
+func (v *Bool) UnmarshalJSON(b []byte) error {
+	switch string(b) {
+	case "true":
+		*v = Bool{Value: true, Valid: true}
+	case "false":
+		*v = Bool{Value: false, Valid: true}
+	}
+	return nil
+}
+
+// Time is an optional timestamp, sent by Opentact as RFC 3339 text with or
+// without milliseconds ("2024-01-16T14:15:48.540Z", "2024-01-16T14:15:15Z").
+// A bare date ("1990-05-01") is read as midnight UTC. Any other text or
+// type leaves it unset: never a zero date.
+type Time struct {
+	Value time.Time
+	Valid bool
+}
+
+// UnmarshalJSON implements json.Unmarshaler; it never fails.
+func (t *Time) UnmarshalJSON(b []byte) error {
+	if len(b) == 0 || b[0] != '"' {
+		return nil
+	}
+	var s string
+	if json.Unmarshal(b, &s) != nil {
+		return nil
+	}
+	for _, layout := range []string{time.RFC3339Nano, time.DateOnly} {
+		if v, err := time.Parse(layout, s); err == nil {
+			*t = Time{Value: v, Valid: true}
+			return nil
+		}
+	}
+	return nil
+}
+
+// Decimal is an optional decimal number kept as text, digit for digit as
+// Opentact sent it: money must not pass through a float64. A JSON number
+// is taken as is; a JSON string holding a number is accepted too.
+type Decimal struct {
+	Value string
+	Valid bool
+}
+
+// UnmarshalJSON implements json.Unmarshaler; it never fails.
+func (d *Decimal) UnmarshalJSON(b []byte) error {
+	switch {
+	case isNumber(b):
+		*d = Decimal{Value: string(b), Valid: true}
+	case len(b) > 0 && b[0] == '"':
+		var s string
+		if json.Unmarshal(b, &s) == nil && isNumber([]byte(s)) {
+			*d = Decimal{Value: s, Valid: true}
+		}
+	}
+	return nil
+}
+
+func isObject(b []byte) bool {
+	b = bytes.TrimLeft(b, " \t\r\n")
+	return len(b) > 0 && b[0] == '{'
+}
+
+// isNumber reports whether b is exactly one JSON number (RFC 8259, section 6).
+func isNumber(b []byte) bool {
+	i := 0
+	if i < len(b) && b[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(b) && b[i] == '0':
+		i++
+	case i < len(b) && b[i] >= '1' && b[i] <= '9':
+		i = skipDigits(b, i)
+	default:
+		return false
+	}
+	if i < len(b) && b[i] == '.' {
+		j := skipDigits(b, i+1)
+		if j == i+1 {
+			return false
+		}
+		i = j
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		j := skipDigits(b, i)
+		if j == i {
+			return false
+		}
+		i = j
+	}
+	return i == len(b)
+}
+
+func skipDigits(b []byte, i int) int {
+	for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+		i++
+	}
+	return i
+}
