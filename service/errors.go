@@ -1,0 +1,187 @@
+package service
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"syscall"
+
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/protoadapt"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	"github.com/opentact-facade/opentact-facade/internal/upstream"
+)
+
+// Domain is the google.rpc.ErrorInfo domain of every error GetAuth returns.
+const Domain = "opentact.org"
+
+// Reasons carried in google.rpc.ErrorInfo. They are part of the API:
+// clients may switch on them.
+const (
+	ReasonCredentialsMissing   = "CREDENTIALS_MISSING"         // no credential header at all
+	ReasonCredentialsMalformed = "CREDENTIALS_MALFORMED"       // a credential header the facade will not forward
+	ReasonBadRequest           = "BAD_REQUEST"                 // Opentact answered 400
+	ReasonUnauthorized         = "UNAUTHORIZED"                // 401
+	ReasonForbidden            = "FORBIDDEN"                   // 403
+	ReasonNotFound             = "NOT_FOUND"                   // 404
+	ReasonConflict             = "CONFLICT"                    // 409
+	ReasonRateLimited          = "RATE_LIMITED"                // 429
+	ReasonInternalError        = "UPSTREAM_INTERNAL_ERROR"     // 500
+	ReasonNotImplemented       = "NOT_IMPLEMENTED"             // 501
+	ReasonUnavailable          = "UPSTREAM_UNAVAILABLE"        // 502, 503, 504
+	ReasonClientError          = "UPSTREAM_CLIENT_ERROR"       // any other 4xx
+	ReasonServerError          = "UPSTREAM_SERVER_ERROR"       // any other 5xx
+	ReasonRedirect             = "UPSTREAM_REDIRECT"           // a 3xx: redirects are never followed
+	ReasonRejected             = "UPSTREAM_REJECTED"           // 2xx with "success": false
+	ReasonMalformedResponse    = "UPSTREAM_MALFORMED_RESPONSE" // 2xx body that is not the documented JSON
+	ReasonResponseTooLarge     = "UPSTREAM_RESPONSE_TOO_LARGE" // body over the size cap
+	ReasonUnreachable          = "UPSTREAM_UNREACHABLE"        // refused, reset, cut off, DNS, TLS
+	ReasonTimeout              = "UPSTREAM_TIMEOUT"            // no answer within --upstream-timeout
+)
+
+// errorStatus turns the outcome of an upstream call into the status
+// GetAuth returns. ctx is the caller's: when it has ended, its end is the
+// answer, whatever the upstream call reported.
+func errorStatus(ctx context.Context, err error) *status.Status {
+	if ctx.Err() != nil {
+		return status.FromContextError(ctx.Err())
+	}
+	var ue *upstream.Error
+	switch {
+	case errors.As(err, &ue):
+		return upstreamStatus(ue)
+	case errors.Is(err, context.DeadlineExceeded):
+		return withInfo(codes.DeadlineExceeded, "opentact did not answer in time", ReasonTimeout, 0)
+	case errors.Is(err, upstream.ErrNoCredentials):
+		return missingCredentials()
+	default:
+		return status.New(codes.Internal, "internal error")
+	}
+}
+
+// upstreamStatus maps one failed upstream call to a gRPC status. The
+// message carries Opentact's own message when it sent one; it is already
+// scrubbed of credentials by the upstream package.
+func upstreamStatus(e *upstream.Error) *status.Status {
+	switch e.Failure {
+	case upstream.FailStatus:
+		code, reason := statusCodeFor(e.StatusCode)
+		msg := fmt.Sprintf("opentact answered HTTP %d", e.StatusCode)
+		if e.StatusCode >= 300 && e.StatusCode < 400 {
+			msg = fmt.Sprintf("opentact answered with a redirect (HTTP %d), which is never followed; check that the upstream URL is Opentact's https address", e.StatusCode)
+		}
+		if e.Message != "" {
+			msg = "opentact: " + e.Message
+		}
+		st := withInfo(code, msg, reason, e.StatusCode)
+		if e.RetryAfter > 0 && (code == codes.ResourceExhausted || code == codes.Unavailable) {
+			st = withDetail(st, &errdetails.RetryInfo{RetryDelay: durationpb.New(e.RetryAfter)})
+		}
+		return st
+	case upstream.FailRejected:
+		msg := fmt.Sprintf("opentact answered HTTP %d with success false", e.StatusCode)
+		if e.Message != "" {
+			msg = "opentact: " + e.Message
+		}
+		return withInfo(codes.Internal, msg, ReasonRejected, e.StatusCode)
+	case upstream.FailMalformed:
+		return withInfo(codes.Internal, fmt.Sprintf("opentact answered HTTP %d with a body that is not the documented JSON", e.StatusCode), ReasonMalformedResponse, e.StatusCode)
+	case upstream.FailTooLarge:
+		return withInfo(codes.Internal, fmt.Sprintf("opentact's HTTP %d answer is larger than the facade accepts", e.StatusCode), ReasonResponseTooLarge, e.StatusCode)
+	case upstream.FailTransport:
+		return withInfo(codes.Unavailable, "opentact unreachable: "+transportProblem(e), ReasonUnreachable, 0)
+	}
+	return status.New(codes.Internal, "internal error")
+}
+
+// statusCodeFor is the table from Opentact's HTTP status to a gRPC code.
+func statusCodeFor(httpStatus int) (codes.Code, string) {
+	switch httpStatus {
+	case http.StatusBadRequest:
+		return codes.InvalidArgument, ReasonBadRequest
+	case http.StatusUnauthorized:
+		return codes.Unauthenticated, ReasonUnauthorized
+	case http.StatusForbidden:
+		return codes.PermissionDenied, ReasonForbidden
+	case http.StatusNotFound:
+		return codes.NotFound, ReasonNotFound
+	case http.StatusConflict:
+		return codes.Aborted, ReasonConflict
+	case http.StatusTooManyRequests:
+		return codes.ResourceExhausted, ReasonRateLimited
+	case http.StatusInternalServerError:
+		return codes.Internal, ReasonInternalError
+	case http.StatusNotImplemented:
+		return codes.Unimplemented, ReasonNotImplemented
+	case http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		return codes.Unavailable, ReasonUnavailable
+	}
+	switch {
+	case httpStatus >= 400 && httpStatus < 500:
+		return codes.FailedPrecondition, ReasonClientError
+	case httpStatus >= 300 && httpStatus < 400:
+		return codes.Internal, ReasonRedirect
+	default:
+		return codes.Internal, ReasonServerError
+	}
+}
+
+// transportProblem names what went wrong on the wire in a few words, never
+// with an address or anything from the request.
+func transportProblem(err error) string {
+	var (
+		dnsErr  *net.DNSError
+		certErr *tls.CertificateVerificationError
+		unkAuth x509.UnknownAuthorityError
+		recErr  tls.RecordHeaderError
+		netErr  net.Error
+	)
+	switch {
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "connection refused"
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
+		return "connection reset"
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+		return "connection closed before the answer was complete"
+	case errors.As(err, &dnsErr):
+		return "host name not found"
+	case errors.As(err, &certErr), errors.As(err, &unkAuth), errors.As(err, &recErr):
+		return "TLS handshake failed"
+	case errors.As(err, &netErr) && netErr.Timeout():
+		return "timed out"
+	}
+	return "connection failed"
+}
+
+func missingCredentials() *status.Status {
+	return withInfo(codes.Unauthenticated,
+		"missing credentials: send authorization (Basic or Bearer) or one of x-auth-token, x-auth-google-token, x-auth-facebook-token, x-auth-ha1b-token",
+		ReasonCredentialsMissing, 0)
+}
+
+// withInfo builds a status with one ErrorInfo in Domain; httpStatus, when
+// not 0, is Opentact's HTTP status, in the metadata key "httpStatus".
+func withInfo(code codes.Code, msg, reason string, httpStatus int) *status.Status {
+	info := &errdetails.ErrorInfo{Domain: Domain, Reason: reason}
+	if httpStatus != 0 {
+		info.Metadata = map[string]string{"httpStatus": strconv.Itoa(httpStatus)}
+	}
+	return withDetail(status.New(code, msg), info)
+}
+
+func withDetail(st *status.Status, detail protoadapt.MessageV1) *status.Status {
+	out, err := st.WithDetails(detail)
+	if err != nil {
+		return st
+	}
+	return out
+}
