@@ -1,0 +1,83 @@
+package server
+
+import (
+	"context"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	authv1 "github.com/opentact-facade/opentact-facade/gen/go/opentact/auth/v1"
+	"github.com/opentact-facade/opentact-facade/internal/upstream"
+	"github.com/opentact-facade/opentact-facade/service"
+)
+
+// newGateway returns the REST handler: grpc-gateway's mux calling the gRPC
+// server over conn, behind a check of the credential headers.
+func newGateway(conn *grpc.ClientConn) (http.Handler, error) {
+	mux := runtime.NewServeMux(
+		// Proto field names (Opentact's own, snake_case); unset fields are
+		// left out rather than shown as zero values.
+		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.HTTPBodyMarshaler{
+			Marshaler: &runtime.JSONPb{
+				MarshalOptions:   protojson.MarshalOptions{UseProtoNames: true},
+				UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: true},
+			},
+		}),
+		runtime.WithIncomingHeaderMatcher(credentialHeaderMatcher),
+		runtime.WithDisableHTTPMethodOverride(),
+		runtime.WithErrorHandler(errorHandler),
+	)
+	if err := authv1.RegisterAuthServiceHandler(context.Background(), mux, conn); err != nil {
+		return nil, err
+	}
+	return checkRequest(mux), nil
+}
+
+// credentialHeaderMatcher forwards the X-Auth-* credential headers, and
+// nothing else, as gRPC metadata. (The gateway always forwards
+// Authorization itself; matching it here too would send it twice.)
+func credentialHeaderMatcher(key string) (string, bool) {
+	for _, k := range upstream.Kinds() {
+		if k != upstream.Authorization && strings.EqualFold(key, k.Header()) {
+			return k.MetadataKey(), true
+		}
+	}
+	return "", false
+}
+
+// checkRequest rejects a REST request whose credential headers the facade
+// would not forward, with the same InvalidArgument the gRPC service gives.
+// Without it, grpc-gateway silently drops a header value holding a control
+// character, and the caller would be told its credentials are missing. It
+// also caps the request body.
+func checkRequest(mux *runtime.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, err := service.CredentialsFromHeaders(r.Header.Values); status.Code(err) == codes.InvalidArgument {
+			_, out := runtime.MarshalerForRequest(mux, r)
+			runtime.HTTPError(r.Context(), mux, out, w, r, err)
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, maxRESTBody)
+		mux.ServeHTTP(w, r)
+	})
+}
+
+// errorHandler is grpc-gateway's, plus a Retry-After header when the status
+// carries a google.rpc.RetryInfo (a 429 or 503 from Opentact).
+func errorHandler(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
+	for _, d := range status.Convert(err).Details() {
+		if ri, ok := d.(*errdetails.RetryInfo); ok && ri.GetRetryDelay() != nil {
+			secs := math.Ceil(ri.GetRetryDelay().AsDuration().Seconds())
+			w.Header().Set("Retry-After", strconv.Itoa(int(secs)))
+		}
+	}
+	runtime.DefaultHTTPErrorHandler(ctx, mux, m, w, r, err)
+}
