@@ -1,0 +1,205 @@
+// Package sandbox is an offline stand-in for Opentact's GET /rest/auth, in
+// the spirit of stripe-mock: it knows a few accounts (the documented demo
+// account, plus any loaded from a file), checks every credential kind
+// Opentact accepts, answers with Opentact's documented payload and error
+// shapes, and issues real signed JWTs that it accepts back as X-Auth-Token.
+package sandbox
+
+import (
+	"crypto/md5"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+)
+
+// The documented demo account: the Basic header of Opentact's example call
+// decodes to these. The other demo credentials are the sandbox's own.
+const (
+	DemoEmail         = "opentact@callify.io"
+	DemoPassword      = "12345678"
+	DemoAPIToken      = "demo-api-token"
+	DemoGoogleToken   = "demo-google-token"
+	DemoFacebookToken = "demo-facebook-token"
+)
+
+// DemoHA1B is the demo account's HA1B token: md5(login@domain:domain:password).
+var DemoHA1B = ha1b("opentact", "callify.io", DemoPassword)
+
+func ha1b(login, domain, password string) string {
+	sum := md5.Sum([]byte(login + "@" + domain + ":" + domain + ":" + password))
+	return hex.EncodeToString(sum[:])
+}
+
+// demoProfile follows the documented 2024 payload shape.
+const demoProfile = `{
+  "uuid": "0116f6d1-1280-44b2-9134-da48509ec575",
+  "email": "opentact@callify.io",
+  "wss_online": true,
+  "role": "User",
+  "created_on": "2024-01-16T14:15:48.540Z",
+  "modified_on": "2024-01-16T14:15:48.540Z",
+  "deleted_on": null,
+  "phone_number": "+1234567890",
+  "dob": "2024-01-16T14:15:48.540Z",
+  "avatar": "https://google/image.png",
+  "first_name": "First Name",
+  "last_name": "Last Name",
+  "gender": "Female",
+  "account": {
+    "created_on": "2024-01-16T14:15:48.540Z",
+    "modified_on": "2024-01-16T14:15:48.540Z",
+    "uuid": "f2cb79fb-6bf8-4484-8034-debf95aac73b",
+    "email": "info@denovolab.com",
+    "name": "DENOVOLAB",
+    "level": "Level0",
+    "deleted_on": null,
+    "balance": 99.87895
+  }
+}`
+
+// Account is one user the sandbox knows, as written in an accounts file.
+// Every credential is optional; Profile is served as the payload, with a
+// fresh JWT as its "token", and must hold a "uuid" and an "email".
+type Account struct {
+	Password      string          `json:"password"`       // for Authorization: Basic base64(email:password)
+	APITokens     []string        `json:"api_tokens"`     // for Authorization: Bearer <token> (or the bare token)
+	GoogleToken   string          `json:"google_token"`   // for X-Auth-Google-Token
+	FacebookToken string          `json:"facebook_token"` // for X-Auth-Facebook-Token
+	HA1B          string          `json:"ha1b"`           // for X-Auth-HA1B-Token
+	Profile       json.RawMessage `json:"profile"`
+}
+
+// Demo is the documented demo account.
+func Demo() Account {
+	return Account{
+		Password:      DemoPassword,
+		APITokens:     []string{DemoAPIToken},
+		GoogleToken:   DemoGoogleToken,
+		FacebookToken: DemoFacebookToken,
+		HA1B:          DemoHA1B,
+		Profile:       json.RawMessage(demoProfile),
+	}
+}
+
+// LoadAccounts reads an accounts file: a JSON array of Account.
+func LoadAccounts(path string) ([]Account, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var accounts []Account
+	if err := json.Unmarshal(b, &accounts); err != nil {
+		return nil, fmt.Errorf("accounts file %s: %w", path, err)
+	}
+	return accounts, nil
+}
+
+// Options configures a Sandbox.
+type Options struct {
+	Accounts []Account        // the accounts it knows; Demo() is always added
+	Secret   []byte           // HMAC-SHA256 key for its JWTs; random when empty
+	TokenTTL time.Duration    // lifetime of an issued JWT; 24h when 0
+	Now      func() time.Time // the clock; time.Now when nil
+	Logger   *slog.Logger     // nil discards logs
+}
+
+// Sandbox serves GET /rest/auth. It is an http.Handler.
+type Sandbox struct {
+	secret []byte
+	ttl    time.Duration
+	now    func() time.Time
+	log    *slog.Logger
+
+	byEmail    map[string]*user
+	byUUID     map[string]*user
+	byAPIToken map[string]*user
+	byGoogle   map[string]*user
+	byFacebook map[string]*user
+	byHA1B     map[string]*user
+}
+
+type user struct {
+	uuid     string
+	password string
+	// profile is the payload object without its "token" and without the
+	// closing brace, ready to have a token appended.
+	profile []byte
+}
+
+// New returns a Sandbox knowing opts.Accounts and the demo account.
+func New(opts Options) (*Sandbox, error) {
+	s := &Sandbox{
+		secret:     opts.Secret,
+		ttl:        opts.TokenTTL,
+		now:        opts.Now,
+		log:        opts.Logger,
+		byEmail:    map[string]*user{},
+		byUUID:     map[string]*user{},
+		byAPIToken: map[string]*user{},
+		byGoogle:   map[string]*user{},
+		byFacebook: map[string]*user{},
+		byHA1B:     map[string]*user{},
+	}
+	if len(s.secret) == 0 {
+		s.secret = make([]byte, 32)
+		_, _ = rand.Read(s.secret)
+	}
+	if s.ttl <= 0 {
+		s.ttl = 24 * time.Hour
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	for i, a := range append([]Account{Demo()}, opts.Accounts...) {
+		if err := s.add(a); err != nil {
+			return nil, fmt.Errorf("account %d: %w", i, err)
+		}
+	}
+	return s, nil
+}
+
+func (s *Sandbox) add(a Account) error {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(a.Profile, &fields); err != nil || fields == nil {
+		return errors.New("profile must be a JSON object")
+	}
+	var id, email string
+	if json.Unmarshal(fields["uuid"], &id) != nil || id == "" {
+		return errors.New(`profile needs a "uuid" string`)
+	}
+	if json.Unmarshal(fields["email"], &email) != nil || email == "" {
+		return errors.New(`profile needs an "email" string`)
+	}
+	if s.byUUID[id] != nil {
+		return fmt.Errorf("uuid %s is used twice", id)
+	}
+	delete(fields, "token")
+	profile, err := json.Marshal(fields)
+	if err != nil {
+		return err
+	}
+	u := &user{uuid: id, password: a.Password, profile: profile[:len(profile)-1]}
+	s.byUUID[id] = u
+	s.byEmail[strings.ToLower(email)] = u
+	for _, t := range a.APITokens {
+		s.byAPIToken[t] = u
+	}
+	for _, p := range []struct {
+		index map[string]*user
+		token string
+	}{{s.byGoogle, a.GoogleToken}, {s.byFacebook, a.FacebookToken}, {s.byHA1B, a.HA1B}} {
+		if p.token != "" {
+			p.index[p.token] = u
+		}
+	}
+	return nil
+}
