@@ -1,0 +1,134 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/testing/protocmp"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	"github.com/opentact-facade/opentact-facade/internal/upstream"
+)
+
+func TestUpstreamStatusTable(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name       string
+		err        *upstream.Error
+		wantCode   codes.Code
+		wantReason string
+		wantHTTP   string // ErrorInfo metadata httpStatus; "" for none
+		wantMsg    string // a part of the message
+		wantRetry  time.Duration
+	}{
+		{"400", httpErr(400, "Bad request"), codes.InvalidArgument, ReasonBadRequest, "400", "opentact: Bad request", 0},
+		{"401", httpErr(401, "Invalid credentials"), codes.Unauthenticated, ReasonUnauthorized, "401", "opentact: Invalid credentials", 0},
+		{"403", httpErr(403, "Forbidden"), codes.PermissionDenied, ReasonForbidden, "403", "opentact: Forbidden", 0},
+		{"404", httpErr(404, "Not found"), codes.NotFound, ReasonNotFound, "404", "opentact: Not found", 0},
+		{"409", httpErr(409, "Conflict"), codes.Aborted, ReasonConflict, "409", "opentact: Conflict", 0},
+		{"429 with Retry-After", &upstream.Error{Failure: upstream.FailStatus, StatusCode: 429, Message: "Slow down", RetryAfter: 7 * time.Second},
+			codes.ResourceExhausted, ReasonRateLimited, "429", "opentact: Slow down", 7 * time.Second},
+		{"429 without Retry-After", httpErr(429, ""), codes.ResourceExhausted, ReasonRateLimited, "429", "opentact answered HTTP 429", 0},
+		{"500", httpErr(500, "Oops"), codes.Internal, ReasonInternalError, "500", "opentact: Oops", 0},
+		{"501", httpErr(501, ""), codes.Unimplemented, ReasonNotImplemented, "501", "HTTP 501", 0},
+		{"502", httpErr(502, ""), codes.Unavailable, ReasonUnavailable, "502", "HTTP 502", 0},
+		{"503 with Retry-After", &upstream.Error{Failure: upstream.FailStatus, StatusCode: 503, RetryAfter: 2 * time.Second},
+			codes.Unavailable, ReasonUnavailable, "503", "HTTP 503", 2 * time.Second},
+		{"504", httpErr(504, ""), codes.Unavailable, ReasonUnavailable, "504", "HTTP 504", 0},
+		{"other 4xx: 418", httpErr(418, "I'm a teapot"), codes.FailedPrecondition, ReasonClientError, "418", "opentact: I'm a teapot", 0},
+		{"other 4xx: 422", httpErr(422, ""), codes.FailedPrecondition, ReasonClientError, "422", "HTTP 422", 0},
+		{"other 5xx: 505", httpErr(505, ""), codes.Internal, ReasonServerError, "505", "HTTP 505", 0},
+		{"other 5xx: 599", httpErr(599, ""), codes.Internal, ReasonServerError, "599", "HTTP 599", 0},
+		{"3xx: 301", httpErr(301, ""), codes.Internal, ReasonRedirect, "301", "redirect (HTTP 301)", 0},
+		{"3xx: 307", httpErr(307, ""), codes.Internal, ReasonRedirect, "307", "redirect (HTTP 307)", 0},
+		{"200 with success false", &upstream.Error{Failure: upstream.FailRejected, StatusCode: 200, Message: "Account suspended"},
+			codes.Internal, ReasonRejected, "200", "opentact: Account suspended", 0},
+		{"200 with success false and no message", &upstream.Error{Failure: upstream.FailRejected, StatusCode: 200},
+			codes.Internal, ReasonRejected, "200", "success false", 0},
+		{"200 with a body that is not the documented JSON", &upstream.Error{Failure: upstream.FailMalformed, StatusCode: 200},
+			codes.Internal, ReasonMalformedResponse, "200", "not the documented JSON", 0},
+		{"200 too large", &upstream.Error{Failure: upstream.FailTooLarge, StatusCode: 200},
+			codes.Internal, ReasonResponseTooLarge, "200", "larger than the facade accepts", 0},
+		{"no complete answer", &upstream.Error{Failure: upstream.FailTransport},
+			codes.Unavailable, ReasonUnreachable, "", "opentact unreachable", 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			st := upstreamStatus(tc.err)
+			if st.Code() != tc.wantCode {
+				t.Errorf("code = %v, want %v", st.Code(), tc.wantCode)
+			}
+			if !strings.Contains(st.Message(), tc.wantMsg) {
+				t.Errorf("message %q does not contain %q", st.Message(), tc.wantMsg)
+			}
+			var want = []any{&errdetails.ErrorInfo{Domain: "opentact.org", Reason: tc.wantReason}}
+			if tc.wantHTTP != "" {
+				want[0].(*errdetails.ErrorInfo).Metadata = map[string]string{"httpStatus": tc.wantHTTP}
+			}
+			if tc.wantRetry > 0 {
+				want = append(want, &errdetails.RetryInfo{RetryDelay: durationpb.New(tc.wantRetry)})
+			}
+			if diff := cmp.Diff(want, st.Details(), protocmp.Transform()); diff != "" {
+				t.Errorf("details mismatch (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func httpErr(code int, msg string) *upstream.Error {
+	return &upstream.Error{Failure: upstream.FailStatus, StatusCode: code, Message: msg}
+}
+
+func TestErrorStatusPrefersTheCallersOwnEnd(t *testing.T) {
+	t.Parallel()
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	expired, cancel2 := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+	defer cancel2()
+	transport := &upstream.Error{Failure: upstream.FailTransport}
+
+	tests := []struct {
+		name       string
+		ctx        context.Context
+		err        error
+		wantCode   codes.Code
+		wantReason string
+	}{
+		{"caller cancelled", cancelled, context.Canceled, codes.Canceled, ""},
+		{"caller cancelled while the upstream failed", cancelled, transport, codes.Canceled, ""},
+		{"caller's deadline passed", expired, context.DeadlineExceeded, codes.DeadlineExceeded, ""},
+		{"only the upstream timeout passed", context.Background(), context.DeadlineExceeded, codes.DeadlineExceeded, ReasonTimeout},
+		{"upstream failure", context.Background(), transport, codes.Unavailable, ReasonUnreachable},
+		{"no credentials", context.Background(), upstream.ErrNoCredentials, codes.Unauthenticated, ReasonCredentialsMissing},
+		{"anything else is Internal without detail", context.Background(), errors.New("boom"), codes.Internal, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			st := errorStatus(tc.ctx, tc.err)
+			if st.Code() != tc.wantCode {
+				t.Errorf("code = %v, want %v", st.Code(), tc.wantCode)
+			}
+			if got := reasonOf(st); got != tc.wantReason {
+				t.Errorf("reason = %q, want %q", got, tc.wantReason)
+			}
+		})
+	}
+}
+
+func reasonOf(st *status.Status) string {
+	for _, d := range st.Details() {
+		if info, ok := d.(*errdetails.ErrorInfo); ok {
+			return info.GetReason()
+		}
+	}
+	return ""
+}
