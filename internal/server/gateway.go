@@ -32,8 +32,12 @@ func newGateway(conn *grpc.ClientConn) (http.Handler, error) {
 			},
 		}),
 		runtime.WithIncomingHeaderMatcher(credentialHeaderMatcher),
+		// The gRPC server sends no metadata worth showing a REST caller.
+		runtime.WithOutgoingHeaderMatcher(dropAll),
+		runtime.WithOutgoingTrailerMatcher(dropAll),
 		runtime.WithDisableHTTPMethodOverride(),
 		runtime.WithErrorHandler(errorHandler),
+		runtime.WithRoutingErrorHandler(routingErrorHandler),
 	)
 	if err := authv1.RegisterAuthServiceHandler(context.Background(), mux, conn); err != nil {
 		return nil, err
@@ -52,6 +56,8 @@ func credentialHeaderMatcher(key string) (string, bool) {
 	}
 	return "", false
 }
+
+func dropAll(string) (string, bool) { return "", false }
 
 // checkRequest rejects a REST request whose credential headers the facade
 // would not forward, with the same InvalidArgument the gRPC service gives.
@@ -81,3 +87,22 @@ func errorHandler(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshale
 	}
 	runtime.DefaultHTTPErrorHandler(ctx, mux, m, w, r, err)
 }
+
+// routingErrorHandler is grpc-gateway's, except that a known path with the
+// wrong method is 405 Method Not Allowed (with Allow), not 501.
+func routingErrorHandler(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, httpStatus int) {
+	if httpStatus != http.StatusMethodNotAllowed {
+		runtime.DefaultRoutingErrorHandler(ctx, mux, m, w, r, httpStatus)
+		return
+	}
+	w.Header().Set("Allow", http.MethodGet) // every route of the API is a GET
+	errorHandler(ctx, mux, m, statusWriter{w, httpStatus}, r, status.Error(codes.Unimplemented, http.StatusText(httpStatus)))
+}
+
+// statusWriter writes its own status code in place of the one given.
+type statusWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (s statusWriter) WriteHeader(int) { s.ResponseWriter.WriteHeader(s.code) }

@@ -1,0 +1,235 @@
+package server_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+
+	authv1 "github.com/opentact-facade/opentact-facade/gen/go/opentact/auth/v1"
+	"github.com/opentact-facade/opentact-facade/internal/server"
+	"github.com/opentact-facade/opentact-facade/service"
+)
+
+const secretToken = "tok-SECRET-4242"
+
+func opentactError(code int, msg string) http.HandlerFunc {
+	return answer(code, fmt.Sprintf(`{"success":false,"message":%q,"status":%d}`, msg, code))
+}
+
+// hijack hands the raw connection to fn, to misbehave below HTTP.
+func hijack(fn func(rw *bufio.ReadWriter)) http.HandlerFunc {
+	return func(w http.ResponseWriter, _ *http.Request) {
+		conn, rw, err := w.(http.Hijacker).Hijack()
+		if err != nil {
+			panic(err)
+		}
+		defer conn.Close()
+		fn(rw)
+		_ = rw.Flush()
+	}
+}
+
+// TestErrorTable drives every row of the README's error table through a
+// real upstream, over gRPC and over REST, and checks the code, the
+// ErrorInfo, the HTTP status the gateway derives, and that Opentact's
+// message, but never the caller's credential, reaches the caller.
+func TestErrorTable(t *testing.T) {
+	t.Parallel()
+	type row struct {
+		name       string
+		handler    http.HandlerFunc
+		upstream   string // overrides the recorder's URL
+		code       codes.Code
+		reason     string
+		httpStatus string // ErrorInfo metadata
+		msg        string // part of the message
+		retry      time.Duration
+	}
+	rows := []row{
+		{name: "400", handler: opentactError(400, "Bad request"), code: codes.InvalidArgument, reason: service.ReasonBadRequest, httpStatus: "400", msg: "opentact: Bad request"},
+		{name: "401", handler: opentactError(401, "Invalid credentials"), code: codes.Unauthenticated, reason: service.ReasonUnauthorized, httpStatus: "401", msg: "opentact: Invalid credentials"},
+		{name: "401 echoing the token", handler: opentactError(401, "Token "+secretToken+" is invalid"), code: codes.Unauthenticated, reason: service.ReasonUnauthorized, httpStatus: "401", msg: "[REDACTED]"},
+		{name: "403", handler: opentactError(403, "Forbidden"), code: codes.PermissionDenied, reason: service.ReasonForbidden, httpStatus: "403", msg: "opentact: Forbidden"},
+		{name: "404", handler: opentactError(404, "User not found"), code: codes.NotFound, reason: service.ReasonNotFound, httpStatus: "404", msg: "opentact: User not found"},
+		{name: "409", handler: opentactError(409, "Conflict"), code: codes.Aborted, reason: service.ReasonConflict, httpStatus: "409", msg: "opentact: Conflict"},
+		{name: "429", handler: func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Retry-After", "12")
+			opentactError(429, "Too many requests")(w, r)
+		}, code: codes.ResourceExhausted, reason: service.ReasonRateLimited, httpStatus: "429", msg: "opentact: Too many requests", retry: 12 * time.Second},
+		{name: "500", handler: opentactError(500, "Internal error"), code: codes.Internal, reason: service.ReasonInternalError, httpStatus: "500", msg: "opentact: Internal error"},
+		{name: "501", handler: opentactError(501, "Not implemented"), code: codes.Unimplemented, reason: service.ReasonNotImplemented, httpStatus: "501", msg: "Not implemented"},
+		{name: "502 HTML from a load balancer", handler: func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "text/html")
+			w.WriteHeader(502)
+			_, _ = io.WriteString(w, "<html><body><h1>502 Bad Gateway</h1></body></html>")
+		}, code: codes.Unavailable, reason: service.ReasonUnavailable, httpStatus: "502", msg: "HTTP 502"},
+		{name: "503", handler: opentactError(503, "Maintenance"), code: codes.Unavailable, reason: service.ReasonUnavailable, httpStatus: "503", msg: "Maintenance"},
+		{name: "504", handler: opentactError(504, "Gateway timeout"), code: codes.Unavailable, reason: service.ReasonUnavailable, httpStatus: "504", msg: "Gateway timeout"},
+		{name: "other 4xx", handler: opentactError(422, "Unprocessable"), code: codes.FailedPrecondition, reason: service.ReasonClientError, httpStatus: "422", msg: "Unprocessable"},
+		{name: "other 5xx", handler: opentactError(507, "Insufficient storage"), code: codes.Internal, reason: service.ReasonServerError, httpStatus: "507", msg: "Insufficient storage"},
+		{name: "3xx", handler: func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, "https://elsewhere.example/rest/auth", http.StatusMovedPermanently)
+		}, code: codes.Internal, reason: service.ReasonRedirect, httpStatus: "301", msg: "redirect"},
+		{name: "200 with success false", handler: answer(200, `{"success":false,"message":"Account locked","status":200}`), code: codes.Internal, reason: service.ReasonRejected, httpStatus: "200", msg: "opentact: Account locked"},
+		{name: "200 with HTML", handler: answer(200, `<!doctype html><p>hello`), code: codes.Internal, reason: service.ReasonMalformedResponse, httpStatus: "200", msg: "not the documented JSON"},
+		{name: "200 with broken JSON", handler: answer(200, `{"success":true,"payload":{"uuid":"u"`), code: codes.Internal, reason: service.ReasonMalformedResponse, httpStatus: "200", msg: "not the documented JSON"},
+		{name: "200 without payload", handler: answer(200, `{"success":true}`), code: codes.Internal, reason: service.ReasonMalformedResponse, httpStatus: "200", msg: "not the documented JSON"},
+		{name: "connection refused", upstream: "http://" + closedAddr(t), code: codes.Unavailable, reason: service.ReasonUnreachable, msg: "connection refused"},
+		{name: "connection reset before an answer", handler: hijack(func(*bufio.ReadWriter) {}), code: codes.Unavailable, reason: service.ReasonUnreachable, msg: "unreachable"},
+		{name: "body cut off", handler: hijack(func(rw *bufio.ReadWriter) {
+			_, _ = rw.WriteString("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"success\":true,\"payload\":{")
+		}), code: codes.Unavailable, reason: service.ReasonUnreachable, msg: "closed before the answer was complete"},
+	}
+	for _, tc := range rows {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			url := tc.upstream
+			if url == "" {
+				url = newRecorder(t, tc.handler).URL
+			}
+			f := startFacade(t, url)
+
+			ctx := metadata.AppendToOutgoingContext(context.Background(), "x-auth-token", secretToken)
+			_, err := f.client.GetAuth(ctx, &authv1.GetAuthRequest{})
+			checkStatus(t, "grpc", status.Convert(err), tc.code, tc.reason, tc.httpStatus, tc.msg, tc.retry)
+
+			resp, body := f.rest(t, http.MethodGet, "/v1/auth", http.Header{"X-Auth-Token": {secretToken}})
+			if want := runtime.HTTPStatusFromCode(tc.code); resp.StatusCode != want {
+				t.Errorf("rest: HTTP status %d, want %d", resp.StatusCode, want)
+			}
+			if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
+				t.Errorf("rest: Content-Type %q, want application/json", ct)
+			}
+			if tc.retry > 0 && resp.Header.Get("Retry-After") != fmt.Sprint(int(tc.retry.Seconds())) {
+				t.Errorf("rest: Retry-After %q, want %v", resp.Header.Get("Retry-After"), tc.retry.Seconds())
+			}
+			checkStatus(t, "rest", restStatus(t, body), tc.code, tc.reason, tc.httpStatus, tc.msg, tc.retry)
+			for k, v := range resp.Header {
+				if strings.Contains(strings.Join(v, " "), secretToken) {
+					t.Errorf("rest: header %s shows the credential", k)
+				}
+			}
+		})
+	}
+}
+
+func checkStatus(t *testing.T, via string, st *status.Status, code codes.Code, reason, httpStatus, msg string, retry time.Duration) {
+	t.Helper()
+	if st.Code() != code {
+		t.Errorf("%s: code %v, want %v (%s)", via, st.Code(), code, st.Message())
+	}
+	if !strings.Contains(st.Message(), msg) {
+		t.Errorf("%s: message %q, want it to contain %q", via, st.Message(), msg)
+	}
+	if strings.Contains(st.Message(), secretToken) {
+		t.Errorf("%s: message %q shows the caller's credential", via, st.Message())
+	}
+	var infos int
+	var gotRetry time.Duration
+	for _, d := range st.Details() {
+		switch d := d.(type) {
+		case *errdetails.ErrorInfo:
+			infos++
+			if d.GetDomain() != "opentact.org" || d.GetReason() != reason || d.GetMetadata()["httpStatus"] != httpStatus {
+				t.Errorf("%s: ErrorInfo %v, want domain opentact.org, reason %s, httpStatus %q", via, d, reason, httpStatus)
+			}
+		case *errdetails.RetryInfo:
+			gotRetry = d.GetRetryDelay().AsDuration()
+		}
+	}
+	if infos != 1 {
+		t.Errorf("%s: %d ErrorInfo details, want 1", via, infos)
+	}
+	if gotRetry != retry {
+		t.Errorf("%s: RetryInfo %v, want %v", via, gotRetry, retry)
+	}
+}
+
+// hang answers nothing until the caller goes away.
+func hang(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() }
+
+func TestCallerDeadlineBoundsTheCall(t *testing.T) {
+	t.Parallel()
+	up := newRecorder(t, hang)
+	f := startFacade(t, up.URL)
+
+	ctx, cancel := context.WithTimeout(metadata.AppendToOutgoingContext(context.Background(), "authorization", demoBasic), 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err := f.client.GetAuth(ctx, &authv1.GetAuthRequest{})
+	if status.Code(err) != codes.DeadlineExceeded {
+		t.Errorf("grpc: %v, want DeadlineExceeded", err)
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("grpc: took %v, want about the 200ms deadline", d)
+	}
+
+	resp, body := f.rest(t, http.MethodGet, "/v1/auth", http.Header{"Authorization": {demoBasic}, "Grpc-Timeout": {"200m"}})
+	if resp.StatusCode != http.StatusGatewayTimeout {
+		t.Errorf("rest: status %d, want 504", resp.StatusCode)
+	}
+	if st := restStatus(t, body); st.Code() != codes.DeadlineExceeded {
+		t.Errorf("rest: code %v, want DeadlineExceeded", st.Code())
+	}
+}
+
+func TestUpstreamTimeout(t *testing.T) {
+	t.Parallel()
+	up := newRecorder(t, hang)
+	f := startFacade(t, up.URL, func(o *server.Options) { o.UpstreamTimeout = 150 * time.Millisecond })
+
+	start := time.Now()
+	_, err := f.client.GetAuth(metadata.AppendToOutgoingContext(context.Background(), "authorization", demoBasic), &authv1.GetAuthRequest{})
+	st := status.Convert(err)
+	if st.Code() != codes.DeadlineExceeded || errorInfo(st).GetReason() != service.ReasonTimeout {
+		t.Errorf("%v, want DeadlineExceeded with reason %s", err, service.ReasonTimeout)
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("took %v, want about the 150ms upstream timeout", d)
+	}
+}
+
+// TestCallerCancellation: the server records Canceled for a call its
+// caller abandoned (the caller itself no longer listens).
+func TestCallerCancellation(t *testing.T) {
+	t.Parallel()
+	arrived := make(chan struct{}, 1)
+	up := newRecorder(t, func(w http.ResponseWriter, r *http.Request) {
+		arrived <- struct{}{}
+		hang(w, r)
+	})
+	f := startFacade(t, up.URL)
+
+	ctx, cancel := context.WithCancel(metadata.AppendToOutgoingContext(context.Background(), "authorization", demoBasic))
+	go func() {
+		<-arrived
+		cancel()
+	}()
+	if _, err := f.client.GetAuth(ctx, &authv1.GetAuthRequest{}); status.Code(err) != codes.Canceled {
+		t.Fatalf("%v, want Canceled", err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		for _, l := range f.logs.lines("finished call") {
+			if l["grpc.method"] == "GetAuth" {
+				if l["grpc.code"] != "Canceled" {
+					t.Errorf("server recorded %v, want Canceled", l["grpc.code"])
+				}
+				return
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Error("the server never finished the call")
+}
