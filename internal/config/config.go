@@ -28,8 +28,10 @@ type Config struct {
 // flag errors go to out. It returns flag.ErrHelp for -h/--help.
 func Parse(args []string, lookupEnv func(string) (string, bool), out io.Writer) (Config, error) {
 	var (
-		c    Config
-		errs []error
+		c Config
+		// envErrs holds unreadable environment values by flag name; each
+		// is an error only if its flag is not given on the command line.
+		envErrs = map[string]error{}
 	)
 	fs := flag.NewFlagSet("opentact-facade", flag.ContinueOnError)
 	fs.SetOutput(out)
@@ -51,7 +53,7 @@ func Parse(args []string, lookupEnv func(string) (string, bool), out io.Writer) 
 		if s, ok := lookupEnv(envName); ok {
 			d, err := time.ParseDuration(s)
 			if err != nil {
-				errs = append(errs, fmt.Errorf("%s: %w", envName, err))
+				envErrs[flagName] = fmt.Errorf("%s: %w", envName, err)
 			}
 			v = d
 		}
@@ -62,7 +64,7 @@ func Parse(args []string, lookupEnv func(string) (string, bool), out io.Writer) 
 		if s, ok := lookupEnv(envName); ok {
 			b, err := strconv.ParseBool(s)
 			if err != nil {
-				errs = append(errs, fmt.Errorf("%s: %w", envName, err))
+				envErrs[flagName] = fmt.Errorf("%s: %w", envName, err)
 			}
 			v = b
 		}
@@ -74,30 +76,38 @@ func Parse(args []string, lookupEnv func(string) (string, bool), out io.Writer) 
 	str(&c.Server.Upstream, "upstream", "OPENTACT_BASE_URL", server.DefaultUpstream, "Opentact API base URL")
 	dur(&c.Server.UpstreamTimeout, "upstream-timeout", "OPENTACT_UPSTREAM_TIMEOUT", service.DefaultUpstreamTimeout, "bound on one call to Opentact")
 	boolean(&c.Server.InsecureUpstream, "insecure-upstream", "OPENTACT_INSECURE_UPSTREAM", "allow a plain-http upstream on a host that is not loopback (credentials then travel in clear text)")
-	fs.TextVar(&c.LogLevel, "log-level", levelFromEnv(lookupEnv, &errs), "log level: debug, info, warn or error (env OPENTACT_FACADE_LOG_LEVEL)")
+	level := slog.LevelInfo
+	if s, ok := lookupEnv("OPENTACT_FACADE_LOG_LEVEL"); ok {
+		if err := level.UnmarshalText([]byte(s)); err != nil {
+			envErrs["log-level"] = fmt.Errorf("OPENTACT_FACADE_LOG_LEVEL: %w", err)
+		}
+	}
+	fs.TextVar(&c.LogLevel, "log-level", &level, "log level: debug, info, warn or error (env OPENTACT_FACADE_LOG_LEVEL)")
 	fs.BoolVar(&c.ShowVersion, "version", false, "print the version and exit")
 
-	if err := errors.Join(errs...); err != nil {
-		return Config{}, err
-	}
 	if err := fs.Parse(args); err != nil {
 		return Config{}, err
 	}
 	if fs.NArg() > 0 {
 		return Config{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	var errs []error
+	fs.VisitAll(func(f *flag.Flag) {
+		if err := envErrs[f.Name]; err != nil && !given[f.Name] {
+			errs = append(errs, err)
+		}
+	})
 	if c.Server.UpstreamTimeout <= 0 {
-		return Config{}, errors.New("--upstream-timeout must be positive")
+		source := "--upstream-timeout"
+		if !given["upstream-timeout"] {
+			source = "OPENTACT_UPSTREAM_TIMEOUT"
+		}
+		errs = append(errs, fmt.Errorf("%s must be positive", source))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return Config{}, err
 	}
 	return c, nil
-}
-
-func levelFromEnv(lookupEnv func(string) (string, bool), errs *[]error) *slog.Level {
-	l := slog.LevelInfo
-	if s, ok := lookupEnv("OPENTACT_FACADE_LOG_LEVEL"); ok {
-		if err := l.UnmarshalText([]byte(s)); err != nil {
-			*errs = append(*errs, fmt.Errorf("OPENTACT_FACADE_LOG_LEVEL: %w", err))
-		}
-	}
-	return &l
 }

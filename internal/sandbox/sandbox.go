@@ -97,6 +97,9 @@ func LoadAccounts(path string) ([]Account, error) {
 	if err := json.Unmarshal(b, &accounts); err != nil {
 		return nil, fmt.Errorf("accounts file %s: %w", path, err)
 	}
+	if accounts == nil {
+		return nil, fmt.Errorf("accounts file %s: want a JSON array of accounts", path)
+	}
 	return accounts, nil
 }
 
@@ -182,24 +185,33 @@ func (s *Sandbox) add(a Account) error {
 	if s.byUUID[id] != nil {
 		return fmt.Errorf("uuid %s is used twice", id)
 	}
+	if s.byEmail[strings.ToLower(email)] != nil {
+		return fmt.Errorf("email %s is used twice", email)
+	}
 	delete(fields, "token")
 	profile, err := json.Marshal(fields)
 	if err != nil {
 		return err
 	}
 	u := &user{uuid: id, password: a.Password, profile: profile[:len(profile)-1]}
-	s.byUUID[id] = u
-	s.byEmail[strings.ToLower(email)] = u
-	for _, t := range a.APITokens {
-		s.byAPIToken[t] = u
-	}
-	for _, p := range []struct {
+	type claim struct {
 		index map[string]*user
+		kind  string
 		token string
-	}{{s.byGoogle, a.GoogleToken}, {s.byFacebook, a.FacebookToken}, {s.byHA1B, a.HA1B}} {
-		if p.token != "" {
-			p.index[p.token] = u
+	}
+	claims := []claim{{s.byGoogle, "google_token", a.GoogleToken}, {s.byFacebook, "facebook_token", a.FacebookToken}, {s.byHA1B, "ha1b", a.HA1B}}
+	for _, t := range a.APITokens {
+		claims = append(claims, claim{s.byAPIToken, "api_tokens", t})
+	}
+	for _, c := range claims {
+		if other := c.index[c.token]; other != nil && other != u {
+			return fmt.Errorf("%s of %s is already another account's", c.kind, email)
+		}
+		if c.token != "" {
+			c.index[c.token] = u
 		}
 	}
+	s.byUUID[id] = u
+	s.byEmail[strings.ToLower(email)] = u
 	return nil
 }

@@ -1,0 +1,341 @@
+package config_test
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"io"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/opentact-facade/opentact-facade/internal/config"
+	"github.com/opentact-facade/opentact-facade/internal/server"
+)
+
+// env is a lookupEnv backed by a map.
+func env(m map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) {
+		v, ok := m[k]
+		return v, ok
+	}
+}
+
+// defaults is the configuration with nothing set, written out literally:
+// these values are what users of the binary rely on.
+func defaults() config.Config {
+	return config.Config{
+		Server: server.Options{
+			GRPCAddr:         ":9090",
+			HTTPAddr:         ":8080",
+			Upstream:         "https://api.opentact.org",
+			UpstreamTimeout:  10 * time.Second,
+			InsecureUpstream: false,
+		},
+		LogLevel:    slog.LevelInfo,
+		ShowVersion: false,
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	t.Parallel()
+	var out bytes.Buffer
+	got, err := config.Parse(nil, env(nil), &out)
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	if diff := cmp.Diff(defaults(), got); diff != "" {
+		t.Errorf("config mismatch (-want +got):\n%s", diff)
+	}
+	if out.Len() != 0 {
+		t.Errorf("Parse wrote %q, want nothing", out.String())
+	}
+}
+
+func TestUnrelatedEnvIsIgnored(t *testing.T) {
+	t.Parallel()
+	got, err := config.Parse(nil, env(map[string]string{
+		"GRPC_ADDR":            "nope",
+		"OPENTACT_FACADE_PORT": "1",
+		"opentact_base_url":    "http://lower.case",
+	}), &bytes.Buffer{})
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	if diff := cmp.Diff(defaults(), got); diff != "" {
+		t.Errorf("config mismatch (-want +got):\n%s", diff)
+	}
+}
+
+func TestEnvAndFlags(t *testing.T) {
+	t.Parallel()
+	type setting struct {
+		name     string
+		envName  string
+		envValue string
+		envWant  func(*config.Config)
+		flag     []string
+		flagWant func(*config.Config)
+	}
+	for _, s := range []setting{
+		{
+			name: "grpc-addr", envName: "OPENTACT_FACADE_GRPC_ADDR", envValue: "127.0.0.1:7000",
+			envWant:  func(c *config.Config) { c.Server.GRPCAddr = "127.0.0.1:7000" },
+			flag:     []string{"--grpc-addr", "[::1]:7001"},
+			flagWant: func(c *config.Config) { c.Server.GRPCAddr = "[::1]:7001" },
+		},
+		{
+			name: "http-addr", envName: "OPENTACT_FACADE_HTTP_ADDR", envValue: ":18080",
+			envWant:  func(c *config.Config) { c.Server.HTTPAddr = ":18080" },
+			flag:     []string{"-http-addr=localhost:28080"},
+			flagWant: func(c *config.Config) { c.Server.HTTPAddr = "localhost:28080" },
+		},
+		{
+			name: "upstream", envName: "OPENTACT_BASE_URL", envValue: "https://api.stage.opentact.org",
+			envWant:  func(c *config.Config) { c.Server.Upstream = "https://api.stage.opentact.org" },
+			flag:     []string{"--upstream=http://127.0.0.1:4010"},
+			flagWant: func(c *config.Config) { c.Server.Upstream = "http://127.0.0.1:4010" },
+		},
+		{
+			name: "upstream-timeout", envName: "OPENTACT_UPSTREAM_TIMEOUT", envValue: "2m30s",
+			envWant:  func(c *config.Config) { c.Server.UpstreamTimeout = 150 * time.Second },
+			flag:     []string{"--upstream-timeout", "250ms"},
+			flagWant: func(c *config.Config) { c.Server.UpstreamTimeout = 250 * time.Millisecond },
+		},
+		{
+			name: "insecure-upstream", envName: "OPENTACT_INSECURE_UPSTREAM", envValue: "true",
+			envWant:  func(c *config.Config) { c.Server.InsecureUpstream = true },
+			flag:     []string{"--insecure-upstream=false"},
+			flagWant: func(c *config.Config) { c.Server.InsecureUpstream = false },
+		},
+		{
+			name: "insecure-upstream bare flag over false env", envName: "OPENTACT_INSECURE_UPSTREAM", envValue: "0",
+			envWant:  func(c *config.Config) { c.Server.InsecureUpstream = false },
+			flag:     []string{"--insecure-upstream"},
+			flagWant: func(c *config.Config) { c.Server.InsecureUpstream = true },
+		},
+		{
+			name: "log-level", envName: "OPENTACT_FACADE_LOG_LEVEL", envValue: "debug",
+			envWant:  func(c *config.Config) { c.LogLevel = slog.LevelDebug },
+			flag:     []string{"--log-level=error"},
+			flagWant: func(c *config.Config) { c.LogLevel = slog.LevelError },
+		},
+		{
+			name: "log-level upper case", envName: "OPENTACT_FACADE_LOG_LEVEL", envValue: "WARN",
+			envWant:  func(c *config.Config) { c.LogLevel = slog.LevelWarn },
+			flag:     []string{"-log-level", "INFO"},
+			flagWant: func(c *config.Config) { c.LogLevel = slog.LevelInfo },
+		},
+	} {
+		for _, tc := range []struct {
+			name string
+			env  map[string]string
+			args []string
+			want []func(*config.Config)
+		}{
+			{"env only", map[string]string{s.envName: s.envValue}, nil, []func(*config.Config){s.envWant}},
+			{"flag only", nil, s.flag, []func(*config.Config){s.flagWant}},
+			{"flag wins over env", map[string]string{s.envName: s.envValue}, s.flag, []func(*config.Config){s.flagWant}},
+		} {
+			t.Run(s.name+"/"+tc.name, func(t *testing.T) {
+				t.Parallel()
+				want := defaults()
+				for _, f := range tc.want {
+					f(&want)
+				}
+				got, err := config.Parse(tc.args, env(tc.env), &bytes.Buffer{})
+				if err != nil {
+					t.Fatalf("Parse(%q, %v): %v", tc.args, tc.env, err)
+				}
+				if diff := cmp.Diff(want, got); diff != "" {
+					t.Errorf("Parse(%q, %v) mismatch (-want +got):\n%s", tc.args, tc.env, diff)
+				}
+			})
+		}
+	}
+}
+
+func TestEverythingFromEnv(t *testing.T) {
+	t.Parallel()
+	got, err := config.Parse(nil, env(map[string]string{
+		"OPENTACT_FACADE_GRPC_ADDR":  ":1",
+		"OPENTACT_FACADE_HTTP_ADDR":  ":2",
+		"OPENTACT_BASE_URL":          "http://localhost:3",
+		"OPENTACT_UPSTREAM_TIMEOUT":  "4s",
+		"OPENTACT_INSECURE_UPSTREAM": "1",
+		"OPENTACT_FACADE_LOG_LEVEL":  "warn",
+	}), &bytes.Buffer{})
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	want := config.Config{
+		Server: server.Options{
+			GRPCAddr:         ":1",
+			HTTPAddr:         ":2",
+			Upstream:         "http://localhost:3",
+			UpstreamTimeout:  4 * time.Second,
+			InsecureUpstream: true,
+		},
+		LogLevel: slog.LevelWarn,
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("config mismatch (-want +got):\n%s", diff)
+	}
+}
+
+func TestErrors(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name    string
+		args    []string
+		env     map[string]string
+		mention string // the error must name what is wrong
+	}{
+		{"env duration unparsable", nil, map[string]string{"OPENTACT_UPSTREAM_TIMEOUT": "ten seconds"}, "OPENTACT_UPSTREAM_TIMEOUT"},
+		{"env duration without unit", nil, map[string]string{"OPENTACT_UPSTREAM_TIMEOUT": "10"}, "OPENTACT_UPSTREAM_TIMEOUT"},
+		{"env bool unparsable", nil, map[string]string{"OPENTACT_INSECURE_UPSTREAM": "maybe"}, "OPENTACT_INSECURE_UPSTREAM"},
+		{"env bool empty", nil, map[string]string{"OPENTACT_INSECURE_UPSTREAM": ""}, "OPENTACT_INSECURE_UPSTREAM"},
+		{"env level unparsable", nil, map[string]string{"OPENTACT_FACADE_LOG_LEVEL": "loud"}, "OPENTACT_FACADE_LOG_LEVEL"},
+		{"env timeout zero", nil, map[string]string{"OPENTACT_UPSTREAM_TIMEOUT": "0s"}, "OPENTACT_UPSTREAM_TIMEOUT must be positive"},
+		{"env timeout negative", nil, map[string]string{"OPENTACT_UPSTREAM_TIMEOUT": "-1s"}, "OPENTACT_UPSTREAM_TIMEOUT must be positive"},
+		{"flag timeout zero", []string{"--upstream-timeout=0"}, nil, "--upstream-timeout must be positive"},
+		{"flag timeout zero overriding a good env", []string{"--upstream-timeout=0"}, map[string]string{"OPENTACT_UPSTREAM_TIMEOUT": "5s"}, "--upstream-timeout must be positive"},
+		{"flag timeout negative", []string{"--upstream-timeout", "-5s"}, nil, "upstream-timeout"},
+		{"flag timeout unparsable", []string{"--upstream-timeout=soon"}, nil, "upstream-timeout"},
+		{"flag level unparsable", []string{"--log-level=verbose"}, nil, "log-level"},
+		{"flag bool unparsable", []string{"--insecure-upstream=maybe"}, nil, "insecure-upstream"},
+		{"positional argument", []string{"serve"}, nil, "serve"},
+		{"positional argument after flags", []string{"--grpc-addr=:1", "extra"}, nil, "extra"},
+		{"unknown flag", []string{"--port=9090"}, nil, "port"},
+		{"flag missing its value", []string{"--grpc-addr"}, nil, "grpc-addr"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var out bytes.Buffer
+			got, err := config.Parse(tc.args, env(tc.env), &out)
+			if err == nil {
+				t.Fatalf("Parse(%q, %v) = %+v, want an error", tc.args, tc.env, got)
+			}
+			if errors.Is(err, flag.ErrHelp) {
+				t.Errorf("Parse(%q, %v) error = %v, want one that is not flag.ErrHelp", tc.args, tc.env, err)
+			}
+			if !strings.Contains(err.Error()+out.String(), tc.mention) {
+				t.Errorf("Parse(%q, %v): neither the error %q nor the output %q mentions %q",
+					tc.args, tc.env, err, out.String(), tc.mention)
+			}
+		})
+	}
+}
+
+// TestFlagOverridesABadEnvValue: an unreadable environment value does not
+// matter when its flag is given, since the flag wins.
+func TestFlagOverridesABadEnvValue(t *testing.T) {
+	t.Parallel()
+	bad := env(map[string]string{
+		"OPENTACT_UPSTREAM_TIMEOUT":  "ten seconds",
+		"OPENTACT_INSECURE_UPSTREAM": "maybe",
+		"OPENTACT_FACADE_LOG_LEVEL":  "loud",
+	})
+	got, err := config.Parse([]string{"--upstream-timeout=3s", "--insecure-upstream=false", "--log-level=debug"}, bad, io.Discard)
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	if got.Server.UpstreamTimeout != 3*time.Second || got.Server.InsecureUpstream || got.LogLevel != slog.LevelDebug {
+		t.Errorf("Parse = %+v, want the flags' values", got)
+	}
+	if _, err := config.Parse([]string{"-h"}, bad, io.Discard); !errors.Is(err, flag.ErrHelp) {
+		t.Errorf("-h with bad env: %v, want flag.ErrHelp", err)
+	}
+}
+
+func TestFlagErrorsGoToOut(t *testing.T) {
+	t.Parallel()
+	var out bytes.Buffer
+	if _, err := config.Parse([]string{"--no-such-flag"}, env(nil), &out); err == nil {
+		t.Fatal("Parse accepted an unknown flag")
+	}
+	if !strings.Contains(out.String(), "no-such-flag") || !strings.Contains(out.String(), "Usage") {
+		t.Errorf("output for an unknown flag = %q, want the error and the usage", out.String())
+	}
+}
+
+func TestHelp(t *testing.T) {
+	t.Parallel()
+	// Each flag and the environment variable that also sets it.
+	flags := map[string]string{
+		"grpc-addr":         "OPENTACT_FACADE_GRPC_ADDR",
+		"http-addr":         "OPENTACT_FACADE_HTTP_ADDR",
+		"upstream":          "OPENTACT_BASE_URL",
+		"upstream-timeout":  "OPENTACT_UPSTREAM_TIMEOUT",
+		"insecure-upstream": "OPENTACT_INSECURE_UPSTREAM",
+		"log-level":         "OPENTACT_FACADE_LOG_LEVEL",
+		"version":           "",
+	}
+	for _, arg := range []string{"-h", "--help", "-help"} {
+		t.Run(arg, func(t *testing.T) {
+			t.Parallel()
+			var out bytes.Buffer
+			_, err := config.Parse([]string{arg}, env(nil), &out)
+			if !errors.Is(err, flag.ErrHelp) {
+				t.Fatalf("Parse(%q) error = %v, want flag.ErrHelp", arg, err)
+			}
+			blocks := usageBlocks(out.String())
+			var names []string
+			for name := range blocks {
+				names = append(names, name)
+			}
+			for name, envName := range flags {
+				block, ok := blocks[name]
+				if !ok {
+					t.Errorf("usage does not describe -%s; it describes %q:\n%s", name, names, out.String())
+					continue
+				}
+				if envName != "" && !strings.Contains(block, envName) {
+					t.Errorf("usage of -%s does not name %s:\n%s", name, envName, block)
+				}
+			}
+			if len(blocks) != len(flags) {
+				t.Errorf("usage describes flags %q, want exactly %d", names, len(flags))
+			}
+		})
+	}
+}
+
+// usageBlocks splits flag.PrintDefaults output into the text of each flag,
+// by name.
+func usageBlocks(usage string) map[string]string {
+	blocks := map[string]string{}
+	var current string
+	for _, line := range strings.Split(usage, "\n") {
+		if rest, ok := strings.CutPrefix(line, "  -"); ok {
+			current, _, _ = strings.Cut(rest, " ")
+			blocks[current] = line
+			continue
+		}
+		if current != "" && strings.HasPrefix(line, "    \t") {
+			blocks[current] += "\n" + line
+		}
+	}
+	return blocks
+}
+
+func TestVersion(t *testing.T) {
+	t.Parallel()
+	for _, args := range [][]string{{"--version"}, {"-version"}, {"--version=true"}} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			t.Parallel()
+			got, err := config.Parse(args, env(nil), &bytes.Buffer{})
+			if err != nil {
+				t.Fatalf("Parse(%q): %v", args, err)
+			}
+			want := defaults()
+			want.ShowVersion = true
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("Parse(%q) mismatch (-want +got):\n%s", args, diff)
+			}
+		})
+	}
+}
