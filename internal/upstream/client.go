@@ -99,6 +99,11 @@ func NewTransport() *http.Transport {
 func parseBaseURL(raw string, insecure bool) (*url.URL, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
+		// A *url.Error quotes the whole URL, password included.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
 		return nil, fmt.Errorf("upstream URL: %w", err)
 	}
 	switch {
@@ -148,11 +153,16 @@ func (c *Client) Auth(ctx context.Context, creds Credentials) (*User, error) {
 	defer resp.Body.Close()
 
 	body, err := c.readBody(resp)
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		// The status decides the outcome; an error body too large or cut
+		// off only costs Opentact's message.
+		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+			return nil, err
+		}
+		return nil, statusError(resp, body, creds)
+	}
 	if err != nil {
 		return nil, err
-	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return nil, statusError(resp, body, creds)
 	}
 	return decodeAuth(resp.StatusCode, body, creds)
 }
@@ -201,7 +211,7 @@ func statusError(resp *http.Response, body []byte, creds Credentials) *Error {
 
 // envelope is Opentact's answer: {"success": true, "payload": {...}}.
 type envelope struct {
-	Success *bool  `json:"success"`
+	Success Bool   `json:"success"` // not *bool: "success":"true" would decode as false
 	Message String `json:"message"`
 	Payload *User  `json:"payload"`
 }
@@ -210,12 +220,12 @@ func decodeAuth(statusCode int, body []byte, creds Credentials) (*User, error) {
 	var env envelope
 	err := json.Unmarshal(body, &env)
 	switch {
-	case env.Success != nil && !*env.Success:
+	case env.Success.Valid && !env.Success.Value:
 		return nil, &Error{Failure: FailRejected, StatusCode: statusCode, Message: scrub(env.Message.Value, creds)}
 	case err != nil:
 		return nil, &Error{Failure: FailMalformed, StatusCode: statusCode, cause: err}
-	case env.Success == nil:
-		return nil, &Error{Failure: FailMalformed, StatusCode: statusCode, cause: errors.New(`no "success" field`)}
+	case !env.Success.Valid:
+		return nil, &Error{Failure: FailMalformed, StatusCode: statusCode, cause: errors.New(`no boolean "success" field`)}
 	case env.Payload == nil:
 		return nil, &Error{Failure: FailMalformed, StatusCode: statusCode, cause: errors.New(`no "payload" object`)}
 	}

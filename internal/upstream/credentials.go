@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 )
 
@@ -49,7 +50,12 @@ func (k Kind) Header() string { return headerNames[k] }
 func (k Kind) MetadataKey() string { return metadataKeys[k] }
 
 // String names the kind by its metadata key.
-func (k Kind) String() string { return metadataKeys[k] }
+func (k Kind) String() string {
+	if k < 0 || k >= numKinds {
+		return "Kind(" + strconv.Itoa(int(k)) + ")"
+	}
+	return metadataKeys[k]
+}
 
 // Kinds lists every credential kind.
 func Kinds() []Kind {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -94,7 +95,11 @@ const redacted = "[REDACTED]"
 // and anything JWT-shaped are replaced, control characters become spaces,
 // invalid UTF-8 is dropped, and the result is bounded in length.
 func scrub(msg string, creds Credentials) string {
-	for _, s := range creds.secrets() {
+	// Longest first: a short secret (a password) inside a longer one (a
+	// token) must not break the longer one's match and leave it mostly shown.
+	secrets := creds.secrets()
+	slices.SortFunc(secrets, func(a, b string) int { return len(b) - len(a) })
+	for _, s := range secrets {
 		if s != "" {
 			msg = strings.ReplaceAll(msg, s, redacted)
 		}
@@ -126,14 +131,18 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 	if v == "" {
 		return 0
 	}
-	var d time.Duration
-	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if secs <= 0 {
+	if strings.Trim(v, "0123456789") == "" {
+		// delay-seconds: digits only. Too many digits for an int64 is a
+		// huge delay (ParseInt gives the bound with ErrRange), not none.
+		secs, err := strconv.ParseInt(v, 10, 64)
+		if err != nil && !errors.Is(err, strconv.ErrRange) {
 			return 0
 		}
-		d = time.Duration(min(secs, int64(maxRetryAfter/time.Second))) * time.Second
-	} else if at, err := http.ParseTime(v); err == nil {
-		d = at.Sub(now)
+		return time.Duration(min(secs, int64(maxRetryAfter/time.Second))) * time.Second
 	}
-	return max(0, min(d, maxRetryAfter))
+	at, err := http.ParseTime(v)
+	if err != nil {
+		return 0
+	}
+	return max(0, min(at.Sub(now), maxRetryAfter))
 }

@@ -1,0 +1,204 @@
+package upstream
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+)
+
+func creds(t *testing.T, values map[Kind]string) Credentials {
+	t.Helper()
+	c, err := NewCredentials(values)
+	if err != nil {
+		t.Fatalf("NewCredentials: %v", err)
+	}
+	return c
+}
+
+func TestScrub(t *testing.T) {
+	t.Parallel()
+	const (
+		password = "Pw-Quokka-7731"
+		xToken   = "xat-Wombat-0042"
+		google   = "goog-Platypus-5517"
+		facebook = "fb-Echidna-8823"
+		ha1b     = "9f86d081884c7d659a2feaa0c55ad015"
+		bearer   = "tok-Bilby-3306"
+		jwt      = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl"
+	)
+	b64 := base64.StdEncoding.EncodeToString([]byte("opentact@callify.io:" + password))
+	all := creds(t, map[Kind]string{
+		Authorization:      "Basic " + b64,
+		XAuthToken:         xToken,
+		XAuthGoogleToken:   google,
+		XAuthFacebookToken: facebook,
+		XAuthHA1BToken:     ha1b,
+	})
+	tests := []struct {
+		name  string
+		creds Credentials
+		msg   string
+		want  string
+	}{
+		{"plain text kept", all, "Invalid credentials", "Invalid credentials"},
+		{"Basic header", all, "header Basic " + b64 + " refused", "header [REDACTED] refused"},
+		{"basic scheme in lower case", all, "header basic " + b64, "header basic [REDACTED]"},
+		{"base64 part", all, "cannot decode " + b64, "cannot decode [REDACTED]"},
+		{"user:password", all, "no user opentact@callify.io:" + password, "no user [REDACTED]"},
+		{"password", all, "password " + password + " is wrong", "password [REDACTED] is wrong"},
+		{"password twice", all, password + password, "[REDACTED][REDACTED]"},
+		{"x-auth-token", all, "token " + xToken + " expired", "token [REDACTED] expired"},
+		{"google token", all, "google " + google, "google [REDACTED]"},
+		{"facebook token", all, "facebook " + facebook, "facebook [REDACTED]"},
+		{"ha1b", all, "digest " + ha1b + " mismatch", "digest [REDACTED] mismatch"},
+		{"bearer header", creds(t, map[Kind]string{Authorization: "Bearer " + bearer}), "Bearer " + bearer + " revoked", "[REDACTED] revoked"},
+		{"bearer token", creds(t, map[Kind]string{Authorization: "Bearer " + bearer}), "token " + bearer + " revoked", "token [REDACTED] revoked"},
+		{"JWT not among the credentials", Credentials{}, "jwt " + jwt + " expired", "jwt [REDACTED] expired"},
+		{"JWT header only", Credentials{}, "jwt eyJhbGciOiJIUzI1NiJ9", "jwt [REDACTED]"},
+		{"JWT header and payload", Credentials{}, "jwt=eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.", "jwt=[REDACTED]"},
+		{"no credentials", Credentials{}, "password " + password, "password " + password},
+		{"control characters become spaces", Credentials{}, "a\nb\tc\x00d\x7fe\u0085f", "a b c d e f"},
+		{"surrounding space trimmed", Credentials{}, "\n  message \r\n", "message"},
+		{"invalid UTF-8 dropped", Credentials{}, "bad \xff\xfebyte", "bad byte"},
+		{"Unicode kept", Credentials{}, "Неверный пароль — ошибка ✓", "Неверный пароль — ошибка ✓"},
+		{"empty", all, "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if got := scrub(tt.msg, tt.creds); got != tt.want {
+				t.Errorf("scrub(%q) = %q, want %q", tt.msg, got, tt.want)
+			}
+		})
+	}
+}
+
+// TestScrubOverlappingSecrets: one credential can hold another (a short
+// password inside a token); the longer one must still vanish whole.
+func TestScrubOverlappingSecrets(t *testing.T) {
+	t.Parallel()
+	const password = "hunter2"
+	const token = "fb-hunter2-Echidna-8823"
+	c := creds(t, map[Kind]string{
+		Authorization:      "Basic " + base64.StdEncoding.EncodeToString([]byte("a@b.c:"+password)),
+		XAuthFacebookToken: token,
+	})
+	got := scrub("token "+token+" refused", c)
+	for _, part := range []string{"Echidna", "8823", password} {
+		if strings.Contains(got, part) {
+			t.Errorf("scrub = %q, still holds %q of the token", got, part)
+		}
+	}
+}
+
+func TestScrubTruncates(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		msg     string
+		wantCut bool
+	}{
+		{"512 bytes kept", strings.Repeat("a", 512), false},
+		{"513 bytes cut", strings.Repeat("a", 513), true},
+		{"10 KiB Cyrillic", strings.Repeat("Ж", 5<<10), true},
+		{"10 KiB Cyrillic off by one byte", "x" + strings.Repeat("Ж", 5<<10), true},
+		{"four-byte runes", "xy" + strings.Repeat("😀", 1<<10), true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			got := scrub(tt.msg, Credentials{})
+			if !utf8.ValidString(got) {
+				t.Errorf("scrub = %q, not valid UTF-8", got)
+			}
+			if !tt.wantCut {
+				if got != tt.msg {
+					t.Errorf("scrub cut a %d-byte message to %d", len(tt.msg), len(got))
+				}
+				return
+			}
+			kept, ok := strings.CutSuffix(got, "...")
+			if !ok || !strings.HasPrefix(tt.msg, kept) {
+				t.Errorf("scrub = %q, want a prefix of the message and ...", got)
+			}
+			if len(kept) > 512 || len(kept) < 512-utf8.UTFMax {
+				t.Errorf("kept %d bytes, want as close to 512 as rune boundaries allow", len(kept))
+			}
+		})
+	}
+}
+
+func TestParseRetryAfter(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2024, 1, 16, 14, 15, 48, 0, time.UTC)
+	tests := []struct {
+		v    string
+		want time.Duration
+	}{
+		{"", 0},
+		{"7", 7 * time.Second},
+		{"120", 2 * time.Minute},
+		{"0", 0},
+		{"-5", 0},
+		{"+5", 0}, // delay-seconds is digits only
+		{"1.5", 0},
+		{"7s", 0},
+		{" 7", 0},
+		{"soon", 0},
+		{"3600", time.Hour},
+		{"3601", time.Hour},
+		{"86400000", time.Hour},
+		{"9223372036854775807", time.Hour},
+		{"99999999999999999999999", time.Hour},
+		{"-99999999999999999999999", 0},
+		{now.Add(30 * time.Second).Format(http.TimeFormat), 30 * time.Second},
+		{"Tue, 16 Jan 2024 14:16:18 GMT", 30 * time.Second},
+		{"Tuesday, 16-Jan-24 14:16:18 GMT", 30 * time.Second}, // RFC 850
+		{"Tue Jan 16 14:16:18 2024", 30 * time.Second},        // ANSI C asctime
+		{now.Format(http.TimeFormat), 0},
+		{now.Add(-time.Minute).Format(http.TimeFormat), 0},
+		{now.Add(48 * time.Hour).Format(http.TimeFormat), time.Hour},
+		{"Tue, 16 Jan 2024 14:16:18 XYZ", 0},
+	}
+	for _, tt := range tests {
+		if got := parseRetryAfter(tt.v, now); got != tt.want {
+			t.Errorf("parseRetryAfter(%q) = %v, want %v", tt.v, got, tt.want)
+		}
+	}
+}
+
+func TestErrorText(t *testing.T) {
+	t.Parallel()
+	cause := errors.New("connection refused")
+	tests := []struct {
+		err  *Error
+		want string
+	}{
+		{&Error{Failure: FailStatus, StatusCode: 503}, "opentact: HTTP 503"},
+		{&Error{Failure: FailStatus, StatusCode: 401, Message: "Invalid credentials"}, "opentact: HTTP 401: Invalid credentials"},
+		{&Error{Failure: FailStatus, StatusCode: 302}, "opentact: HTTP 302"},
+		{&Error{Failure: FailRejected, StatusCode: 200, Message: "Account suspended"}, "opentact: HTTP 200 with success false: Account suspended"},
+		{&Error{Failure: FailMalformed, StatusCode: 200, cause: errors.New("unexpected end of JSON input")}, "opentact: HTTP 200 answer is not the documented JSON: unexpected end of JSON input"},
+		{&Error{Failure: FailTooLarge, StatusCode: 200}, "opentact: HTTP 200 answer is too large"},
+		{&Error{Failure: FailTransport, cause: cause}, "opentact: no complete answer: connection refused"},
+	}
+	for _, tt := range tests {
+		if got := tt.err.Error(); got != tt.want {
+			t.Errorf("Error() = %q, want %q", got, tt.want)
+		}
+	}
+	wrapped := fmt.Errorf("get auth: %w", &Error{Failure: FailTransport, cause: io.ErrUnexpectedEOF})
+	if !errors.Is(wrapped, io.ErrUnexpectedEOF) {
+		t.Errorf("%v does not unwrap to its cause", wrapped)
+	}
+	if errors.Is(&Error{Failure: FailStatus, StatusCode: 504}, context.DeadlineExceeded) {
+		t.Error("an HTTP 504 from Opentact reads as the caller's own deadline")
+	}
+}
