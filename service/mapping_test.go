@@ -140,7 +140,7 @@ func TestAuthResponseMapsPayload(t *testing.T) {
 			want: func(*testing.T) *authv1.User { return &authv1.User{} },
 		},
 		{
-			name: "empty strings and false are values, kept as such",
+			name:    "empty strings and false are values, kept as such",
 			payload: `{"first_name":"","wss_online":false,"gender":"","account":{"name":"","balance":0}}`,
 			want: func(*testing.T) *authv1.User {
 				return &authv1.User{FirstName: s(""), WssOnline: proto.Bool(false), Gender: s(""),
@@ -167,7 +167,7 @@ func TestAuthResponseMapsPayload(t *testing.T) {
 			},
 		},
 		{
-			name: "Unicode escapes are decoded",
+			name:    "Unicode escapes are decoded",
 			payload: `{"first_name":"\u0410\u043d\u043d\u0430","last_name":"\ud83c\udf3c"}`,
 			want: func(*testing.T) *authv1.User {
 				return &authv1.User{FirstName: s("Анна"), LastName: s("🌼")}
