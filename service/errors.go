@@ -75,24 +75,18 @@ func upstreamStatus(e *upstream.Error) *status.Status {
 	switch e.Failure {
 	case upstream.FailStatus:
 		code, reason := statusCodeFor(e.StatusCode)
-		msg := fmt.Sprintf("opentact answered HTTP %d", e.StatusCode)
+		fallback := fmt.Sprintf("opentact answered HTTP %d", e.StatusCode)
 		if e.StatusCode >= 300 && e.StatusCode < 400 {
-			msg = fmt.Sprintf("opentact answered with a redirect (HTTP %d), which is never followed; check that the upstream URL is Opentact's https address", e.StatusCode)
+			fallback = fmt.Sprintf("opentact answered with a redirect (HTTP %d), which is never followed; check that the upstream URL is Opentact's https address", e.StatusCode)
 		}
-		if e.Message != "" {
-			msg = "opentact: " + e.Message
-		}
-		st := withInfo(code, msg, reason, e.StatusCode)
+		st := withInfo(code, opentactMessage(e, fallback), reason, e.StatusCode)
 		if e.RetryAfter > 0 && (code == codes.ResourceExhausted || code == codes.Unavailable) {
 			st = withDetail(st, &errdetails.RetryInfo{RetryDelay: durationpb.New(e.RetryAfter)})
 		}
 		return st
 	case upstream.FailRejected:
-		msg := fmt.Sprintf("opentact answered HTTP %d with success false", e.StatusCode)
-		if e.Message != "" {
-			msg = "opentact: " + e.Message
-		}
-		return withInfo(codes.Internal, msg, ReasonRejected, e.StatusCode)
+		fallback := fmt.Sprintf("opentact answered HTTP %d with success false", e.StatusCode)
+		return withInfo(codes.Internal, opentactMessage(e, fallback), ReasonRejected, e.StatusCode)
 	case upstream.FailMalformed:
 		return withInfo(codes.Internal, fmt.Sprintf("opentact answered HTTP %d with a body that is not the documented JSON", e.StatusCode), ReasonMalformedResponse, e.StatusCode)
 	case upstream.FailTooLarge:
@@ -101,6 +95,14 @@ func upstreamStatus(e *upstream.Error) *status.Status {
 		return withInfo(codes.Unavailable, "opentact unreachable: "+transportProblem(e), ReasonUnreachable, 0)
 	}
 	return status.New(codes.Internal, "internal error")
+}
+
+// opentactMessage is Opentact's own message when it sent one, else fallback.
+func opentactMessage(e *upstream.Error, fallback string) string {
+	if e.Message == "" {
+		return fallback
+	}
+	return "opentact: " + e.Message
 }
 
 // statusCodeFor is the table from Opentact's HTTP status to a gRPC code.

@@ -2,6 +2,8 @@ package service
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -14,53 +16,24 @@ import (
 	"github.com/opentact-facade/opentact-facade/internal/upstream"
 )
 
-// The two payload shapes documented by Opentact (see shared/OPENTACT.md).
-const (
-	payload2024 = `{
-    "uuid": "0116f6d1-1280-44b2-9134-da48509ec575",
-    "email": "info@opentact.org",
-    "wss_online": true,
-    "role": "User",
-    "created_on": "2024-01-16T14:15:48.540Z",
-    "modified_on": "2024-01-16T14:15:48.540Z",
-    "deleted_on": null,
-    "token": "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJ1dWlkIjoiZGU3NDBjYTQtYjNhYi00N2UzLWIzMDctZmQ3NT",
-    "phone_number": "+1234567890",
-    "dob": "2024-01-16T14:15:48.540Z",
-    "avatar": "https://google/image.png",
-    "first_name": "First Name",
-    "last_name": "Last Name",
-    "gender": "Female",
-    "account": {
-      "created_on": "2024-01-16T14:15:48.540Z",
-      "modified_on": "2024-01-16T14:15:48.540Z",
-      "uuid": "f2cb79fb-6bf8-4484-8034-debf95aac73b",
-      "email": "info@denovolab.com",
-      "name": "DENOVOLAB",
-      "level": "Level0",
-      "deleted_on": null,
-      "balance": 99.87895
-    }
-  }`
-	payload2020 = `{
-    "created_on": "2020-10-26T08:44:15.621Z",
-    "modified_on": "2020-10-26T08:44:16.023Z",
-    "uuid": "60e9fa76-20e7-45ee-bf24-8c4a95143dad",
-    "email": "abc@example.co.uk",
-    "phone_number": null,
-    "first_name": "John",
-    "last_name": "Smith",
-    "dob": null,
-    "gmail_user_id": "107653031006300523703",
-    "facebook_user_id": null,
-    "apple_user_id": null,
-    "wechat_user_id": null,
-    "role": "User",
-    "gender": null,
-    "deleted_on": null,
-    "token": "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJ1dWlkIjoiNjBlOWZhNzYtMjBlNy00NWVlLWJmMjQtOGM0YTk1MTQzZGFkIiwiaWF0IjoxNjAzNzI2MzM4LCJleHAiOjE2MDM4MTI3Mzh9.uiBWYvx2Bb0zQjellXi4Y2C_DdEhhU6c6R6q979HBus"
-  }`
+// The two payload shapes documented by Opentact, from their whole answers
+// in testdata (shared with the upstream client's tests).
+var (
+	payload2024 = documentedPayload("auth-2024.json")
+	payload2020 = documentedPayload("auth-2020.json")
 )
+
+func documentedPayload(name string) string {
+	b, err := os.ReadFile(filepath.Join("..", "testdata", "opentact", name))
+	if err != nil {
+		panic(err)
+	}
+	var answer struct{ Payload json.RawMessage }
+	if err := json.Unmarshal(b, &answer); err != nil {
+		panic(err)
+	}
+	return string(answer.Payload)
+}
 
 func ts(t *testing.T, s string) *timestamppb.Timestamp {
 	t.Helper()
