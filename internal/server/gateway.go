@@ -4,8 +4,8 @@ import (
 	"context"
 	"math"
 	"net/http"
+	"net/textproto"
 	"strconv"
-	"strings"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -45,16 +45,25 @@ func newGateway(conn *grpc.ClientConn) (http.Handler, error) {
 	return checkRequest(mux), nil
 }
 
-// credentialHeaderMatcher forwards the X-Auth-* credential headers, and
-// nothing else, as gRPC metadata. (The gateway always forwards
-// Authorization itself; matching it here too would send it twice.)
-func credentialHeaderMatcher(key string) (string, bool) {
+// forwardedHeaders maps each X-Auth-* credential header, in Go's canonical
+// spelling, to its gRPC metadata key.
+var forwardedHeaders = func() map[string]string {
+	m := map[string]string{}
 	for _, k := range upstream.Kinds() {
-		if k != upstream.Authorization && strings.EqualFold(key, k.Header()) {
-			return k.MetadataKey(), true
+		if k != upstream.Authorization {
+			m[textproto.CanonicalMIMEHeaderKey(k.Header())] = k.MetadataKey()
 		}
 	}
-	return "", false
+	return m
+}()
+
+// credentialHeaderMatcher forwards the X-Auth-* credential headers, and
+// nothing else, as gRPC metadata. (The gateway always forwards
+// Authorization itself; matching it here too would send it twice.) The
+// gateway passes keys in canonical form.
+func credentialHeaderMatcher(key string) (string, bool) {
+	mk, ok := forwardedHeaders[key]
+	return mk, ok
 }
 
 func dropAll(string) (string, bool) { return "", false }
