@@ -118,19 +118,16 @@ func checkValue(v string) error {
 }
 
 // NewCredentials builds Credentials from a value per kind; empty values
-// count as absent. Values are checked as ParseCredentials checks them.
+// count as absent. Values go through ParseCredentials' own checks.
 func NewCredentials(values map[Kind]string) (Credentials, error) {
-	var c Credentials
+	byKey := make(map[string][]string, len(values))
 	for k, v := range values {
 		if k < 0 || k >= numKinds {
 			return Credentials{}, fmt.Errorf("%w: unknown kind %d", ErrInvalidCredential, int(k))
 		}
-		if err := checkValue(v); err != nil {
-			return Credentials{}, fmt.Errorf("%w: %s %s", ErrInvalidCredential, metadataKeys[k], err)
-		}
-		c.values[k] = v
+		byKey[metadataKeys[k]] = []string{v}
 	}
-	return c, nil
+	return ParseCredentials(func(key string) []string { return byKey[key] })
 }
 
 // Empty reports whether no credential is present.
