@@ -15,30 +15,54 @@ import (
 	"github.com/opentact-facade/opentact-facade/internal/upstream"
 )
 
-// DefaultUpstreamTimeout bounds a call to Opentact when no other timeout is
-// given.
-const DefaultUpstreamTimeout = 10 * time.Second
+// Defaults for Timeouts fields left zero.
+const (
+	DefaultUpstreamTimeout = 10 * time.Second
+	DefaultMaxCallTimeout  = 30 * time.Second
+)
+
+// Timeouts bound a call, all its upstream attempts included.
+type Timeouts struct {
+	// Default bounds a call whose caller set no deadline.
+	Default time.Duration
+	// Max caps a caller's deadline: a caller may shorten a call, not
+	// stretch it past this. Never below Default.
+	Max time.Duration
+}
 
 // AuthServer implements opentact.auth.v1.AuthService.
 type AuthServer struct {
 	authv1.UnimplementedAuthServiceServer
 
 	upstream *upstream.Client
-	timeout  time.Duration
+	timeouts Timeouts
 	log      *slog.Logger
 }
 
-// NewAuthServer returns an AuthService backed by client. Each call to
-// Opentact is bounded by timeout (and by the caller's own deadline); a
-// timeout of 0 means DefaultUpstreamTimeout. log may be nil.
-func NewAuthServer(client *upstream.Client, timeout time.Duration, log *slog.Logger) *AuthServer {
-	if timeout <= 0 {
-		timeout = DefaultUpstreamTimeout
+// NewAuthServer returns an AuthService backed by client, its calls bounded
+// by timeouts (zero fields take DefaultUpstreamTimeout and
+// DefaultMaxCallTimeout). log may be nil.
+func NewAuthServer(client *upstream.Client, timeouts Timeouts, log *slog.Logger) *AuthServer {
+	if timeouts.Default <= 0 {
+		timeouts.Default = DefaultUpstreamTimeout
 	}
+	if timeouts.Max <= 0 {
+		timeouts.Max = max(DefaultMaxCallTimeout, timeouts.Default)
+	}
+	timeouts.Max = max(timeouts.Max, timeouts.Default)
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &AuthServer{upstream: client, timeout: timeout, log: log}
+	return &AuthServer{upstream: client, timeouts: timeouts, log: log}
+}
+
+// bound gives ctx the call's deadline: the caller's, capped at
+// timeouts.Max, or timeouts.Default when the caller set none.
+func (s *AuthServer) bound(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return context.WithTimeout(ctx, s.timeouts.Max)
+	}
+	return context.WithTimeout(ctx, s.timeouts.Default)
 }
 
 // GetAuth forwards the caller's credentials to Opentact's GET /rest/auth
@@ -49,7 +73,7 @@ func (s *AuthServer) GetAuth(ctx context.Context, _ *authv1.GetAuthRequest) (*au
 	if err != nil {
 		return nil, err
 	}
-	uctx, cancel := context.WithTimeout(ctx, s.timeout)
+	uctx, cancel := s.bound(ctx)
 	defer cancel()
 	user, err := s.upstream.Auth(uctx, creds)
 	if err != nil {

@@ -46,6 +46,16 @@ const (
 	ReasonResponseTooLarge     = "UPSTREAM_RESPONSE_TOO_LARGE" // body over the size cap
 	ReasonUnreachable          = "UPSTREAM_UNREACHABLE"        // refused, reset, cut off, DNS, TLS
 	ReasonTimeout              = "UPSTREAM_TIMEOUT"            // no answer within --upstream-timeout
+	ReasonCircuitOpen          = "UPSTREAM_CIRCUIT_OPEN"       // Opentact kept failing; the facade is not calling it for a while
+)
+
+// The only messages an Unauthenticated status carries. They are fixed
+// text, never Opentact's words: grpc-gateway copies the message of an
+// Unauthenticated status into the WWW-Authenticate header of its answer.
+// Opentact's own message goes into ErrorInfo's "opentactMessage" metadata.
+const (
+	MessageCredentialsMissing = "missing credentials: send authorization (Basic or Bearer) or one of x-auth-token, x-auth-google-token, x-auth-facebook-token, x-auth-ha1b-token"
+	MessageUnauthorized       = "opentact did not accept the credentials"
 )
 
 // errorStatus turns the outcome of an upstream call into the status
@@ -75,6 +85,13 @@ func upstreamStatus(e *upstream.Error) *status.Status {
 	switch e.Failure {
 	case upstream.FailStatus:
 		code, reason := statusCodeFor(e.StatusCode)
+		if code == codes.Unauthenticated {
+			st := withInfo(code, MessageUnauthorized, reason, e.StatusCode)
+			if e.Message != "" {
+				st = withInfoMeta(code, MessageUnauthorized, reason, e.StatusCode, "opentactMessage", e.Message)
+			}
+			return st
+		}
 		fallback := fmt.Sprintf("opentact answered HTTP %d", e.StatusCode)
 		if e.StatusCode >= 300 && e.StatusCode < 400 {
 			fallback = fmt.Sprintf("opentact answered with a redirect (HTTP %d), which is never followed; check that the upstream URL is Opentact's https address", e.StatusCode)
@@ -93,6 +110,12 @@ func upstreamStatus(e *upstream.Error) *status.Status {
 		return withInfo(codes.Internal, fmt.Sprintf("opentact's HTTP %d answer is larger than the facade accepts", e.StatusCode), ReasonResponseTooLarge, e.StatusCode)
 	case upstream.FailTransport:
 		return withInfo(codes.Unavailable, "opentact unreachable: "+transportProblem(e), ReasonUnreachable, 0)
+	case upstream.FailCircuitOpen:
+		st := withInfo(codes.Unavailable, "opentact kept failing; the facade stopped calling it for a while", ReasonCircuitOpen, 0)
+		if e.RetryAfter > 0 {
+			st = withDetail(st, &errdetails.RetryInfo{RetryDelay: durationpb.New(e.RetryAfter)})
+		}
+		return st
 	}
 	return status.New(codes.Internal, "internal error")
 }
@@ -165,17 +188,26 @@ func transportProblem(err error) string {
 }
 
 func missingCredentials() *status.Status {
-	return withInfo(codes.Unauthenticated,
-		"missing credentials: send authorization (Basic or Bearer) or one of x-auth-token, x-auth-google-token, x-auth-facebook-token, x-auth-ha1b-token",
-		ReasonCredentialsMissing, 0)
+	return withInfo(codes.Unauthenticated, MessageCredentialsMissing, ReasonCredentialsMissing, 0)
 }
 
 // withInfo builds a status with one ErrorInfo in Domain; httpStatus, when
 // not 0, is Opentact's HTTP status, in the metadata key "httpStatus".
 func withInfo(code codes.Code, msg, reason string, httpStatus int) *status.Status {
+	return withInfoMeta(code, msg, reason, httpStatus)
+}
+
+// withInfoMeta is withInfo with more metadata, given as key, value pairs.
+func withInfoMeta(code codes.Code, msg, reason string, httpStatus int, kv ...string) *status.Status {
 	info := &errdetails.ErrorInfo{Domain: Domain, Reason: reason}
+	if httpStatus != 0 || len(kv) > 0 {
+		info.Metadata = make(map[string]string, 1+len(kv)/2)
+	}
 	if httpStatus != 0 {
-		info.Metadata = map[string]string{"httpStatus": strconv.Itoa(httpStatus)}
+		info.Metadata["httpStatus"] = strconv.Itoa(httpStatus)
+	}
+	for i := 0; i+1 < len(kv); i += 2 {
+		info.Metadata[kv[i]] = kv[i+1]
 	}
 	return withDetail(status.New(code, msg), info)
 }

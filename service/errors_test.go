@@ -27,37 +27,44 @@ func TestUpstreamStatusTable(t *testing.T) {
 		wantHTTP   string // ErrorInfo metadata httpStatus; "" for none
 		wantMsg    string // a part of the message
 		wantRetry  time.Duration
+		wantMeta   map[string]string // more ErrorInfo metadata
 	}{
-		{"400", httpErr(400, "Bad request"), codes.InvalidArgument, ReasonBadRequest, "400", "opentact: Bad request", 0},
-		{"401", httpErr(401, "Invalid credentials"), codes.Unauthenticated, ReasonUnauthorized, "401", "opentact: Invalid credentials", 0},
-		{"403", httpErr(403, "Forbidden"), codes.PermissionDenied, ReasonForbidden, "403", "opentact: Forbidden", 0},
-		{"404", httpErr(404, "Not found"), codes.NotFound, ReasonNotFound, "404", "opentact: Not found", 0},
-		{"409", httpErr(409, "Conflict"), codes.Aborted, ReasonConflict, "409", "opentact: Conflict", 0},
+		{"400", httpErr(400, "Bad request"), codes.InvalidArgument, ReasonBadRequest, "400", "opentact: Bad request", 0, nil},
+		// Unauthenticated carries fixed text (it becomes WWW-Authenticate
+		// over REST); Opentact's words go to the metadata.
+		{"401", httpErr(401, "Invalid credentials"), codes.Unauthenticated, ReasonUnauthorized, "401", MessageUnauthorized, 0,
+			map[string]string{"opentactMessage": "Invalid credentials"}},
+		{"401 without message", httpErr(401, ""), codes.Unauthenticated, ReasonUnauthorized, "401", MessageUnauthorized, 0, nil},
+		{"403", httpErr(403, "Forbidden"), codes.PermissionDenied, ReasonForbidden, "403", "opentact: Forbidden", 0, nil},
+		{"404", httpErr(404, "Not found"), codes.NotFound, ReasonNotFound, "404", "opentact: Not found", 0, nil},
+		{"409", httpErr(409, "Conflict"), codes.Aborted, ReasonConflict, "409", "opentact: Conflict", 0, nil},
 		{"429 with Retry-After", &upstream.Error{Failure: upstream.FailStatus, StatusCode: 429, Message: "Slow down", RetryAfter: 7 * time.Second},
-			codes.ResourceExhausted, ReasonRateLimited, "429", "opentact: Slow down", 7 * time.Second},
-		{"429 without Retry-After", httpErr(429, ""), codes.ResourceExhausted, ReasonRateLimited, "429", "opentact answered HTTP 429", 0},
-		{"500", httpErr(500, "Oops"), codes.Internal, ReasonInternalError, "500", "opentact: Oops", 0},
-		{"501", httpErr(501, ""), codes.Unimplemented, ReasonNotImplemented, "501", "HTTP 501", 0},
-		{"502", httpErr(502, ""), codes.Unavailable, ReasonUnavailable, "502", "HTTP 502", 0},
+			codes.ResourceExhausted, ReasonRateLimited, "429", "opentact: Slow down", 7 * time.Second, nil},
+		{"429 without Retry-After", httpErr(429, ""), codes.ResourceExhausted, ReasonRateLimited, "429", "opentact answered HTTP 429", 0, nil},
+		{"500", httpErr(500, "Oops"), codes.Internal, ReasonInternalError, "500", "opentact: Oops", 0, nil},
+		{"501", httpErr(501, ""), codes.Unimplemented, ReasonNotImplemented, "501", "HTTP 501", 0, nil},
+		{"502", httpErr(502, ""), codes.Unavailable, ReasonUnavailable, "502", "HTTP 502", 0, nil},
 		{"503 with Retry-After", &upstream.Error{Failure: upstream.FailStatus, StatusCode: 503, RetryAfter: 2 * time.Second},
-			codes.Unavailable, ReasonUnavailable, "503", "HTTP 503", 2 * time.Second},
-		{"504", httpErr(504, ""), codes.Unavailable, ReasonUnavailable, "504", "HTTP 504", 0},
-		{"other 4xx: 418", httpErr(418, "I'm a teapot"), codes.FailedPrecondition, ReasonClientError, "418", "opentact: I'm a teapot", 0},
-		{"other 4xx: 422", httpErr(422, ""), codes.FailedPrecondition, ReasonClientError, "422", "HTTP 422", 0},
-		{"other 5xx: 505", httpErr(505, ""), codes.Internal, ReasonServerError, "505", "HTTP 505", 0},
-		{"other 5xx: 599", httpErr(599, ""), codes.Internal, ReasonServerError, "599", "HTTP 599", 0},
-		{"3xx: 301", httpErr(301, ""), codes.Internal, ReasonRedirect, "301", "redirect (HTTP 301)", 0},
-		{"3xx: 307", httpErr(307, ""), codes.Internal, ReasonRedirect, "307", "redirect (HTTP 307)", 0},
+			codes.Unavailable, ReasonUnavailable, "503", "HTTP 503", 2 * time.Second, nil},
+		{"504", httpErr(504, ""), codes.Unavailable, ReasonUnavailable, "504", "HTTP 504", 0, nil},
+		{"other 4xx: 418", httpErr(418, "I'm a teapot"), codes.FailedPrecondition, ReasonClientError, "418", "opentact: I'm a teapot", 0, nil},
+		{"other 4xx: 422", httpErr(422, ""), codes.FailedPrecondition, ReasonClientError, "422", "HTTP 422", 0, nil},
+		{"other 5xx: 505", httpErr(505, ""), codes.Internal, ReasonServerError, "505", "HTTP 505", 0, nil},
+		{"other 5xx: 599", httpErr(599, ""), codes.Internal, ReasonServerError, "599", "HTTP 599", 0, nil},
+		{"3xx: 301", httpErr(301, ""), codes.Internal, ReasonRedirect, "301", "redirect (HTTP 301)", 0, nil},
+		{"3xx: 307", httpErr(307, ""), codes.Internal, ReasonRedirect, "307", "redirect (HTTP 307)", 0, nil},
 		{"200 with success false", &upstream.Error{Failure: upstream.FailRejected, StatusCode: 200, Message: "Account suspended"},
-			codes.Internal, ReasonRejected, "200", "opentact: Account suspended", 0},
+			codes.Internal, ReasonRejected, "200", "opentact: Account suspended", 0, nil},
 		{"200 with success false and no message", &upstream.Error{Failure: upstream.FailRejected, StatusCode: 200},
-			codes.Internal, ReasonRejected, "200", "success false", 0},
+			codes.Internal, ReasonRejected, "200", "success false", 0, nil},
 		{"200 with a body that is not the documented JSON", &upstream.Error{Failure: upstream.FailMalformed, StatusCode: 200},
-			codes.Internal, ReasonMalformedResponse, "200", "not the documented JSON", 0},
+			codes.Internal, ReasonMalformedResponse, "200", "not the documented JSON", 0, nil},
 		{"200 too large", &upstream.Error{Failure: upstream.FailTooLarge, StatusCode: 200},
-			codes.Internal, ReasonResponseTooLarge, "200", "larger than the facade accepts", 0},
+			codes.Internal, ReasonResponseTooLarge, "200", "larger than the facade accepts", 0, nil},
 		{"no complete answer", &upstream.Error{Failure: upstream.FailTransport},
-			codes.Unavailable, ReasonUnreachable, "", "opentact unreachable", 0},
+			codes.Unavailable, ReasonUnreachable, "", "opentact unreachable", 0, nil},
+		{"circuit open", &upstream.Error{Failure: upstream.FailCircuitOpen, RetryAfter: 5 * time.Second},
+			codes.Unavailable, ReasonCircuitOpen, "", "stopped calling it", 5 * time.Second, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -72,6 +79,12 @@ func TestUpstreamStatusTable(t *testing.T) {
 			var want = []any{&errdetails.ErrorInfo{Domain: "opentact.org", Reason: tc.wantReason}}
 			if tc.wantHTTP != "" {
 				want[0].(*errdetails.ErrorInfo).Metadata = map[string]string{"httpStatus": tc.wantHTTP}
+			}
+			for k, v := range tc.wantMeta {
+				want[0].(*errdetails.ErrorInfo).Metadata[k] = v
+			}
+			if tc.wantCode == codes.Unauthenticated && st.Message() != MessageUnauthorized {
+				t.Errorf("Unauthenticated message = %q, want the fixed %q", st.Message(), MessageUnauthorized)
 			}
 			if tc.wantRetry > 0 {
 				want = append(want, &errdetails.RetryInfo{RetryDelay: durationpb.New(tc.wantRetry)})

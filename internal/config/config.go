@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/opentact-facade/opentact-facade/internal/server"
+	"github.com/opentact-facade/opentact-facade/internal/upstream"
 	"github.com/opentact-facade/opentact-facade/service"
 )
 
@@ -32,6 +33,8 @@ func Parse(args []string, lookupEnv func(string) (string, bool), out io.Writer) 
 		// envErrs holds unreadable environment values by flag name; each
 		// is an error only if its flag is not given on the command line.
 		envErrs = map[string]error{}
+		// envOf is the environment variable behind each flag.
+		envOf = map[string]string{}
 	)
 	fs := flag.NewFlagSet("opentact-facade", flag.ContinueOnError)
 	fs.SetOutput(out)
@@ -46,9 +49,11 @@ func Parse(args []string, lookupEnv func(string) (string, bool), out io.Writer) 
 		return def
 	}
 	str := func(p *string, flagName, envName, def, usage string) {
+		envOf[flagName] = envName
 		fs.StringVar(p, flagName, env(envName, def), usage+" (env "+envName+")")
 	}
 	dur := func(p *time.Duration, flagName, envName string, def time.Duration, usage string) {
+		envOf[flagName] = envName
 		v := def
 		if s, ok := lookupEnv(envName); ok {
 			d, err := time.ParseDuration(s)
@@ -59,7 +64,20 @@ func Parse(args []string, lookupEnv func(string) (string, bool), out io.Writer) 
 		}
 		fs.DurationVar(p, flagName, v, usage+" (env "+envName+")")
 	}
+	integer := func(p *int64, flagName, envName string, def int64, usage string) {
+		envOf[flagName] = envName
+		v := def
+		if s, ok := lookupEnv(envName); ok {
+			n, err := strconv.ParseInt(s, 10, 64)
+			if err != nil {
+				envErrs[flagName] = fmt.Errorf("%s: %w", envName, err)
+			}
+			v = n
+		}
+		fs.Int64Var(p, flagName, v, usage+" (env "+envName+")")
+	}
 	boolean := func(p *bool, flagName, envName, usage string) {
+		envOf[flagName] = envName
 		v := false
 		if s, ok := lookupEnv(envName); ok {
 			b, err := strconv.ParseBool(s)
@@ -74,7 +92,16 @@ func Parse(args []string, lookupEnv func(string) (string, bool), out io.Writer) 
 	str(&c.Server.GRPCAddr, "grpc-addr", "OPENTACT_FACADE_GRPC_ADDR", server.DefaultGRPCAddr, "gRPC listen address")
 	str(&c.Server.HTTPAddr, "http-addr", "OPENTACT_FACADE_HTTP_ADDR", server.DefaultHTTPAddr, "REST gateway listen address")
 	str(&c.Server.Upstream, "upstream", "OPENTACT_BASE_URL", server.DefaultUpstream, "Opentact API base URL")
-	dur(&c.Server.UpstreamTimeout, "upstream-timeout", "OPENTACT_UPSTREAM_TIMEOUT", service.DefaultUpstreamTimeout, "bound on one call to Opentact")
+	dur(&c.Server.UpstreamTimeout, "upstream-timeout", "OPENTACT_UPSTREAM_TIMEOUT", service.DefaultUpstreamTimeout, "bound on a call whose caller sets no deadline, retries included")
+	dur(&c.Server.MaxCallTimeout, "max-call-timeout", "OPENTACT_FACADE_MAX_CALL_TIMEOUT", service.DefaultMaxCallTimeout, "cap on a caller's deadline; at least --upstream-timeout")
+	var attempts, maxBody int64
+	integer(&attempts, "upstream-max-attempts", "OPENTACT_UPSTREAM_MAX_ATTEMPTS", 3, fmt.Sprintf("attempts per call to Opentact, the first included; 1 to %d", upstream.MaxAttemptsLimit))
+	integer(&maxBody, "upstream-max-body", "OPENTACT_UPSTREAM_MAX_BODY", upstream.DefaultMaxBodySize, "cap on an answer from Opentact, in bytes")
+	dur(&c.Server.ShutdownGrace, "shutdown-grace", "OPENTACT_FACADE_SHUTDOWN_GRACE", server.DefaultShutdownGrace, "how long calls in flight may finish after SIGTERM before they are cut")
+	dur(&c.Server.ShutdownDelay, "shutdown-delay", "OPENTACT_FACADE_SHUTDOWN_DELAY", 0, "how long to keep serving, reporting not ready, after SIGTERM and before draining")
+	str(&c.Server.TLS.Cert, "tls-cert", "OPENTACT_FACADE_TLS_CERT", "", "PEM certificate chain: serve TLS on both listeners")
+	str(&c.Server.TLS.Key, "tls-key", "OPENTACT_FACADE_TLS_KEY", "", "PEM private key of --tls-cert")
+	str(&c.Server.TLS.ClientCA, "tls-client-ca", "OPENTACT_FACADE_TLS_CLIENT_CA", "", "PEM CA bundle: require client certificates signed by it (mTLS)")
 	boolean(&c.Server.InsecureUpstream, "insecure-upstream", "OPENTACT_INSECURE_UPSTREAM", "allow a plain-http upstream on a host that is not loopback (credentials then travel in clear text)")
 	level := slog.LevelInfo
 	if s, ok := lookupEnv("OPENTACT_FACADE_LOG_LEVEL"); ok {
@@ -99,12 +126,43 @@ func Parse(args []string, lookupEnv func(string) (string, bool), out io.Writer) 
 			errs = append(errs, err)
 		}
 	})
-	if c.Server.UpstreamTimeout <= 0 {
-		source := "--upstream-timeout"
-		if !given["upstream-timeout"] {
-			source = "OPENTACT_UPSTREAM_TIMEOUT"
+	source := func(flagName string) string {
+		if given[flagName] {
+			return "--" + flagName
 		}
-		errs = append(errs, fmt.Errorf("%s must be positive", source))
+		return envOf[flagName]
+	}
+	if c.Server.UpstreamTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("%s must be positive", source("upstream-timeout")))
+	}
+	if _, inEnv := lookupEnv(envOf["max-call-timeout"]); !given["max-call-timeout"] && !inEnv {
+		// Not chosen: it follows a longer --upstream-timeout.
+		c.Server.MaxCallTimeout = max(c.Server.MaxCallTimeout, c.Server.UpstreamTimeout)
+	}
+	switch {
+	case c.Server.MaxCallTimeout <= 0:
+		errs = append(errs, fmt.Errorf("%s must be positive", source("max-call-timeout")))
+	case c.Server.UpstreamTimeout > 0 && c.Server.MaxCallTimeout < c.Server.UpstreamTimeout:
+		errs = append(errs, fmt.Errorf("%s (%v) must not be shorter than %s (%v)", source("max-call-timeout"), c.Server.MaxCallTimeout, source("upstream-timeout"), c.Server.UpstreamTimeout))
+	}
+	if attempts < 1 || attempts > upstream.MaxAttemptsLimit {
+		errs = append(errs, fmt.Errorf("%s must be between 1 and %d", source("upstream-max-attempts"), upstream.MaxAttemptsLimit))
+	}
+	c.Server.UpstreamMaxAttempts = int(attempts)
+	if maxBody < 1 {
+		errs = append(errs, fmt.Errorf("%s must be positive", source("upstream-max-body")))
+	}
+	c.Server.UpstreamMaxBody = maxBody
+	if c.Server.ShutdownGrace <= 0 {
+		errs = append(errs, fmt.Errorf("%s must be positive", source("shutdown-grace")))
+	}
+	if c.Server.ShutdownDelay < 0 {
+		errs = append(errs, fmt.Errorf("%s must not be negative", source("shutdown-delay")))
+	}
+	if (c.Server.TLS.Cert == "") != (c.Server.TLS.Key == "") {
+		errs = append(errs, errors.New("--tls-cert and --tls-key go together"))
+	} else if c.Server.TLS.ClientCA != "" && c.Server.TLS.Cert == "" {
+		errs = append(errs, errors.New("--tls-client-ca needs --tls-cert and --tls-key"))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return Config{}, err

@@ -29,11 +29,16 @@ func env(m map[string]string) func(string) (string, bool) {
 func defaults() config.Config {
 	return config.Config{
 		Server: server.Options{
-			GRPCAddr:         ":9090",
-			HTTPAddr:         ":8080",
-			Upstream:         "https://api.opentact.org",
-			UpstreamTimeout:  10 * time.Second,
-			InsecureUpstream: false,
+			GRPCAddr:            ":9090",
+			HTTPAddr:            ":8080",
+			Upstream:            "https://api.opentact.org",
+			UpstreamTimeout:     10 * time.Second,
+			MaxCallTimeout:      30 * time.Second,
+			UpstreamMaxAttempts: 3,
+			UpstreamMaxBody:     1 << 20,
+			InsecureUpstream:    false,
+			ShutdownGrace:       15 * time.Second,
+			ShutdownDelay:       0,
 		},
 		LogLevel:    slog.LevelInfo,
 		ShowVersion: false,
@@ -79,6 +84,8 @@ func TestEnvAndFlags(t *testing.T) {
 		envWant  func(*config.Config)
 		flag     []string
 		flagWant func(*config.Config)
+		// with is what the setting needs alongside, given in every case.
+		with []string
 	}
 	for _, s := range []setting{
 		{
@@ -101,7 +108,10 @@ func TestEnvAndFlags(t *testing.T) {
 		},
 		{
 			name: "upstream-timeout", envName: "OPENTACT_UPSTREAM_TIMEOUT", envValue: "2m30s",
-			envWant:  func(c *config.Config) { c.Server.UpstreamTimeout = 150 * time.Second },
+			// The unset --max-call-timeout follows a longer upstream timeout.
+			envWant: func(c *config.Config) {
+				c.Server.UpstreamTimeout, c.Server.MaxCallTimeout = 150*time.Second, 150*time.Second
+			},
 			flag:     []string{"--upstream-timeout", "250ms"},
 			flagWant: func(c *config.Config) { c.Server.UpstreamTimeout = 250 * time.Millisecond },
 		},
@@ -116,6 +126,58 @@ func TestEnvAndFlags(t *testing.T) {
 			envWant:  func(c *config.Config) { c.Server.InsecureUpstream = false },
 			flag:     []string{"--insecure-upstream"},
 			flagWant: func(c *config.Config) { c.Server.InsecureUpstream = true },
+		},
+		{
+			name: "max-call-timeout", envName: "OPENTACT_FACADE_MAX_CALL_TIMEOUT", envValue: "1m",
+			envWant:  func(c *config.Config) { c.Server.MaxCallTimeout = time.Minute },
+			flag:     []string{"--max-call-timeout=12s"},
+			flagWant: func(c *config.Config) { c.Server.MaxCallTimeout = 12 * time.Second },
+		},
+		{
+			name: "upstream-max-attempts", envName: "OPENTACT_UPSTREAM_MAX_ATTEMPTS", envValue: "5",
+			envWant:  func(c *config.Config) { c.Server.UpstreamMaxAttempts = 5 },
+			flag:     []string{"--upstream-max-attempts", "1"},
+			flagWant: func(c *config.Config) { c.Server.UpstreamMaxAttempts = 1 },
+		},
+		{
+			name: "upstream-max-body", envName: "OPENTACT_UPSTREAM_MAX_BODY", envValue: "65536",
+			envWant:  func(c *config.Config) { c.Server.UpstreamMaxBody = 65536 },
+			flag:     []string{"--upstream-max-body=4194304"},
+			flagWant: func(c *config.Config) { c.Server.UpstreamMaxBody = 4 << 20 },
+		},
+		{
+			name: "shutdown-grace", envName: "OPENTACT_FACADE_SHUTDOWN_GRACE", envValue: "40s",
+			envWant:  func(c *config.Config) { c.Server.ShutdownGrace = 40 * time.Second },
+			flag:     []string{"--shutdown-grace=2s"},
+			flagWant: func(c *config.Config) { c.Server.ShutdownGrace = 2 * time.Second },
+		},
+		{
+			name: "shutdown-delay", envName: "OPENTACT_FACADE_SHUTDOWN_DELAY", envValue: "5s",
+			envWant:  func(c *config.Config) { c.Server.ShutdownDelay = 5 * time.Second },
+			flag:     []string{"--shutdown-delay=0s"},
+			flagWant: func(c *config.Config) { c.Server.ShutdownDelay = 0 },
+		},
+		{
+			name: "tls", envName: "OPENTACT_FACADE_TLS_CERT", envValue: "/env/cert.pem",
+			// The key is given alongside in both cases: one without the
+			// other is an error.
+			envWant: func(c *config.Config) { c.Server.TLS.Cert, c.Server.TLS.Key = "/env/cert.pem", "/k.pem" },
+			flag:    []string{"--tls-cert=/flag/cert.pem"},
+			flagWant: func(c *config.Config) {
+				c.Server.TLS.Cert, c.Server.TLS.Key = "/flag/cert.pem", "/k.pem"
+			},
+			with: []string{"--tls-key=/k.pem"},
+		},
+		{
+			name: "tls-client-ca", envName: "OPENTACT_FACADE_TLS_CLIENT_CA", envValue: "/env/ca.pem",
+			envWant: func(c *config.Config) {
+				c.Server.TLS.Cert, c.Server.TLS.Key, c.Server.TLS.ClientCA = "/c.pem", "/k.pem", "/env/ca.pem"
+			},
+			flag: []string{"--tls-client-ca", "/flag/ca.pem"},
+			flagWant: func(c *config.Config) {
+				c.Server.TLS.Cert, c.Server.TLS.Key, c.Server.TLS.ClientCA = "/c.pem", "/k.pem", "/flag/ca.pem"
+			},
+			with: []string{"--tls-cert=/c.pem", "--tls-key=/k.pem"},
 		},
 		{
 			name: "log-level", envName: "OPENTACT_FACADE_LOG_LEVEL", envValue: "debug",
@@ -146,9 +208,10 @@ func TestEnvAndFlags(t *testing.T) {
 				for _, f := range tc.want {
 					f(&want)
 				}
-				got, err := config.Parse(tc.args, env(tc.env), &bytes.Buffer{})
+				args := append(append([]string{}, s.with...), tc.args...)
+				got, err := config.Parse(args, env(tc.env), &bytes.Buffer{})
 				if err != nil {
-					t.Fatalf("Parse(%q, %v): %v", tc.args, tc.env, err)
+					t.Fatalf("Parse(%q, %v): %v", args, tc.env, err)
 				}
 				if diff := cmp.Diff(want, got); diff != "" {
 					t.Errorf("Parse(%q, %v) mismatch (-want +got):\n%s", tc.args, tc.env, diff)
@@ -167,17 +230,32 @@ func TestEverythingFromEnv(t *testing.T) {
 		"OPENTACT_UPSTREAM_TIMEOUT":  "4s",
 		"OPENTACT_INSECURE_UPSTREAM": "1",
 		"OPENTACT_FACADE_LOG_LEVEL":  "warn",
+
+		"OPENTACT_FACADE_MAX_CALL_TIMEOUT": "8s",
+		"OPENTACT_UPSTREAM_MAX_ATTEMPTS":   "2",
+		"OPENTACT_UPSTREAM_MAX_BODY":       "1000",
+		"OPENTACT_FACADE_SHUTDOWN_GRACE":   "9s",
+		"OPENTACT_FACADE_SHUTDOWN_DELAY":   "1s",
+		"OPENTACT_FACADE_TLS_CERT":         "c.pem",
+		"OPENTACT_FACADE_TLS_KEY":          "k.pem",
+		"OPENTACT_FACADE_TLS_CLIENT_CA":    "ca.pem",
 	}), &bytes.Buffer{})
 	if err != nil {
 		t.Fatalf("Parse: %v", err)
 	}
 	want := config.Config{
 		Server: server.Options{
-			GRPCAddr:         ":1",
-			HTTPAddr:         ":2",
-			Upstream:         "http://localhost:3",
-			UpstreamTimeout:  4 * time.Second,
-			InsecureUpstream: true,
+			GRPCAddr:            ":1",
+			HTTPAddr:            ":2",
+			Upstream:            "http://localhost:3",
+			UpstreamTimeout:     4 * time.Second,
+			InsecureUpstream:    true,
+			MaxCallTimeout:      8 * time.Second,
+			UpstreamMaxAttempts: 2,
+			UpstreamMaxBody:     1000,
+			ShutdownGrace:       9 * time.Second,
+			ShutdownDelay:       time.Second,
+			TLS:                 server.TLSFiles{Cert: "c.pem", Key: "k.pem", ClientCA: "ca.pem"},
 		},
 		LogLevel: slog.LevelWarn,
 	}
@@ -207,6 +285,19 @@ func TestErrors(t *testing.T) {
 		{"flag timeout unparsable", []string{"--upstream-timeout=soon"}, nil, "upstream-timeout"},
 		{"flag level unparsable", []string{"--log-level=verbose"}, nil, "log-level"},
 		{"flag bool unparsable", []string{"--insecure-upstream=maybe"}, nil, "insecure-upstream"},
+		{"max call timeout shorter than upstream timeout", []string{"--upstream-timeout=20s", "--max-call-timeout=10s"}, nil, "--max-call-timeout (10s) must not be shorter than --upstream-timeout (20s)"},
+		{"env max call timeout zero", nil, map[string]string{"OPENTACT_FACADE_MAX_CALL_TIMEOUT": "0s"}, "OPENTACT_FACADE_MAX_CALL_TIMEOUT must be positive"},
+		{"max attempts zero", []string{"--upstream-max-attempts=0"}, nil, "--upstream-max-attempts must be between 1 and 5"},
+		{"max attempts above five", []string{"--upstream-max-attempts=6"}, nil, "--upstream-max-attempts must be between 1 and 5"},
+		{"env max attempts above five", nil, map[string]string{"OPENTACT_UPSTREAM_MAX_ATTEMPTS": "10"}, "OPENTACT_UPSTREAM_MAX_ATTEMPTS must be between 1 and 5"},
+		{"env max attempts unparsable", nil, map[string]string{"OPENTACT_UPSTREAM_MAX_ATTEMPTS": "three"}, "OPENTACT_UPSTREAM_MAX_ATTEMPTS"},
+		{"max body zero", []string{"--upstream-max-body=0"}, nil, "--upstream-max-body must be positive"},
+		{"max body with unit", []string{"--upstream-max-body=1MiB"}, nil, "upstream-max-body"},
+		{"shutdown grace zero", []string{"--shutdown-grace=0s"}, nil, "--shutdown-grace must be positive"},
+		{"shutdown delay negative", []string{"--shutdown-delay=-1s"}, nil, "--shutdown-delay must not be negative"},
+		{"tls cert without key", []string{"--tls-cert=c.pem"}, nil, "--tls-cert and --tls-key go together"},
+		{"tls key without cert", nil, map[string]string{"OPENTACT_FACADE_TLS_KEY": "k.pem"}, "--tls-cert and --tls-key go together"},
+		{"tls client ca alone", []string{"--tls-client-ca=ca.pem"}, nil, "--tls-client-ca needs --tls-cert and --tls-key"},
 		{"positional argument", []string{"serve"}, nil, "serve"},
 		{"positional argument after flags", []string{"--grpc-addr=:1", "extra"}, nil, "extra"},
 		{"unknown flag", []string{"--port=9090"}, nil, "port"},
@@ -273,6 +364,15 @@ func TestHelp(t *testing.T) {
 		"insecure-upstream": "OPENTACT_INSECURE_UPSTREAM",
 		"log-level":         "OPENTACT_FACADE_LOG_LEVEL",
 		"version":           "",
+
+		"max-call-timeout":      "OPENTACT_FACADE_MAX_CALL_TIMEOUT",
+		"upstream-max-attempts": "OPENTACT_UPSTREAM_MAX_ATTEMPTS",
+		"upstream-max-body":     "OPENTACT_UPSTREAM_MAX_BODY",
+		"shutdown-grace":        "OPENTACT_FACADE_SHUTDOWN_GRACE",
+		"shutdown-delay":        "OPENTACT_FACADE_SHUTDOWN_DELAY",
+		"tls-cert":              "OPENTACT_FACADE_TLS_CERT",
+		"tls-key":               "OPENTACT_FACADE_TLS_KEY",
+		"tls-client-ca":         "OPENTACT_FACADE_TLS_CLIENT_CA",
 	}
 	for _, arg := range []string{"-h", "--help", "-help"} {
 		t.Run(arg, func(t *testing.T) {

@@ -18,6 +18,7 @@ import (
 
 	authv1 "github.com/opentact-facade/opentact-facade/gen/go/opentact/auth/v1"
 	"github.com/opentact-facade/opentact-facade/internal/server"
+	"github.com/opentact-facade/opentact-facade/internal/upstream"
 	"github.com/opentact-facade/opentact-facade/service"
 )
 
@@ -55,11 +56,12 @@ func TestErrorTable(t *testing.T) {
 		httpStatus string // ErrorInfo metadata
 		msg        string // part of the message
 		retry      time.Duration
+		attempts   int64 // requests the upstream sees per call: 3 for a transient failure, retried; else 1
 	}
 	rows := []row{
 		{name: "400", handler: opentactError(400, "Bad request"), code: codes.InvalidArgument, reason: service.ReasonBadRequest, httpStatus: "400", msg: "opentact: Bad request"},
-		{name: "401", handler: opentactError(401, "Invalid credentials"), code: codes.Unauthenticated, reason: service.ReasonUnauthorized, httpStatus: "401", msg: "opentact: Invalid credentials"},
-		{name: "401 echoing the token", handler: opentactError(401, "Token "+secretToken+" is invalid"), code: codes.Unauthenticated, reason: service.ReasonUnauthorized, httpStatus: "401", msg: "[REDACTED]"},
+		{name: "401", handler: opentactError(401, "Invalid credentials"), code: codes.Unauthenticated, reason: service.ReasonUnauthorized, httpStatus: "401", msg: service.MessageUnauthorized},
+		{name: "401 echoing the token", handler: opentactError(401, "Token "+secretToken+" is invalid"), code: codes.Unauthenticated, reason: service.ReasonUnauthorized, httpStatus: "401", msg: service.MessageUnauthorized},
 		{name: "403", handler: opentactError(403, "Forbidden"), code: codes.PermissionDenied, reason: service.ReasonForbidden, httpStatus: "403", msg: "opentact: Forbidden"},
 		{name: "404", handler: opentactError(404, "User not found"), code: codes.NotFound, reason: service.ReasonNotFound, httpStatus: "404", msg: "opentact: User not found"},
 		{name: "409", handler: opentactError(409, "Conflict"), code: codes.Aborted, reason: service.ReasonConflict, httpStatus: "409", msg: "opentact: Conflict"},
@@ -73,9 +75,9 @@ func TestErrorTable(t *testing.T) {
 			w.Header().Set("Content-Type", "text/html")
 			w.WriteHeader(502)
 			_, _ = io.WriteString(w, "<html><body><h1>502 Bad Gateway</h1></body></html>")
-		}, code: codes.Unavailable, reason: service.ReasonUnavailable, httpStatus: "502", msg: "HTTP 502"},
-		{name: "503", handler: opentactError(503, "Maintenance"), code: codes.Unavailable, reason: service.ReasonUnavailable, httpStatus: "503", msg: "Maintenance"},
-		{name: "504", handler: opentactError(504, "Gateway timeout"), code: codes.Unavailable, reason: service.ReasonUnavailable, httpStatus: "504", msg: "Gateway timeout"},
+		}, code: codes.Unavailable, reason: service.ReasonUnavailable, httpStatus: "502", msg: "HTTP 502", attempts: 3},
+		{name: "503", handler: opentactError(503, "Maintenance"), code: codes.Unavailable, reason: service.ReasonUnavailable, httpStatus: "503", msg: "Maintenance", attempts: 3},
+		{name: "504", handler: opentactError(504, "Gateway timeout"), code: codes.Unavailable, reason: service.ReasonUnavailable, httpStatus: "504", msg: "Gateway timeout", attempts: 3},
 		{name: "other 4xx", handler: opentactError(422, "Unprocessable"), code: codes.FailedPrecondition, reason: service.ReasonClientError, httpStatus: "422", msg: "Unprocessable"},
 		{name: "other 5xx", handler: opentactError(507, "Insufficient storage"), code: codes.Internal, reason: service.ReasonServerError, httpStatus: "507", msg: "Insufficient storage"},
 		{name: "3xx", handler: func(w http.ResponseWriter, r *http.Request) {
@@ -85,26 +87,40 @@ func TestErrorTable(t *testing.T) {
 		{name: "200 with HTML", handler: answer(200, `<!doctype html><p>hello`), code: codes.Internal, reason: service.ReasonMalformedResponse, httpStatus: "200", msg: "not the documented JSON"},
 		{name: "200 with broken JSON", handler: answer(200, `{"success":true,"payload":{"uuid":"u"`), code: codes.Internal, reason: service.ReasonMalformedResponse, httpStatus: "200", msg: "not the documented JSON"},
 		{name: "200 without payload", handler: answer(200, `{"success":true}`), code: codes.Internal, reason: service.ReasonMalformedResponse, httpStatus: "200", msg: "not the documented JSON"},
-		{name: "connection refused", upstream: "http://" + closedAddr(t), code: codes.Unavailable, reason: service.ReasonUnreachable, msg: "connection refused"},
-		{name: "connection reset before an answer", handler: hijack(func(*bufio.ReadWriter) {}), code: codes.Unavailable, reason: service.ReasonUnreachable, msg: "unreachable"},
+		{name: "connection refused", upstream: "http://" + closedAddr(t), code: codes.Unavailable, reason: service.ReasonUnreachable, msg: "connection refused", attempts: 3},
+		{name: "connection reset before an answer", handler: hijack(func(*bufio.ReadWriter) {}), code: codes.Unavailable, reason: service.ReasonUnreachable, msg: "unreachable", attempts: 3},
 		{name: "body cut off", handler: hijack(func(rw *bufio.ReadWriter) {
 			_, _ = rw.WriteString("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"success\":true,\"payload\":{")
-		}), code: codes.Unavailable, reason: service.ReasonUnreachable, msg: "closed before the answer was complete"},
+		}), code: codes.Unavailable, reason: service.ReasonUnreachable, msg: "closed before the answer was complete", attempts: 3},
 	}
 	for _, tc := range rows {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			url := tc.upstream
+			var rec *recorder
 			if url == "" {
-				url = newRecorder(t, tc.handler).URL
+				rec = newRecorder(t, tc.handler)
+				url = rec.URL
 			}
-			f := startFacade(t, url)
+			// The breaker is off: this table is about single calls; the
+			// breaker has its own tests.
+			f := startFacade(t, url, func(o *server.Options) { o.Breaker = &upstream.BreakerPolicy{} })
+			wantAttempts := max(tc.attempts, 1)
 
 			ctx := metadata.AppendToOutgoingContext(context.Background(), "x-auth-token", secretToken)
 			_, err := f.client.GetAuth(ctx, &authv1.GetAuthRequest{})
 			checkStatus(t, "grpc", status.Convert(err), tc.code, tc.reason, tc.httpStatus, tc.msg, tc.retry)
+			if rec != nil && rec.calls.Load() != wantAttempts {
+				t.Errorf("grpc: the upstream saw %d requests, want %d", rec.calls.Load(), wantAttempts)
+			}
 
 			resp, body := f.rest(t, http.MethodGet, "/v1/auth", http.Header{"X-Auth-Token": {secretToken}})
+			if rec != nil && rec.calls.Load() != 2*wantAttempts {
+				t.Errorf("rest: the upstream saw %d requests in all, want %d", rec.calls.Load(), 2*wantAttempts)
+			}
+			if tc.code == codes.Unauthenticated && resp.Header.Get("Www-Authenticate") != service.MessageUnauthorized {
+				t.Errorf("rest: WWW-Authenticate %q, want the fixed %q", resp.Header.Get("Www-Authenticate"), service.MessageUnauthorized)
+			}
 			if want := runtime.HTTPStatusFromCode(tc.code); resp.StatusCode != want {
 				t.Errorf("rest: HTTP status %d, want %d", resp.StatusCode, want)
 			}
@@ -134,6 +150,11 @@ func checkStatus(t *testing.T, via string, st *status.Status, code codes.Code, r
 	}
 	if strings.Contains(st.Message(), secretToken) {
 		t.Errorf("%s: message %q shows the caller's credential", via, st.Message())
+	}
+	for k, v := range errorInfo(st).GetMetadata() {
+		if strings.Contains(v, secretToken) {
+			t.Errorf("%s: ErrorInfo metadata %s = %q shows the caller's credential", via, k, v)
+		}
 	}
 	var infos int
 	var gotRetry time.Duration

@@ -4,15 +4,20 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/test/bufconn"
 
@@ -32,20 +37,34 @@ const (
 // Limits on what a caller may send. GetAuth's request is empty and its
 // credentials are a few KiB, so these are generous.
 const (
-	maxRecvMsgSize = 1 << 20  // one gRPC message
-	maxHeaderBytes = 64 << 10 // gRPC metadata and REST headers
-	maxRESTBody    = 64 << 10 // a REST request body
+	maxRecvMsgSize       = 1 << 20  // one gRPC message
+	maxSendMsgSize       = 1 << 20  // one gRPC answer (a profile is a few KiB)
+	maxHeaderBytes       = 64 << 10 // gRPC metadata and REST headers
+	maxRESTBody          = 64 << 10 // a REST request body
+	maxConcurrentStreams = 1024     // calls at once on one gRPC connection
 )
 
 // Options configures a Server.
 type Options struct {
-	GRPCAddr         string        // gRPC listen address; DefaultGRPCAddr if empty
-	HTTPAddr         string        // REST gateway listen address; DefaultHTTPAddr if empty
-	Upstream         string        // Opentact's base URL; DefaultUpstream if empty
-	UpstreamTimeout  time.Duration // bound on one Opentact call; service.DefaultUpstreamTimeout if 0
-	InsecureUpstream bool          // allow a plain-http upstream that is not on loopback
-	ShutdownGrace    time.Duration // how long in-flight calls may run on; DefaultShutdownGrace if 0
-	Logger           *slog.Logger  // nil discards logs
+	GRPCAddr            string        // gRPC listen address; DefaultGRPCAddr if empty
+	HTTPAddr            string        // REST gateway listen address; DefaultHTTPAddr if empty
+	Upstream            string        // Opentact's base URL; DefaultUpstream if empty
+	UpstreamTimeout     time.Duration // bound on a call without a caller deadline, retries included; service.DefaultUpstreamTimeout if 0
+	MaxCallTimeout      time.Duration // cap on a caller's deadline; service.DefaultMaxCallTimeout if 0
+	UpstreamMaxAttempts int           // attempts per call, retries included, at most upstream.MaxAttemptsLimit; 3 if 0
+	UpstreamMaxBody     int64         // cap on Opentact's answer in bytes; upstream.DefaultMaxBodySize if 0
+	InsecureUpstream    bool          // allow a plain-http upstream that is not on loopback
+	ShutdownGrace       time.Duration // how long in-flight calls may run on; DefaultShutdownGrace if 0
+	ShutdownDelay       time.Duration // how long to keep serving, not ready, before draining
+	TLS                 TLSFiles      // TLS on both listeners when Cert is set
+	Logger              *slog.Logger  // nil discards logs
+
+	// Retry and Breaker replace the upstream client's default policies
+	// when not nil (UpstreamMaxAttempts still applies to Retry);
+	// UpstreamTimeouts bounds the phases of one upstream request.
+	Retry            *upstream.RetryPolicy
+	Breaker          *upstream.BreakerPolicy
+	UpstreamTimeouts upstream.TransportTimeouts
 }
 
 // Server is a running facade: a gRPC server and a REST gateway that calls it
@@ -54,35 +73,50 @@ type Options struct {
 type Server struct {
 	log      *slog.Logger
 	grace    time.Duration
+	delay    time.Duration
 	grpc     *grpc.Server
 	http     *http.Server
+	tls      bool
 	gwConn   *grpc.ClientConn
 	grpcLis  net.Listener
 	httpLis  net.Listener
 	inMemLis *bufconn.Listener
+	health   *health.Server
+	ready    atomic.Bool
+	upstream *upstream.Client
 }
 
 // New builds a Server and opens its listeners; Serve starts it.
 func New(opts Options) (*Server, error) {
 	opts = withDefaults(opts)
-	var uopts []upstream.Option
-	if opts.InsecureUpstream {
-		uopts = append(uopts, upstream.WithInsecure())
+	client, err := upstream.New(opts.Upstream, upstreamOptions(opts)...)
+	if err != nil {
+		return nil, err
 	}
-	client, err := upstream.New(opts.Upstream, uopts...)
+	tlsConfig, err := opts.TLS.config()
 	if err != nil {
 		return nil, err
 	}
 
-	s := &Server{log: opts.Logger, grace: opts.ShutdownGrace}
-	s.grpc = grpc.NewServer(
+	s := &Server{log: opts.Logger, grace: opts.ShutdownGrace, delay: opts.ShutdownDelay, upstream: client, tls: tlsConfig != nil}
+	serverOpts := []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(maxRecvMsgSize),
+		grpc.MaxSendMsgSize(maxSendMsgSize),
 		grpc.MaxHeaderListSize(maxHeaderBytes),
+		grpc.MaxConcurrentStreams(maxConcurrentStreams),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 		grpc.ChainUnaryInterceptor(unaryInterceptors(opts.Logger)...),
 		grpc.ChainStreamInterceptor(streamInterceptors(opts.Logger)...),
-	)
-	authv1.RegisterAuthServiceServer(s.grpc, service.NewAuthServer(client, opts.UpstreamTimeout, opts.Logger))
+	}
+	// Plain gRPC server: the in-memory listener the gateway uses never
+	// leaves the process. TLS is applied on the TCP listener alone.
+	s.grpc = grpc.NewServer(serverOpts...)
+	timeouts := service.Timeouts{Default: opts.UpstreamTimeout, Max: opts.MaxCallTimeout}
+	authv1.RegisterAuthServiceServer(s.grpc, service.NewAuthServer(client, timeouts, opts.Logger))
 	reflection.Register(s.grpc)
+	s.health = health.NewServer()
+	healthpb.RegisterHealthServer(s.grpc, s.health)
+	s.setReady(true)
 
 	s.inMemLis = bufconn.Listen(256 << 10)
 	s.gwConn, err = grpc.NewClient("passthrough:///in-memory",
@@ -99,11 +133,12 @@ func New(opts Options) (*Server, error) {
 		return nil, errors.Join(err, s.gwConn.Close())
 	}
 	s.http = &http.Server{
-		Handler:           gateway,
-		ReadHeaderTimeout: 5 * time.Second,
+		Handler:           s.routes(gateway),
+		ReadHeaderTimeout: readHeaderTimeout,
 		ReadTimeout:       15 * time.Second,
-		// A REST call lasts at most the upstream timeout; leave room to write.
-		WriteTimeout:   opts.UpstreamTimeout + 5*time.Second,
+		// A REST call lasts at most the longest call timeout; leave room
+		// to write.
+		WriteTimeout:   max(opts.UpstreamTimeout, opts.MaxCallTimeout) + 5*time.Second,
 		IdleTimeout:    2 * time.Minute,
 		MaxHeaderBytes: maxHeaderBytes,
 		ErrorLog:       slog.NewLogLogger(opts.Logger.Handler(), slog.LevelDebug),
@@ -115,7 +150,51 @@ func New(opts Options) (*Server, error) {
 	if s.httpLis, err = net.Listen("tcp", opts.HTTPAddr); err != nil {
 		return nil, errors.Join(fmt.Errorf("HTTP listener: %w", err), s.grpcLis.Close(), s.gwConn.Close())
 	}
+	if tlsConfig != nil {
+		// One TLS config for both: ALPN offers h2 (gRPC, REST over HTTP/2)
+		// and http/1.1 (REST).
+		s.grpcLis = tls.NewListener(s.grpcLis, tlsConfig)
+		s.httpLis = tls.NewListener(s.httpLis, tlsConfig)
+	}
 	return s, nil
+}
+
+// readHeaderTimeout bounds how long a REST client may take to send its
+// request line and headers: a slowloris client is cut after it.
+const readHeaderTimeout = 5 * time.Second
+
+// upstreamOptions turns opts into the upstream client's options.
+func upstreamOptions(opts Options) []upstream.Option {
+	retry := upstream.DefaultRetryPolicy()
+	if opts.Retry != nil {
+		retry = *opts.Retry
+	}
+	if opts.UpstreamMaxAttempts > 0 {
+		retry.MaxAttempts = opts.UpstreamMaxAttempts
+	}
+	uopts := []upstream.Option{
+		upstream.WithRetryPolicy(retry),
+		upstream.WithMaxBodySize(opts.UpstreamMaxBody),
+		upstream.WithTransportTimeouts(opts.UpstreamTimeouts),
+	}
+	if opts.Breaker != nil {
+		uopts = append(uopts, upstream.WithBreakerPolicy(*opts.Breaker))
+	}
+	if opts.InsecureUpstream {
+		uopts = append(uopts, upstream.WithInsecure())
+	}
+	return uopts
+}
+
+// setReady sets what readiness reports: /readyz and grpc.health.v1.
+func (s *Server) setReady(ready bool) {
+	st := healthpb.HealthCheckResponse_NOT_SERVING
+	if ready {
+		st = healthpb.HealthCheckResponse_SERVING
+	}
+	s.ready.Store(ready)
+	s.health.SetServingStatus("", st)
+	s.health.SetServingStatus(authv1.AuthService_ServiceDesc.ServiceName, st)
 }
 
 func withDefaults(o Options) Options {
@@ -130,6 +209,12 @@ func withDefaults(o Options) Options {
 	}
 	if o.UpstreamTimeout <= 0 {
 		o.UpstreamTimeout = service.DefaultUpstreamTimeout
+	}
+	if o.MaxCallTimeout <= 0 {
+		o.MaxCallTimeout = max(service.DefaultMaxCallTimeout, o.UpstreamTimeout)
+	}
+	if o.UpstreamMaxBody <= 0 {
+		o.UpstreamMaxBody = upstream.DefaultMaxBodySize
 	}
 	if o.ShutdownGrace <= 0 {
 		o.ShutdownGrace = DefaultShutdownGrace
@@ -154,7 +239,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	errc := make(chan error, 3)
 	go func() { errc <- s.grpc.Serve(s.grpcLis) }()
 	go func() { errc <- s.grpc.Serve(s.inMemLis) }()
-	go func() { errc <- s.http.Serve(s.httpLis) }()
+	go func() { errc <- s.http.Serve(s.httpLis) }() // s.httpLis does TLS when configured
 	s.log.Info("serving", slog.String("grpc_addr", s.GRPCAddr().String()), slog.String("http_addr", s.HTTPAddr().String()))
 
 	var err error
@@ -165,7 +250,6 @@ func (s *Server) Serve(ctx context.Context) error {
 		err = fmt.Errorf("serving: %w", err)
 		pending--
 	}
-	s.log.Info("shutting down", slog.Duration("grace", s.grace))
 	s.shutdown()
 	for range pending {
 		<-errc // each Serve returns once its server is stopped
@@ -173,27 +257,56 @@ func (s *Server) Serve(ctx context.Context) error {
 	return err
 }
 
+// shutdown reports not ready, keeps serving for the shutdown delay (so
+// that load balancers stop sending new calls), then closes both listeners
+// and lets calls in flight finish within the grace; what is left then is
+// cut.
 func (s *Server) shutdown() {
+	s.setReady(false)
+	if s.delay > 0 {
+		s.log.Info("not ready; draining soon", slog.Duration("delay", s.delay))
+		time.Sleep(s.delay)
+	}
+	s.log.Info("shutting down", slog.Duration("grace", s.grace))
+	// Health Watch streams would hold GracefulStop until the grace ends.
+	s.health.Shutdown()
 	ctx, cancel := context.WithTimeout(context.Background(), s.grace)
 	defer cancel()
-	if err := s.http.Shutdown(ctx); err != nil {
-		s.log.Warn("REST calls cut at the end of the shutdown grace", slog.Any("error", err))
-		_ = s.http.Close()
-	}
-	stopped := make(chan struct{})
+
+	// Both at once, so that both listeners close now. REST calls in flight
+	// are gRPC calls on the in-memory connection, which GracefulStop waits
+	// for like any other.
+	httpDone := make(chan struct{})
+	go func() {
+		defer close(httpDone)
+		if err := s.http.Shutdown(ctx); err != nil {
+			s.log.Warn("REST calls cut at the end of the shutdown grace", slog.Any("error", err))
+			_ = s.http.Close()
+		}
+	}()
+	grpcDone := make(chan struct{})
 	go func() {
 		s.grpc.GracefulStop()
-		close(stopped)
+		close(grpcDone)
 	}()
 	select {
-	case <-stopped:
+	case <-grpcDone:
 	case <-ctx.Done():
 		s.log.Warn("gRPC calls cut at the end of the shutdown grace")
 		s.grpc.Stop()
-		<-stopped
+		<-grpcDone
 	}
+	<-httpDone
 	_ = s.gwConn.Close()
 }
+
+// Ready reports whether the server takes new calls: true from New until
+// shutdown begins.
+func (s *Server) Ready() bool { return s.ready.Load() }
+
+// BreakerState is the upstream circuit breaker's state: "closed",
+// "half-open" or "open".
+func (s *Server) BreakerState() string { return s.upstream.BreakerState() }
 
 // Run builds a Server from opts and serves until ctx ends.
 func Run(ctx context.Context, opts Options) error {

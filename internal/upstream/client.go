@@ -7,6 +7,7 @@
 package upstream
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -18,20 +19,45 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sony/gobreaker/v2"
+
 	"github.com/opentact-facade/opentact-facade/internal/version"
 )
 
-// DefaultMaxBodySize caps how much of an answer the client reads.
-const DefaultMaxBodySize = 1 << 20
+// Defaults of a Client.
+const (
+	// DefaultMaxBodySize caps how much of an answer the client reads.
+	DefaultMaxBodySize = 1 << 20
+	// DefaultDialTimeout bounds opening a TCP connection to Opentact.
+	DefaultDialTimeout = 5 * time.Second
+	// DefaultTLSHandshakeTimeout bounds the TLS handshake.
+	DefaultTLSHandshakeTimeout = 5 * time.Second
+	// DefaultResponseHeaderTimeout bounds the wait for an answer's headers
+	// once the request is sent.
+	DefaultResponseHeaderTimeout = 10 * time.Second
+)
 
 // Client calls Opentact. It is safe for concurrent use; create one and
-// share it, so that connections are kept alive across calls.
+// share it, so that connections are kept alive across calls and the
+// circuit breaker sees all of them.
 type Client struct {
 	authURL   string
 	http      *http.Client
 	userAgent string
 	maxBody   int64
 	insecure  bool
+	timeouts  TransportTimeouts
+	retry     RetryPolicy
+	breakerOf BreakerPolicy
+	breaker   *gobreaker.CircuitBreaker[*User]
+}
+
+// TransportTimeouts bound the phases of one request on the default
+// transport; a zero field takes its Default* value.
+type TransportTimeouts struct {
+	Dial           time.Duration
+	TLSHandshake   time.Duration
+	ResponseHeader time.Duration
 }
 
 // Option configures a Client.
@@ -54,6 +80,13 @@ func WithUserAgent(ua string) Option { return func(c *Client) { c.userAgent = ua
 // (DefaultMaxBodySize by default); a larger answer fails with FailTooLarge.
 func WithMaxBodySize(n int64) Option { return func(c *Client) { c.maxBody = n } }
 
+// WithTransportTimeouts sets the dial, TLS-handshake and response-header
+// timeouts of the transport New builds. It has no effect together with
+// WithHTTPClient, whose transport is the caller's.
+func WithTransportTimeouts(t TransportTimeouts) Option {
+	return func(c *Client) { c.timeouts = t }
+}
+
 // WithInsecure allows a plain-http base URL on a host that is not
 // loopback. Credentials then cross the network in clear text.
 func WithInsecure() Option { return func(c *Client) { c.insecure = true } }
@@ -66,17 +99,24 @@ func New(baseURL string, opts ...Option) (*Client, error) {
 	c := &Client{
 		userAgent: version.UserAgent(),
 		maxBody:   DefaultMaxBodySize,
+		retry:     DefaultRetryPolicy(),
+		breakerOf: DefaultBreakerPolicy(),
 	}
 	for _, o := range opts {
 		o(c)
 	}
+	if c.maxBody <= 0 {
+		c.maxBody = DefaultMaxBodySize
+	}
+	c.retry = c.retry.normalized()
+	c.breaker = newBreaker(c.breakerOf)
 	u, err := parseBaseURL(baseURL, c.insecure)
 	if err != nil {
 		return nil, err
 	}
 	c.authURL = strings.TrimSuffix(u.String(), "/") + "/rest/auth"
 	if c.http == nil {
-		c.http = &http.Client{Transport: NewTransport()}
+		c.http = &http.Client{Transport: newTransport(c.timeouts)}
 	}
 	c.http.CheckRedirect = func(*http.Request, []*http.Request) error {
 		// Go would copy X-Auth-* headers to the redirect target, even on
@@ -87,12 +127,21 @@ func New(baseURL string, opts ...Option) (*Client, error) {
 }
 
 // NewTransport returns the transport New uses by default: Go's default
-// transport with a connection pool sized for a facade, which sends all its
-// traffic to a single host.
-func NewTransport() *http.Transport {
+// transport (HTTP/2 to TLS hosts) with a connection pool sized for a
+// facade, which sends all its traffic to a single host, and with the
+// Default* dial, TLS-handshake and response-header timeouts.
+func NewTransport() *http.Transport { return newTransport(TransportTimeouts{}) }
+
+func newTransport(to TransportTimeouts) *http.Transport {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.MaxIdleConns = 512
 	t.MaxIdleConnsPerHost = 512
+	t.DialContext = (&net.Dialer{
+		Timeout:   cmp.Or(to.Dial, DefaultDialTimeout),
+		KeepAlive: 30 * time.Second,
+	}).DialContext
+	t.TLSHandshakeTimeout = cmp.Or(to.TLSHandshake, DefaultTLSHandshakeTimeout)
+	t.ResponseHeaderTimeout = cmp.Or(to.ResponseHeader, DefaultResponseHeaderTimeout)
 	return t
 }
 
@@ -130,14 +179,24 @@ func isLoopback(host string) bool {
 }
 
 // Auth calls GET /rest/auth with creds and returns the caller's profile.
+// A transient failure is retried as the client's RetryPolicy says, all
+// attempts inside ctx; while the circuit breaker is open no request is
+// sent at all.
 //
 // Errors: ErrNoCredentials (nothing was sent), a context error when ctx
 // ended first (errors.Is with context.Canceled or DeadlineExceeded), or an
-// *Error for every other failure.
+// *Error for every other failure, FailCircuitOpen included.
 func (c *Client) Auth(ctx context.Context, creds Credentials) (*User, error) {
 	if creds.Empty() {
 		return nil, ErrNoCredentials
 	}
+	return c.withRetries(ctx, func() (*User, error) {
+		return c.breaker.Execute(func() (*User, error) { return c.authOnce(ctx, creds) })
+	})
+}
+
+// authOnce is one request to GET /rest/auth.
+func (c *Client) authOnce(ctx context.Context, creds Credentials) (*User, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.authURL, nil)
 	if err != nil {
 		return nil, err

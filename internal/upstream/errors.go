@@ -33,8 +33,12 @@ const (
 	// FailTooLarge: the body is larger than the client's cap.
 	FailTooLarge
 	// FailTransport: no complete answer: connection refused or reset, a
-	// body cut off before its end, a DNS or TLS failure.
+	// body cut off before its end, a DNS or TLS failure, a timeout of the
+	// transport.
 	FailTransport
+	// FailCircuitOpen: no request was sent, because the circuit breaker
+	// is open after Opentact kept failing.
+	FailCircuitOpen
 )
 
 // Error is a failed call to Opentact. Its text never holds a credential:
@@ -48,8 +52,11 @@ type Error struct {
 	// Message is Opentact's own "message", scrubbed; empty when the body
 	// had none.
 	Message string
-	// RetryAfter is the answer's Retry-After, 0 when absent or unreadable.
+	// RetryAfter is the answer's Retry-After, 0 when absent or unreadable;
+	// for FailCircuitOpen, how long the breaker stays open.
 	RetryAfter time.Duration
+	// Attempts is how many requests the call made, retries included.
+	Attempts int
 	// cause is the underlying error for FailTransport and FailMalformed.
 	cause error
 }
@@ -68,6 +75,8 @@ func (e *Error) Error() string {
 		fmt.Fprintf(&b, "HTTP %d answer is too large", e.StatusCode)
 	case FailTransport:
 		b.WriteString("no complete answer")
+	case FailCircuitOpen:
+		b.WriteString("circuit breaker open after repeated failures; no request sent")
 	}
 	if e.Message != "" {
 		b.WriteString(": ")

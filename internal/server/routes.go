@@ -1,0 +1,32 @@
+package server
+
+import (
+	"io"
+	"net/http"
+)
+
+// routes serves the probes next to the REST gateway: GET /healthz (200
+// while the process runs) and GET /readyz (200 while it takes new calls,
+// 503 once shutdown has begun).
+func (s *Server) routes(gateway http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		probeAnswer(w, http.StatusOK, "ok\n")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if !s.Ready() {
+			probeAnswer(w, http.StatusServiceUnavailable, "shutting down\n")
+			return
+		}
+		probeAnswer(w, http.StatusOK, "ready\n")
+	})
+	mux.Handle("/", gateway)
+	return mux
+}
+
+func probeAnswer(w http.ResponseWriter, code int, body string) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	_, _ = io.WriteString(w, body)
+}

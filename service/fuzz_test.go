@@ -1,0 +1,442 @@
+package service
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	authv1 "github.com/opentact-facade/opentact-facade/gen/go/opentact/auth/v1"
+	"github.com/opentact-facade/opentact-facade/internal/upstream"
+)
+
+// FuzzAuthResponse feeds raw answer bodies of GET /rest/auth through the
+// payload decoding (upstream.User, as the client decodes the envelope's
+// payload) and authResponse, and checks what a caller of GetAuth would
+// notice:
+//
+//   - nothing panics, and a syntactically valid JSON object always decodes
+//     (the payload types are documented as lenient);
+//   - the response marshals as binary proto and as protojson (so every string
+//     is valid UTF-8 and every Timestamp in range) and both round-trip;
+//   - decoding and mapping are deterministic;
+//   - each field follows the README's contract for the JSON value it was sent
+//     as: a string field equals the JSON string (or a number's digits), a
+//     bool is set only from true/false, balance keeps the decimal digits as
+//     sent, a timestamp is the instant of an RFC 3339 text or a bare date,
+//     an account is present only for an object, and anything else (null,
+//     absent, another JSON type) leaves the field unset.
+//
+// The per-field contract is only checked for a field whose JSON name occurs
+// exactly once in the payload object: encoding/json matches names case
+// insensitively and, by its Unmarshaler convention, a later null leaves an
+// earlier value in place, so a duplicated name has no single expected value.
+func FuzzAuthResponse(f *testing.F) {
+	dir := filepath.Join("..", "testdata", "opentact")
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, e := range entries {
+		if !e.Type().IsRegular() {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	for _, s := range fuzzAuthSeeds {
+		f.Add([]byte(s))
+	}
+
+	f.Fuzz(func(t *testing.T, body []byte) {
+		u, payload, viaEnvelope, ok := fuzzDecodeAnswer(body)
+		if !ok {
+			if fuzzIsObject(body) && json.Valid(body) {
+				t.Fatalf("a valid JSON object failed to decode as an answer: %q", body)
+			}
+			return
+		}
+		resp := authResponse(u)
+		if resp == nil || resp.GetUser() == nil {
+			t.Fatalf("authResponse returned no user for %q", body)
+		}
+
+		// Determinism: an independent decoding maps to an equal message, and
+		// mapping the same User twice too.
+		u2, _, _, ok2 := fuzzDecodeAnswer(body)
+		if !ok2 {
+			t.Fatal("second decoding of the same body failed")
+		}
+		if again := authResponse(u2); !proto.Equal(resp, again) {
+			t.Fatalf("decoding+mapping is not deterministic:\n%v\n%v", resp, again)
+		}
+		if again := authResponse(u); !proto.Equal(resp, again) {
+			t.Fatalf("mapping is not deterministic:\n%v\n%v", resp, again)
+		}
+
+		fuzzCheckWellFormed(t, resp.ProtoReflect(), "")
+		fuzzCheckRoundTrips(t, resp)
+
+		// The per-field contract, checked against the JSON itself.
+		members, ok := fuzzMembers(payload)
+		if !ok {
+			// Not an object: only a bare null decodes, and it sets nothing.
+			if proto.Size(resp.GetUser()) != 0 {
+				t.Fatalf("non-object payload %q mapped to %v", payload, resp.GetUser())
+			}
+			return
+		}
+		if viaEnvelope {
+			// fuzzDecodeAnswer found the payload through the envelope; the
+			// oracle must agree on which object that was.
+			top, _ := fuzzMembers(body)
+			if len(fuzzLookup(top, "payload")) != 1 {
+				return // a duplicated "payload": encoding/json merges them
+			}
+		} else if top, ok := fuzzMembers(body); ok {
+			if ps := fuzzLookup(top, "payload"); len(ps) == 1 && fuzzIsObject(ps[0]) {
+				t.Fatalf("the answer has a payload object but decoding it failed: %q", body)
+			}
+		}
+		fuzzCheckFields(t, resp.GetUser().ProtoReflect(), members, "user.")
+	})
+}
+
+var fuzzAuthSeeds = []string{
+	`{}`,
+	`null`,
+	`[]`,
+	`"payload"`,
+	`<html><body>502 Bad Gateway</body></html>`,
+	`{"success":true,"payload":{}}`,
+	`{"success":true,"payload":null}`,
+	`{"success":false,"message":"Invalid credentials","status":401}`,
+	`{"success":"true","payload":{"uuid":"u"}}`,
+	// Every field null, including the account's.
+	`{"success":true,"payload":{"uuid":null,"email":null,"wss_online":null,"role":null,"created_on":null,"modified_on":null,"deleted_on":null,"token":null,"phone_number":null,"dob":null,"avatar":null,"first_name":null,"last_name":null,"gender":null,"gmail_user_id":null,"facebook_user_id":null,"apple_user_id":null,"wechat_user_id":null,"account":{"uuid":null,"email":null,"name":null,"level":null,"balance":null,"created_on":null,"modified_on":null,"deleted_on":null}}}`,
+	// Numbers as strings and strings as numbers.
+	`{"success":true,"payload":{"wss_online":"true","phone_number":87015260731,"gmail_user_id":107653031006300523703,"account":{"balance":"12345678901234.56789","phone":87015260731}}}`,
+	`{"success":true,"payload":{"uuid":-0.0e+00,"account":{"balance":"1e5","level":0}}}`,
+	// Huge numbers.
+	`{"success":true,"payload":{"account":{"balance":123456789012345678901234567890123456789.123456789012345678901234567890}}}`,
+	`{"success":true,"payload":{"account":{"balance":1e400},"phone_number":-1E-400}}`,
+	`{"success":true,"payload":{"account":{"balance":" 1.5"},"created_on":1705414548540}}`,
+	// Nested wrong types.
+	`{"success":true,"payload":{"email":{"value":"a@b.c"},"role":["User"],"wss_online":1,"account":[{"uuid":"x"}],"dob":{"date":"2024-01-16"}}}`,
+	`{"success":true,"payload":{"account":"DENOVOLAB","created_on":true,"gender":false}}`,
+	`{"success":true,"payload":{"account":{"account":{"account":{}}},"addresses":[[[[{"a":[null]}]]]]}}`,
+	// Timestamps at and beyond the edges of what a Timestamp holds.
+	`{"success":true,"payload":{"created_on":"0000-01-01T00:00:00Z","modified_on":"0001-01-01T00:00:00+01:00","deleted_on":"9999-12-31T23:59:59.999999999Z","dob":"9999-12-31T23:59:59-01:00"}}`,
+	`{"success":true,"payload":{"created_on":"2024-01-16T14:15:15Z","modified_on":"2024-01-16T14:15:48.540+05:30","dob":"1990-05-01","deleted_on":"0000-01-01"}}`,
+	`{"success":true,"payload":{"created_on":"2024-01-16 14:15:48","dob":"16/01/2024","deleted_on":"","modified_on":"2024-02-30T00:00:00Z"}}`,
+	// Unicode, escapes, invalid UTF-8.
+	`{"success":true,"payload":{"first_name":"Анна","last_name":"Müller-Lüdenscheidt","gender":"\u00e9\ud83d\ude00","avatar":"\u0000\n\t"}}`,
+	"{\"success\":true,\"payload\":{\"first_name\":\"\xff\xfe\",\"last_name\":\"a\xc3(b\",\"email\":\"\xed\xa0\x80@x\"}}",
+	`{"success":true,"payload":{"first_name":"\ud800","last_name":"\udc00\ud800x","account":{"name":"\uDBFF\uDFFF"}}}`,
+	// Duplicate and case-variant names.
+	`{"success":true,"payload":{"email":"a@x","email":null,"EMAIL":true,"Uuid":"U","UUID":1}}`,
+	`{"success":true,"payload":{"email":"a"},"payload":{"uuid":"b"},"Payload":null}`,
+	`{"success":true,"payload":{"la\u017ft_name":"long s","\u212aey":"kelvin"}}`,
+	// A bare payload, no envelope.
+	`{"uuid":"0116f6d1-1280-44b2-9134-da48509ec575","email":"info@opentact.org","account":{"balance":99.87895}}`,
+	` { "success" : true , "payload" : { "account" : { "balance" : -0.5 } } } `,
+}
+
+// fuzzEnvelope mirrors the client's (unexported) envelope: the payload is
+// decoded by upstream.User itself.
+type fuzzEnvelope struct {
+	Payload *upstream.User `json:"payload"`
+}
+
+// fuzzDecodeAnswer decodes body as the client does when it is an envelope
+// with a payload object, and otherwise as a bare payload, so that mutated
+// bodies without a valid envelope still reach the mapping. payload is the
+// JSON the User came from (the whole body for a bare payload).
+func fuzzDecodeAnswer(body []byte) (u *upstream.User, payload []byte, viaEnvelope, ok bool) {
+	var env fuzzEnvelope
+	if json.Unmarshal(body, &env) == nil && env.Payload != nil {
+		top, _ := fuzzMembers(body)
+		var raw []byte
+		if ps := fuzzLookup(top, "payload"); len(ps) > 0 {
+			raw = ps[len(ps)-1]
+		}
+		return env.Payload, raw, true, true
+	}
+	var bare upstream.User
+	if json.Unmarshal(body, &bare) != nil {
+		return nil, nil, false, false
+	}
+	return &bare, body, false, true
+}
+
+// fuzzMember is one name/value pair of a JSON object, in input order.
+type fuzzMember struct {
+	name  string // unescaped
+	value []byte // the raw value, without surrounding space
+}
+
+// fuzzMembers lists the top-level members of a JSON object; ok is false if
+// raw is not one.
+func fuzzMembers(raw []byte) (members []fuzzMember, ok bool) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return nil, false
+	}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, false
+		}
+		name, _ := tok.(string)
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return nil, false
+		}
+		members = append(members, fuzzMember{name: name, value: bytes.TrimSpace(v)})
+	}
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('}') {
+		return nil, false
+	}
+	return members, true
+}
+
+// fuzzLookup returns the values of every member encoding/json would decode
+// into a field named name: it matches names with Unicode case folding
+// (bytes.EqualFold), so "EMAIL" and "ema\u0131l"-like spellings count.
+func fuzzLookup(members []fuzzMember, name string) [][]byte {
+	var out [][]byte
+	for _, m := range members {
+		if strings.EqualFold(m.name, name) {
+			out = append(out, m.value)
+		}
+	}
+	return out
+}
+
+func fuzzIsObject(b []byte) bool {
+	b = bytes.TrimSpace(b)
+	return len(b) > 0 && b[0] == '{'
+}
+
+func fuzzIsNumberLiteral(raw []byte) bool {
+	return len(raw) > 0 && (raw[0] == '-' || raw[0] >= '0' && raw[0] <= '9')
+}
+
+// fuzzJSONNumber is RFC 8259's number grammar, written independently of
+// upstream's isNumber.
+var fuzzJSONNumber = regexp.MustCompile(`^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$`)
+
+// fuzzCheckWellFormed checks what proto marshalling relies on: every
+// string is valid UTF-8 and every Timestamp is within its documented range.
+func fuzzCheckWellFormed(t *testing.T, m protoreflect.Message, path string) {
+	t.Helper()
+	if m.Descriptor().FullName() == "google.protobuf.Timestamp" {
+		if err := m.Interface().(*timestamppb.Timestamp).CheckValid(); err != nil {
+			t.Errorf("%s: invalid Timestamp: %v", strings.TrimSuffix(path, "."), err)
+		}
+		return
+	}
+	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		p := path + string(fd.Name())
+		switch {
+		case fd.IsList() || fd.IsMap():
+			t.Errorf("%s: repeated/map fields are not covered by this fuzz target; extend it", p)
+		case fd.Kind() == protoreflect.StringKind:
+			if !utf8.ValidString(v.String()) {
+				t.Errorf("%s: invalid UTF-8 %q", p, v.String())
+			}
+		case fd.Message() != nil:
+			fuzzCheckWellFormed(t, v.Message(), p+".")
+		}
+		return true
+	})
+}
+
+func fuzzCheckRoundTrips(t *testing.T, resp *authv1.GetAuthResponse) {
+	t.Helper()
+	bin, err := proto.MarshalOptions{Deterministic: true}.Marshal(resp)
+	if err != nil {
+		t.Fatalf("proto.Marshal: %v\n%v", err, resp)
+	}
+	bin2, err := proto.MarshalOptions{Deterministic: true}.Marshal(resp)
+	if err != nil || !bytes.Equal(bin, bin2) {
+		t.Fatalf("deterministic proto.Marshal differs between two runs (err %v)", err)
+	}
+	var fromBin authv1.GetAuthResponse
+	if err := proto.Unmarshal(bin, &fromBin); err != nil {
+		t.Fatalf("proto.Unmarshal of our own output: %v", err)
+	}
+	if !proto.Equal(resp, &fromBin) {
+		t.Fatalf("binary round trip changed the message:\n%v\n%v", resp, &fromBin)
+	}
+	// The REST gateway writes protojson; both name styles must round-trip.
+	for _, opts := range []protojson.MarshalOptions{{}, {UseProtoNames: true}} {
+		js, err := opts.Marshal(resp)
+		if err != nil {
+			t.Fatalf("protojson.Marshal (UseProtoNames=%v): %v\n%v", opts.UseProtoNames, err, resp)
+		}
+		var fromJSON authv1.GetAuthResponse
+		if err := protojson.Unmarshal(js, &fromJSON); err != nil {
+			t.Fatalf("protojson.Unmarshal of our own output %s: %v", js, err)
+		}
+		if !proto.Equal(resp, &fromJSON) {
+			t.Fatalf("protojson round trip changed the message:\n%v\n%s\n%v", resp, js, &fromJSON)
+		}
+	}
+}
+
+// fuzzCheckFields checks each field of m (a User or an Account) against
+// the JSON members of the object it was decoded from. Proto field names are
+// Opentact's JSON names, so every field of the API is covered, including
+// ones added later.
+func fuzzCheckFields(t *testing.T, m protoreflect.Message, members []fuzzMember, path string) {
+	t.Helper()
+	fields := m.Descriptor().Fields()
+	for i := range fields.Len() {
+		fd := fields.Get(i)
+		name := string(fd.Name())
+		p := path + name
+		raws := fuzzLookup(members, name)
+		if len(raws) > 1 {
+			continue // no single expected value; see FuzzAuthResponse
+		}
+		has := m.Has(fd)
+		if len(raws) == 0 {
+			if has {
+				t.Errorf("%s is set to %v though the payload has no %q", p, m.Get(fd), name)
+			}
+			continue
+		}
+		raw := raws[0]
+		switch {
+		case fd.Kind() == protoreflect.BoolKind:
+			want, set := false, false
+			switch string(raw) {
+			case "true":
+				want, set = true, true
+			case "false":
+				set = true
+			}
+			fuzzExpect(t, p, raw, has, set)
+			if has && set && m.Get(fd).Bool() != want {
+				t.Errorf("%s = %v, want %v (from %s)", p, m.Get(fd).Bool(), want, raw)
+			}
+
+		case fd.Kind() == protoreflect.StringKind && name == "balance":
+			// A decimal: a JSON number's exact digits, or a JSON string
+			// holding a JSON number; anything else is unset.
+			want, set := "", false
+			switch {
+			case fuzzIsNumberLiteral(raw):
+				want, set = string(raw), true
+			case raw[0] == '"':
+				var s string
+				if err := json.Unmarshal(raw, &s); err != nil {
+					t.Fatalf("%s: %v", p, err)
+				}
+				if fuzzJSONNumber.MatchString(s) {
+					want, set = s, true
+				}
+			}
+			fuzzExpect(t, p, raw, has, set)
+			if has && set && m.Get(fd).String() != want {
+				t.Errorf("%s = %q, want %q (from %s)", p, m.Get(fd).String(), want, raw)
+			}
+
+		case fd.Kind() == protoreflect.StringKind:
+			// Text: a JSON string, or a JSON number kept as its digits.
+			want, set := "", false
+			switch {
+			case raw[0] == '"':
+				if err := json.Unmarshal(raw, &want); err != nil {
+					t.Fatalf("%s: %v", p, err)
+				}
+				set = true
+				// Where the JSON string is plain (valid UTF-8, no escapes),
+				// the value must be its bytes exactly, without relying on
+				// encoding/json to say so.
+				if inner := raw[1 : len(raw)-1]; utf8.Valid(inner) && !bytes.ContainsRune(inner, '\\') && string(inner) != want {
+					t.Fatalf("oracle disagrees with itself on %s: %q vs %q", p, inner, want)
+				}
+			case fuzzIsNumberLiteral(raw):
+				want, set = string(raw), true
+			}
+			fuzzExpect(t, p, raw, has, set)
+			if has && set && m.Get(fd).String() != want {
+				t.Errorf("%s = %q, want %q (from %s)", p, m.Get(fd).String(), want, raw)
+			}
+
+		case fd.Message() != nil && fd.Message().FullName() == "google.protobuf.Timestamp":
+			// RFC 3339 text (any precision, any offset) or a bare date read
+			// as midnight UTC, if a Timestamp can hold it; else unset.
+			var want time.Time
+			set := false
+			if raw[0] == '"' {
+				var s string
+				if err := json.Unmarshal(raw, &s); err != nil {
+					t.Fatalf("%s: %v", p, err)
+				}
+				want, set = fuzzParseTime(s)
+			}
+			fuzzExpect(t, p, raw, has, set)
+			if has && set {
+				if got := m.Get(fd).Message().Interface().(*timestamppb.Timestamp).AsTime(); !got.Equal(want) {
+					t.Errorf("%s = %v, want %v (from %s)", p, got, want, raw)
+				}
+			}
+
+		case fd.Message() != nil:
+			// A nested object (the account): present exactly for a JSON object.
+			set := raw[0] == '{'
+			fuzzExpect(t, p, raw, has, set)
+			if has && set {
+				sub, ok := fuzzMembers(raw)
+				if !ok {
+					t.Fatalf("%s: cannot read the object %s", p, raw)
+				}
+				fuzzCheckFields(t, m.Get(fd).Message(), sub, p+".")
+			}
+
+		default:
+			t.Errorf("%s: field kind %v is not covered by this fuzz target; extend it", p, fd.Kind())
+		}
+	}
+}
+
+func fuzzExpect(t *testing.T, path string, raw []byte, has, want bool) {
+	t.Helper()
+	switch {
+	case has && !want:
+		t.Errorf("%s is set, but the payload sent %s, which must leave it unset", path, raw)
+	case !has && want:
+		t.Errorf("%s is unset, but the payload sent %s", path, raw)
+	}
+}
+
+// fuzzParseTime is the README's timestamp contract, limited to what a
+// google.protobuf.Timestamp can hold (0001-01-01 to 9999-12-31 UTC).
+func fuzzParseTime(s string) (time.Time, bool) {
+	v, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		if v, err = time.Parse(time.DateOnly, s); err != nil {
+			return time.Time{}, false
+		}
+	}
+	if y := v.UTC().Year(); y < 1 || y > 9999 {
+		return time.Time{}, false
+	}
+	return v, true
+}
