@@ -23,9 +23,13 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"go.uber.org/goleak"
 
 	"github.com/opentact-facade/opentact-facade/internal/sandbox"
 )
+
+// Serve starts goroutines; none may outlive the test that started it.
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 const demoUUID = "0116f6d1-1280-44b2-9134-da48509ec575"
 
