@@ -50,6 +50,8 @@ type Client struct {
 	retry     RetryPolicy
 	breakerOf BreakerPolicy
 	breaker   *gobreaker.CircuitBreaker[*User]
+	observer  Observer
+	wrap      func(http.RoundTripper) http.RoundTripper
 }
 
 // TransportTimeouts bound the phases of one request on the default
@@ -87,6 +89,12 @@ func WithTransportTimeouts(t TransportTimeouts) Option {
 	return func(c *Client) { c.timeouts = t }
 }
 
+// WithTransportWrapper wraps the client's transport, the default one or
+// WithHTTPClient's, e.g. in otelhttp.NewTransport for traces.
+func WithTransportWrapper(wrap func(http.RoundTripper) http.RoundTripper) Option {
+	return func(c *Client) { c.wrap = wrap }
+}
+
 // WithInsecure allows a plain-http base URL on a host that is not
 // loopback. Credentials then cross the network in clear text.
 func WithInsecure() Option { return func(c *Client) { c.insecure = true } }
@@ -101,12 +109,16 @@ func New(baseURL string, opts ...Option) (*Client, error) {
 		maxBody:   DefaultMaxBodySize,
 		retry:     DefaultRetryPolicy(),
 		breakerOf: DefaultBreakerPolicy(),
+		observer:  nopObserver{},
 	}
 	for _, o := range opts {
 		o(c)
 	}
 	if c.maxBody <= 0 {
 		c.maxBody = DefaultMaxBodySize
+	}
+	if c.observer == nil {
+		c.observer = nopObserver{}
 	}
 	c.retry = c.retry.normalized()
 	c.breaker = newBreaker(c.breakerOf)
@@ -117,6 +129,13 @@ func New(baseURL string, opts ...Option) (*Client, error) {
 	c.authURL = strings.TrimSuffix(u.String(), "/") + "/rest/auth"
 	if c.http == nil {
 		c.http = &http.Client{Transport: newTransport(c.timeouts)}
+	}
+	if c.wrap != nil {
+		rt := c.http.Transport
+		if rt == nil {
+			rt = http.DefaultTransport
+		}
+		c.http.Transport = c.wrap(rt)
 	}
 	c.http.CheckRedirect = func(*http.Request, []*http.Request) error {
 		// Go would copy X-Auth-* headers to the redirect target, even on
@@ -190,16 +209,32 @@ func (c *Client) Auth(ctx context.Context, creds Credentials) (*User, error) {
 	if creds.Empty() {
 		return nil, ErrNoCredentials
 	}
+	stats := StatsFrom(ctx)
 	return c.withRetries(ctx, func() (*User, error) {
-		return c.breaker.Execute(func() (*User, error) { return c.authOnce(ctx, creds) })
+		return c.breaker.Execute(func() (*User, error) { return c.observed(ctx, creds, stats) })
 	})
 }
 
-// authOnce is one request to GET /rest/auth.
-func (c *Client) authOnce(ctx context.Context, creds Credentials) (*User, error) {
+// observed is authOnce, reported to the Observer and into stats (when not
+// nil).
+func (c *Client) observed(ctx context.Context, creds Credentials, stats *Stats) (*User, error) {
+	c.observer.RequestStarted()
+	start := time.Now()
+	user, status, err := c.authOnce(ctx, creds)
+	c.observer.RequestDone(outcomeOf(ctx, status, err), time.Since(start))
+	if stats != nil {
+		stats.Attempts++
+		stats.Status = status
+	}
+	return user, err
+}
+
+// authOnce is one request to GET /rest/auth. status is Opentact's HTTP
+// status, 0 when there was no answer.
+func (c *Client) authOnce(ctx context.Context, creds Credentials) (_ *User, status int, _ error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.authURL, nil)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	req.Header["Accept"] = []string{"application/json"}
 	req.Header["User-Agent"] = []string{c.userAgent}
@@ -207,7 +242,7 @@ func (c *Client) authOnce(ctx context.Context, creds Credentials) (*User, error)
 
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return nil, transportError(err)
+		return nil, 0, transportError(ctx, err)
 	}
 	defer resp.Body.Close()
 
@@ -215,15 +250,16 @@ func (c *Client) authOnce(ctx context.Context, creds Credentials) (*User, error)
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		// The status decides the outcome; an error body too large or cut
 		// off only costs Opentact's message.
-		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-			return nil, err
+		if callerEnded(ctx, err) {
+			return nil, resp.StatusCode, err
 		}
-		return nil, statusError(resp, body, creds)
+		return nil, resp.StatusCode, statusError(resp, body, creds)
 	}
 	if err != nil {
-		return nil, err
+		return nil, resp.StatusCode, err
 	}
-	return decodeAuth(resp.StatusCode, body, creds)
+	user, err := decodeAuth(resp.StatusCode, body, creds)
+	return user, resp.StatusCode, err
 }
 
 // readBody reads the whole answer, at most maxBody bytes of it.
@@ -233,7 +269,7 @@ func (c *Client) readBody(resp *http.Response) ([]byte, error) {
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, c.maxBody+1))
 	if err != nil {
-		return nil, transportError(fmt.Errorf("reading the answer: %w", err))
+		return nil, transportError(resp.Request.Context(), fmt.Errorf("reading the answer: %w", err))
 	}
 	if int64(len(body)) > c.maxBody {
 		return nil, &Error{Failure: FailTooLarge, StatusCode: resp.StatusCode}
@@ -241,13 +277,21 @@ func (c *Client) readBody(resp *http.Response) ([]byte, error) {
 	return body, nil
 }
 
-// transportError passes context errors through, so that the caller can tell
-// its own deadline or cancellation from a failure of Opentact.
-func transportError(err error) error {
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+// transportError passes the caller's context errors through, so that the
+// caller can tell its own deadline or cancellation from a failure of
+// Opentact.
+func transportError(ctx context.Context, err error) error {
+	if callerEnded(ctx, err) {
 		return err
 	}
 	return &Error{Failure: FailTransport, cause: err}
+}
+
+// callerEnded reports whether err is ctx's own end. errors.Is alone cannot
+// tell: net/http's response-header timeout also matches
+// context.DeadlineExceeded, though it is a failure of Opentact.
+func callerEnded(ctx context.Context, err error) bool {
+	return ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded))
 }
 
 // errorBody is Opentact's error answer: {"success": false, "message", "status"}.

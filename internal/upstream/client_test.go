@@ -386,9 +386,12 @@ func TestAuthDoesNotFollowRedirects(t *testing.T) {
 				if u != nil {
 					t.Errorf("Auth returned a user %+v through a redirect", u)
 				}
-				want := &upstream.Error{Failure: upstream.FailStatus, StatusCode: code}
+				want := &upstream.Error{Failure: upstream.FailStatus, StatusCode: code, Attempts: 1}
 				if diff := cmp.Diff(want, asError(t, err), errorOpts); diff != "" {
 					t.Errorf("error (-want +got):\n%s", diff)
+				}
+				if n := s.hits.Load(); n != 1 {
+					t.Errorf("Opentact saw %d requests, want 1: a redirect is not retried", n)
 				}
 				if n := elsewhere.hits.Load(); n != 0 {
 					t.Errorf("redirect target saw %d requests (with the caller's credentials), want none", n)
@@ -596,9 +599,12 @@ func TestAuthRejectedUnder200(t *testing.T) {
 			if u != nil {
 				t.Errorf("Auth returned a user %+v", u)
 			}
-			want := &upstream.Error{Failure: upstream.FailRejected, StatusCode: http.StatusOK, Message: tt.wantMessage}
+			want := &upstream.Error{Failure: upstream.FailRejected, StatusCode: http.StatusOK, Message: tt.wantMessage, Attempts: 1}
 			if diff := cmp.Diff(want, asError(t, err), errorOpts); diff != "" {
 				t.Errorf("error (-want +got):\n%s", diff)
+			}
+			if n := s.hits.Load(); n != 1 {
+				t.Errorf("Opentact saw %d requests, want 1", n)
 			}
 		})
 	}
@@ -632,18 +638,27 @@ func TestAuthMalformedUnder200(t *testing.T) {
 			if u != nil {
 				t.Errorf("Auth returned a user %+v", u)
 			}
-			want := &upstream.Error{Failure: upstream.FailMalformed, StatusCode: http.StatusOK}
+			want := &upstream.Error{Failure: upstream.FailMalformed, StatusCode: http.StatusOK, Attempts: 1}
 			if diff := cmp.Diff(want, asError(t, err), errorOpts); diff != "" {
 				t.Errorf("error (-want +got):\n%s", diff)
+			}
+			if n := s.hits.Load(); n != 1 {
+				t.Errorf("Opentact saw %d requests, want 1", n)
 			}
 		})
 	}
 }
 
+// TestAuthErrorStatus runs the default RetryPolicy: 502, 503 and 504 are
+// tried DefaultRetryPolicy().MaxAttempts times, every other status once.
 func TestAuthErrorStatus(t *testing.T) {
 	t.Parallel()
 	codes := []int{400, 401, 403, 404, 409, 429, 500, 502, 503, 504, 418}
 	for _, code := range codes {
+		attempts := 1
+		if code == http.StatusBadGateway || code == http.StatusServiceUnavailable || code == http.StatusGatewayTimeout {
+			attempts = upstream.DefaultRetryPolicy().MaxAttempts
+		}
 		t.Run(strconv.Itoa(code)+"/json", func(t *testing.T) {
 			t.Parallel()
 			msg := "Opentact says " + http.StatusText(code) + " — ошибка"
@@ -653,9 +668,12 @@ func TestAuthErrorStatus(t *testing.T) {
 			if u != nil {
 				t.Errorf("Auth returned a user %+v", u)
 			}
-			want := &upstream.Error{Failure: upstream.FailStatus, StatusCode: code, Message: msg}
+			want := &upstream.Error{Failure: upstream.FailStatus, StatusCode: code, Message: msg, Attempts: attempts}
 			if diff := cmp.Diff(want, asError(t, err), errorOpts); diff != "" {
 				t.Errorf("error (-want +got):\n%s", diff)
+			}
+			if n := s.hits.Load(); n != int32(attempts) {
+				t.Errorf("Opentact saw %d requests, want %d", n, attempts)
 			}
 			if !strings.Contains(err.Error(), strconv.Itoa(code)) || !strings.Contains(err.Error(), msg) {
 				t.Errorf("error text %q names neither the status nor Opentact's message", err)
@@ -669,14 +687,20 @@ func TestAuthErrorStatus(t *testing.T) {
 				_, _ = io.WriteString(w, `<html><body>{"message":"not this"} Service unavailable</body></html>`)
 			})
 			_, err := newClient(t, s.base()).Auth(t.Context(), basicCreds(t))
-			want := &upstream.Error{Failure: upstream.FailStatus, StatusCode: code}
+			want := &upstream.Error{Failure: upstream.FailStatus, StatusCode: code, Attempts: attempts}
 			if diff := cmp.Diff(want, asError(t, err), errorOpts); diff != "" {
 				t.Errorf("error (-want +got):\n%s", diff)
+			}
+			if n := s.hits.Load(); n != int32(attempts) {
+				t.Errorf("Opentact saw %d requests, want %d", n, attempts)
 			}
 		})
 	}
 }
 
+// TestAuthRetryAfter checks how Retry-After is read, with a single
+// attempt: the 503 would otherwise wait out its 2s hint before each retry
+// (retry_test.go covers the waiting).
 func TestAuthRetryAfter(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -706,10 +730,11 @@ func TestAuthRetryAfter(t *testing.T) {
 				}
 				reply(tt.code, `{"success":false,"message":"Too many requests","status":`+strconv.Itoa(tt.code)+`}`)(w, r)
 			})
-			_, err := newClient(t, s.base()).Auth(t.Context(), basicCreds(t))
+			c := newClient(t, s.base(), upstream.WithRetryPolicy(upstream.RetryPolicy{MaxAttempts: 1}))
+			_, err := c.Auth(t.Context(), basicCreds(t))
 			e := asError(t, err)
-			if e.Failure != upstream.FailStatus || e.StatusCode != tt.code {
-				t.Errorf("error = %+v, want FailStatus %d", e, tt.code)
+			if e.Failure != upstream.FailStatus || e.StatusCode != tt.code || e.Attempts != 1 {
+				t.Errorf("error = %+v, want FailStatus %d after 1 attempt", e, tt.code)
 			}
 			if e.RetryAfter < tt.min || e.RetryAfter > tt.max {
 				t.Errorf("RetryAfter = %v, want in [%v, %v]", e.RetryAfter, tt.min, tt.max)
@@ -819,16 +844,20 @@ func TestAuthBodyLimit(t *testing.T) {
 				}
 				return
 			}
-			want := &upstream.Error{Failure: upstream.FailTooLarge, StatusCode: http.StatusOK}
+			want := &upstream.Error{Failure: upstream.FailTooLarge, StatusCode: http.StatusOK, Attempts: 1}
 			if diff := cmp.Diff(want, asError(t, err), errorOpts); diff != "" {
 				t.Errorf("error (-want +got):\n%s", diff)
+			}
+			if n := s.hits.Load(); n != 1 {
+				t.Errorf("Opentact saw %d requests, want 1", n)
 			}
 		})
 	}
 }
 
 // TestAuthOversizedErrorBody: for an error status the status decides the
-// outcome; a body over the cap only costs Opentact's message.
+// outcome; a body over the cap only costs Opentact's message. The 503 stays
+// a 503, retried as one.
 func TestAuthOversizedErrorBody(t *testing.T) {
 	t.Parallel()
 	s := newStub(t, func(w http.ResponseWriter, _ *http.Request) {
@@ -837,9 +866,13 @@ func TestAuthOversizedErrorBody(t *testing.T) {
 		_, _ = io.WriteString(w, strings.Repeat("<p>down</p>", 1000))
 	})
 	_, err := newClient(t, s.base(), upstream.WithMaxBodySize(1024)).Auth(t.Context(), basicCreds(t))
-	want := &upstream.Error{Failure: upstream.FailStatus, StatusCode: http.StatusServiceUnavailable}
+	attempts := upstream.DefaultRetryPolicy().MaxAttempts
+	want := &upstream.Error{Failure: upstream.FailStatus, StatusCode: http.StatusServiceUnavailable, Attempts: attempts}
 	if diff := cmp.Diff(want, asError(t, err), errorOpts); diff != "" {
 		t.Errorf("error (-want +got):\n%s", diff)
+	}
+	if n := s.hits.Load(); n != int32(attempts) {
+		t.Errorf("Opentact saw %d requests, want %d", n, attempts)
 	}
 }
 
@@ -847,8 +880,8 @@ func TestAuthDefaultBodyLimit(t *testing.T) {
 	t.Parallel()
 	s := newStub(t, reply(http.StatusOK, padTo(okBody, upstream.DefaultMaxBodySize+1)))
 	_, err := newClient(t, s.base()).Auth(t.Context(), basicCreds(t))
-	if e := asError(t, err); e.Failure != upstream.FailTooLarge {
-		t.Errorf("error = %v, want FailTooLarge", e)
+	if e := asError(t, err); e.Failure != upstream.FailTooLarge || e.Attempts != 1 {
+		t.Errorf("error = %+v, want FailTooLarge after 1 attempt", e)
 	}
 }
 
@@ -876,7 +909,8 @@ func TestAuthConnectionRefused(t *testing.T) {
 	if u != nil {
 		t.Errorf("Auth returned a user %+v", u)
 	}
-	want := &upstream.Error{Failure: upstream.FailTransport}
+	// Refused is transient: the default policy tries every attempt.
+	want := &upstream.Error{Failure: upstream.FailTransport, Attempts: upstream.DefaultRetryPolicy().MaxAttempts}
 	if diff := cmp.Diff(want, asError(t, err), errorOpts); diff != "" {
 		t.Errorf("error (-want +got):\n%s", diff)
 	}
@@ -900,9 +934,14 @@ func TestAuthBodyCutOff(t *testing.T) {
 	if u != nil {
 		t.Errorf("Auth returned a user %+v", u)
 	}
-	want := &upstream.Error{Failure: upstream.FailTransport}
+	// A cut-off body is transient: the default policy tries every attempt.
+	attempts := upstream.DefaultRetryPolicy().MaxAttempts
+	want := &upstream.Error{Failure: upstream.FailTransport, Attempts: attempts}
 	if diff := cmp.Diff(want, asError(t, err), errorOpts); diff != "" {
 		t.Errorf("error (-want +got):\n%s", diff)
+	}
+	if n := s.hits.Load(); n != int32(attempts) {
+		t.Errorf("Opentact saw %d requests, want %d", n, attempts)
 	}
 	if !errors.Is(err, io.ErrUnexpectedEOF) {
 		t.Errorf("error %v does not wrap io.ErrUnexpectedEOF", err)

@@ -76,7 +76,7 @@ func (e *Error) Error() string {
 	case FailTransport:
 		b.WriteString("no complete answer")
 	case FailCircuitOpen:
-		b.WriteString("circuit breaker open after repeated failures; no request sent")
+		b.WriteString("circuit breaker open after repeated failures; not calling it for now")
 	}
 	if e.Message != "" {
 		b.WriteString(": ")

@@ -35,7 +35,8 @@ type RetryPolicy struct {
 	MaxBackoff  time.Duration
 	// MaxRetryAfter caps how long a Retry-After from Opentact may make the
 	// client wait; a longer Retry-After is not waited for: the failure is
-	// returned at once, with its hint, for the caller to decide.
+	// returned at once, with its hint, for the caller to decide. 0 takes
+	// the default; a negative value never waits for a Retry-After.
 	MaxRetryAfter time.Duration
 }
 
@@ -54,7 +55,10 @@ func (p RetryPolicy) normalized() RetryPolicy {
 	if p.MaxBackoff < p.BaseBackoff {
 		p.MaxBackoff = max(p.BaseBackoff, d.MaxBackoff)
 	}
-	if p.MaxRetryAfter < 0 {
+	switch {
+	case p.MaxRetryAfter == 0:
+		p.MaxRetryAfter = d.MaxRetryAfter
+	case p.MaxRetryAfter < 0:
 		p.MaxRetryAfter = 0
 	}
 	return p
@@ -101,8 +105,11 @@ func newBreaker(p BreakerPolicy) *gobreaker.CircuitBreaker[*User] {
 		},
 		IsSuccessful: func(err error) bool { return !unavailable(err) },
 		IsExcluded: func(err error) bool {
-			// The caller giving up says nothing about Opentact.
-			return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+			// The caller giving up says nothing about Opentact. Opentact's
+			// own failures are all *Error, a transport timeout included,
+			// though its cause matches context.DeadlineExceeded.
+			var e *Error
+			return !errors.As(err, &e) && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded))
 		},
 	})
 }
@@ -160,6 +167,7 @@ func (c *Client) withRetries(ctx context.Context, attempt func() (*User, error))
 			return user, nil
 		}
 		if errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests) {
+			c.observer.Rejected()
 			return nil, &Error{Failure: FailCircuitOpen, RetryAfter: c.breakerOf.OpenFor, Attempts: n - 1}
 		}
 		var e *Error
@@ -186,6 +194,7 @@ func (c *Client) withRetries(ctx context.Context, attempt func() (*User, error))
 			return nil, ctx.Err()
 		case <-timer.C:
 		}
+		c.observer.Retried()
 	}
 }
 

@@ -1,0 +1,70 @@
+package upstream
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"time"
+)
+
+// Observer is told about every request the client makes, for metrics. Its
+// methods are called concurrently and must be quick; they are never given
+// anything from the request (no credential, no URL).
+type Observer interface {
+	// RequestStarted and RequestDone bracket one request (one attempt).
+	// outcome is Opentact's status class ("2xx", "3xx", "4xx", "5xx"),
+	// "transport_error" when there was no complete answer, or "canceled"
+	// when the caller's context ended first.
+	RequestStarted()
+	RequestDone(outcome string, d time.Duration)
+	// Retried is called before each retry.
+	Retried()
+	// Rejected is called for a call the open circuit breaker refused.
+	Rejected()
+}
+
+// WithObserver makes the client report its requests to o.
+func WithObserver(o Observer) Option { return func(c *Client) { c.observer = o } }
+
+type nopObserver struct{}
+
+func (nopObserver) RequestStarted()                   {}
+func (nopObserver) RequestDone(string, time.Duration) {}
+func (nopObserver) Retried()                          {}
+func (nopObserver) Rejected()                         {}
+
+// Stats is what one call did upstream, for its access-log line.
+type Stats struct {
+	// Attempts is how many requests the call made.
+	Attempts int
+	// Status is Opentact's HTTP status in the last answer, 0 if none.
+	Status int
+}
+
+type statsKey struct{}
+
+// WithStats returns a context in which Auth records what it did into s.
+// s must not be read until Auth has returned.
+func WithStats(ctx context.Context, s *Stats) context.Context {
+	return context.WithValue(ctx, statsKey{}, s)
+}
+
+// StatsFrom returns the Stats WithStats put into ctx, or nil.
+func StatsFrom(ctx context.Context) *Stats {
+	s, _ := ctx.Value(statsKey{}).(*Stats)
+	return s
+}
+
+// outcomeOf classifies one attempt for the Observer.
+func outcomeOf(ctx context.Context, status int, err error) string {
+	var e *Error
+	switch {
+	case status >= 100:
+		return strconv.Itoa(status/100) + "xx"
+	case errors.As(err, &e) && e.StatusCode >= 100:
+		return strconv.Itoa(e.StatusCode/100) + "xx"
+	case callerEnded(ctx, err):
+		return "canceled"
+	}
+	return "transport_error"
+}
