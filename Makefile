@@ -15,7 +15,21 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null)
 LDFLAGS := -X $(PKG)/internal/version.Version=$(VERSION) -X $(PKG)/internal/version.Commit=$(COMMIT)
 
-.PHONY: build generate check-generated lint test run clean
+# The OpenAPI document protoc-gen-openapiv2 writes, and its copy embedded
+# in the binary (served at GET /openapi.json).
+OPENAPI_GEN   := gen/openapiv2/opentact/auth/v1/auth.swagger.json
+OPENAPI_EMBED := internal/openapi/openapi.json
+
+# Fuzz targets as package:FuzzName. `make test` runs each for FUZZ_SMOKE;
+# `make fuzz` for FUZZTIME each.
+FUZZ_TARGETS := ./service:FuzzAuthResponse ./internal/upstream:FuzzParseCredentials
+FUZZ_SMOKE   ?= 3s
+FUZZTIME     ?= 2m
+
+# buf breaking compares proto/ with this branch.
+BREAKING_BRANCH ?= main
+
+.PHONY: build generate check-generated lint breaking test fuzz fuzz-run run clean
 
 ## build: both binaries into bin/
 build:
@@ -24,24 +38,54 @@ build:
 ## generate: regenerate gen/ from proto/ (commit the result)
 generate:
 	$(BUF) generate
+	cp $(OPENAPI_GEN) $(OPENAPI_EMBED)
 
 ## check-generated: fail if gen/ differs from what `make generate` produces
 check-generated:
 	tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
 	$(BUF) generate --output "$$tmp"; \
-	diff -r gen "$$tmp/gen" || { echo 'gen/ is stale: run `make generate` and commit it' >&2; exit 1; }
+	diff -r gen "$$tmp/gen" || { echo 'gen/ is stale: run `make generate` and commit it' >&2; exit 1; }; \
+	cmp $(OPENAPI_GEN) $(OPENAPI_EMBED) || { echo '$(OPENAPI_EMBED) is stale: run `make generate` and commit it' >&2; exit 1; }
 
-## lint: buf lint, go vet, gofmt, and a tidy go.mod
-lint:
+## lint: buf lint, buf breaking against main, go vet, gofmt, a tidy
+## go.mod, and the Kubernetes manifests through kubeconform
+lint: breaking
 	$(BUF) lint
 	$(GO) vet ./...
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' | grep -v '^gen/')); \
 	if [ -n "$$unformatted" ]; then echo "gofmt would change: $$unformatted" >&2; exit 1; fi
 	$(GO) mod tidy -diff
+	$(GO) -C tools mod tidy -diff
+	$(GO) -C tools vet ./...
+	$(GO) -C tools test ./k8sschema
+	GO=$(GO) scripts/kubeconform.sh
 
-## test: everything CI runs: lint, the gen/ freshness check, and the tests with -race
+## breaking: fail if proto/ breaks what clients of the main branch rely on
+breaking:
+	@if git rev-parse -q --verify refs/heads/$(BREAKING_BRANCH) >/dev/null; then \
+		echo "buf breaking --against .git#branch=$(BREAKING_BRANCH)"; \
+		$(BUF) breaking --against '.git#branch=$(BREAKING_BRANCH)'; \
+	else \
+		echo "buf breaking: no local branch $(BREAKING_BRANCH) to compare with; skipped" >&2; \
+	fi
+
+## test: everything CI runs: lint, the gen/ freshness check, the tests with
+## -race (a short load test included), and a few seconds of each fuzz target
 test: lint check-generated
 	$(GO) test -race -count=1 ./...
+	$(MAKE) --no-print-directory fuzz-run FUZZ_FOR=$(FUZZ_SMOKE)
+
+## fuzz: each fuzz target for FUZZTIME (2m by default); new crashers land in
+## the package's testdata/fuzz/ and become regression tests
+fuzz:
+	$(MAKE) --no-print-directory fuzz-run FUZZ_FOR=$(FUZZTIME)
+
+fuzz-run:
+	@for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "fuzz $$name in $$pkg for $(FUZZ_FOR)"; \
+		$(GO) test -run='^$$' -fuzz="^$$name\$$" -fuzztime=$(FUZZ_FOR) "$$pkg"; \
+	done
 
 ## run: the facade against the offline sandbox, with ready-to-paste calls
 run: build

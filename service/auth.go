@@ -5,7 +5,9 @@ package service
 
 import (
 	"context"
+	"errors"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -37,12 +39,33 @@ type AuthServer struct {
 	upstream *upstream.Client
 	timeouts Timeouts
 	log      *slog.Logger
+	keys     *keyer
+	flights  flights
+	cache    *cache // nil when off
+	shared   atomic.Uint64
+}
+
+// Options are AuthServer's optional settings.
+type Options struct {
+	// CacheTTL, when positive, keeps each successful answer for this
+	// long (or until its JWT expires, if sooner), by credentials.
+	CacheTTL time.Duration
+	// CacheMaxEntries bounds the cache (least recently used out first);
+	// DefaultCacheMaxEntries if 0.
+	CacheMaxEntries int
 }
 
 // NewAuthServer returns an AuthService backed by client, its calls bounded
 // by timeouts (zero fields take DefaultUpstreamTimeout and
 // DefaultMaxCallTimeout). log may be nil.
-func NewAuthServer(client *upstream.Client, timeouts Timeouts, log *slog.Logger) *AuthServer {
+//
+// Identical calls under way at the same time (same credentials) share one
+// request to Opentact; with opts.CacheTTL, answers are also kept.
+func NewAuthServer(client *upstream.Client, timeouts Timeouts, log *slog.Logger, opts ...Options) *AuthServer {
+	var o Options
+	if len(opts) > 0 {
+		o = opts[0]
+	}
 	if timeouts.Default <= 0 {
 		timeouts.Default = DefaultUpstreamTimeout
 	}
@@ -53,8 +76,32 @@ func NewAuthServer(client *upstream.Client, timeouts Timeouts, log *slog.Logger)
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &AuthServer{upstream: client, timeouts: timeouts, log: log}
+	s := &AuthServer{upstream: client, timeouts: timeouts, log: log, keys: newKeyer()}
+	if o.CacheTTL > 0 {
+		s.cache = newCache(o.CacheTTL, o.CacheMaxEntries)
+	}
+	return s
 }
+
+// Counters are running totals for metrics.
+type Counters struct {
+	CacheHits, CacheMisses, CacheEvictions uint64
+	CacheEntries                           int
+	Shared                                 uint64 // calls answered by another call's request
+}
+
+// Counters returns the running totals.
+func (s *AuthServer) Counters() Counters {
+	c := Counters{Shared: s.shared.Load()}
+	if s.cache != nil {
+		c.CacheHits, c.CacheMisses, c.CacheEvictions = s.cache.hits.Load(), s.cache.misses.Load(), s.cache.evicted.Load()
+		c.CacheEntries = s.cache.lru.Len()
+	}
+	return c
+}
+
+// CacheEnabled reports whether answers are cached.
+func (s *AuthServer) CacheEnabled() bool { return s.cache != nil }
 
 // bound gives ctx the call's deadline: the caller's, capped at
 // timeouts.Max, or timeouts.Default when the caller set none.
@@ -73,18 +120,50 @@ func (s *AuthServer) GetAuth(ctx context.Context, _ *authv1.GetAuthRequest) (*au
 	if err != nil {
 		return nil, err
 	}
+	key := s.keys.key(creds)
+	stats := upstream.StatsFrom(ctx)
+	if s.cache != nil {
+		if resp, ok := s.cache.get(key); ok {
+			if stats != nil {
+				stats.Cached = true
+			}
+			return resp, nil
+		}
+	}
 	uctx, cancel := s.bound(ctx)
 	defer cancel()
-	user, err := s.upstream.Auth(uctx, creds)
+	resp, fstats, shared, err := s.flights.do(uctx, key, func(sctx context.Context) (*authv1.GetAuthResponse, error) {
+		user, err := s.upstream.Auth(sctx, creds)
+		if err != nil {
+			return nil, err
+		}
+		resp := authResponse(user)
+		if s.cache != nil {
+			s.cache.add(key, resp)
+		}
+		return resp, nil
+	})
+	if shared {
+		s.shared.Add(1)
+	}
+	if stats != nil {
+		*stats = fstats
+		stats.Shared = shared
+	}
 	if err != nil {
 		st := errorStatus(ctx, err)
-		s.log.LogAttrs(ctx, levelFor(st.Code()), "opentact call failed",
+		attrs := []slog.Attr{
 			slog.String("code", st.Code().String()),
 			slog.Any("credentials", creds),
-			slog.String("error", err.Error()))
+			slog.String("error", err.Error()),
+		}
+		if ue := (*upstream.Error)(nil); errors.As(err, &ue) {
+			attrs = append(attrs, slog.Int("attempts", ue.Attempts))
+		}
+		s.log.LogAttrs(ctx, levelFor(st.Code()), "opentact call failed", attrs...)
 		return nil, st.Err()
 	}
-	return authResponse(user), nil
+	return resp, nil
 }
 
 // CredentialsFromHeaders reads the caller's credential headers through

@@ -10,10 +10,12 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/opentact-facade/opentact-facade/internal/config"
 	"github.com/opentact-facade/opentact-facade/internal/logs"
 	"github.com/opentact-facade/opentact-facade/internal/server"
+	"github.com/opentact-facade/opentact-facade/internal/telemetry"
 	"github.com/opentact-facade/opentact-facade/internal/version"
 )
 
@@ -31,9 +33,30 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	cfg.Server.Logger = logs.New(os.Stderr, cfg.LogLevel)
-	if err := server.Run(ctx, cfg.Server); err != nil {
-		cfg.Server.Logger.Error("opentact-facade stopped", "error", err)
+	log := logs.New(os.Stderr, cfg.LogLevel)
+	cfg.Server.Logger = log
+	if err := run(ctx, cfg); err != nil {
+		log.Error("opentact-facade stopped", "error", err)
 		os.Exit(1)
 	}
+}
+
+// run serves until ctx ends, with traces exported as the OTEL_* variables
+// say (none when they say nothing).
+func run(ctx context.Context, cfg config.Config) error {
+	tp, err := telemetry.NewTracerProvider(ctx, os.LookupEnv)
+	if err != nil {
+		return err
+	}
+	if tp != nil {
+		cfg.Server.TracerProvider = tp
+		defer func() {
+			flushCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := tp.Shutdown(flushCtx); err != nil {
+				cfg.Server.Logger.Warn("flushing traces", "error", err)
+			}
+		}()
+	}
+	return server.Run(ctx, cfg.Server)
 }

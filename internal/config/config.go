@@ -99,6 +99,9 @@ func Parse(args []string, lookupEnv func(string) (string, bool), out io.Writer) 
 	integer(&maxBody, "upstream-max-body", "OPENTACT_UPSTREAM_MAX_BODY", upstream.DefaultMaxBodySize, "cap on an answer from Opentact, in bytes")
 	dur(&c.Server.ShutdownGrace, "shutdown-grace", "OPENTACT_FACADE_SHUTDOWN_GRACE", server.DefaultShutdownGrace, "how long calls in flight may finish after SIGTERM before they are cut")
 	dur(&c.Server.ShutdownDelay, "shutdown-delay", "OPENTACT_FACADE_SHUTDOWN_DELAY", 0, "how long to keep serving, reporting not ready, after SIGTERM and before draining")
+	dur(&c.Server.CacheTTL, "cache-ttl", "OPENTACT_FACADE_CACHE_TTL", 0, "keep each successful answer this long, by credentials (0: no cache); see the README before turning it on")
+	var cacheMax int64
+	integer(&cacheMax, "cache-max-entries", "OPENTACT_FACADE_CACHE_MAX_ENTRIES", service.DefaultCacheMaxEntries, "bound on cached answers, least recently used out first")
 	str(&c.Server.TLS.Cert, "tls-cert", "OPENTACT_FACADE_TLS_CERT", "", "PEM certificate chain: serve TLS on both listeners")
 	str(&c.Server.TLS.Key, "tls-key", "OPENTACT_FACADE_TLS_KEY", "", "PEM private key of --tls-cert")
 	str(&c.Server.TLS.ClientCA, "tls-client-ca", "OPENTACT_FACADE_TLS_CLIENT_CA", "", "PEM CA bundle: require client certificates signed by it (mTLS)")
@@ -153,6 +156,13 @@ func Parse(args []string, lookupEnv func(string) (string, bool), out io.Writer) 
 		errs = append(errs, fmt.Errorf("%s must be positive", source("upstream-max-body")))
 	}
 	c.Server.UpstreamMaxBody = maxBody
+	if c.Server.CacheTTL < 0 {
+		errs = append(errs, fmt.Errorf("%s must not be negative", source("cache-ttl")))
+	}
+	if cacheMax < 1 || cacheMax > 10_000_000 {
+		errs = append(errs, fmt.Errorf("%s must be between 1 and 10000000", source("cache-max-entries")))
+	}
+	c.Server.CacheMaxEntries = int(cacheMax)
 	if c.Server.ShutdownGrace <= 0 {
 		errs = append(errs, fmt.Errorf("%s must be positive", source("shutdown-grace")))
 	}

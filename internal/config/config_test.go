@@ -39,6 +39,8 @@ func defaults() config.Config {
 			InsecureUpstream:    false,
 			ShutdownGrace:       15 * time.Second,
 			ShutdownDelay:       0,
+			CacheTTL:            0,
+			CacheMaxEntries:     10_000,
 		},
 		LogLevel:    slog.LevelInfo,
 		ShowVersion: false,
@@ -146,6 +148,18 @@ func TestEnvAndFlags(t *testing.T) {
 			flagWant: func(c *config.Config) { c.Server.UpstreamMaxBody = 4 << 20 },
 		},
 		{
+			name: "cache-ttl", envName: "OPENTACT_FACADE_CACHE_TTL", envValue: "30s",
+			envWant:  func(c *config.Config) { c.Server.CacheTTL = 30 * time.Second },
+			flag:     []string{"--cache-ttl=1m"},
+			flagWant: func(c *config.Config) { c.Server.CacheTTL = time.Minute },
+		},
+		{
+			name: "cache-max-entries", envName: "OPENTACT_FACADE_CACHE_MAX_ENTRIES", envValue: "500",
+			envWant:  func(c *config.Config) { c.Server.CacheMaxEntries = 500 },
+			flag:     []string{"--cache-max-entries", "20000"},
+			flagWant: func(c *config.Config) { c.Server.CacheMaxEntries = 20000 },
+		},
+		{
 			name: "shutdown-grace", envName: "OPENTACT_FACADE_SHUTDOWN_GRACE", envValue: "40s",
 			envWant:  func(c *config.Config) { c.Server.ShutdownGrace = 40 * time.Second },
 			flag:     []string{"--shutdown-grace=2s"},
@@ -239,6 +253,9 @@ func TestEverythingFromEnv(t *testing.T) {
 		"OPENTACT_FACADE_TLS_CERT":         "c.pem",
 		"OPENTACT_FACADE_TLS_KEY":          "k.pem",
 		"OPENTACT_FACADE_TLS_CLIENT_CA":    "ca.pem",
+
+		"OPENTACT_FACADE_CACHE_TTL":         "2s",
+		"OPENTACT_FACADE_CACHE_MAX_ENTRIES": "7",
 	}), &bytes.Buffer{})
 	if err != nil {
 		t.Fatalf("Parse: %v", err)
@@ -256,6 +273,8 @@ func TestEverythingFromEnv(t *testing.T) {
 			ShutdownGrace:       9 * time.Second,
 			ShutdownDelay:       time.Second,
 			TLS:                 server.TLSFiles{Cert: "c.pem", Key: "k.pem", ClientCA: "ca.pem"},
+			CacheTTL:            2 * time.Second,
+			CacheMaxEntries:     7,
 		},
 		LogLevel: slog.LevelWarn,
 	}
@@ -293,6 +312,9 @@ func TestErrors(t *testing.T) {
 		{"env max attempts unparsable", nil, map[string]string{"OPENTACT_UPSTREAM_MAX_ATTEMPTS": "three"}, "OPENTACT_UPSTREAM_MAX_ATTEMPTS"},
 		{"max body zero", []string{"--upstream-max-body=0"}, nil, "--upstream-max-body must be positive"},
 		{"max body with unit", []string{"--upstream-max-body=1MiB"}, nil, "upstream-max-body"},
+		{"cache ttl negative", []string{"--cache-ttl=-1s"}, nil, "--cache-ttl must not be negative"},
+		{"cache max entries zero", []string{"--cache-max-entries=0"}, nil, "--cache-max-entries must be between 1 and 10000000"},
+		{"env cache max entries unparsable", nil, map[string]string{"OPENTACT_FACADE_CACHE_MAX_ENTRIES": "lots"}, "OPENTACT_FACADE_CACHE_MAX_ENTRIES"},
 		{"shutdown grace zero", []string{"--shutdown-grace=0s"}, nil, "--shutdown-grace must be positive"},
 		{"shutdown delay negative", []string{"--shutdown-delay=-1s"}, nil, "--shutdown-delay must not be negative"},
 		{"tls cert without key", []string{"--tls-cert=c.pem"}, nil, "--tls-cert and --tls-key go together"},
@@ -373,6 +395,8 @@ func TestHelp(t *testing.T) {
 		"tls-cert":              "OPENTACT_FACADE_TLS_CERT",
 		"tls-key":               "OPENTACT_FACADE_TLS_KEY",
 		"tls-client-ca":         "OPENTACT_FACADE_TLS_CLIENT_CA",
+		"cache-ttl":             "OPENTACT_FACADE_CACHE_TTL",
+		"cache-max-entries":     "OPENTACT_FACADE_CACHE_MAX_ENTRIES",
 	}
 	for _, arg := range []string{"-h", "--help", "-help"} {
 		t.Run(arg, func(t *testing.T) {

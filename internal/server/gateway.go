@@ -45,10 +45,12 @@ func newGateway(conn *grpc.ClientConn) (http.Handler, error) {
 	return checkRequest(mux), nil
 }
 
-// forwardedHeaders maps each X-Auth-* credential header, in Go's canonical
-// spelling, to its gRPC metadata key.
+// forwardedHeaders maps each header a REST caller may pass into gRPC
+// metadata, in Go's canonical spelling, to its metadata key: the X-Auth-*
+// credential headers, and W3C Trace Context (traceparent, tracestate), so
+// that a REST caller's trace continues through the facade.
 var forwardedHeaders = func() map[string]string {
-	m := map[string]string{}
+	m := map[string]string{"Traceparent": "traceparent", "Tracestate": "tracestate"}
 	for _, k := range upstream.Kinds() {
 		if k != upstream.Authorization {
 			m[textproto.CanonicalMIMEHeaderKey(k.Header())] = k.MetadataKey()
@@ -57,8 +59,8 @@ var forwardedHeaders = func() map[string]string {
 	return m
 }()
 
-// credentialHeaderMatcher forwards the X-Auth-* credential headers, and
-// nothing else, as gRPC metadata. (The gateway always forwards
+// credentialHeaderMatcher forwards the X-Auth-* credential headers and
+// the trace context, and nothing else, as gRPC metadata. (The gateway always forwards
 // Authorization itself; matching it here too would send it twice.) The
 // gateway passes keys in canonical form.
 func credentialHeaderMatcher(key string) (string, bool) {

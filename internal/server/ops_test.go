@@ -164,11 +164,12 @@ func TestShutdownLetsCallsInFlightFinish(t *testing.T) {
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
-		_, grpcErr = f.client.GetAuth(metadata.AppendToOutgoingContext(context.Background(), "x-auth-token", "t"), &authv1.GetAuthRequest{})
+		// Different credentials: identical calls would share one request.
+		_, grpcErr = f.client.GetAuth(metadata.AppendToOutgoingContext(context.Background(), "x-auth-token", "t1"), &authv1.GetAuthRequest{})
 	}()
 	go func() {
 		defer wg.Done()
-		resp, _ := f.rest(t, http.MethodGet, "/v1/auth", http.Header{"X-Auth-Token": {"t"}})
+		resp, _ := f.rest(t, http.MethodGet, "/v1/auth", http.Header{"X-Auth-Token": {"t2"}})
 		restStatus = resp.StatusCode
 	}()
 	<-arrived

@@ -3,11 +3,14 @@ package server
 import (
 	"io"
 	"net/http"
+
+	"github.com/opentact-facade/opentact-facade/internal/openapi"
 )
 
-// routes serves the probes next to the REST gateway: GET /healthz (200
+// routes serves, next to the REST gateway, the probes: GET /healthz (200
 // while the process runs) and GET /readyz (200 while it takes new calls,
-// 503 once shutdown has begun).
+// 503 once shutdown has begun); GET /metrics for Prometheus; and GET
+// /openapi.json, the REST API's description.
 func (s *Server) routes(gateway http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -20,6 +23,8 @@ func (s *Server) routes(gateway http.Handler) http.Handler {
 		}
 		probeAnswer(w, http.StatusOK, "ready\n")
 	})
+	mux.Handle("GET /metrics", s.metrics.Handler())
+	mux.Handle("GET /openapi.json", openapi.Handler())
 	mux.Handle("/", gateway)
 	return mux
 }

@@ -13,6 +13,11 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	noopmetric "go.opentelemetry.io/otel/metric/noop"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
@@ -22,6 +27,7 @@ import (
 	"google.golang.org/grpc/test/bufconn"
 
 	authv1 "github.com/opentact-facade/opentact-facade/gen/go/opentact/auth/v1"
+	"github.com/opentact-facade/opentact-facade/internal/telemetry"
 	"github.com/opentact-facade/opentact-facade/internal/upstream"
 	"github.com/opentact-facade/opentact-facade/service"
 )
@@ -32,16 +38,18 @@ const (
 	DefaultHTTPAddr      = ":8080"
 	DefaultUpstream      = "https://api.opentact.org"
 	DefaultShutdownGrace = 15 * time.Second
+
+	DefaultMaxConcurrentStreams = 1024
+	DefaultReadHeaderTimeout    = 5 * time.Second
 )
 
 // Limits on what a caller may send. GetAuth's request is empty and its
 // credentials are a few KiB, so these are generous.
 const (
-	maxRecvMsgSize       = 1 << 20  // one gRPC message
-	maxSendMsgSize       = 1 << 20  // one gRPC answer (a profile is a few KiB)
-	maxHeaderBytes       = 64 << 10 // gRPC metadata and REST headers
-	maxRESTBody          = 64 << 10 // a REST request body
-	maxConcurrentStreams = 1024     // calls at once on one gRPC connection
+	maxRecvMsgSize = 1 << 20  // one gRPC message
+	maxSendMsgSize = 1 << 20  // one gRPC answer (a profile is a few KiB)
+	maxHeaderBytes = 64 << 10 // gRPC metadata and REST headers
+	maxRESTBody    = 64 << 10 // a REST request body
 )
 
 // Options configures a Server.
@@ -57,14 +65,29 @@ type Options struct {
 	ShutdownGrace       time.Duration // how long in-flight calls may run on; DefaultShutdownGrace if 0
 	ShutdownDelay       time.Duration // how long to keep serving, not ready, before draining
 	TLS                 TLSFiles      // TLS on both listeners when Cert is set
+	CacheTTL            time.Duration // keep successful answers this long; 0 turns the cache off
+	CacheMaxEntries     int           // bound on cached answers; service.DefaultCacheMaxEntries if 0
 	Logger              *slog.Logger  // nil discards logs
+
+	// MaxConcurrentStreams bounds the calls at once on one gRPC
+	// connection; DefaultMaxConcurrentStreams if 0.
+	MaxConcurrentStreams uint32
+	// ReadHeaderTimeout bounds how long a REST client may take to send
+	// its request line and headers (a slowloris client is cut after it);
+	// DefaultReadHeaderTimeout if 0.
+	ReadHeaderTimeout time.Duration
 
 	// Retry and Breaker replace the upstream client's default policies
 	// when not nil (UpstreamMaxAttempts still applies to Retry);
 	// UpstreamTimeouts bounds the phases of one upstream request.
+	//
+	// TracerProvider, when not nil, traces every call (otelgrpc) and every
+	// request to Opentact (otelhttp), and propagates W3C traceparent to
+	// Opentact.
 	Retry            *upstream.RetryPolicy
 	Breaker          *upstream.BreakerPolicy
 	UpstreamTimeouts upstream.TransportTimeouts
+	TracerProvider   trace.TracerProvider
 }
 
 // Server is a running facade: a gRPC server and a REST gateway that calls it
@@ -84,38 +107,62 @@ type Server struct {
 	health   *health.Server
 	ready    atomic.Bool
 	upstream *upstream.Client
+	metrics  *telemetry.Metrics
 }
+
+// inMemoryNetwork is the network of the in-memory listener between the
+// gateway and the gRPC server: a call whose peer is on it is a REST call.
+const inMemoryNetwork = "bufconn"
 
 // New builds a Server and opens its listeners; Serve starts it.
 func New(opts Options) (*Server, error) {
 	opts = withDefaults(opts)
-	client, err := upstream.New(opts.Upstream, upstreamOptions(opts)...)
+	s := &Server{log: opts.Logger, grace: opts.ShutdownGrace, delay: opts.ShutdownDelay}
+	s.metrics = telemetry.NewMetrics(func() string { return s.upstream.BreakerState() })
+	client, err := upstream.New(opts.Upstream, append(upstreamOptions(opts), upstream.WithObserver(s.metrics.Upstream))...)
 	if err != nil {
 		return nil, err
 	}
+	s.upstream = client
 	tlsConfig, err := opts.TLS.config()
 	if err != nil {
 		return nil, err
 	}
+	s.tls = tlsConfig != nil
 
-	s := &Server{log: opts.Logger, grace: opts.ShutdownGrace, delay: opts.ShutdownDelay, upstream: client, tls: tlsConfig != nil}
 	serverOpts := []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(maxRecvMsgSize),
 		grpc.MaxSendMsgSize(maxSendMsgSize),
 		grpc.MaxHeaderListSize(maxHeaderBytes),
-		grpc.MaxConcurrentStreams(maxConcurrentStreams),
+		grpc.MaxConcurrentStreams(opts.MaxConcurrentStreams),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
-		grpc.ChainUnaryInterceptor(unaryInterceptors(opts.Logger)...),
-		grpc.ChainStreamInterceptor(streamInterceptors(opts.Logger)...),
+		// Clients reconnect now and then, so that replicas added by an
+		// autoscaler get their share of long-lived connections.
+		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionAge: 5 * time.Minute, MaxConnectionAgeGrace: 30 * time.Second}),
+		grpc.ChainUnaryInterceptor(unaryInterceptors(opts.Logger, s.metrics)...),
+		grpc.ChainStreamInterceptor(streamInterceptors(opts.Logger, s.metrics)...),
+	}
+	if opts.TracerProvider != nil {
+		serverOpts = append(serverOpts, grpc.StatsHandler(otelgrpc.NewServerHandler(
+			otelgrpc.WithTracerProvider(opts.TracerProvider),
+			otelgrpc.WithPropagators(telemetry.Propagator()),
+			otelgrpc.WithMeterProvider(noopmetric.NewMeterProvider()),
+		)))
 	}
 	// Plain gRPC server: the in-memory listener the gateway uses never
 	// leaves the process. TLS is applied on the TCP listener alone.
 	s.grpc = grpc.NewServer(serverOpts...)
 	timeouts := service.Timeouts{Default: opts.UpstreamTimeout, Max: opts.MaxCallTimeout}
-	authv1.RegisterAuthServiceServer(s.grpc, service.NewAuthServer(client, timeouts, opts.Logger))
+	auth := service.NewAuthServer(client, timeouts, opts.Logger, service.Options{CacheTTL: opts.CacheTTL, CacheMaxEntries: opts.CacheMaxEntries})
+	s.metrics.RegisterService(func() telemetry.ServiceCounters {
+		c := auth.Counters()
+		return telemetry.ServiceCounters{CacheHits: c.CacheHits, CacheMisses: c.CacheMisses, CacheEvictions: c.CacheEvictions, CacheEntries: c.CacheEntries, Shared: c.Shared}
+	}, auth.CacheEnabled())
+	authv1.RegisterAuthServiceServer(s.grpc, auth)
 	reflection.Register(s.grpc)
 	s.health = health.NewServer()
 	healthpb.RegisterHealthServer(s.grpc, s.health)
+	s.metrics.GRPC.InitializeMetrics(s.grpc)
 	s.setReady(true)
 
 	s.inMemLis = bufconn.Listen(256 << 10)
@@ -134,7 +181,7 @@ func New(opts Options) (*Server, error) {
 	}
 	s.http = &http.Server{
 		Handler:           s.routes(gateway),
-		ReadHeaderTimeout: readHeaderTimeout,
+		ReadHeaderTimeout: opts.ReadHeaderTimeout,
 		ReadTimeout:       15 * time.Second,
 		// A REST call lasts at most the longest call timeout; leave room
 		// to write.
@@ -159,10 +206,6 @@ func New(opts Options) (*Server, error) {
 	return s, nil
 }
 
-// readHeaderTimeout bounds how long a REST client may take to send its
-// request line and headers: a slowloris client is cut after it.
-const readHeaderTimeout = 5 * time.Second
-
 // upstreamOptions turns opts into the upstream client's options.
 func upstreamOptions(opts Options) []upstream.Option {
 	retry := upstream.DefaultRetryPolicy()
@@ -182,6 +225,18 @@ func upstreamOptions(opts Options) []upstream.Option {
 	}
 	if opts.InsecureUpstream {
 		uopts = append(uopts, upstream.WithInsecure())
+	}
+	if tp := opts.TracerProvider; tp != nil {
+		// A client span per request to Opentact, and traceparent on it.
+		// Trace context only: a caller's baggage is not Opentact's to see.
+		uopts = append(uopts, upstream.WithTransportWrapper(func(rt http.RoundTripper) http.RoundTripper {
+			return otelhttp.NewTransport(rt,
+				otelhttp.WithTracerProvider(tp),
+				otelhttp.WithPropagators(propagation.TraceContext{}),
+				otelhttp.WithMeterProvider(noopmetric.NewMeterProvider()),
+				otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return "opentact " + r.Method + " " + r.URL.Path }),
+			)
+		}))
 	}
 	return uopts
 }
@@ -215,6 +270,12 @@ func withDefaults(o Options) Options {
 	}
 	if o.UpstreamMaxBody <= 0 {
 		o.UpstreamMaxBody = upstream.DefaultMaxBodySize
+	}
+	if o.MaxConcurrentStreams == 0 {
+		o.MaxConcurrentStreams = DefaultMaxConcurrentStreams
+	}
+	if o.ReadHeaderTimeout <= 0 {
+		o.ReadHeaderTimeout = DefaultReadHeaderTimeout
 	}
 	if o.ShutdownGrace <= 0 {
 		o.ShutdownGrace = DefaultShutdownGrace

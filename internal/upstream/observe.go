@@ -39,6 +39,10 @@ type Stats struct {
 	Attempts int
 	// Status is Opentact's HTTP status in the last answer, 0 if none.
 	Status int
+	// Shared and Cached are set by the service: the answer came from a
+	// request another caller started, or from its response cache (no
+	// request at all).
+	Shared, Cached bool
 }
 
 type statsKey struct{}

@@ -49,3 +49,12 @@ func UserAgent() string {
 
 // GoVersion is the Go toolchain the binary was built with.
 func GoVersion() string { return runtime.Version() }
+
+// CommitOrUnknown is Commit, or "unknown" when the build recorded none.
+func CommitOrUnknown() string {
+	fromBuildInfo()
+	if Commit == "" {
+		return "unknown"
+	}
+	return Commit
+}

@@ -1,0 +1,214 @@
+package service
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/json"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	lru "github.com/hashicorp/golang-lru/v2"
+
+	authv1 "github.com/opentact-facade/opentact-facade/gen/go/opentact/auth/v1"
+	"github.com/opentact-facade/opentact-facade/internal/upstream"
+)
+
+// credKey identifies a credential set without holding it: an HMAC-SHA256
+// of the values under a key drawn at random when the process starts, so
+// that it can neither be reversed nor recomputed outside the process.
+type credKey [sha256.Size]byte
+
+type keyer struct{ secret [32]byte }
+
+func newKeyer() *keyer {
+	k := &keyer{}
+	_, _ = rand.Read(k.secret[:])
+	return k
+}
+
+func (k *keyer) key(c upstream.Credentials) credKey {
+	mac := hmac.New(sha256.New, k.secret[:])
+	var n [8]byte
+	for _, kind := range upstream.Kinds() {
+		v := c.Value(kind)
+		// Length-prefixed, kind by kind: no two credential sets encode
+		// alike.
+		binary.BigEndian.PutUint64(n[:], uint64(len(v)))
+		mac.Write(n[:])
+		mac.Write([]byte(v))
+	}
+	var out credKey
+	mac.Sum(out[:0])
+	return out
+}
+
+// flights lets identical concurrent calls share one upstream request. A
+// call joins a request under way for the same credentials when that
+// request's deadline is no earlier than its own, give or take joinSlack;
+// otherwise it starts its own. The shared request does not end when one
+// caller cancels; it is cancelled when every caller waiting on it has
+// gone. Each caller waits only until its own deadline.
+type flights struct {
+	mu sync.Mutex
+	m  map[credKey]*flight
+}
+
+// joinSlack is how much earlier than a caller's own deadline a shared
+// request may be bound to end for the caller to join it.
+const joinSlack = 50 * time.Millisecond
+
+type flight struct {
+	done     chan struct{}
+	deadline time.Time
+	cancel   context.CancelFunc
+	waiters  int // guarded by flights.mu
+
+	resp  *authv1.GetAuthResponse
+	err   error
+	stats upstream.Stats
+}
+
+// do runs fn for key, or waits for the same call already under way. ctx
+// must have a deadline. shared reports whether another caller's request
+// answered.
+func (f *flights) do(ctx context.Context, key credKey, fn func(context.Context) (*authv1.GetAuthResponse, error)) (resp *authv1.GetAuthResponse, stats upstream.Stats, shared bool, err error) {
+	deadline, _ := ctx.Deadline()
+	f.mu.Lock()
+	if f.m == nil {
+		f.m = map[credKey]*flight{}
+	}
+	fl, ok := f.m[key]
+	if ok && !fl.deadline.Before(deadline.Add(-joinSlack)) {
+		fl.waiters++
+		f.mu.Unlock()
+		return f.wait(ctx, key, fl, true)
+	}
+	// The shared request outlives this caller's cancellation, not its
+	// deadline: a later caller with more time starts its own.
+	sctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), deadline)
+	fl = &flight{done: make(chan struct{}), deadline: deadline, cancel: cancel, waiters: 1}
+	f.m[key] = fl
+	f.mu.Unlock()
+
+	go func() {
+		defer cancel()
+		sctx = upstream.WithStats(sctx, &fl.stats)
+		fl.resp, fl.err = fn(sctx)
+		f.mu.Lock()
+		if f.m[key] == fl {
+			delete(f.m, key)
+		}
+		f.mu.Unlock()
+		close(fl.done)
+	}()
+	return f.wait(ctx, key, fl, false)
+}
+
+func (f *flights) wait(ctx context.Context, key credKey, fl *flight, joined bool) (*authv1.GetAuthResponse, upstream.Stats, bool, error) {
+	select {
+	case <-fl.done:
+		return fl.resp, fl.stats, joined, fl.err
+	case <-ctx.Done():
+		f.mu.Lock()
+		fl.waiters--
+		if fl.waiters == 0 {
+			// Nobody is left to answer: stop the request now, and let no
+			// later caller join a request on its way out.
+			if f.m[key] == fl {
+				delete(f.m, key)
+			}
+			fl.cancel()
+		}
+		f.mu.Unlock()
+		return nil, upstream.Stats{}, joined, ctx.Err()
+	}
+}
+
+// cache keeps successful answers for a while, by credential key. It never
+// keeps an error, and never serves an answer past the expiry of the JWT
+// in it.
+type cache struct {
+	lru     *lru.Cache[credKey, cacheEntry]
+	ttl     time.Duration
+	now     func() time.Time
+	hits    atomic.Uint64
+	misses  atomic.Uint64
+	evicted atomic.Uint64
+}
+
+type cacheEntry struct {
+	resp    *authv1.GetAuthResponse
+	expires time.Time
+}
+
+// DefaultCacheMaxEntries bounds the response cache when no bound is given.
+const DefaultCacheMaxEntries = 10_000
+
+// jwtSkew: an answer is dropped this long before its JWT expires, so that
+// a caller never receives a token about to die in flight.
+const jwtSkew = 5 * time.Second
+
+func newCache(ttl time.Duration, maxEntries int) *cache {
+	if maxEntries <= 0 {
+		maxEntries = DefaultCacheMaxEntries
+	}
+	c := &cache{ttl: ttl, now: time.Now}
+	c.lru, _ = lru.NewWithEvict(maxEntries, func(credKey, cacheEntry) { c.evicted.Add(1) })
+	return c
+}
+
+func (c *cache) get(key credKey) (*authv1.GetAuthResponse, bool) {
+	e, ok := c.lru.Get(key)
+	if ok && c.now().Before(e.expires) {
+		c.hits.Add(1)
+		return e.resp, true
+	}
+	if ok {
+		c.lru.Remove(key)
+	}
+	c.misses.Add(1)
+	return nil, false
+}
+
+func (c *cache) add(key credKey, resp *authv1.GetAuthResponse) {
+	expires := c.now().Add(c.ttl)
+	if exp, ok := jwtExpiry(resp.GetUser().GetToken()); ok {
+		if exp = exp.Add(-jwtSkew); exp.Before(expires) {
+			expires = exp
+		}
+	}
+	if !c.now().Before(expires) {
+		return
+	}
+	c.lru.Add(key, cacheEntry{resp: resp, expires: expires})
+}
+
+// jwtExpiry reads the "exp" claim of a JWT, without checking its
+// signature (the facade has no key; the claim only shortens caching).
+func jwtExpiry(token string) (time.Time, bool) {
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		return time.Time{}, false
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parts[1], "="))
+	if err != nil {
+		return time.Time{}, false
+	}
+	var claims struct {
+		Exp *json.Number `json:"exp"`
+	}
+	if json.Unmarshal(payload, &claims) != nil || claims.Exp == nil {
+		return time.Time{}, false
+	}
+	secs, err := claims.Exp.Float64()
+	if err != nil || secs <= 0 || secs > 1<<40 {
+		return time.Time{}, false
+	}
+	return time.Unix(int64(secs), 0), true
+}
