@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"time"
 
+	"go.opentelemetry.io/otel"
+
 	"github.com/opentact-facade/opentact-facade/internal/config"
 	"github.com/opentact-facade/opentact-facade/internal/logs"
 	"github.com/opentact-facade/opentact-facade/internal/server"
@@ -49,6 +51,10 @@ func run(ctx context.Context, cfg config.Config) error {
 		return err
 	}
 	if tp != nil {
+		// The SDK's own errors (an unreachable collector) go to our log.
+		otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) {
+			cfg.Server.Logger.Warn("opentelemetry", "error", err)
+		}))
 		cfg.Server.TracerProvider = tp
 		defer func() {
 			flushCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -45,7 +45,7 @@ func NewMetrics(breakerState func() string) *Metrics {
 	buildInfo := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name:        "opentact_facade_build_info",
 		Help:        "Always 1; the labels say which build is running.",
-		ConstLabels: prometheus.Labels{"version": version.Version, "commit": version.CommitOrUnknown(), "goversion": version.GoVersion()},
+		ConstLabels: prometheus.Labels{"version": version.Current(), "commit": version.CommitOrUnknown(), "goversion": version.GoVersion()},
 	})
 	buildInfo.Set(1)
 	reg.MustRegister(

@@ -70,7 +70,7 @@ func NewTracerProvider(ctx context.Context, lookupEnv func(string) (string, bool
 	// Our name and version over the SDK's defaults; OTEL_SERVICE_NAME and
 	// OTEL_RESOURCE_ATTRIBUTES over both.
 	res, err := resource.Merge(resource.Default(),
-		resource.NewSchemaless(semconv.ServiceName("opentact-facade"), semconv.ServiceVersion(version.Version)))
+		resource.NewSchemaless(semconv.ServiceName("opentact-facade"), semconv.ServiceVersion(version.Current())))
 	if err == nil {
 		res, err = resource.Merge(res, resource.Environment())
 	}

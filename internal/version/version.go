@@ -41,6 +41,12 @@ func String() string {
 	return Version + " (" + Commit + ")"
 }
 
+// Current is Version, after the fallback to Go's build info.
+func Current() string {
+	fromBuildInfo()
+	return Version
+}
+
 // UserAgent is the User-Agent the facade sends to Opentact.
 func UserAgent() string {
 	fromBuildInfo()
