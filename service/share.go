@@ -77,6 +77,10 @@ type flight struct {
 // do runs fn for key, or waits for the same call already under way. ctx
 // must have a deadline. shared reports whether another caller's request
 // answered.
+//
+// The first caller runs fn in its own goroutine (no goroutine is started
+// per call); should it go before fn ends while others wait, fn goes on for
+// them, and only its handler lingers until then.
 func (f *flights) do(ctx context.Context, key credKey, fn func(context.Context) (*authv1.GetAuthResponse, error)) (resp *authv1.GetAuthResponse, stats upstream.Stats, shared bool, err error) {
 	deadline, _ := ctx.Deadline()
 	f.mu.Lock()
@@ -87,46 +91,53 @@ func (f *flights) do(ctx context.Context, key credKey, fn func(context.Context) 
 	if ok && !fl.deadline.Before(deadline.Add(-joinSlack)) {
 		fl.waiters++
 		f.mu.Unlock()
-		return f.wait(ctx, key, fl, true)
+		return f.wait(ctx, key, fl)
 	}
 	// The shared request outlives this caller's cancellation, not its
 	// deadline: a later caller with more time starts its own.
 	sctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), deadline)
+	defer cancel()
 	fl = &flight{done: make(chan struct{}), deadline: deadline, cancel: cancel, waiters: 1}
 	f.m[key] = fl
 	f.mu.Unlock()
 
-	go func() {
-		defer cancel()
-		sctx = upstream.WithStats(sctx, &fl.stats)
-		fl.resp, fl.err = fn(sctx)
-		f.mu.Lock()
+	stop := context.AfterFunc(ctx, func() { f.leave(key, fl) })
+	fl.resp, fl.err = fn(upstream.WithStats(sctx, &fl.stats))
+	stopped := stop()
+	f.mu.Lock()
+	if f.m[key] == fl {
+		delete(f.m, key)
+	}
+	f.mu.Unlock()
+	close(fl.done)
+	if !stopped {
+		// This caller went before the answer: its own end is its answer.
+		return nil, upstream.Stats{}, false, ctx.Err()
+	}
+	return fl.resp, fl.stats, false, fl.err
+}
+
+func (f *flights) wait(ctx context.Context, key credKey, fl *flight) (*authv1.GetAuthResponse, upstream.Stats, bool, error) {
+	select {
+	case <-fl.done:
+		return fl.resp, fl.stats, true, fl.err
+	case <-ctx.Done():
+		f.leave(key, fl)
+		return nil, upstream.Stats{}, true, ctx.Err()
+	}
+}
+
+// leave records that a caller stopped waiting on fl. The last one out
+// cancels the request and lets no later caller join it on its way out.
+func (f *flights) leave(key credKey, fl *flight) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	fl.waiters--
+	if fl.waiters == 0 {
 		if f.m[key] == fl {
 			delete(f.m, key)
 		}
-		f.mu.Unlock()
-		close(fl.done)
-	}()
-	return f.wait(ctx, key, fl, false)
-}
-
-func (f *flights) wait(ctx context.Context, key credKey, fl *flight, joined bool) (*authv1.GetAuthResponse, upstream.Stats, bool, error) {
-	select {
-	case <-fl.done:
-		return fl.resp, fl.stats, joined, fl.err
-	case <-ctx.Done():
-		f.mu.Lock()
-		fl.waiters--
-		if fl.waiters == 0 {
-			// Nobody is left to answer: stop the request now, and let no
-			// later caller join a request on its way out.
-			if f.m[key] == fl {
-				delete(f.m, key)
-			}
-			fl.cancel()
-		}
-		f.mu.Unlock()
-		return nil, upstream.Stats{}, joined, ctx.Err()
+		fl.cancel()
 	}
 }
 

@@ -37,7 +37,7 @@ type facade struct {
 }
 
 // startFacade runs a facade against upstreamURL until the test ends.
-func startFacade(t *testing.T, upstreamURL string, mods ...func(*server.Options)) *facade {
+func startFacade(t testing.TB, upstreamURL string, mods ...func(*server.Options)) *facade {
 	t.Helper()
 	f, stop := startStoppableFacade(t, upstreamURL, mods...)
 	t.Cleanup(func() {
@@ -50,7 +50,7 @@ func startFacade(t *testing.T, upstreamURL string, mods ...func(*server.Options)
 
 // startStoppableFacade runs a facade until stop is called; stop returns
 // what Serve returned. Calling stop more than once is fine.
-func startStoppableFacade(t *testing.T, upstreamURL string, mods ...func(*server.Options)) (*facade, func() error) {
+func startStoppableFacade(t testing.TB, upstreamURL string, mods ...func(*server.Options)) (*facade, func() error) {
 	t.Helper()
 	logs := &syncBuffer{}
 	opts := server.Options{
@@ -143,7 +143,7 @@ type recorder struct {
 	headers []http.Header
 }
 
-func newRecorder(t *testing.T, h http.HandlerFunc) *recorder {
+func newRecorder(t testing.TB, h http.HandlerFunc) *recorder {
 	t.Helper()
 	r := &recorder{}
 	r.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {

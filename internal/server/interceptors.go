@@ -4,9 +4,10 @@ import (
 	"context"
 	"log/slog"
 	"runtime/debug"
+	"strconv"
 	"strings"
+	"time"
 
-	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/logging"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/recovery"
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
@@ -22,22 +23,29 @@ import (
 // The interceptors every call passes, REST calls included (the gateway
 // calls the gRPC server), outermost first:
 //
-//   - a per-call upstream.Stats, which the service fills and the access
-//     log reads;
-//   - one access-log line when the call ends;
-//   - the Prometheus server metrics;
-//   - recovery from a panic into Internal, so one bad call cannot take the
-//     process down; the log and metrics outside it record the recovered
-//     code.
+//   - the access log: one line when the call ends, with what the call did
+//     upstream (the service fills a per-call upstream.Stats);
+//   - the Prometheus server metrics (go-grpc-middleware);
+//   - recovery from a panic into Internal (go-grpc-middleware), so one bad
+//     call cannot take the process down; the log and metrics outside it
+//     record the recovered code.
+//
+// The access log is our own rather than go-grpc-middleware's logging
+// interceptor, which builds its fields on every call even when the level
+// leaves nothing to write: measured, that was a sixth of the server's CPU
+// per call at --log-level warn. The field names are the same.
 //
 // No request, response or metadata is logged: they hold credentials.
 
 func unaryInterceptors(log *slog.Logger, m *telemetry.Metrics) []grpc.UnaryServerInterceptor {
 	return []grpc.UnaryServerInterceptor{
-		func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-			return handler(upstream.WithStats(ctx, &upstream.Stats{}), req)
+		func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+			start := time.Now()
+			stats := &upstream.Stats{}
+			resp, err := handler(upstream.WithStats(ctx, stats), req)
+			logCall(ctx, log, info.FullMethod, "unary", start, err, stats)
+			return resp, err
 		},
-		logging.UnaryServerInterceptor(accessLogger(log), logging.WithLogOnEvents(logging.FinishCall)),
 		m.GRPC.UnaryServerInterceptor(),
 		recovery.UnaryServerInterceptor(recovery.WithRecoveryHandlerContext(panicHandler(log))),
 	}
@@ -45,48 +53,100 @@ func unaryInterceptors(log *slog.Logger, m *telemetry.Metrics) []grpc.UnaryServe
 
 func streamInterceptors(log *slog.Logger, m *telemetry.Metrics) []grpc.StreamServerInterceptor {
 	return []grpc.StreamServerInterceptor{
-		logging.StreamServerInterceptor(accessLogger(log), logging.WithLogOnEvents(logging.FinishCall)),
+		func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+			start := time.Now()
+			err := handler(srv, ss)
+			kind := "bidi_stream"
+			switch {
+			case info.IsServerStream && !info.IsClientStream:
+				kind = "server_stream"
+			case info.IsClientStream && !info.IsServerStream:
+				kind = "client_stream"
+			}
+			logCall(ss.Context(), log, info.FullMethod, kind, start, err, nil)
+			return err
+		},
 		m.GRPC.StreamServerInterceptor(),
 		recovery.StreamServerInterceptor(recovery.WithRecoveryHandlerContext(panicHandler(log))),
 	}
 }
 
-// accessLogger writes go-grpc-middleware's lines through slog, adding to
-// the line that ends a call what the call did upstream (status, attempts,
-// whether it shared another call's request or was a cache hit), its trace
-// id, and, for a REST call, the REST client's address and
-// "transport":"rest".
-func accessLogger(log *slog.Logger) logging.Logger {
-	return logging.LoggerFunc(func(ctx context.Context, lvl logging.Level, msg string, fields ...any) {
-		if !log.Enabled(ctx, slog.Level(lvl)) {
-			return
+// codeLevel is the access line's level: the caller's own faults at info,
+// the facade's and Opentact's at warn or error.
+func codeLevel(c codes.Code) slog.Level {
+	switch c {
+	case codes.OK, codes.NotFound, codes.Canceled, codes.AlreadyExists, codes.InvalidArgument, codes.Unauthenticated:
+		return slog.LevelInfo
+	case codes.DeadlineExceeded, codes.PermissionDenied, codes.ResourceExhausted, codes.FailedPrecondition, codes.Aborted,
+		codes.OutOfRange, codes.Unavailable:
+		return slog.LevelWarn
+	}
+	return slog.LevelError
+}
+
+// logCall writes the "finished call" line, if its level is enabled: the
+// method, code and duration, the peer (for a REST call, the REST client's
+// address and "transport":"rest"), what the call did upstream (status,
+// attempts, whether it shared another call's request or was a cache hit),
+// and the trace id.
+func logCall(ctx context.Context, log *slog.Logger, fullMethod, kind string, start time.Time, err error, st *upstream.Stats) {
+	code := status.Code(err)
+	level := codeLevel(code)
+	if !log.Enabled(ctx, level) {
+		return
+	}
+	service, method := splitMethod(fullMethod)
+	attrs := make([]slog.Attr, 0, 20)
+	attrs = append(attrs,
+		slog.String("protocol", "grpc"),
+		slog.String("grpc.component", "server"),
+		slog.String("grpc.service", service),
+		slog.String("grpc.method", method),
+		slog.String("grpc.method_type", kind),
+	)
+	transport := "grpc"
+	if addr, ok := restClient(ctx); ok {
+		transport = "rest"
+		attrs = append(attrs, slog.String("peer.address", addr))
+	} else if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
+		attrs = append(attrs, slog.String("peer.address", p.Addr.String()))
+	}
+	attrs = append(attrs, slog.String("transport", transport), slog.String("grpc.start_time", start.Format(time.RFC3339)))
+	if d, ok := ctx.Deadline(); ok {
+		attrs = append(attrs, slog.String("grpc.request.deadline", d.Format(time.RFC3339)))
+	}
+	attrs = append(attrs,
+		slog.String("grpc.code", code.String()),
+		slog.String("grpc.time_ms", strconv.FormatFloat(float64(time.Since(start).Microseconds())/1000, 'f', 3, 64)),
+	)
+	if err != nil {
+		// Status messages never hold a credential: see service/errors.go.
+		attrs = append(attrs, slog.String("grpc.error", status.Convert(err).Message()))
+	}
+	if st != nil {
+		if st.Attempts > 0 {
+			attrs = append(attrs, slog.Int("upstream.status", st.Status), slog.Int("upstream.attempts", st.Attempts))
 		}
-		transport := "grpc"
-		if addr, ok := restClient(ctx); ok {
-			transport = "rest"
-			for i := 0; i+1 < len(fields); i += 2 {
-				if fields[i] == "peer.address" {
-					fields[i+1] = addr
-				}
-			}
+		if st.Shared {
+			attrs = append(attrs, slog.Bool("upstream.shared", true))
 		}
-		fields = append(fields, "transport", transport)
-		if st := upstream.StatsFrom(ctx); st != nil {
-			if st.Attempts > 0 {
-				fields = append(fields, "upstream.status", st.Status, "upstream.attempts", st.Attempts)
-			}
-			if st.Shared {
-				fields = append(fields, "upstream.shared", true)
-			}
-			if st.Cached {
-				fields = append(fields, "cache", "hit")
-			}
+		if st.Cached {
+			attrs = append(attrs, slog.String("cache", "hit"))
 		}
-		if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
-			fields = append(fields, "trace_id", sc.TraceID().String())
-		}
-		log.Log(ctx, slog.Level(lvl), msg, fields...)
-	})
+	}
+	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
+		attrs = append(attrs, slog.String("trace_id", sc.TraceID().String()))
+	}
+	log.LogAttrs(ctx, level, "finished call", attrs...)
+}
+
+// splitMethod splits "/package.Service/Method".
+func splitMethod(full string) (service, method string) {
+	full = strings.TrimPrefix(full, "/")
+	if i := strings.LastIndexByte(full, '/'); i >= 0 {
+		return full[:i], full[i+1:]
+	}
+	return "unknown", full
 }
 
 // restClient returns the address of the REST client behind a call that

@@ -24,6 +24,9 @@ import (
 	"github.com/opentact-facade/opentact-facade/internal/version"
 )
 
+// acceptJSON is the Accept header of every request; shared, never written.
+var acceptJSON = []string{"application/json"}
+
 // Defaults of a Client.
 const (
 	// DefaultMaxBodySize caps how much of an answer the client reads.
@@ -41,17 +44,23 @@ const (
 // share it, so that connections are kept alive across calls and the
 // circuit breaker sees all of them.
 type Client struct {
-	authURL   string
-	http      *http.Client
-	userAgent string
-	maxBody   int64
-	insecure  bool
-	timeouts  TransportTimeouts
-	retry     RetryPolicy
-	breakerOf BreakerPolicy
-	breaker   *gobreaker.CircuitBreaker[*User]
-	observer  Observer
-	wrap      func(http.RoundTripper) http.RoundTripper
+	authURL    string
+	authU      *url.URL
+	userAgentH []string
+	http       *http.Client
+	userAgent  string
+	maxBody    int64
+	insecure   bool
+	timeouts   TransportTimeouts
+	retry      RetryPolicy
+	breakerOf  BreakerPolicy
+	breaker    *gobreaker.CircuitBreaker[*User]
+	observer   Observer
+	wrap       func(http.RoundTripper) http.RoundTripper
+	// rt, when set, is c.http's transport, called directly: http.Client
+	// would clone the headers of every request for its redirect handling,
+	// and the client follows no redirect.
+	rt http.RoundTripper
 }
 
 // TransportTimeouts bound the phases of one request on the default
@@ -127,6 +136,10 @@ func New(baseURL string, opts ...Option) (*Client, error) {
 		return nil, err
 	}
 	c.authURL = strings.TrimSuffix(u.String(), "/") + "/rest/auth"
+	if c.authU, err = url.Parse(c.authURL); err != nil {
+		return nil, err
+	}
+	c.userAgentH = []string{c.userAgent}
 	if c.http == nil {
 		c.http = &http.Client{Transport: newTransport(c.timeouts)}
 	}
@@ -141,6 +154,12 @@ func New(baseURL string, opts ...Option) (*Client, error) {
 		// Go would copy X-Auth-* headers to the redirect target, even on
 		// another host. Hand the 3xx back instead; it becomes an error.
 		return http.ErrUseLastResponse
+	}
+	if c.http.Jar == nil && c.http.Timeout == 0 {
+		c.rt = c.http.Transport
+		if c.rt == nil {
+			c.rt = http.DefaultTransport
+		}
 	}
 	return c, nil
 }
@@ -232,15 +251,30 @@ func (c *Client) observed(ctx context.Context, creds Credentials, stats *Stats) 
 // authOnce is one request to GET /rest/auth. status is Opentact's HTTP
 // status, 0 when there was no answer.
 func (c *Client) authOnce(ctx context.Context, creds Credentials) (_ *User, status int, _ error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.authURL, nil)
-	if err != nil {
-		return nil, 0, err
-	}
-	req.Header["Accept"] = []string{"application/json"}
-	req.Header["User-Agent"] = []string{c.userAgent}
+	// Built by hand rather than by http.NewRequest, which would parse the
+	// URL again on every call; the transport only reads it.
+	req := (&http.Request{
+		Method:     http.MethodGet,
+		URL:        c.authU,
+		Proto:      "HTTP/1.1",
+		ProtoMajor: 1,
+		ProtoMinor: 1,
+		Header:     make(http.Header, 3+int(numKinds)),
+		Host:       c.authU.Host,
+	}).WithContext(ctx)
+	req.Header["Accept"] = acceptJSON
+	req.Header["User-Agent"] = c.userAgentH
 	creds.setOn(req.Header)
 
-	resp, err := c.http.Do(req)
+	var (
+		resp *http.Response
+		err  error
+	)
+	if c.rt != nil {
+		resp, err = c.rt.RoundTrip(req)
+	} else {
+		resp, err = c.http.Do(req)
+	}
 	if err != nil {
 		return nil, 0, transportError(ctx, err)
 	}
