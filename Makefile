@@ -29,7 +29,7 @@ FUZZTIME     ?= 2m
 # buf breaking compares proto/ with this branch.
 BREAKING_BRANCH ?= main
 
-.PHONY: build generate check-generated lint breaking test fuzz fuzz-run run clean
+.PHONY: build generate check-generated lint breaking test fuzz fuzz-run bench run clean
 
 ## build: both binaries into bin/
 build:
@@ -86,6 +86,11 @@ fuzz-run:
 		echo "fuzz $$name in $$pkg for $(FUZZ_FOR)"; \
 		$(GO) test -run='^$$' -fuzz="^$$name\$$" -fuzztime=$(FUZZ_FOR) "$$pkg"; \
 	done
+
+## bench: the facade against the sandbox under load, through three doors
+## (direct HTTP, facade gRPC, facade REST), written to docs/benchmarks.md
+bench: build
+	$(GO) run ./bench -facade $(BIN)/opentact-facade -sandbox $(BIN)/opentact-sandbox -out docs/benchmarks.md
 
 ## run: the facade against the offline sandbox, with ready-to-paste calls
 run: build

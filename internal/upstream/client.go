@@ -35,6 +35,9 @@ const (
 	DefaultDialTimeout = 5 * time.Second
 	// DefaultTLSHandshakeTimeout bounds the TLS handshake.
 	DefaultTLSHandshakeTimeout = 5 * time.Second
+	// MaxConnsPerHost bounds the connections to Opentact. Over HTTP/2 (a
+	// TLS upstream that offers it) one connection carries many calls.
+	MaxConnsPerHost = 128
 	// DefaultResponseHeaderTimeout bounds the wait for an answer's headers
 	// once the request is sent.
 	DefaultResponseHeaderTimeout = 10 * time.Second
@@ -166,14 +169,18 @@ func New(baseURL string, opts ...Option) (*Client, error) {
 
 // NewTransport returns the transport New uses by default: Go's default
 // transport (HTTP/2 to TLS hosts) with a connection pool sized for a
-// facade, which sends all its traffic to a single host, and with the
-// Default* dial, TLS-handshake and response-header timeouts.
+// facade, which sends all its traffic to a single host (Go keeps 2 idle
+// connections per host by default), at most MaxConnsPerHost connections
+// at once (more calls wait for one: this bounds memory and what one
+// replica can throw at Opentact), and the Default* dial, TLS-handshake
+// and response-header timeouts.
 func NewTransport() *http.Transport { return newTransport(TransportTimeouts{}) }
 
 func newTransport(to TransportTimeouts) *http.Transport {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.MaxIdleConns = 512
 	t.MaxIdleConnsPerHost = 512
+	t.MaxConnsPerHost = MaxConnsPerHost
 	t.DialContext = (&net.Dialer{
 		Timeout:   cmp.Or(to.Dial, DefaultDialTimeout),
 		KeepAlive: 30 * time.Second,
