@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strconv"
 	"syscall"
+	"time"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
@@ -70,6 +71,12 @@ func errorStatus(ctx context.Context, err error) *status.Status {
 	case errors.As(err, &ue):
 		return upstreamStatus(ue)
 	case errors.Is(err, context.DeadlineExceeded):
+		if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) {
+			// The caller's own deadline, though ctx's timer has not fired
+			// yet: the upstream call ran on a context of its own bound to
+			// the same deadline (a shared request), whose timer fired first.
+			return status.FromContextError(context.DeadlineExceeded)
+		}
 		return withInfo(codes.DeadlineExceeded, "opentact did not answer in time", ReasonTimeout, 0)
 	case errors.Is(err, upstream.ErrNoCredentials):
 		return missingCredentials()

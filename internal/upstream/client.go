@@ -40,7 +40,11 @@ const (
 	MaxConnsPerHost = 128
 	// DefaultResponseHeaderTimeout bounds the wait for an answer's headers
 	// once the request is sent.
-	DefaultResponseHeaderTimeout = 10 * time.Second
+	// Shorter than the default --upstream-timeout (10s), so that an
+	// Opentact that hangs fails as a transport timeout, which the circuit
+	// breaker counts, rather than as the call's own deadline, which it
+	// cannot tell from a caller giving up.
+	DefaultResponseHeaderTimeout = 5 * time.Second
 )
 
 // Client calls Opentact. It is safe for concurrent use; create one and

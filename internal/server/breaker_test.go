@@ -1,0 +1,253 @@
+package server_test
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+
+	"github.com/opentact-facade/opentact-facade/internal/faultupstream"
+	"github.com/opentact-facade/opentact-facade/internal/server"
+	"github.com/opentact-facade/opentact-facade/internal/upstream"
+	"github.com/opentact-facade/opentact-facade/service"
+)
+
+// waitBreaker waits up to 5s for the breaker to be in state.
+func waitBreaker(t *testing.T, s *server.Server, state string) {
+	t.Helper()
+	waitFor(t, "the breaker to be "+state, func() bool { return s.BreakerState() == state })
+}
+
+// TestBreakerOpensOnUnavailabilityAndProbes drives the breaker through its
+// whole cycle end to end: Failures unavailability failures in a row open
+// it; while open, calls fail at once with UPSTREAM_CIRCUIT_OPEN, RetryInfo
+// (Retry-After over REST) and no request; after OpenFor one probe goes
+// through (a second call meanwhile is still refused); a failed probe opens
+// it again, a successful one closes it.
+func TestBreakerOpensOnUnavailabilityAndProbes(t *testing.T) {
+	t.Parallel()
+	// 1s rather than less: the open-state checks must finish within it
+	// on a loaded CI machine.
+	const openFor = time.Second
+	up := startFaultUpstream(t)
+	f, s := startFacadeServer(t, up.URL(), func(o *server.Options) {
+		o.Breaker = &upstream.BreakerPolicy{Failures: 3, OpenFor: openFor}
+		o.UpstreamMaxAttempts = 1
+	})
+	warmUp(t, f, up)
+	h := http.Header{"Authorization": {basic("breaker@example.com", "pw")}}
+	ctx := context.Background()
+	want := func(what string, o outcome, code codes.Code, reason string, requests int64, rest bool) {
+		t.Helper()
+		if msg := wrongAnswer(o, h, code, reason, rest); msg != "" {
+			t.Errorf("%s: %s", what, msg)
+		}
+		if got := up.Requests(); got != requests {
+			t.Errorf("%s: the upstream saw %d requests in all, want %d", what, got, requests)
+		}
+	}
+	wantOpen := func(what string, o outcome, requests int64, rest bool) {
+		t.Helper()
+		want(what, o, codes.Unavailable, service.ReasonCircuitOpen, requests, rest)
+		if got := retryInfo(o.st); got != openFor {
+			t.Errorf("%s: RetryInfo %v, want the %v the breaker stays open", what, got, openFor)
+		}
+		if o.elapsed > time.Second/2 {
+			t.Errorf("%s: took %v, want an answer at once", what, o.elapsed)
+		}
+	}
+
+	up.SetFault(faultupstream.Unavailable)
+	for i := range 3 {
+		if s.BreakerState() != "closed" {
+			t.Fatalf("breaker %s after %d failures, want closed until 3", s.BreakerState(), i)
+		}
+		want("failure "+strconv.Itoa(i+1), grpcCall(ctx, f, h), codes.Unavailable, service.ReasonUnavailable, int64(i+1), false)
+	}
+	opened := time.Now()
+	if got := s.BreakerState(); got != "open" {
+		t.Fatalf("breaker %s after 3 failures in a row, want open", got)
+	}
+
+	wantOpen("grpc while open", grpcCall(ctx, f, h), 3, false)
+	o, err := restCall(ctx, f.http, f, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantOpen("rest while open", o, 3, true)
+	if got := o.header.Get("Retry-After"); got != "1" {
+		t.Errorf("rest while open: Retry-After %q, want 1", got)
+	}
+	if since := time.Since(opened); since >= openFor {
+		t.Fatalf("the open-state checks took %v, longer than the breaker stays open; the test proves nothing", since)
+	}
+
+	// After OpenFor: half-open. A failed probe opens it again at once.
+	waitBreaker(t, s, "half-open")
+	if since := time.Since(opened); since < openFor-100*time.Millisecond {
+		t.Errorf("half-open %v after opening, want after %v", since, openFor)
+	}
+	want("failed probe", grpcCall(ctx, f, h), codes.Unavailable, service.ReasonUnavailable, 4, false)
+	if got := s.BreakerState(); got != "open" {
+		t.Fatalf("breaker %s after a failed probe, want open", got)
+	}
+	wantOpen("grpc after a failed probe", grpcCall(ctx, f, h), 4, false)
+
+	// Half-open again: one probe at a time. A call while the probe is in
+	// flight is refused without a request; the probe's success closes it.
+	waitBreaker(t, s, "half-open")
+	up.SetFault(faultupstream.Delay)
+	up.SetDelay(500 * time.Millisecond)
+	probe := make(chan outcome, 1)
+	go func() { probe <- grpcCall(ctx, f, h) }()
+	waitFor(t, "the probe to reach the upstream", func() bool { return up.Requests() == 5 })
+	// Other credentials: a call with the probe's own would share its
+	// request rather than ask the breaker.
+	other := http.Header{"Authorization": {basic("breaker-other@example.com", "pw")}}
+	o = grpcCall(ctx, f, other)
+	if msg := wrongAnswer(o, other, codes.Unavailable, service.ReasonCircuitOpen, false); msg != "" {
+		t.Errorf("grpc while the probe is in flight: %s", msg)
+	}
+	if got := retryInfo(o.st); got != openFor {
+		t.Errorf("grpc while the probe is in flight: RetryInfo %v, want %v", got, openFor)
+	}
+	if o.elapsed > time.Second/4 {
+		t.Errorf("grpc while the probe is in flight: took %v, want an answer at once, not after the probe", o.elapsed)
+	}
+	if got := up.Requests(); got != 5 {
+		t.Errorf("grpc while the probe is in flight: the upstream saw %d requests in all, want 5", got)
+	}
+	want("successful probe", <-probe, codes.OK, "", 5, false)
+	if got := s.BreakerState(); got != "closed" {
+		t.Fatalf("breaker %s after a successful probe, want closed", got)
+	}
+
+	up.SetFault(faultupstream.OK)
+	want("grpc after closing", grpcCall(ctx, f, h), codes.OK, "", 6, false)
+	o, err = restCall(ctx, f.http, f, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want("rest after closing", o, codes.OK, "", 7, true)
+}
+
+// TestBreakerIgnoresAnswersAndAbandonedCalls: answers to bad credentials
+// (and Opentact's other answers that are not unavailability) and calls the
+// caller gave up on never open the breaker, however many in a row: so one
+// caller's wrong password, or impatient callers, cannot cut everyone off.
+func TestBreakerIgnoresAnswersAndAbandonedCalls(t *testing.T) {
+	t.Parallel()
+	breaker := func(o *server.Options) {
+		o.Breaker = &upstream.BreakerPolicy{Failures: 3, OpenFor: time.Minute}
+		o.UpstreamMaxAttempts = 1
+	}
+	// afterwards checks that the breaker is closed and a good call goes
+	// through to the upstream.
+	afterwards := func(t *testing.T, f *facade, s *server.Server, up *faultupstream.Server) {
+		t.Helper()
+		if got := s.BreakerState(); got != "closed" {
+			t.Errorf("breaker %s, want closed", got)
+		}
+		before := up.Requests()
+		h := http.Header{"X-Auth-Token": {"fault:ok:after"}}
+		if msg := wrongAnswer(grpcCall(context.Background(), f, h), h, codes.OK, "", false); msg != "" {
+			t.Errorf("a good call afterwards: %s", msg)
+		}
+		if up.Requests() != before+1 {
+			t.Errorf("a good call afterwards made %d requests, want 1", up.Requests()-before)
+		}
+	}
+
+	t.Run("401 and other answers", func(t *testing.T) {
+		t.Parallel()
+		up := startFaultUpstream(t)
+		f, s := startFacadeServer(t, up.URL(), breaker)
+		warmUp(t, f, up)
+		var calls int64
+		check := func(fault faultupstream.Fault, n int, code codes.Code, reason string) {
+			t.Helper()
+			for i := range n {
+				h := http.Header{"X-Auth-Token": {"fault:" + string(fault) + ":" + strconv.Itoa(i)}}
+				var o outcome
+				rest := i%5 == 4
+				if rest {
+					var err error
+					if o, err = restCall(context.Background(), f.http, f, h); err != nil {
+						t.Fatal(err)
+					}
+				} else {
+					o = grpcCall(context.Background(), f, h)
+				}
+				calls++
+				if msg := wrongAnswer(o, h, code, reason, rest); msg != "" {
+					t.Fatalf("%s call %d: %s", fault, i, msg)
+				}
+			}
+			if got := up.Requests(); got != calls {
+				t.Errorf("after the %s calls: %d requests, want %d (one per call: the breaker never refused one)", fault, got, calls)
+			}
+		}
+		check(faultupstream.Unauthorized, 50, codes.Unauthenticated, service.ReasonUnauthorized)
+		check(faultupstream.InternalError, 5, codes.Internal, service.ReasonInternalError)
+		check(faultupstream.BrokenJSON, 5, codes.Internal, service.ReasonMalformedResponse)
+		check(faultupstream.HTML200, 5, codes.Internal, service.ReasonMalformedResponse)
+		check(faultupstream.Redirect, 5, codes.Internal, service.ReasonRedirect)
+		check(faultupstream.Huge, 5, codes.Internal, service.ReasonResponseTooLarge)
+		afterwards(t, f, s, up)
+	})
+
+	t.Run("callers giving up", func(t *testing.T) {
+		t.Parallel()
+		up := startFaultUpstream(t)
+		f, s := startFacadeServer(t, up.URL(), breaker)
+		warmUp(t, f, up)
+		up.SetFault(faultupstream.Hang)
+		h := http.Header{"Authorization": {basic("impatient@example.com", "pw")}}
+		const deadlines, cancels = 10, 5
+		for i := range deadlines {
+			ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+			o := grpcCall(ctx, f, h)
+			cancel()
+			if msg := wrongAnswer(o, h, codes.DeadlineExceeded, "", false); msg != "" {
+				t.Fatalf("deadline %d: %s", i, msg)
+			}
+		}
+		rh := h.Clone()
+		rh.Set("Grpc-Timeout", "100m")
+		o, err := restCall(context.Background(), f.http, f, rh)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if msg := wrongAnswer(o, h, codes.DeadlineExceeded, "", true); msg != "" {
+			t.Fatalf("rest deadline: %s", msg)
+		}
+		for i := range cancels {
+			// Credentials of its own: the client sees its cancellation
+			// before the facade does, and a next call with the same
+			// credentials could still join (share) this one's request.
+			h := http.Header{"Authorization": {basic("cancels-"+strconv.Itoa(i)+"@example.com", "pw")}}
+			ctx, cancel := context.WithCancel(context.Background())
+			n := up.Requests() + 1
+			done := make(chan outcome, 1)
+			go func() { done <- grpcCall(ctx, f, h) }()
+			waitFor(t, "the call to reach the upstream", func() bool { return up.Requests() >= n })
+			cancel()
+			if msg := wrongAnswer(<-done, h, codes.Canceled, "", false); msg != "" {
+				t.Fatalf("cancel %d: %s", i, msg)
+			}
+		}
+		// A call whose deadline passed before its request went out (on a
+		// loaded machine) reached nothing; the others reached the upstream
+		// once each, far more than the 3 that would open the breaker, and
+		// every one of them was cut, none left hanging.
+		n := up.Requests()
+		if n < 3+cancels || n > deadlines+1+cancels {
+			t.Fatalf("%d requests for %d abandoned calls, want at least %d and one per call at most", n, deadlines+1+cancels, 3+cancels)
+		}
+		waitDisconnects(t, up, n)
+		afterwards(t, f, s, up)
+	})
+}
