@@ -1,0 +1,500 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// The issue's targets: throughput ratios facade/direct at targetCallers.
+type target struct {
+	label       string
+	shape       shape
+	cache       bool
+	grpc, rest  float64
+	description string
+}
+
+var targets = []target{
+	{"distinct credentials, cache off", shapeDistinct, false, 0.5, 0.4, ""},
+	{"same credentials, cache off", shapeSame, false, 1.2, 1.0, ""},
+	{"same credentials, `--cache-ttl`", shapeSame, true, 2.5, 2.0, ""},
+}
+
+const (
+	targetP50Delta = 100 * time.Microsecond // one caller: facade p50 - direct p50
+	targetPeakRSS  = 48 << 20               // at 512 gRPC callers
+)
+
+type machine struct {
+	date, cpu, kernel, goVersion, facadeVersion, commit string
+	nproc, gomaxprocs                                   int
+}
+
+func describeMachine(facade string) machine {
+	m := machine{
+		date:       time.Now().UTC().Format("2006-01-02 15:04 UTC"),
+		cpu:        "unknown",
+		nproc:      runtime.NumCPU(),
+		gomaxprocs: runtime.GOMAXPROCS(0),
+		goVersion:  runtime.Version(),
+	}
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+				m.cpu = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	var u syscall.Utsname
+	if syscall.Uname(&u) == nil {
+		m.kernel = utsString(u.Sysname[:]) + " " + utsString(u.Release[:]) + " " + utsString(u.Machine[:])
+	}
+	if out, err := exec.Command(facade, "--version").Output(); err == nil {
+		m.facadeVersion = strings.TrimSpace(string(out))
+	}
+	if out, err := exec.Command("git", "rev-parse", "HEAD").Output(); err == nil {
+		m.commit = strings.TrimSpace(string(out))
+	}
+	return m
+}
+
+func utsString(b []int8) string {
+	var s []byte
+	for _, c := range b {
+		if c == 0 {
+			break
+		}
+		s = append(s, byte(c))
+	}
+	return string(s)
+}
+
+// report gathers every measurement for the summary and the Markdown file.
+type report struct {
+	started     time.Time
+	elapsed     time.Duration
+	opts        options
+	machine     machine
+	results     []*result
+	idleRSS     int64
+	peakRSSAll  int64
+	cacheNote   string // why the cache rows were skipped, if they were
+	cacheMem    []memStep
+	micro       string
+	accounts    int // in the sandbox's accounts file
+	answerBytes int // size of one sandbox answer for a generated user
+}
+
+func (rep *report) add(r *result) { rep.results = append(rep.results, r) }
+
+func (rep *report) find(d doorKind, sh shape, c int, cache bool) *result {
+	for _, r := range rep.results {
+		if r.door == d && r.shape == sh && r.callers == c && r.cache == cache {
+			return r
+		}
+	}
+	return nil
+}
+
+// ms formats a duration in milliseconds.
+func ms(d time.Duration) string { return fmt.Sprintf("%.3f", float64(d)/float64(time.Millisecond)) }
+
+// usPerCall is CPU microseconds per measured call.
+func usPerCall(cpu float64, r *result) string {
+	if r.calls == 0 || cpu <= 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.0f", cpu*1e6/float64(r.calls))
+}
+
+func printHeader() {
+	fmt.Printf("%-7s %-8s %-6s %-12s %10s %9s %9s %8s %9s  %s\n",
+		"callers", "shape", "cache", "door", "calls/s", "p50 ms", "p99 ms", "errors", "peak RSS", "CPU cores gen/facade/sandbox/others")
+}
+
+func printResult(r *result) {
+	cache := "off"
+	if r.cache {
+		cache = "on"
+	}
+	errs := fmt.Sprint(r.errs)
+	if r.flagged() {
+		errs += "!"
+	}
+	rss := "-"
+	if r.door != doorDirect {
+		rss = mib(r.peakRSS)
+	}
+	fmt.Printf("%-7d %-8s %-6s %-12s %10.0f %9s %9s %8s %9s  %.2f/%.2f/%.2f/%.2f\n",
+		r.callers, r.shape, cache, r.door, r.throughput(), ms(r.p50), ms(r.p99), errs, rss,
+		r.cpuGen/r.window.Seconds(), r.cpuFacade/r.window.Seconds(), r.cpuSandbox/r.window.Seconds(), r.cpuOther/r.window.Seconds())
+	if r.flagged() && r.firstErr != "" {
+		fmt.Printf("        first error: %s\n", r.firstErr)
+	}
+}
+
+func printMemStep(s memStep) {
+	fmt.Printf("  %6d users: RSS %s, heap in use %s", s.users, mib(s.rss), mib(s.heapInuse))
+	if len(s.cacheMetrics) > 0 {
+		fmt.Printf(", %s", strings.Join(s.cacheMetrics, "; "))
+	}
+	fmt.Println()
+}
+
+// ratio is facade throughput over direct throughput, or 0.
+func ratio(facade, direct *result) float64 {
+	if facade == nil || direct == nil || direct.calls == 0 {
+		return 0
+	}
+	return facade.throughput() / direct.throughput()
+}
+
+func verdict(got, want float64, ok bool) string {
+	switch {
+	case !ok:
+		return "n/a"
+	case got >= want:
+		return "PASS"
+	default:
+		return "MISS"
+	}
+}
+
+// errNote flags a phase whose error rate is over 0.1%.
+func errNote(rs ...*result) string {
+	var notes []string
+	for _, r := range rs {
+		if r != nil && r.flagged() {
+			notes = append(notes, fmt.Sprintf("%s: %.2f%% errors", r.door, 100*r.errRate()))
+		}
+	}
+	if len(notes) == 0 {
+		return ""
+	}
+	return " ⚠ " + strings.Join(notes, ", ")
+}
+
+// targetRows is the targets table, in Markdown.
+func (rep *report) targetRows(w io.Writer) {
+	c := rep.opts.targetCallers
+	fmt.Fprintf(w, "| %d callers | direct HTTP calls/s | facade gRPC calls/s | gRPC / direct | target | | facade REST calls/s | REST / direct | target | |\n", c)
+	fmt.Fprintln(w, "| --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | --- |")
+	for _, t := range targets {
+		direct := rep.find(doorDirect, t.shape, c, false)
+		g := rep.find(doorGRPC, t.shape, c, t.cache)
+		r := rep.find(doorREST, t.shape, c, t.cache)
+		label := t.label
+		if t.cache {
+			label = strings.Replace(label, "`--cache-ttl`", "`--cache-ttl="+rep.opts.cacheTTL+"`", 1)
+		}
+		if g == nil || r == nil || direct == nil {
+			note := "not measured"
+			if t.cache && rep.cacheNote != "" {
+				note = "skipped: " + rep.cacheNote
+			}
+			fmt.Fprintf(w, "| %s | | | | ≥ %.1f | %s | | | ≥ %.1f | %s |\n", label, t.grpc, note, t.rest, note)
+			continue
+		}
+		rg, rr := ratio(g, direct), ratio(r, direct)
+		fmt.Fprintf(w, "| %s%s | %.0f | %.0f | %.2f | ≥ %.1f | %s | %.0f | %.2f | ≥ %.1f | %s |\n",
+			label, errNote(direct, g, r), direct.throughput(), g.throughput(), rg, t.grpc, verdict(rg, t.grpc, !g.flagged()),
+			r.throughput(), rr, t.rest, verdict(rr, t.rest, !r.flagged()))
+	}
+}
+
+// perCall is CPU seconds per measured call.
+func perCall(cpu float64, r *result) float64 {
+	if r == nil || r.calls == 0 {
+		return 0
+	}
+	return cpu / float64(r.calls)
+}
+
+// ceilingRows bounds what the targets table can show on this harness: the
+// load generator and the sandbox share the CPUs with the facade, so even a
+// facade that cost no CPU at all would reach at most
+// (generator + sandbox CPU per direct call) / (generator + sandbox CPU per
+// facade call), when the machine is CPU-bound.
+func (rep *report) ceilingRows(w io.Writer) {
+	c := rep.opts.targetCallers
+	fmt.Fprintln(w, "| row | CPU µs per call, direct: generator + sandbox | gRPC: generator + sandbox (+ facade) | REST: generator + sandbox (+ facade) | gRPC / direct ceiling | REST / direct ceiling |")
+	fmt.Fprintln(w, "| --- | ---: | ---: | ---: | ---: | ---: |")
+	for _, t := range targets {
+		direct := rep.find(doorDirect, t.shape, c, false)
+		g := rep.find(doorGRPC, t.shape, c, t.cache)
+		r := rep.find(doorREST, t.shape, c, t.cache)
+		if g == nil || r == nil || direct == nil {
+			continue
+		}
+		us := func(v float64) float64 { return v * 1e6 }
+		d := perCall(direct.cpuGen+direct.cpuSandbox, direct)
+		gs, rs := perCall(g.cpuGen+g.cpuSandbox, g), perCall(r.cpuGen+r.cpuSandbox, r)
+		ceil := func(x float64) string {
+			if x <= 0 {
+				return "-"
+			}
+			return fmt.Sprintf("%.2f", d/x)
+		}
+		fmt.Fprintf(w, "| %s | %.0f + %.0f | %.0f + %.0f (+ %.0f) | %.0f + %.0f (+ %.0f) | %s | %s |\n", t.label,
+			us(perCall(direct.cpuGen, direct)), us(perCall(direct.cpuSandbox, direct)),
+			us(perCall(g.cpuGen, g)), us(perCall(g.cpuSandbox, g)), us(perCall(g.cpuFacade, g)),
+			us(perCall(r.cpuGen, r)), us(perCall(r.cpuSandbox, r)), us(perCall(r.cpuFacade, r)),
+			ceil(gs), ceil(rs))
+	}
+}
+
+// p50Rows compares one caller's median latency through each door.
+func (rep *report) p50Rows(w io.Writer) {
+	direct := rep.find(doorDirect, shapeDistinct, 1, false)
+	fmt.Fprintln(w, "| door (1 caller, distinct credentials, cache off) | p50 ms | p99 ms | p50 − direct p50, ms | target | |")
+	fmt.Fprintln(w, "| --- | ---: | ---: | ---: | ---: | --- |")
+	if direct == nil {
+		fmt.Fprintln(w, "| not measured (the sweep has no 1) | | | | | |")
+		return
+	}
+	fmt.Fprintf(w, "| direct HTTP%s | %s | %s | | | |\n", errNote(direct), ms(direct.p50), ms(direct.p99))
+	for _, d := range []doorKind{doorGRPC, doorREST} {
+		r := rep.find(d, shapeDistinct, 1, false)
+		if r == nil {
+			continue
+		}
+		delta := r.p50 - direct.p50
+		v := "PASS"
+		if delta > targetP50Delta {
+			v = "MISS"
+		}
+		fmt.Fprintf(w, "| %s%s | %s | %s | %+.3f | ≤ %.1f | %s |\n", d, errNote(r), ms(r.p50), ms(r.p99), float64(delta)/1e6, float64(targetP50Delta)/1e6, v)
+	}
+}
+
+func (rep *report) sweepRows(w io.Writer) {
+	fmt.Fprintln(w, "| callers | credentials | cache | door | calls/s | ratio to direct | p50 ms | p99 ms | errors | facade peak RSS | CPU µs per call: generator / facade / sandbox | CPU cores used: generator / facade / sandbox / other processes |")
+	fmt.Fprintln(w, "| ---: | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+	for _, r := range rep.results {
+		cache := "off"
+		if r.cache {
+			cache = "on (" + rep.opts.cacheTTL + ")"
+		}
+		rat, rss := "", ""
+		if r.door != doorDirect {
+			rat = fmt.Sprintf("%.2f", ratio(r, rep.find(doorDirect, r.shape, r.callers, false)))
+			rss = mib(r.peakRSS)
+			if !r.peakReset {
+				rss += " (since start)"
+			}
+		}
+		errs := fmt.Sprint(r.errs)
+		if r.flagged() {
+			errs = fmt.Sprintf("**%d (%.2f%%)** ⚠", r.errs, 100*r.errRate())
+		}
+		other := fmt.Sprintf("%.2f", r.cpuOther/r.window.Seconds())
+		if r.noisy {
+			other = "**" + other + "** ⚠"
+		}
+		fmt.Fprintf(w, "| %d | %s | %s | %s | %.0f | %s | %s | %s | %s | %s | %s / %s / %s | %.2f / %.2f / %.2f / %s |\n",
+			r.callers, r.shape, cache, r.door, r.throughput(), rat, ms(r.p50), ms(r.p99), errs, rss,
+			usPerCall(r.cpuGen, r), usPerCall(r.cpuFacade, r), usPerCall(r.cpuSandbox, r),
+			r.cpuGen/r.window.Seconds(), r.cpuFacade/r.window.Seconds(), r.cpuSandbox/r.window.Seconds(), other)
+	}
+}
+
+// peak512 is the largest facade peak RSS over the gRPC phases at 512
+// callers (or the largest sweep concurrency).
+func (rep *report) peakRows(w io.Writer) {
+	top := slicesMax(rep.opts.sweep)
+	fmt.Fprintln(w, "| what | RSS | target | |")
+	fmt.Fprintln(w, "| --- | ---: | ---: | --- |")
+	fmt.Fprintf(w, "| facade idle, after one call per door | %s | | |\n", mib(rep.idleRSS))
+	for _, sh := range []shape{shapeDistinct, shapeSame} {
+		for _, d := range []doorKind{doorGRPC, doorREST} {
+			r := rep.find(d, sh, top, false)
+			if r == nil {
+				continue
+			}
+			tgt, v := "", ""
+			if d == doorGRPC && top == 512 {
+				tgt, v = "≤ 48 MiB", "PASS"
+				if r.peakRSS > targetPeakRSS {
+					v = "MISS"
+				}
+			}
+			fmt.Fprintf(w, "| peak during %d callers, %s credentials, %s | %s | %s | %s |\n", top, sh, d, mib(r.peakRSS), tgt, v)
+		}
+	}
+	fmt.Fprintf(w, "| peak over the whole sweep (cache off) | %s | | |\n", mib(rep.peakRSSAll))
+}
+
+func (rep *report) cacheRows(w io.Writer) {
+	if rep.cacheNote != "" {
+		fmt.Fprintf(w, "Skipped: %s.\n", rep.cacheNote)
+		return
+	}
+	if len(rep.cacheMem) == 0 {
+		fmt.Fprintln(w, "Not measured.")
+		return
+	}
+	base := rep.cacheMem[0]
+	fmt.Fprintln(w, "| distinct users called | facade RSS | RSS − RSS with 1 user | heap in use | cache metrics |")
+	fmt.Fprintln(w, "| ---: | ---: | ---: | ---: | --- |")
+	for _, s := range rep.cacheMem {
+		fmt.Fprintf(w, "| %d | %s | %s | %s | %s |\n", s.users, mib(s.rss), mibSigned(s.rss-base.rss), mib(s.heapInuse), "`"+strings.Join(s.cacheMetrics, "`, `")+"`")
+	}
+	// Per 1,000 entries: from the last step that does not exceed the cap.
+	maxEntries := rep.opts.cacheMaxEntries
+	var at *memStep
+	for i := range rep.cacheMem[1:] {
+		if s := &rep.cacheMem[i+1]; s.users <= maxEntries {
+			at = s
+		}
+	}
+	if at == nil {
+		return
+	}
+	per1000 := float64(at.rss-base.rss) / float64(at.users-base.users) * 1000
+	heap1000 := float64(at.heapInuse-base.heapInuse) / float64(at.users-base.users) * 1000
+	worst := at
+	for i := range rep.cacheMem {
+		if s := &rep.cacheMem[i]; s.rss > worst.rss {
+			worst = s
+		}
+	}
+	fmt.Fprintf(w, "\nAnswers of %d bytes of JSON (the documented 2024 shape, JWT included). From 1 to %d users: **%s of RSS per 1,000 entries** (%s of heap in use), so %s for a full cache of %d entries (`--cache-max-entries`) over the facade with one entry. ",
+		rep.answerBytes, at.users, mibSigned(int64(per1000)), mibSigned(int64(heap1000)), mibSigned(int64(per1000*float64(maxEntries)/1000)), maxEntries)
+	last := rep.cacheMem[len(rep.cacheMem)-1]
+	if last.users > maxEntries {
+		fmt.Fprintf(w, "Churning %d distinct users through it (more than the cap, so entries are evicted) moves heap in use by %s and RSS by %s over the full-cache step. ",
+			last.users, mibSigned(last.heapInuse-at.heapInuse), mibSigned(last.rss-at.rss))
+	}
+	fmt.Fprintf(w, "**Worst case measured: RSS %s, %s over the facade with one entry** (after %d users).\n", mib(worst.rss), mibSigned(worst.rss-base.rss), worst.users)
+	fmt.Fprintln(w, "\nRSS counts what the Go heap holds in reserve too (with GOGC=100 the heap grows to about twice what is live before a collection), so it overstates the entries' own size; heap in use is read without forcing a collection, so it holds some garbage.")
+}
+
+func mibSigned(b int64) string {
+	return fmt.Sprintf("%+.1f MiB", float64(b)/(1<<20))
+}
+
+func slicesMax(s []int) int {
+	m := 0
+	for _, v := range s {
+		m = max(m, v)
+	}
+	return m
+}
+
+// otherLoad summarises the CPU other processes took during the phases.
+func (rep *report) otherLoad() string {
+	var sum, top float64
+	for _, r := range rep.results {
+		c := r.cpuOther / r.window.Seconds()
+		sum += c
+		top = max(top, c)
+	}
+	if len(rep.results) == 0 {
+		return "n/a"
+	}
+	s := fmt.Sprintf("mean %.2f cores, at most %.2f", sum/float64(len(rep.results)), top)
+	noisy := 0
+	for _, r := range rep.results {
+		if r.noisy {
+			noisy++
+		}
+	}
+	if noisy > 0 {
+		s += fmt.Sprintf(" ⚠ the machine was not quiet: %d phases (⚠ in the sweep) kept more than %.2f cores of other load after %d reruns, and had less CPU than the others", noisy, noisyCores, rep.opts.reruns)
+	}
+	return s
+}
+
+// printSummary prints the target tables to stdout (the phases were
+// printed as they ran).
+func (rep *report) printSummary(w io.Writer) {
+	fmt.Fprintln(w, "\nCPU used by other processes:", rep.otherLoad())
+	fmt.Fprintln(w, "\ntargets:")
+	rep.targetRows(w)
+	fmt.Fprintln(w, "\nceilings (a facade that cost no CPU, on this harness):")
+	rep.ceilingRows(w)
+	fmt.Fprintln(w, "\none caller:")
+	rep.p50Rows(w)
+	fmt.Fprintln(w, "\nmemory:")
+	rep.peakRows(w)
+	fmt.Fprintln(w)
+	rep.cacheRows(w)
+}
+
+func (rep *report) write(path string) error {
+	var b bytes.Buffer
+	m := rep.machine
+	o := rep.opts
+	fmt.Fprintf(&b, "# Benchmarks\n\nGenerated by `make bench` on %s; do not edit. Rerun `make bench` to regenerate it.\n\n", m.date)
+	fmt.Fprintln(&b, "## Machine")
+	fmt.Fprintln(&b)
+	fmt.Fprintf(&b, "| | |\n| --- | --- |\n")
+	fmt.Fprintf(&b, "| CPU | %s |\n| CPUs (nproc) | %d |\n| GOMAXPROCS (load generator; the binaries default to the same) | %d |\n", m.cpu, m.nproc, m.gomaxprocs)
+	fmt.Fprintf(&b, "| kernel | %s |\n| Go (load generator) | %s |\n| facade binary | `%s` |\n| commit | `%s` |\n", m.kernel, m.goVersion, m.facadeVersion, m.commit)
+	fmt.Fprintf(&b, "| total run time | %s |\n", rep.elapsed.Round(time.Second))
+	fmt.Fprintf(&b, "| CPU used by other processes during the measured windows | %s |\n\n", rep.otherLoad())
+
+	fmt.Fprintln(&b, "## Method")
+	fmt.Fprintln(&b)
+	fmt.Fprintf(&b, `- Everything runs on this one machine, on loopback: `+"`opentact-sandbox`"+` as the upstream (loaded with %d generated accounts whose profiles have the documented 2024 shape; it signs a fresh HS256 JWT for every answer and logs a line per request, to /dev/null), `+"`opentact-facade`"+` pointed at it with `+"`--log-level warn`"+`, and the load generator (this program, `+"`bench/`"+`) in its own process.
+- Three doors, the same work through each: **direct HTTP** is `+"`GET /rest/auth`"+` straight to the sandbox; **facade gRPC** is `+"`GetAuth`"+` through the generated client, the credential as per-call metadata, one `+"`ClientConn`"+` per %d callers; **facade REST** is `+"`GET /v1/auth`"+` on the gateway. Both HTTP doors use the same client: Go's `+"`net/http`"+`, HTTP/1.1 keep-alive, one connection per caller. Every answer is checked: HTTP 200 (or gRPC OK) and the caller's own e-mail in the profile; anything else counts as an error.
+- Credentials: `+"`Authorization: Basic base64(email:password)`"+`. **distinct**: caller i's call j is user (i·⌊U/N⌋ + j) mod U over U = %d users, so no two callers use one user at once and nothing can be shared; **same**: every call is one user (a hot account).
+- Closed loop: N callers (goroutines), each calling back to back, for %s of warm-up and then %s measured. Throughput is the calls completed within the measured window over its length; p50 and p99 are exact, from every latency in the window, sorted.
+- Cache rows: a second facade with `+"`--cache-ttl=%s`"+`, same credentials; their ratios are against the direct door's same-credentials row.
+- Peak RSS is the facade's `+"`VmHWM`"+`, reset before each phase by writing 5 to `+"`/proc/<pid>/clear_refs`"+`. CPU is each process's user+system time over the measured window (`+"`/proc/<pid>/stat`"+`, getrusage for the generator).
+- **The load generator shares the %d CPUs** with the facade and the sandbox, so the ratios are of whole-machine throughput (caller + facade + upstream), not of the facade alone, and the generator's cost differs by door (its gRPC client costs more CPU per call than its HTTP client); the CPU columns show how the time was split, and the ceilings below what that allows.
+`, rep.accounts, o.workersPerConn, o.users, o.warmup, o.duration, o.cacheTTL, m.nproc)
+	fmt.Fprintln(&b)
+
+	fmt.Fprintf(&b, "## Targets\n\n%d callers, throughput ratios facade / direct HTTP.\n\n", o.targetCallers)
+	rep.targetRows(&b)
+	fmt.Fprintf(&b, "\nWhat this harness lets those ratios reach. The load generator and the sandbox run on the same CPUs as the facade; when the machine is CPU-bound, even a facade that cost no CPU at all would reach at most the ceiling below: the direct path's CPU per call (generator + sandbox) over the facade path's CPU per call without the facade's own (generator + what reached the sandbox). A target above its ceiling cannot be met on this machine whatever the facade does; a faster upstream makes the ceiling lower, a slower (real) one higher. An estimate: CPU per call includes the Go scheduler's spinning while goroutines wait, which weighs more per call at low throughput, so the ceilings of slow rows come out low; the cache row (no upstream call, highest throughput) is the firmest.\n\n")
+	rep.ceilingRows(&b)
+	fmt.Fprintf(&b, "\n## One caller at a time\n\nThe facade's own hop: p50 through the facade minus p50 straight to the sandbox.\n\n")
+	rep.p50Rows(&b)
+	fmt.Fprintf(&b, "\n## Concurrency sweep\n\nEvery phase, in the order run (sweep at %s callers, then the cache rows). ⚠ marks more than 0.1%% errors, or other processes taking more than %.2f cores (a phase is run again when they do, up to %d reruns in all; the quietest run is kept).\n\n", joinInts(o.sweep), noisyCores, o.reruns)
+	rep.sweepRows(&b)
+	fmt.Fprintf(&b, "\n## Memory\n\n")
+	rep.peakRows(&b)
+	fmt.Fprintf(&b, "\n### Cache\n\nA facade with `--cache-ttl=10m --cache-max-entries=%d`, called over gRPC by 64 callers, each distinct user once; RSS read 0.5s after each step.\n\n", o.cacheMaxEntries)
+	rep.cacheRows(&b)
+	fmt.Fprintf(&b, "\n## Micro-benchmarks\n\n`go test -run '^$' -bench . -benchmem -benchtime %s ./service` (`service/bench_test.go`), run after the load phases, once the sandbox and the facades are stopped.\n\n", o.microTime)
+	if rep.micro == "" {
+		fmt.Fprintln(&b, "Not run (`-micro=false`).")
+	} else {
+		fmt.Fprintf(&b, "```\n%s```\n", rep.micro)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(path, b.Bytes(), 0o644)
+}
+
+func joinInts(s []int) string {
+	var parts []string
+	for _, v := range s {
+		parts = append(parts, fmt.Sprint(v))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// runMicro runs the service package's benchmarks and returns their output.
+func runMicro(ctx context.Context, goCmd, benchtime string) (string, error) {
+	cmd := exec.CommandContext(ctx, goCmd, "test", "-run", "^$", "-bench", ".", "-benchmem", "-benchtime", benchtime, "./service")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("micro-benchmarks: %w\n%s", err, out)
+	}
+	return string(out), nil
+}
