@@ -143,8 +143,8 @@ func (s *AuthServer) GetAuth(ctx context.Context, _ *authv1.GetAuthRequest) (*au
 		}
 		return resp, nil
 	})
-	if shared {
-		s.shared.Add(1)
+	if shared && uctx.Err() == nil {
+		s.shared.Add(1) // answered by the shared request, not gone before it
 	}
 	if stats != nil {
 		*stats = fstats

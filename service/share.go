@@ -50,7 +50,7 @@ func (k *keyer) key(c upstream.Credentials) credKey {
 
 // flights lets identical concurrent calls share one upstream request. A
 // call joins a request under way for the same credentials when that
-// request's deadline is no earlier than its own, give or take joinSlack;
+// request's deadline is no earlier than its own, give or take joinSlackFor;
 // otherwise it starts its own. The shared request does not end when one
 // caller cancels; it is cancelled when every caller waiting on it has
 // gone. Each caller waits only until its own deadline.
@@ -59,9 +59,14 @@ type flights struct {
 	m  map[credKey]*flight
 }
 
-// joinSlack is how much earlier than a caller's own deadline a shared
-// request may be bound to end for the caller to join it.
-const joinSlack = 50 * time.Millisecond
+// joinSlackFor is how much earlier than a caller's own deadline a shared
+// request may be bound to end for the caller to join it: a tenth of the
+// caller's time, and at least 50ms. Calls without a deadline of their own
+// get the same default budget counted from their arrival, so this is how
+// far apart two of them may arrive and still share.
+func joinSlackFor(budget time.Duration) time.Duration {
+	return max(50*time.Millisecond, budget/10)
+}
 
 type flight struct {
 	done     chan struct{}
@@ -88,7 +93,7 @@ func (f *flights) do(ctx context.Context, key credKey, fn func(context.Context) 
 		f.m = map[credKey]*flight{}
 	}
 	fl, ok := f.m[key]
-	if ok && !fl.deadline.Before(deadline.Add(-joinSlack)) {
+	if ok && !fl.deadline.Before(deadline.Add(-joinSlackFor(time.Until(deadline)))) {
 		fl.waiters++
 		f.mu.Unlock()
 		return f.wait(ctx, key, fl)
@@ -170,7 +175,9 @@ func newCache(ttl time.Duration, maxEntries int) *cache {
 		maxEntries = DefaultCacheMaxEntries
 	}
 	c := &cache{ttl: ttl, now: time.Now}
-	c.lru, _ = lru.NewWithEvict(maxEntries, func(credKey, cacheEntry) { c.evicted.Add(1) })
+	// No eviction callback: the LRU calls it on Remove too, and an entry
+	// removed because it expired is no eviction. Add reports those.
+	c.lru, _ = lru.New[credKey, cacheEntry](maxEntries)
 	return c
 }
 
@@ -197,7 +204,9 @@ func (c *cache) add(key credKey, resp *authv1.GetAuthResponse) {
 	if !c.now().Before(expires) {
 		return
 	}
-	c.lru.Add(key, cacheEntry{resp: resp, expires: expires})
+	if c.lru.Add(key, cacheEntry{resp: resp, expires: expires}) {
+		c.evicted.Add(1)
+	}
 }
 
 // jwtExpiry reads the "exp" claim of a JWT, without checking its
@@ -218,8 +227,13 @@ func jwtExpiry(token string) (time.Time, bool) {
 		return time.Time{}, false
 	}
 	secs, err := claims.Exp.Float64()
-	if err != nil || secs <= 0 || secs > 1<<40 {
+	if err != nil || secs > 1<<40 {
 		return time.Time{}, false
+	}
+	if secs <= 0 {
+		// 1970 or before: long expired, so never cached (rather than
+		// cached for the whole TTL as a token without exp would be).
+		return time.Unix(0, 0), true
 	}
 	return time.Unix(int64(secs), 0), true
 }

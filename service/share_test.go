@@ -1,0 +1,215 @@
+package service
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	authv1 "github.com/opentact-facade/opentact-facade/gen/go/opentact/auth/v1"
+	"github.com/opentact-facade/opentact-facade/internal/upstream"
+)
+
+// jwtWith builds a JWT-shaped token whose payload segment is claims
+// (base64url without padding); header and signature are arbitrary.
+func jwtWith(claims string) string {
+	enc := base64.RawURLEncoding.EncodeToString
+	return enc([]byte(`{"alg":"HS256","typ":"JWT"}`)) + "." + enc([]byte(claims)) + "." + enc([]byte("signature"))
+}
+
+func TestJWTExpiry(t *testing.T) {
+	t.Parallel()
+	padded := func(claims string) string {
+		p := base64.URLEncoding.EncodeToString([]byte(claims))
+		if !strings.HasSuffix(p, "=") {
+			panic("claims chosen to need padding: " + claims)
+		}
+		return "eyJhbGciOiJIUzI1NiJ9." + p + ".c2ln"
+	}
+	for _, tc := range []struct {
+		name  string
+		token string
+		want  time.Time // zero: no expiry
+	}{
+		{"integer exp", jwtWith(`{"sub":"u-1","exp":1700000000}`), time.Unix(1700000000, 0)},
+		{"exp as a float", jwtWith(`{"exp":1700000000.75}`), time.Unix(1700000000, 0)},
+		{"exp in exponent form", jwtWith(`{"exp":1.7e9}`), time.Unix(1700000000, 0)},
+		{"exp with other claims around it", jwtWith(`{"iat":1,"exp":1700000001,"nbf":2,"uuid":"x"}`), time.Unix(1700000001, 0)},
+		{"padded payload", padded(`{"exp": 1700000000}`), time.Unix(1700000000, 0)},
+		{"no exp", jwtWith(`{"sub":"u-1"}`), time.Time{}},
+		{"exp null", jwtWith(`{"exp":null}`), time.Time{}},
+		{"exp a word", jwtWith(`{"exp":"tomorrow"}`), time.Time{}},
+		{"exp an object", jwtWith(`{"exp":{"at":1700000000}}`), time.Time{}},
+		// A JWT whose exp is at or before 1970 has long expired: never
+		// keep it (the TTL alone would serve it past its expiry).
+		{"exp zero", jwtWith(`{"exp":0}`), time.Unix(0, 0)},
+		{"exp negative", jwtWith(`{"exp":-5}`), time.Unix(0, 0)},
+		{"exp hugely negative", jwtWith(`{"exp":-1e300}`), time.Unix(0, 0)},
+		{"huge exp", jwtWith(`{"exp":1e300}`), time.Time{}},
+		{"exp past 2^40", jwtWith(fmt.Sprintf(`{"exp":%d}`, int64(1)<<41)), time.Time{}},
+		{"payload not JSON", jwtWith(`exp=1700000000`), time.Time{}},
+		{"payload a JSON array", jwtWith(`[1700000000]`), time.Time{}},
+		{"two parts", strings.Join(strings.Split(jwtWith(`{"exp":1700000000}`), ".")[:2], "."), time.Time{}},
+		{"four parts", jwtWith(`{"exp":1700000000}`) + ".more", time.Time{}},
+		{"one part", "opaque-api-token", time.Time{}},
+		{"empty", "", time.Time{}},
+		{"bad base64", "eyJhbGciOiJIUzI1NiJ9.!!not*base64!!.c2ln", time.Time{}},
+		{"standard base64 alphabet", "a." + base64.RawStdEncoding.EncodeToString([]byte(`{"exp":1700000000,"x":"~~~~>>>"}`)) + ".c", time.Time{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, ok := jwtExpiry(tc.token)
+			if ok != !tc.want.IsZero() || !got.Equal(tc.want) {
+				t.Errorf("jwtExpiry(%q) = %v, %v; want %v, %v", tc.token, got, ok, tc.want, !tc.want.IsZero())
+			}
+		})
+	}
+}
+
+func mustCreds(t *testing.T, values map[upstream.Kind]string) upstream.Credentials {
+	t.Helper()
+	c, err := upstream.NewCredentials(values)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestKeyer(t *testing.T) {
+	t.Parallel()
+	const secret = "Bearer S3CRET-token-0123456789"
+	k := newKeyer()
+
+	same1 := mustCreds(t, map[upstream.Kind]string{upstream.Authorization: secret, upstream.XAuthToken: "jwt"})
+	same2 := mustCreds(t, map[upstream.Kind]string{upstream.XAuthToken: "jwt", upstream.Authorization: secret})
+	if k.key(same1) != k.key(same2) {
+		t.Error("the same credentials gave two keys")
+	}
+
+	// Every pair of these differs in a kind or a value, and must give
+	// different keys.
+	sets := map[string]map[upstream.Kind]string{
+		"auth":                   {upstream.Authorization: secret},
+		"auth other value":       {upstream.Authorization: secret + "x"},
+		"auth+token":             {upstream.Authorization: secret, upstream.XAuthToken: "jwt"},
+		"auth+token other value": {upstream.Authorization: secret, upstream.XAuthToken: "jwt2"},
+		"token":                  {upstream.XAuthToken: "jwt"},
+		"token as google":        {upstream.XAuthGoogleToken: "jwt"},
+		"token as facebook":      {upstream.XAuthFacebookToken: "jwt"},
+		"token as ha1b":          {upstream.XAuthHA1BToken: "jwt"},
+		"ab|c":                   {upstream.XAuthToken: "ab", upstream.XAuthGoogleToken: "c"},
+		"a|bc":                   {upstream.XAuthToken: "a", upstream.XAuthGoogleToken: "bc"},
+		"abc|":                   {upstream.XAuthToken: "abc"},
+		"|abc":                   {upstream.XAuthGoogleToken: "abc"},
+		"every kind":             {upstream.Authorization: secret, upstream.XAuthToken: "1", upstream.XAuthGoogleToken: "2", upstream.XAuthFacebookToken: "3", upstream.XAuthHA1BToken: "4"},
+		"every kind but one":     {upstream.Authorization: secret, upstream.XAuthToken: "1", upstream.XAuthGoogleToken: "2", upstream.XAuthFacebookToken: "3"},
+		"none":                   {},
+	}
+	seen := map[credKey]string{}
+	for name, values := range sets {
+		key := k.key(mustCreds(t, values))
+		if other, ok := seen[key]; ok {
+			t.Errorf("%q and %q share a key", name, other)
+		}
+		seen[key] = name
+	}
+
+	// The key holds no part of the secret, and is no plain hash anyone
+	// could compute from the secret outside the process.
+	creds := mustCreds(t, map[upstream.Kind]string{upstream.Authorization: secret})
+	key := k.key(creds)
+	for _, enc := range [][]byte{key[:], []byte(hex.EncodeToString(key[:])), []byte(base64.StdEncoding.EncodeToString(key[:]))} {
+		for i := 0; i+6 <= len(secret); i++ {
+			if bytes.Contains(enc, []byte(secret[i:i+6])) {
+				t.Errorf("the key %x holds %q, a piece of the secret", key, secret[i:i+6])
+			}
+		}
+	}
+	if plain := sha256.Sum256([]byte(secret)); key == credKey(plain) {
+		t.Error("the key is sha256 of the secret: anyone can recompute it")
+	}
+	if token := sha256.Sum256([]byte(strings.TrimPrefix(secret, "Bearer "))); key == credKey(token) {
+		t.Error("the key is sha256 of the bearer token: anyone can recompute it")
+	}
+
+	// Another process (another keyer) keys the same credentials
+	// differently.
+	if newKeyer().key(creds) == key {
+		t.Error("two keyers gave the same key for the same credentials")
+	}
+	if k.key(creds) != key {
+		t.Error("one keyer gave two keys for the same credentials")
+	}
+}
+
+// TestCacheExpiryIsNoEviction: an entry dropped because its time ran out
+// is not an eviction (opentact_facade_cache_evictions_total counts
+// answers pushed out of a full cache), and the LRU bound evicts the least
+// recently used entry.
+func TestCacheExpiryIsNoEviction(t *testing.T) {
+	t.Parallel()
+	now := time.Unix(1_700_000_000, 0)
+	c := newCache(time.Minute, 2)
+	c.now = func() time.Time { return now }
+	k := newKeyer()
+	key := func(tok string) credKey {
+		return k.key(mustCreds(t, map[upstream.Kind]string{upstream.XAuthToken: tok}))
+	}
+	resp := func(token string) *authv1.GetAuthResponse {
+		return &authv1.GetAuthResponse{User: &authv1.User{Token: &token}}
+	}
+
+	c.add(key("a"), resp("opaque"))
+	if _, ok := c.get(key("a")); !ok {
+		t.Fatal("miss right after add")
+	}
+	now = now.Add(time.Minute)
+	if _, ok := c.get(key("a")); ok {
+		t.Fatal("hit at the TTL")
+	}
+	if c.evicted.Load() != 0 || c.lru.Len() != 0 {
+		t.Errorf("after expiry: %d evictions, %d entries; want 0, 0", c.evicted.Load(), c.lru.Len())
+	}
+
+	// A JWT's exp (less jwtSkew) ends the entry before the TTL does.
+	c.add(key("b"), resp(jwtWith(fmt.Sprintf(`{"exp":%d}`, now.Add(10*time.Second).Unix()))))
+	now = now.Add(4 * time.Second)
+	if _, ok := c.get(key("b")); !ok {
+		t.Fatal("miss 4s into a JWT that lives 10s")
+	}
+	now = now.Add(time.Second)
+	if _, ok := c.get(key("b")); ok {
+		t.Fatal("hit 5s before the JWT expires")
+	}
+	// A JWT with exp 0 has expired: not kept, whatever the TTL.
+	c.add(key("z"), resp(jwtWith(`{"exp":0}`)))
+	if c.lru.Len() != 0 {
+		t.Error("a JWT with exp 0 was cached")
+	}
+	// A JWT about to expire is not kept at all.
+	c.add(key("c"), resp(jwtWith(fmt.Sprintf(`{"exp":%d}`, now.Add(jwtSkew).Unix()))))
+	if c.lru.Len() != 0 {
+		t.Errorf("a JWT expiring in %v was cached", jwtSkew)
+	}
+
+	// LRU: a, b, then a read of a, then c pushes b out.
+	c.add(key("a"), resp("opaque"))
+	c.add(key("b"), resp("opaque"))
+	c.get(key("a"))
+	c.add(key("c"), resp("opaque"))
+	if _, ok := c.get(key("b")); ok {
+		t.Error("b, least recently used, is still cached")
+	}
+	if _, ok := c.get(key("a")); !ok {
+		t.Error("a, recently used, was evicted")
+	}
+	if got := c.evicted.Load(); got != 1 {
+		t.Errorf("%d evictions, want 1", got)
+	}
+	if c.hits.Load() != 4 || c.misses.Load() != 3 {
+		t.Errorf("hits %d, misses %d; want 4, 3", c.hits.Load(), c.misses.Load())
+	}
+}
