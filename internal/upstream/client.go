@@ -24,6 +24,19 @@ import (
 	"github.com/opentact-facade/opentact-facade/internal/version"
 )
 
+// noReplay is the empty body of every request. An empty body that is not
+// http.NoBody makes Go's transport see the GET as not replayable, so that
+// it never re-sends it on its own when a reused connection fails: left to
+// itself, it would try every idle pooled connection in turn, each a
+// request Opentact may have received, beyond --upstream-max-attempts.
+// The failures it would have replayed are transient to the client's own
+// retry policy, which counts them. Nothing is sent: the transport finds
+// the body empty and writes a GET without one.
+type noReplay struct{}
+
+func (noReplay) Read([]byte) (int, error) { return 0, io.EOF }
+func (noReplay) Close() error             { return nil }
+
 // acceptJSON is the Accept header of every request; shared, never written.
 var acceptJSON = []string{"application/json"}
 
@@ -271,6 +284,7 @@ func (c *Client) authOnce(ctx context.Context, creds Credentials) (_ *User, stat
 		ProtoMajor: 1,
 		ProtoMinor: 1,
 		Header:     make(http.Header, 3+int(numKinds)),
+		Body:       noReplay{},
 		Host:       c.authU.Host,
 	}).WithContext(ctx)
 	req.Header["Accept"] = acceptJSON

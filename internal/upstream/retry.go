@@ -5,7 +5,9 @@ import (
 	"errors"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
+	"strings"
 	"syscall"
 	"time"
 
@@ -146,9 +148,19 @@ func transient(err error) bool {
 		return gatewayStatus(e.StatusCode)
 	case FailTransport:
 		return errors.Is(e, syscall.ECONNREFUSED) || errors.Is(e, syscall.ECONNRESET) ||
-			errors.Is(e, syscall.EPIPE) || errors.Is(e, io.ErrUnexpectedEOF) || errors.Is(e, io.EOF)
+			errors.Is(e, syscall.EPIPE) || errors.Is(e, io.ErrUnexpectedEOF) || errors.Is(e, io.EOF) ||
+			errors.Is(e, net.ErrClosed) || staleConnection(e)
 	}
 	return false
+}
+
+// staleConnection: net/http's "server closed idle connection", a
+// keep-alive connection Opentact closed just as the request went out. The
+// transport would replay it by itself, but noReplay (see client.go) leaves
+// the retry to the policy. The error is not exported; its text has been
+// stable since Go 1.8.
+func staleConnection(err error) bool {
+	return strings.Contains(err.Error(), "server closed idle connection")
 }
 
 // withRetries runs attempt until it succeeds, fails for good, runs out of
