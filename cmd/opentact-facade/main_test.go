@@ -683,8 +683,12 @@ func TestSIGTERMGraceCutsHungCall(t *testing.T) {
 	restClient := &http.Client{Transport: restTr, Timeout: 40 * time.Second}
 
 	grpcRes, restRes := make(chan authResult, 1), make(chan authResult, 1)
-	go func() { grpcRes <- grpcGetAuth(conn, token, 30*time.Second) }()
-	go func() { restRes <- restGetAuth(restClient, httpAddr, token, http.Header{"Grpc-Timeout": {"30S"}}) }()
+	// Two tokens: identical calls in flight together would share one
+	// upstream request.
+	go func() { grpcRes <- grpcGetAuth(conn, token+"-grpc", 30*time.Second) }()
+	go func() {
+		restRes <- restGetAuth(restClient, httpAddr, token+"-rest", http.Header{"Grpc-Timeout": {"30S"}})
+	}()
 	for range 2 {
 		select {
 		case <-arrived:
