@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime"
 	"sync/atomic"
 	"time"
 
@@ -139,6 +140,12 @@ func New(opts Options) (*Server, error) {
 		// Clients reconnect now and then, so that replicas added by an
 		// autoscaler get their share of long-lived connections.
 		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionAge: 5 * time.Minute, MaxConnectionAgeGrace: 30 * time.Second}),
+		// A fixed pool of goroutines runs calls, so their stacks, once
+		// grown, are reused instead of grown again for every call (that
+		// copying was 6% of the CPU in BenchmarkGetAuth). When every worker
+		// is busy grpc-go starts a goroutine as before, so this never
+		// queues a call.
+		grpc.NumStreamWorkers(uint32(4 * runtime.GOMAXPROCS(0))),
 		grpc.ChainUnaryInterceptor(unaryInterceptors(opts.Logger, s.metrics)...),
 		grpc.ChainStreamInterceptor(streamInterceptors(opts.Logger, s.metrics)...),
 	}
