@@ -378,9 +378,14 @@ type envelope struct {
 	Payload *User  `json:"payload"`
 }
 
+// DecodeAnswer decodes a 200 answer body of GET /rest/auth as the client
+// does, for benchmarks and tools.
+func DecodeAnswer(body []byte) (*User, error) {
+	return decodeAuth(http.StatusOK, body, Credentials{})
+}
+
 func decodeAuth(statusCode int, body []byte, creds Credentials) (*User, error) {
-	var env envelope
-	err := json.Unmarshal(body, &env)
+	env, err := decodeEnvelope(body)
 	switch {
 	case env.Success.Valid && !env.Success.Value:
 		return nil, &Error{Failure: FailRejected, StatusCode: statusCode, Message: scrub(env.Message.Value, creds)}

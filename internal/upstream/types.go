@@ -1,7 +1,6 @@
 package upstream
 
 import (
-	"bytes"
 	"encoding/json"
 	"time"
 )
@@ -51,16 +50,9 @@ type Account struct {
 
 // UnmarshalJSON decodes an object and ignores any other JSON value.
 func (a *Account) UnmarshalJSON(b []byte) error {
-	if !isObject(b) {
-		return nil
+	if json.Valid(b) {
+		a.decode(trimSpace(b))
 	}
-	type plain Account // drops this method, so the fields decode normally
-	var p plain
-	if json.Unmarshal(b, &p) != nil {
-		return nil // cannot happen with lenient fields; an unreadable account stays unset
-	}
-	*a = Account(p)
-	a.Valid = true
 	return nil
 }
 
@@ -76,8 +68,7 @@ type String struct {
 func (s *String) UnmarshalJSON(b []byte) error {
 	switch {
 	case len(b) > 0 && b[0] == '"':
-		var v string
-		if json.Unmarshal(b, &v) == nil {
+		if v, ok := unquote(b); ok {
 			*s = String{Value: v, Valid: true}
 		}
 	case isNumber(b):
@@ -115,11 +106,8 @@ type Time struct {
 
 // UnmarshalJSON implements json.Unmarshaler; it never fails.
 func (t *Time) UnmarshalJSON(b []byte) error {
-	if len(b) == 0 || b[0] != '"' {
-		return nil
-	}
-	var s string
-	if json.Unmarshal(b, &s) != nil {
+	s, ok := unquote(b)
+	if !ok {
 		return nil
 	}
 	for _, layout := range []string{time.RFC3339Nano, time.DateOnly} {
@@ -145,17 +133,11 @@ func (d *Decimal) UnmarshalJSON(b []byte) error {
 	case isNumber(b):
 		*d = Decimal{Value: string(b), Valid: true}
 	case len(b) > 0 && b[0] == '"':
-		var s string
-		if json.Unmarshal(b, &s) == nil && isNumber([]byte(s)) {
+		if s, ok := unquote(b); ok && isNumber([]byte(s)) {
 			*d = Decimal{Value: s, Valid: true}
 		}
 	}
 	return nil
-}
-
-func isObject(b []byte) bool {
-	b = bytes.TrimLeft(b, " \t\r\n")
-	return len(b) > 0 && b[0] == '{'
 }
 
 // isNumber reports whether b is exactly one JSON number (RFC 8259, section 6).
