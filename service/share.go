@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
+	"hash"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -24,7 +25,21 @@ import (
 // that it can neither be reversed nor recomputed outside the process.
 type credKey [sha256.Size]byte
 
-type keyer struct{ secret [32]byte }
+type keyer struct {
+	secret [32]byte
+	pool   sync.Pool // of *keyState: an HMAC is 3 allocations to set up
+}
+
+// keyState is a keyed HMAC and a buffer for the message, reused across
+// calls.
+type keyState struct {
+	mac hash.Hash
+	msg []byte
+}
+
+// maxPooledKeyMsg bounds the message buffer kept for reuse; credentials
+// are limited to 64 KiB of metadata anyway.
+const maxPooledKeyMsg = 4 << 10
 
 func newKeyer() *keyer {
 	k := &keyer{}
@@ -33,18 +48,26 @@ func newKeyer() *keyer {
 }
 
 func (k *keyer) key(c upstream.Credentials) credKey {
-	mac := hmac.New(sha256.New, k.secret[:])
-	var n [8]byte
+	st, _ := k.pool.Get().(*keyState)
+	if st == nil {
+		st = &keyState{mac: hmac.New(sha256.New, k.secret[:])}
+	}
+	// Length-prefixed, kind by kind: no two credential sets encode alike.
+	msg := st.msg[:0]
 	for _, kind := range upstream.Kinds() {
 		v := c.Value(kind)
-		// Length-prefixed, kind by kind: no two credential sets encode
-		// alike.
-		binary.BigEndian.PutUint64(n[:], uint64(len(v)))
-		mac.Write(n[:])
-		mac.Write([]byte(v))
+		msg = binary.BigEndian.AppendUint64(msg, uint64(len(v)))
+		msg = append(msg, v...)
 	}
+	st.mac.Reset()
+	st.mac.Write(msg)
 	var out credKey
-	mac.Sum(out[:0])
+	st.mac.Sum(out[:0])
+	clear(msg) // no credential stays in the pooled buffer
+	if cap(msg) <= maxPooledKeyMsg {
+		st.msg = msg
+		k.pool.Put(st)
+	}
 	return out
 }
 

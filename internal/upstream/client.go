@@ -7,6 +7,7 @@
 package upstream
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
@@ -17,6 +18,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/sony/gobreaker/v2"
@@ -305,7 +307,11 @@ func (c *Client) authOnce(ctx context.Context, creds Credentials) (_ *User, stat
 	}
 	defer resp.Body.Close()
 
-	body, err := c.readBody(resp)
+	// The body is decoded (and copied out) before authOnce returns, so its
+	// buffer goes back to a pool for the next call.
+	buf := bodyBuffers.Get().(*bytes.Buffer)
+	defer putBodyBuffer(buf)
+	body, err := c.readBody(resp, buf)
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		// The status decides the outcome; an error body too large or cut
 		// off only costs Opentact's message.
@@ -321,12 +327,31 @@ func (c *Client) authOnce(ctx context.Context, creds Credentials) (_ *User, stat
 	return user, resp.StatusCode, err
 }
 
-// readBody reads the whole answer, at most maxBody bytes of it.
-func (c *Client) readBody(resp *http.Response) ([]byte, error) {
+// bodyBuffers holds buffers for answer bodies; one that grew past
+// maxPooledBody (an unusual answer) is left to the garbage collector
+// rather than kept.
+var bodyBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+const maxPooledBody = 64 << 10
+
+func putBodyBuffer(b *bytes.Buffer) {
+	if b.Cap() <= maxPooledBody {
+		b.Reset()
+		bodyBuffers.Put(b)
+	}
+}
+
+// readBody reads the whole answer into buf, at most maxBody bytes of it.
+// The bytes it returns are buf's.
+func (c *Client) readBody(resp *http.Response, buf *bytes.Buffer) ([]byte, error) {
 	if resp.ContentLength > c.maxBody {
 		return nil, &Error{Failure: FailTooLarge, StatusCode: resp.StatusCode}
 	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, c.maxBody+1))
+	if resp.ContentLength > 0 {
+		buf.Grow(int(resp.ContentLength) + bytes.MinRead) // one read, no regrowth
+	}
+	_, err := buf.ReadFrom(io.LimitReader(resp.Body, c.maxBody+1))
+	body := buf.Bytes()
 	if err != nil {
 		return nil, transportError(resp.Request.Context(), fmt.Errorf("reading the answer: %w", err))
 	}
