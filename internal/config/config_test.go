@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/opentact-facade/opentact-facade/internal/config"
 	"github.com/opentact-facade/opentact-facade/internal/server"
@@ -47,6 +48,10 @@ func defaults() config.Config {
 	}
 }
 
+// ignoreUnexported leaves out server.Options' unexported fields, which
+// no flag sets.
+var ignoreUnexported = cmpopts.IgnoreUnexported(server.Options{})
+
 func TestDefaults(t *testing.T) {
 	t.Parallel()
 	var out bytes.Buffer
@@ -54,7 +59,7 @@ func TestDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Parse: %v", err)
 	}
-	if diff := cmp.Diff(defaults(), got); diff != "" {
+	if diff := cmp.Diff(defaults(), got, ignoreUnexported); diff != "" {
 		t.Errorf("config mismatch (-want +got):\n%s", diff)
 	}
 	if out.Len() != 0 {
@@ -72,7 +77,7 @@ func TestUnrelatedEnvIsIgnored(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Parse: %v", err)
 	}
-	if diff := cmp.Diff(defaults(), got); diff != "" {
+	if diff := cmp.Diff(defaults(), got, ignoreUnexported); diff != "" {
 		t.Errorf("config mismatch (-want +got):\n%s", diff)
 	}
 }
@@ -227,7 +232,7 @@ func TestEnvAndFlags(t *testing.T) {
 				if err != nil {
 					t.Fatalf("Parse(%q, %v): %v", args, tc.env, err)
 				}
-				if diff := cmp.Diff(want, got); diff != "" {
+				if diff := cmp.Diff(want, got, ignoreUnexported); diff != "" {
 					t.Errorf("Parse(%q, %v) mismatch (-want +got):\n%s", tc.args, tc.env, diff)
 				}
 			})
@@ -278,7 +283,7 @@ func TestEverythingFromEnv(t *testing.T) {
 		},
 		LogLevel: slog.LevelWarn,
 	}
-	if diff := cmp.Diff(want, got); diff != "" {
+	if diff := cmp.Diff(want, got, ignoreUnexported); diff != "" {
 		t.Errorf("config mismatch (-want +got):\n%s", diff)
 	}
 }
@@ -457,7 +462,7 @@ func TestVersion(t *testing.T) {
 			}
 			want := defaults()
 			want.ShowVersion = true
-			if diff := cmp.Diff(want, got); diff != "" {
+			if diff := cmp.Diff(want, got, ignoreUnexported); diff != "" {
 				t.Errorf("Parse(%q) mismatch (-want +got):\n%s", args, diff)
 			}
 		})

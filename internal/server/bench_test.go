@@ -26,21 +26,27 @@ func BenchmarkGetAuth(b *testing.B) {
 	quiet := func(o *server.Options) {
 		o.Logger = slog.New(slog.NewJSONHandler(&syncBuffer{}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
+	withCache := func(o *server.Options) { o.CacheTTL = time.Minute }
 	plain := startFacade(b, up.URL, quiet)
-	cached := startFacade(b, up.URL, quiet, func(o *server.Options) { o.CacheTTL = time.Minute })
+	cached := startFacade(b, up.URL, quiet, withCache)
+	// The same, with the gateway calling the gRPC server over an in-memory
+	// gRPC connection rather than in the process: rest-grpc-hop against
+	// rest is what the in-process gateway saves.
+	plainHop := startFacade(b, up.URL, quiet, server.GatewayOverGRPC)
+	cachedHop := startFacade(b, up.URL, quiet, withCache, server.GatewayOverGRPC)
 	var n atomic.Int64
 	token := map[string]func() string{
 		"distinct": func() string { return fmt.Sprintf("tok-%d", n.Add(1)) },
 		"same":     func() string { return "tok-hot" },
 	}
 	for _, tc := range []struct {
-		name  string
-		f     *facade
-		token func() string
+		name   string
+		f, hop *facade
+		token  func() string
 	}{
-		{"distinct", plain, token["distinct"]},
-		{"same", plain, token["same"]},
-		{"cached", cached, token["same"]},
+		{"distinct", plain, plainHop, token["distinct"]},
+		{"same", plain, plainHop, token["same"]},
+		{"cached", cached, cachedHop, token["same"]},
 	} {
 		b.Run("grpc/"+tc.name, func(b *testing.B) {
 			b.ReportAllocs()
@@ -55,21 +61,26 @@ func BenchmarkGetAuth(b *testing.B) {
 				}
 			})
 		})
-		b.Run("rest/"+tc.name, func(b *testing.B) {
-			b.ReportAllocs()
-			b.SetParallelism(8)
-			b.RunParallel(func(pb *testing.PB) {
-				for pb.Next() {
-					req, _ := http.NewRequest(http.MethodGet, tc.f.restURL+"/v1/auth", nil)
-					req.Header.Set("X-Auth-Token", tc.token())
-					resp, err := tc.f.http.Do(req)
-					if err != nil {
-						b.Error(err)
-						return
+		for _, door := range []struct {
+			name string
+			f    *facade
+		}{{"rest", tc.f}, {"rest-grpc-hop", tc.hop}} {
+			b.Run(door.name+"/"+tc.name, func(b *testing.B) {
+				b.ReportAllocs()
+				b.SetParallelism(8)
+				b.RunParallel(func(pb *testing.PB) {
+					for pb.Next() {
+						req, _ := http.NewRequest(http.MethodGet, door.f.restURL+"/v1/auth", nil)
+						req.Header.Set("X-Auth-Token", tc.token())
+						resp, err := door.f.http.Do(req)
+						if err != nil {
+							b.Error(err)
+							return
+						}
+						_ = resp.Body.Close()
 					}
-					_ = resp.Body.Close()
-				}
+				})
 			})
-		})
+		}
 	}
 }

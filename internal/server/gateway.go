@@ -2,6 +2,8 @@ package server
 
 import (
 	"context"
+	"errors"
+	"io"
 	"math"
 	"net/http"
 	"net/textproto"
@@ -9,19 +11,18 @@ import (
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 
-	authv1 "github.com/opentact-facade/opentact-facade/gen/go/opentact/auth/v1"
 	"github.com/opentact-facade/opentact-facade/internal/upstream"
 	"github.com/opentact-facade/opentact-facade/service"
 )
 
-// newGateway returns the REST handler: grpc-gateway's mux calling the gRPC
-// server over conn, behind a check of the credential headers.
-func newGateway(conn *grpc.ClientConn) (http.Handler, error) {
+// newGateway returns the REST handler: grpc-gateway's mux, with the
+// service registered on it by register, behind a check of the credential
+// headers.
+func newGateway(register func(*runtime.ServeMux) error) (http.Handler, error) {
 	mux := runtime.NewServeMux(
 		// Proto field names (Opentact's own, snake_case); unset fields are
 		// left out rather than shown as zero values.
@@ -39,7 +40,7 @@ func newGateway(conn *grpc.ClientConn) (http.Handler, error) {
 		runtime.WithErrorHandler(errorHandler),
 		runtime.WithRoutingErrorHandler(routingErrorHandler),
 	)
-	if err := authv1.RegisterAuthServiceHandler(context.Background(), mux, conn); err != nil {
+	if err := register(mux); err != nil {
 		return nil, err
 	}
 	return checkRequest(mux), nil
@@ -82,7 +83,23 @@ func checkRequest(mux *runtime.ServeMux) http.Handler {
 			runtime.HTTPError(r.Context(), mux, out, w, r, err)
 			return
 		}
+		// No route takes a body: read what is sent, at most maxRESTBody of
+		// it, so that the connection can serve the next request, and
+		// refuse more. (A body not read at all would be drained by
+		// net/http after the answer, holding it back.)
 		r.Body = http.MaxBytesReader(w, r.Body, maxRESTBody)
+		if _, err := io.Copy(io.Discard, r.Body); err != nil {
+			var tooLarge *http.MaxBytesError
+			if errors.As(err, &tooLarge) {
+				_, out := runtime.MarshalerForRequest(mux, r)
+				writeStatus(w, out, http.StatusRequestEntityTooLarge,
+					status.Newf(codes.InvalidArgument, "the request body is larger than %d bytes; GET /v1/auth takes none", maxRESTBody))
+				return
+			}
+			_, out := runtime.MarshalerForRequest(mux, r)
+			runtime.HTTPError(r.Context(), mux, out, w, r, status.Error(codes.InvalidArgument, "the request body could not be read"))
+			return
+		}
 		mux.ServeHTTP(w, r)
 	})
 }
@@ -117,3 +134,16 @@ type statusWriter struct {
 }
 
 func (s statusWriter) WriteHeader(int) { s.ResponseWriter.WriteHeader(s.code) }
+
+// writeStatus answers with an HTTP status of its own and st as the body,
+// in the gateway's error format.
+func writeStatus(w http.ResponseWriter, m runtime.Marshaler, code int, st *status.Status) {
+	body, err := m.Marshal(st.Proto())
+	if err != nil {
+		http.Error(w, st.Message(), code)
+		return
+	}
+	w.Header().Set("Content-Type", m.ContentType(st.Proto()))
+	w.WriteHeader(code)
+	_, _ = w.Write(body)
+}

@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	gwruntime "github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	noopmetric "go.opentelemetry.io/otel/metric/noop"
@@ -89,11 +90,14 @@ type Options struct {
 	Breaker          *upstream.BreakerPolicy
 	UpstreamTimeouts upstream.TransportTimeouts
 	TracerProvider   trace.TracerProvider
+
+	// gatewayOverGRPC makes the gateway call the gRPC server over an
+	// in-memory gRPC connection, as it once did (for the benchmark).
+	gatewayOverGRPC bool
 }
 
-// Server is a running facade: a gRPC server and a REST gateway that calls it
-// through an in-memory connection, so REST calls pass the same
-// interceptors as gRPC calls without a TCP hop.
+// Server is a running facade: a gRPC server and a REST gateway that calls
+// the same service in the process, through the same interceptors.
 type Server struct {
 	log      *slog.Logger
 	grace    time.Duration
@@ -111,8 +115,9 @@ type Server struct {
 	metrics  *telemetry.Metrics
 }
 
-// inMemoryNetwork is the network of the in-memory listener between the
-// gateway and the gRPC server: a call whose peer is on it is a REST call.
+// inMemoryNetwork is the network of a call's peer when the call came
+// through the REST gateway (in the process, or over the in-memory
+// listener of the benchmark's variant).
 const inMemoryNetwork = "bufconn"
 
 // New builds a Server and opens its listeners; Serve starts it.
@@ -172,19 +177,31 @@ func New(opts Options) (*Server, error) {
 	s.metrics.GRPC.InitializeMetrics(s.grpc)
 	s.setReady(true)
 
-	s.inMemLis = bufconn.Listen(256 << 10)
-	s.gwConn, err = grpc.NewClient("passthrough:///in-memory",
-		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) {
-			return s.inMemLis.DialContext(ctx)
-		}),
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-	)
-	if err != nil {
-		return nil, err
+	// The gateway calls the service in the process, through the same
+	// interceptors; the gRPC hop over an in-memory connection it used to
+	// make is kept for the benchmark that compares the two.
+	register := func(mux *gwruntime.ServeMux) error {
+		return authv1.RegisterAuthServiceHandlerServer(context.Background(), mux,
+			newLocalAuth(auth, unaryInterceptors(opts.Logger, s.metrics), opts.TracerProvider))
 	}
-	gateway, err := newGateway(s.gwConn)
+	if opts.gatewayOverGRPC {
+		s.inMemLis = bufconn.Listen(256 << 10)
+		s.gwConn, err = grpc.NewClient("passthrough:///in-memory",
+			grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) {
+				return s.inMemLis.DialContext(ctx)
+			}),
+			grpc.WithTransportCredentials(insecure.NewCredentials()),
+		)
+		if err != nil {
+			return nil, err
+		}
+		register = func(mux *gwruntime.ServeMux) error {
+			return authv1.RegisterAuthServiceHandler(context.Background(), mux, s.gwConn)
+		}
+	}
+	gateway, err := newGateway(register)
 	if err != nil {
-		return nil, errors.Join(err, s.gwConn.Close())
+		return nil, errors.Join(err, s.closeGatewayConn())
 	}
 	s.http = &http.Server{
 		Handler:           s.routes(gateway),
@@ -199,10 +216,10 @@ func New(opts Options) (*Server, error) {
 	}
 
 	if s.grpcLis, err = net.Listen("tcp", opts.GRPCAddr); err != nil {
-		return nil, errors.Join(fmt.Errorf("gRPC listener: %w", err), s.gwConn.Close())
+		return nil, errors.Join(fmt.Errorf("gRPC listener: %w", err), s.closeGatewayConn())
 	}
 	if s.httpLis, err = net.Listen("tcp", opts.HTTPAddr); err != nil {
-		return nil, errors.Join(fmt.Errorf("HTTP listener: %w", err), s.grpcLis.Close(), s.gwConn.Close())
+		return nil, errors.Join(fmt.Errorf("HTTP listener: %w", err), s.grpcLis.Close(), s.closeGatewayConn())
 	}
 	if tlsConfig != nil {
 		// One TLS config for both: ALPN offers h2 (gRPC, REST over HTTP/2)
@@ -306,12 +323,17 @@ func (s *Server) HTTPAddr() net.Addr { return s.httpLis.Addr() }
 func (s *Server) Serve(ctx context.Context) error {
 	errc := make(chan error, 3)
 	go func() { errc <- s.grpc.Serve(s.grpcLis) }()
-	go func() { errc <- s.grpc.Serve(s.inMemLis) }()
 	go func() { errc <- s.http.Serve(s.httpLis) }() // s.httpLis does TLS when configured
+	if s.inMemLis != nil {
+		go func() { errc <- s.grpc.Serve(s.inMemLis) }()
+	}
 	s.log.Info("serving", slog.String("grpc_addr", s.GRPCAddr().String()), slog.String("http_addr", s.HTTPAddr().String()))
 
 	var err error
-	pending := cap(errc)
+	pending := 2
+	if s.inMemLis != nil {
+		pending++
+	}
 	select {
 	case <-ctx.Done():
 	case err = <-errc:
@@ -341,9 +363,8 @@ func (s *Server) shutdown() {
 	ctx, cancel := context.WithTimeout(context.Background(), s.grace)
 	defer cancel()
 
-	// Both at once, so that both listeners close now. REST calls in flight
-	// are gRPC calls on the in-memory connection, which GracefulStop waits
-	// for like any other.
+	// Both at once, so that both listeners close now: http.Shutdown waits
+	// for the REST calls in flight, GracefulStop for the gRPC calls.
 	httpDone := make(chan struct{})
 	go func() {
 		defer close(httpDone)
@@ -365,7 +386,16 @@ func (s *Server) shutdown() {
 		<-grpcDone
 	}
 	<-httpDone
-	_ = s.gwConn.Close()
+	_ = s.closeGatewayConn()
+}
+
+// closeGatewayConn closes the gateway's in-memory gRPC connection, if it
+// has one.
+func (s *Server) closeGatewayConn() error {
+	if s.gwConn == nil {
+		return nil
+	}
+	return s.gwConn.Close()
 }
 
 // Ready reports whether the server takes new calls: true from New until
