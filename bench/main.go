@@ -171,14 +171,37 @@ func run(ctx context.Context, o options, procs *registry) error {
 	rep.idleRSS = fac.rss()
 	fmt.Printf("facade idle RSS: %s\n\n", mib(rep.idleRSS))
 	printHeader()
+	// Each facade phase runs in a facade of its own, started for it: Go
+	// gives memory back to the system only slowly, so a facade that had
+	// just served a heavier phase would carry its resident set into the
+	// next phase's peak.
+	rep.peakRSSAll = fac.hwmSinceStart()
+	measureFresh := func(d doorKind, sh shape, c int) error {
+		f := fac
+		if d != doorDirect {
+			var err error
+			if f, err = startFacade(ctx, procs, o.facade, env.upstream); err != nil {
+				return err
+			}
+			defer procs.stop(f.proc)
+			if err := env.prime(ctx, f); err != nil {
+				return err
+			}
+		}
+		r, err := env.measure(ctx, d, sh, c, f, false)
+		if err != nil {
+			return err
+		}
+		rep.add(r)
+		rep.peakRSSAll = max(rep.peakRSSAll, f.hwmSinceStart())
+		return nil
+	}
 	for _, c := range o.sweep {
 		for _, sh := range []shape{shapeDistinct, shapeSame} {
 			for _, d := range []doorKind{doorDirect, doorGRPC, doorREST} {
-				r, err := env.measure(ctx, d, sh, c, fac, false)
-				if err != nil {
+				if err := measureFresh(d, sh, c); err != nil {
 					return err
 				}
-				rep.add(r)
 			}
 		}
 	}
@@ -188,14 +211,11 @@ func run(ctx context.Context, o options, procs *registry) error {
 			if rep.find(d, sh, o.targetCallers, false) != nil {
 				continue
 			}
-			r, err := env.measure(ctx, d, sh, o.targetCallers, fac, false)
-			if err != nil {
+			if err := measureFresh(d, sh, o.targetCallers); err != nil {
 				return err
 			}
-			rep.add(r)
 		}
 	}
-	rep.peakRSSAll = fac.hwmSinceStart()
 	procs.stop(fac.proc)
 
 	// Phase 2: the same hot account through a facade with its cache on.
