@@ -140,9 +140,18 @@ func TestBinariesEndToEnd(t *testing.T) {
 	sbAddr := sandbox.waitLog(t, "sandbox serving GET /rest/auth")["addr"].(string)
 
 	facade := start(t, "opentact-facade", "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0",
-		"--upstream", "http://"+sbAddr, "--log-level", "debug")
+		"--upstream", "http://"+sbAddr, "--log-level", "debug", "--debug-addr", "127.0.0.1:0")
+	debugAddr := facade.waitLog(t, "profiler serving")["debug_addr"].(string)
 	serving := facade.waitLog(t, "serving")
 	grpcAddr, httpAddr := serving["grpc_addr"].(string), serving["http_addr"].(string)
+
+	// The profiler answers on its own port, and only there.
+	if code, err := httpStatus(http.DefaultClient, "http://"+debugAddr+"/debug/pprof/goroutine?debug=1"); err != nil || code != http.StatusOK {
+		t.Errorf("profiler on --debug-addr: %d, %v; want 200", code, err)
+	}
+	if code, err := httpStatus(http.DefaultClient, "http://"+httpAddr+"/debug/pprof/goroutine?debug=1"); err != nil || code != http.StatusNotFound {
+		t.Errorf("profiler on the REST port: %d, %v; want 404", code, err)
+	}
 
 	conn, err := grpc.NewClient(grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {

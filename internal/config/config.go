@@ -22,6 +22,9 @@ type Config struct {
 	Server      server.Options
 	LogLevel    slog.Level
 	ShowVersion bool
+	// DebugAddr, when set, is where Go's profiler (net/http/pprof) is
+	// served, on a listener of its own.
+	DebugAddr string
 }
 
 // Parse reads flags from args, each falling back to an environment
@@ -105,6 +108,7 @@ func Parse(args []string, lookupEnv func(string) (string, bool), out io.Writer) 
 	str(&c.Server.TLS.Cert, "tls-cert", "OPENTACT_FACADE_TLS_CERT", "", "PEM certificate chain: serve TLS on both listeners")
 	str(&c.Server.TLS.Key, "tls-key", "OPENTACT_FACADE_TLS_KEY", "", "PEM private key of --tls-cert")
 	str(&c.Server.TLS.ClientCA, "tls-client-ca", "OPENTACT_FACADE_TLS_CLIENT_CA", "", "PEM CA bundle: require client certificates signed by it (mTLS)")
+	str(&c.DebugAddr, "debug-addr", "OPENTACT_FACADE_DEBUG_ADDR", "", "serve Go's profiler (/debug/pprof/) on this address, e.g. 127.0.0.1:6060; off when empty; keep it off public interfaces")
 	boolean(&c.Server.InsecureUpstream, "insecure-upstream", "OPENTACT_INSECURE_UPSTREAM", "allow a plain-http upstream on a host that is not loopback (credentials then travel in clear text)")
 	level := slog.LevelInfo
 	if s, ok := lookupEnv("OPENTACT_FACADE_LOG_LEVEL"); ok {

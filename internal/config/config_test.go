@@ -165,6 +165,12 @@ func TestEnvAndFlags(t *testing.T) {
 			flagWant: func(c *config.Config) { c.Server.CacheMaxEntries = 20000 },
 		},
 		{
+			name: "debug-addr", envName: "OPENTACT_FACADE_DEBUG_ADDR", envValue: "127.0.0.1:6060",
+			envWant:  func(c *config.Config) { c.DebugAddr = "127.0.0.1:6060" },
+			flag:     []string{"--debug-addr", "127.0.0.1:6061"},
+			flagWant: func(c *config.Config) { c.DebugAddr = "127.0.0.1:6061" },
+		},
+		{
 			name: "shutdown-grace", envName: "OPENTACT_FACADE_SHUTDOWN_GRACE", envValue: "40s",
 			envWant:  func(c *config.Config) { c.Server.ShutdownGrace = 40 * time.Second },
 			flag:     []string{"--shutdown-grace=2s"},
@@ -402,6 +408,7 @@ func TestHelp(t *testing.T) {
 		"tls-client-ca":         "OPENTACT_FACADE_TLS_CLIENT_CA",
 		"cache-ttl":             "OPENTACT_FACADE_CACHE_TTL",
 		"cache-max-entries":     "OPENTACT_FACADE_CACHE_MAX_ENTRIES",
+		"debug-addr":            "OPENTACT_FACADE_DEBUG_ADDR",
 	}
 	for _, arg := range []string{"-h", "--help", "-help"} {
 		t.Run(arg, func(t *testing.T) {
