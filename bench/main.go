@@ -40,6 +40,7 @@ type options struct {
 	cacheMaxEntries  int
 	reruns           int
 	micro            bool
+	profile          bool
 	microTime        string
 }
 
@@ -61,6 +62,7 @@ func parseFlags(args []string) (options, error) {
 	fs.IntVar(&o.cacheMaxEntries, "cache-max-entries", 10000, "--cache-max-entries of the facade in the cache memory table")
 	fs.IntVar(&o.reruns, "reruns", 8, "phases run again, in all, because other processes took CPU meanwhile")
 	fs.BoolVar(&o.micro, "micro", true, "run the Go micro-benchmarks of ./service")
+	fs.BoolVar(&o.profile, "profile", true, "profile the facade (--debug-addr) in one more phase per facade door, distinct credentials, at -target-callers")
 	fs.StringVar(&o.microTime, "micro-benchtime", "1s", "-benchtime of the micro-benchmarks")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -217,6 +219,19 @@ func run(ctx context.Context, o options, procs *registry) error {
 		}
 	}
 	procs.stop(fac.proc)
+
+	// Where the facade's CPU goes, in a phase of its own per door (the
+	// profiler's own cost stays out of the rows above).
+	if o.profile {
+		for _, d := range []doorKind{doorGRPC, doorREST} {
+			p, err := env.profilePhase(ctx, procs, tmp, d, shapeDistinct, o.targetCallers)
+			if err != nil {
+				return err
+			}
+			rep.profiles = append(rep.profiles, p)
+			fmt.Printf("profiled %s, %s credentials, %d callers: %.0f µs of facade CPU per call\n", d, shapeDistinct, o.targetCallers, p.usPerCall)
+		}
+	}
 
 	// Phase 2: the same hot account through a facade with its cache on.
 	if cacheOK {

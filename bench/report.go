@@ -91,6 +91,7 @@ type report struct {
 	cacheNote   string // why the cache rows were skipped, if they were
 	cacheMem    []memStep
 	micro       string
+	profiles    []*profiled
 	accounts    int // in the sandbox's accounts file
 	answerBytes int // size of one sandbox answer for a generated user
 }
@@ -464,6 +465,8 @@ func (rep *report) write(path string) error {
 	rep.p50Rows(&b)
 	fmt.Fprintf(&b, "\n## Concurrency sweep\n\nEvery phase, in the order run (sweep at %s callers, then the cache rows). ⚠ marks more than 0.1%% errors, or other processes taking more than %.2f cores (a phase is run again when they do, up to %d reruns in all; the quietest run is kept).\n\n", joinInts(o.sweep), noisyCores, o.reruns)
 	rep.sweepRows(&b)
+	fmt.Fprintf(&b, "\n## Where the facade's time goes\n\n")
+	rep.profileRows(&b)
 	fmt.Fprintf(&b, "\n## Memory\n\n")
 	rep.peakRows(&b)
 	fmt.Fprintf(&b, "\n### Cache\n\nA facade with `--cache-ttl=10m --cache-max-entries=%d`, called over gRPC by 64 callers, each distinct user once; RSS read 0.5s after each step.\n\n", o.cacheMaxEntries)
@@ -497,4 +500,20 @@ func runMicro(ctx context.Context, goCmd, benchtime string) (string, error) {
 		return "", fmt.Errorf("micro-benchmarks: %w\n%s", err, out)
 	}
 	return string(out), nil
+}
+
+func (rep *report) profileRows(w io.Writer) {
+	if len(rep.profiles) == 0 {
+		fmt.Fprintln(w, "Not profiled (`-profile=false`).")
+		return
+	}
+	fmt.Fprintf(w, "The facade's own CPU profile (`--debug-addr`, `/debug/pprof/profile`) over the measured window of one more phase per door, unreported above, with distinct credentials: every call goes to the sandbox. Each sample is put down to the first frame, from the leaf up, that belongs to an area (so a system call counts for the code that made it, and an allocation for the code that asked for it); `bench/profile.go` lists the frames of each area. µs per call is the area's share of the facade's CPU per call in that phase.\n\n")
+	for _, p := range rep.profiles {
+		fmt.Fprintf(w, "**%s, %s credentials, %d callers**: %.0f µs of facade CPU per call, %s of samples.\n\n", p.door, p.shape, p.callers, p.usPerCall, p.total)
+		fmt.Fprintf(w, "| area | share | µs per call |\n| --- | ---: | ---: |\n")
+		for _, a := range p.areas {
+			fmt.Fprintf(w, "| %s | %.1f%% | %.0f |\n", a.area, a.share*100, a.share*p.usPerCall)
+		}
+		fmt.Fprintf(w, "\n<details><summary><code>go tool pprof -top -nodecount=25</code></summary>\n\n```\n%s```\n\n</details>\n\n", p.top)
+	}
 }

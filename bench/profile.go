@@ -1,0 +1,243 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// A profiled phase: the facade's own CPU profile (from --debug-addr)
+// over the measured window of one more phase, broken down by what the
+// time was spent on.
+type profiled struct {
+	door      doorKind
+	shape     shape
+	callers   int
+	usPerCall float64 // the facade's CPU per call in that phase
+	total     time.Duration
+	areas     []areaShare
+	top       string // go tool pprof -top
+}
+
+type areaShare struct {
+	area  string
+	share float64 // of the profile's samples
+}
+
+// profilePhase runs one more phase, unreported, against a facade of its
+// own started with --debug-addr, and takes the facade's CPU profile over
+// the measured window.
+func (b *bench) profilePhase(ctx context.Context, procs *registry, tmp string, d doorKind, sh shape, c int) (*profiled, error) {
+	debugAddr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	fac, err := startFacade(ctx, procs, b.opts.facade, b.upstream, "--debug-addr", debugAddr)
+	if err != nil {
+		return nil, err
+	}
+	defer procs.stop(fac.proc)
+	if err := b.prime(ctx, fac); err != nil {
+		return nil, err
+	}
+	file := filepath.Join(tmp, fmt.Sprintf("cpu-%s-%s-%d.pprof", strings.ReplaceAll(d.String(), " ", "-"), sh, c))
+	secs := max(1, int(b.opts.duration.Round(time.Second)/time.Second))
+	got := make(chan error, 1)
+	go func() {
+		// The phase warms up first; the profile covers the measured part.
+		select {
+		case <-time.After(b.opts.warmup):
+		case <-ctx.Done():
+			got <- ctx.Err()
+			return
+		}
+		got <- fetchProfile(ctx, fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", debugAddr, secs), file)
+	}()
+	r, err := b.phase(ctx, d, sh, c, fac, false)
+	if perr := <-got; err == nil && perr != nil {
+		err = fmt.Errorf("profiling the facade: %w", perr)
+	}
+	if err != nil {
+		return nil, err
+	}
+	p := &profiled{door: d, shape: sh, callers: c}
+	if r.calls > 0 {
+		p.usPerCall = r.cpuFacade / float64(r.calls) * 1e6
+	}
+	traces, err := pprofOutput(ctx, b.opts.goCmd, "-traces", b.opts.facade, file)
+	if err != nil {
+		return nil, err
+	}
+	p.areas, p.total = breakDown(traces)
+	if p.top, err = pprofOutput(ctx, b.opts.goCmd, "-top", "-nodecount=25", b.opts.facade, file); err != nil {
+		return nil, err
+	}
+	// Keep the table, not pprof's header (file name, build id, time).
+	if i := strings.Index(p.top, "      flat"); i >= 0 {
+		p.top = p.top[i:]
+	}
+	return p, nil
+}
+
+func fetchProfile(ctx context.Context, url, file string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %s", url, resp.Status)
+	}
+	f, err := os.Create(file)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		_ = f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+func pprofOutput(ctx context.Context, goCmd string, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, goCmd, append([]string{"tool", "pprof"}, args...)...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	out, err := cmd.Output()
+	if err != nil {
+		return "", fmt.Errorf("go tool pprof %s: %w", strings.Join(args, " "), err)
+	}
+	return string(out), nil
+}
+
+// areas name what a stack was doing, by the first frame from the leaf
+// up that belongs to one of them; stacks with none go to the scheduler or
+// "other". The garbage collector's own goroutines and assists come first.
+var areas = []struct {
+	name     string
+	patterns []string
+}{
+	{"decoding Opentact's JSON (internal/upstream/decode.go, encoding/json)", []string{
+		"encoding/json.", "internal/upstream.decode", "internal/upstream.(*User)", "internal/upstream.(*Account)",
+		"internal/upstream.(*String)", "internal/upstream.(*Time)", "internal/upstream.(*Decimal)", "internal/upstream.(*Bool)",
+		"internal/upstream.eachMember", "internal/upstream.unquote", "internal/upstream.matchKey", "internal/upstream.skip",
+	}},
+	{"upstream HTTP client (net/http Transport, retries, breaker)", []string{
+		"net/http.(*persistConn)", "net/http.persistConnWriter", "net/http.(*Transport)", "net/http.(*transferWriter)",
+		"net/http.ReadResponse", "net/http.(*Request).write", "net/http.(*body)", "net/http.(*bodyEOFSignal)",
+		"internal/upstream.", "otelhttp", "gobreaker",
+	}},
+	{"service (credentials, sharing, cache, mapping)", []string{"opentact-facade/service."}},
+	{"access log interceptor", []string{"internal/server.logCall", "internal/server.unaryInterceptors", "internal/server.restClient", "log/slog."}},
+	{"metrics (Prometheus)", []string{"prometheus"}},
+	{"protobuf encoding (binary; JSON for REST)", []string{"google.golang.org/protobuf/"}},
+	{"REST server (net/http server, grpc-gateway)", []string{
+		"net/http.(*conn)", "net/http.(*response)", "net/http.(*chunkWriter)", "net/http.(*connReader)",
+		"net/http.readRequest", "net/http.serverHandler", "net/http.(*expectContinueReader)", "net/http.HandlerFunc",
+		"grpc-gateway", "internal/server.checkRequest", "internal/server.(*localAuth)", "internal/server.newGateway",
+		"internal/server.(*Server).routes",
+	}},
+	{"gRPC server (grpc-go, HTTP/2)", []string{"google.golang.org/grpc", "golang.org/x/net/http2"}},
+}
+
+const (
+	areaGC    = "garbage collector (marking, sweeping, assists)"
+	areaSched = "Go scheduler (idle processors spinning, wake-ups)"
+	areaOther = "other (runtime, system calls outside the above)"
+)
+
+// breakDown sums the samples of `go tool pprof -traces` output by area.
+func breakDown(traces string) ([]areaShare, time.Duration) {
+	sums := map[string]time.Duration{}
+	var total time.Duration
+	var value time.Duration
+	var stack []string
+	flush := func() {
+		if len(stack) > 0 && value > 0 {
+			sums[classify(stack)] += value
+			total += value
+		}
+		stack, value = nil, 0
+	}
+	sc := bufio.NewScanner(strings.NewReader(traces))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case strings.HasPrefix(line, "-----------+"):
+			flush()
+		case strings.HasPrefix(line, "      ") || strings.HasPrefix(line, "     "):
+			f := strings.Fields(line)
+			if len(f) == 0 {
+				continue
+			}
+			if len(stack) == 0 && value == 0 {
+				if v, err := time.ParseDuration(f[0]); err == nil {
+					value = v
+					if len(f) > 1 {
+						stack = append(stack, f[1])
+					}
+					continue
+				}
+			}
+			stack = append(stack, f[0])
+		}
+	}
+	flush()
+	var out []areaShare
+	for name, v := range sums {
+		out = append(out, areaShare{area: name, share: float64(v) / float64(max(total, 1))})
+	}
+	slices.SortFunc(out, func(a, b areaShare) int {
+		switch {
+		case a.share > b.share:
+			return -1
+		case a.share < b.share:
+			return 1
+		}
+		return strings.Compare(a.area, b.area)
+	})
+	return out, total
+}
+
+// classify names the area of one stack, leaf first.
+func classify(stack []string) string {
+	for _, f := range stack {
+		switch {
+		case strings.HasPrefix(f, "runtime.gcBgMarkWorker"), strings.HasPrefix(f, "runtime.bgsweep"),
+			strings.HasPrefix(f, "runtime.bgscavenge"), strings.HasPrefix(f, "runtime.gcAssistAlloc"),
+			strings.HasPrefix(f, "runtime.gcStart"), strings.HasPrefix(f, "runtime.gcMarkDone"):
+			return areaGC
+		}
+	}
+	for _, f := range stack {
+		for _, a := range areas {
+			for _, p := range a.patterns {
+				if strings.Contains(f, p) {
+					return a.name
+				}
+			}
+		}
+	}
+	for _, f := range stack {
+		switch {
+		case strings.HasPrefix(f, "runtime.schedule"), strings.HasPrefix(f, "runtime.findRunnable"),
+			strings.HasPrefix(f, "runtime.mcall"), strings.HasPrefix(f, "runtime.park_m"),
+			strings.HasPrefix(f, "runtime.goschedImpl"), strings.HasPrefix(f, "runtime.wakep"):
+			return areaSched
+		}
+	}
+	return areaOther
+}
