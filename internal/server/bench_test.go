@@ -3,8 +3,10 @@ package server_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -77,10 +79,35 @@ func BenchmarkGetAuth(b *testing.B) {
 							b.Error(err)
 							return
 						}
+						_, _ = io.Copy(io.Discard, resp.Body)
 						_ = resp.Body.Close()
+						if resp.StatusCode != http.StatusOK {
+							b.Errorf("REST GetAuth: %s", resp.Status)
+							return
+						}
 					}
 				})
 			})
 		}
+	}
+}
+
+// TestGatewayOverGRPCVariant keeps the benchmark's baseline honest: the
+// gateway variant that calls the gRPC server over an in-memory gRPC
+// connection answers REST calls like the in-process one, and its calls
+// pass the interceptors (the access log names them REST calls).
+func TestGatewayOverGRPCVariant(t *testing.T) {
+	t.Parallel()
+	up := newRecorder(t, answer(200, okBody))
+	logs := &syncBuffer{}
+	f := startFacade(t, up.URL, server.GatewayOverGRPC, func(o *server.Options) {
+		o.Logger = slog.New(slog.NewJSONHandler(logs, nil))
+	})
+	resp, body := f.rest(t, http.MethodGet, "/v1/auth", http.Header{"X-Auth-Token": {"tok-hop"}})
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `"email"`) {
+		t.Fatalf("REST over the gRPC hop: %d %s", resp.StatusCode, body)
+	}
+	if !strings.Contains(logs.String(), `"transport":"rest"`) {
+		t.Errorf("no REST access line:\n%s", logs.String())
 	}
 }
