@@ -115,8 +115,11 @@ func (s *AuthServer) bound(ctx context.Context) (context.Context, context.Cancel
 // GetAuth forwards the caller's credentials to Opentact's GET /rest/auth
 // and returns the user it answers with.
 func (s *AuthServer) GetAuth(ctx context.Context, _ *authv1.GetAuthRequest) (*authv1.GetAuthResponse, error) {
-	md, _ := metadata.FromIncomingContext(ctx)
-	creds, err := CredentialsFromHeaders(md.Get)
+	// Key by key, rather than metadata.FromIncomingContext, which copies
+	// all of the call's metadata first.
+	creds, err := CredentialsFromHeaders(func(key string) []string {
+		return metadata.ValueFromIncomingContext(ctx, key)
+	})
 	if err != nil {
 		return nil, err
 	}
