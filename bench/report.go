@@ -276,6 +276,16 @@ func (rep *report) p50Rows(w io.Writer) {
 		}
 		fmt.Fprintf(w, "| %s%s | %s | %s | %+.3f | ≤ %.1f | %s |\n", d, errNote(r), ms(r.p50), ms(r.p99), float64(delta)/1e6, float64(targetP50Delta)/1e6, v)
 	}
+	// The floor: one caller answered from the cache, no upstream call.
+	var floor []string
+	for _, d := range []doorKind{doorGRPC, doorREST} {
+		if r := rep.find(d, shapeSame, 1, true); r != nil {
+			floor = append(floor, fmt.Sprintf("%s %s ms (p99 %s ms)", d, ms(r.p50), ms(r.p99)))
+		}
+	}
+	if len(floor) > 0 {
+		fmt.Fprintf(w, "\nThe floor of that difference: one caller answered from the cache (`--cache-ttl`), so that no upstream call is made at all, has a p50 of %s. That is the facade's own hop (the caller's gRPC or HTTP round trip to the facade, and the facade's work), which every call through the facade pays on top of the upstream's round trip.\n", strings.Join(floor, ", "))
+	}
 }
 
 func (rep *report) sweepRows(w io.Writer) {
