@@ -228,8 +228,8 @@ func perCall(cpu float64, r *result) float64 {
 // facade call), when the machine is CPU-bound.
 func (rep *report) ceilingRows(w io.Writer) {
 	c := rep.opts.targetCallers
-	fmt.Fprintln(w, "| row | CPU µs per call, direct: generator + sandbox | gRPC: generator + sandbox (+ facade) | REST: generator + sandbox (+ facade) | gRPC / direct ceiling | REST / direct ceiling |")
-	fmt.Fprintln(w, "| --- | ---: | ---: | ---: | ---: | ---: |")
+	fmt.Fprintln(w, "| row | CPU µs per call, direct: generator + sandbox | gRPC: generator + sandbox (+ facade) | REST: generator + sandbox (+ facade) | gRPC / direct ceiling | REST / direct ceiling | facade CPU per call the gRPC target allows | the REST target allows |")
+	fmt.Fprintln(w, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 	for _, t := range targets {
 		direct := rep.find(doorDirect, t.shape, c, false)
 		g := rep.find(doorGRPC, t.shape, c, t.cache)
@@ -246,11 +246,20 @@ func (rep *report) ceilingRows(w io.Writer) {
 			}
 			return fmt.Sprintf("%.2f", d/x)
 		}
-		fmt.Fprintf(w, "| %s | %.0f + %.0f | %.0f + %.0f (+ %.0f) | %.0f + %.0f (+ %.0f) | %s | %s |\n", t.label,
+		// At ratio t, the whole path may cost d/t per call; what the
+		// generator and the sandbox take of it leaves the facade the rest.
+		budget := func(ratio, rest float64) string {
+			b := d/ratio - rest
+			if b <= 0 {
+				return "none"
+			}
+			return fmt.Sprintf("%.0f µs", us(b))
+		}
+		fmt.Fprintf(w, "| %s | %.0f + %.0f | %.0f + %.0f (+ %.0f) | %.0f + %.0f (+ %.0f) | %s | %s | %s | %s |\n", t.label,
 			us(perCall(direct.cpuGen, direct)), us(perCall(direct.cpuSandbox, direct)),
 			us(perCall(g.cpuGen, g)), us(perCall(g.cpuSandbox, g)), us(perCall(g.cpuFacade, g)),
 			us(perCall(r.cpuGen, r)), us(perCall(r.cpuSandbox, r)), us(perCall(r.cpuFacade, r)),
-			ceil(gs), ceil(rs))
+			ceil(gs), ceil(rs), budget(t.grpc, gs), budget(t.rest, rs))
 	}
 }
 
@@ -469,7 +478,7 @@ func (rep *report) write(path string) error {
 
 	fmt.Fprintf(&b, "## Targets\n\n%d callers, throughput ratios facade / direct HTTP.\n\n", o.targetCallers)
 	rep.targetRows(&b)
-	fmt.Fprintf(&b, "\nWhat this harness lets those ratios reach. The load generator and the sandbox run on the same CPUs as the facade; when the machine is CPU-bound, even a facade that cost no CPU at all would reach at most the ceiling below: the direct path's CPU per call (generator + sandbox) over the facade path's CPU per call without the facade's own (generator + what reached the sandbox). A target above its ceiling cannot be met on this machine whatever the facade does; a faster upstream makes the ceiling lower, a slower (real) one higher. An estimate: CPU per call includes the Go scheduler's spinning while goroutines wait, which weighs more per call at low throughput, so the ceilings of slow rows come out low; the cache row (no upstream call, highest throughput) is the firmest.\n\n")
+	fmt.Fprintf(&b, "\nWhat this harness lets those ratios reach. The load generator and the sandbox run on the same CPUs as the facade; when the machine is CPU-bound, even a facade that cost no CPU at all would reach at most the ceiling below: the direct path's CPU per call (generator + sandbox) over the facade path's CPU per call without the facade's own (generator + what reached the sandbox). A target above its ceiling cannot be met on this machine whatever the facade does; a faster upstream makes the ceiling lower, a slower (real) one higher. An estimate: CPU per call includes the Go scheduler's spinning while goroutines wait, which weighs more per call at low throughput, so the ceilings of slow rows come out low; the cache row (no upstream call, highest throughput) is the firmest. The last two columns turn each target into a budget: the facade CPU per call that would leave the whole path cheap enough for the target, to set against the facade's measured CPU per call (in brackets) and against what its parts cost (the next section: a gRPC or HTTP server for the caller, an HTTP client for the upstream).\n\n")
 	rep.ceilingRows(&b)
 	fmt.Fprintf(&b, "\n## One caller at a time\n\nThe facade's own hop: p50 through the facade minus p50 straight to the sandbox.\n\n")
 	rep.p50Rows(&b)
