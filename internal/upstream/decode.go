@@ -28,17 +28,10 @@ import (
 // answer as json.Unmarshal would into envelope.
 func decodeEnvelope(body []byte) (envelope, error) {
 	var env envelope
-	if !json.Valid(body) {
-		return env, json.Unmarshal(body, new(struct{})) // the syntax error, with its offset
+	v, err := objectOf(body, reflect.TypeFor[envelope]())
+	if v == nil {
+		return env, err
 	}
-	v := trimSpace(body)
-	switch {
-	case isNull(v):
-		return env, nil
-	case !isObjectValue(v):
-		return env, typeError(v, reflect.TypeFor[envelope]())
-	}
-	var err error
 	eachMember(v, func(key, val []byte) {
 		switch matchKey(key, "success", "message", "payload") {
 		case 0:
@@ -68,18 +61,37 @@ func decodeEnvelope(body []byte) (envelope, error) {
 // without this method; it is here so that decoding a User anywhere takes
 // the fast path.
 func (u *User) UnmarshalJSON(b []byte) error {
+	v, err := objectOf(b, reflect.TypeFor[User]())
+	if v != nil {
+		u.decodeObject(v)
+	}
+	return err
+}
+
+// validValue checks b as json.Unmarshal does, and returns its value
+// without the space around it, or the syntax error encoding/json gives.
+func validValue(b []byte) ([]byte, error) {
 	if !json.Valid(b) {
-		return json.Unmarshal(b, new(struct{}))
+		return nil, json.Unmarshal(b, new(struct{})) // the syntax error, with its offset
 	}
-	v := trimSpace(b)
+	return trimSpace(b), nil
+}
+
+// objectOf returns the JSON object b holds, to be decoded into a t as
+// json.Unmarshal would: nil and no error for null (nothing to decode),
+// nil and encoding/json's error for invalid JSON or another kind of
+// value.
+func objectOf(b []byte, t reflect.Type) ([]byte, error) {
+	v, err := validValue(b)
 	switch {
+	case err != nil:
+		return nil, err
 	case isNull(v):
-		return nil
+		return nil, nil
 	case !isObjectValue(v):
-		return typeError(v, reflect.TypeFor[User]())
+		return nil, typeError(v, t)
 	}
-	u.decodeObject(v)
-	return nil
+	return v, nil
 }
 
 var userKeys = []string{
@@ -198,11 +210,7 @@ func matchKey(quoted []byte, names ...string) int {
 // keyBytes returns the text of a quoted key, without copying it when it
 // has no escapes and is valid UTF-8.
 func keyBytes(quoted []byte) ([]byte, bool) {
-	if len(quoted) < 2 || quoted[0] != '"' || quoted[len(quoted)-1] != '"' {
-		return nil, false
-	}
-	inner := quoted[1 : len(quoted)-1]
-	if bytes.IndexByte(inner, '\\') < 0 && utf8.Valid(inner) {
+	if inner, ok := plainText(quoted); ok {
 		return inner, true
 	}
 	s, ok := unquote(quoted)
@@ -262,8 +270,7 @@ func unquote(b []byte) (string, bool) {
 	if len(b) < 2 || b[0] != '"' || b[len(b)-1] != '"' {
 		return "", false
 	}
-	inner := b[1 : len(b)-1]
-	if bytes.IndexByte(inner, '\\') < 0 && utf8.Valid(inner) {
+	if inner, ok := plainText(b); ok {
 		return string(inner), true
 	}
 	var s string
@@ -271,6 +278,16 @@ func unquote(b []byte) (string, bool) {
 		return "", false
 	}
 	return s, true
+}
+
+// plainText returns the text inside the JSON string b when it needs no
+// unquoting: no escapes, valid UTF-8.
+func plainText(b []byte) ([]byte, bool) {
+	if len(b) < 2 || b[0] != '"' || b[len(b)-1] != '"' {
+		return nil, false
+	}
+	inner := b[1 : len(b)-1]
+	return inner, bytes.IndexByte(inner, '\\') < 0 && utf8.Valid(inner)
 }
 
 // eachMember calls f with every key (quoted, as in the input) and value

@@ -1,7 +1,6 @@
 package upstream
 
 import (
-	"encoding/json"
 	"time"
 )
 
@@ -50,8 +49,8 @@ type Account struct {
 
 // UnmarshalJSON decodes an object and ignores any other JSON value.
 func (a *Account) UnmarshalJSON(b []byte) error {
-	if json.Valid(b) {
-		a.decode(trimSpace(b))
+	if v, err := validValue(b); err == nil {
+		a.decode(v)
 	}
 	return nil
 }
