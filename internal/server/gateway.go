@@ -89,14 +89,12 @@ func checkRequest(mux *runtime.ServeMux) http.Handler {
 		// net/http after the answer, holding it back.)
 		r.Body = http.MaxBytesReader(w, r.Body, maxRESTBody)
 		if _, err := io.Copy(io.Discard, r.Body); err != nil {
-			var tooLarge *http.MaxBytesError
-			if errors.As(err, &tooLarge) {
-				_, out := runtime.MarshalerForRequest(mux, r)
+			_, out := runtime.MarshalerForRequest(mux, r)
+			if tooLarge := (*http.MaxBytesError)(nil); errors.As(err, &tooLarge) {
 				writeStatus(w, out, http.StatusRequestEntityTooLarge,
 					status.Newf(codes.InvalidArgument, "the request body is larger than %d bytes; GET /v1/auth takes none", maxRESTBody))
 				return
 			}
-			_, out := runtime.MarshalerForRequest(mux, r)
 			runtime.HTTPError(r.Context(), mux, out, w, r, status.Error(codes.InvalidArgument, "the request body could not be read"))
 			return
 		}

@@ -116,10 +116,13 @@ func endSpan(span trace.Span, st *status.Status) {
 // canonicalCode is a code's name as gRPC's specification spells it
 // (INVALID_ARGUMENT for InvalidArgument).
 func canonicalCode(c codes.Code) string {
+	if c == codes.OK {
+		return "OK"
+	}
 	s := c.String()
 	var b strings.Builder
 	for i, r := range s {
-		if i > 0 && unicode.IsUpper(r) && s != "OK" {
+		if i > 0 && unicode.IsUpper(r) {
 			b.WriteByte('_')
 		}
 		b.WriteRune(unicode.ToUpper(r))

@@ -136,6 +136,8 @@ func New(opts Options) (*Server, error) {
 	}
 	s.tls = tlsConfig != nil
 
+	// One chain of unary interceptors, for gRPC calls and the gateway's.
+	unary := unaryInterceptors(opts.Logger, s.metrics)
 	serverOpts := []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(maxRecvMsgSize),
 		grpc.MaxSendMsgSize(maxSendMsgSize),
@@ -151,7 +153,7 @@ func New(opts Options) (*Server, error) {
 		// is busy grpc-go starts a goroutine as before, so this never
 		// queues a call.
 		grpc.NumStreamWorkers(uint32(4 * runtime.GOMAXPROCS(0))),
-		grpc.ChainUnaryInterceptor(unaryInterceptors(opts.Logger, s.metrics)...),
+		grpc.ChainUnaryInterceptor(unary...),
 		grpc.ChainStreamInterceptor(streamInterceptors(opts.Logger, s.metrics)...),
 	}
 	if opts.TracerProvider != nil {
@@ -182,7 +184,7 @@ func New(opts Options) (*Server, error) {
 	// make is kept for the benchmark that compares the two.
 	register := func(mux *gwruntime.ServeMux) error {
 		return authv1.RegisterAuthServiceHandlerServer(context.Background(), mux,
-			newLocalAuth(auth, unaryInterceptors(opts.Logger, s.metrics), opts.TracerProvider))
+			newLocalAuth(auth, unary, opts.TracerProvider))
 	}
 	if opts.gatewayOverGRPC {
 		s.inMemLis = bufconn.Listen(256 << 10)
@@ -322,18 +324,19 @@ func (s *Server) HTTPAddr() net.Addr { return s.httpLis.Addr() }
 // nil after a shutdown asked for through ctx.
 func (s *Server) Serve(ctx context.Context) error {
 	errc := make(chan error, 3)
-	go func() { errc <- s.grpc.Serve(s.grpcLis) }()
-	go func() { errc <- s.http.Serve(s.httpLis) }() // s.httpLis does TLS when configured
+	pending := 0 // Serve loops running
+	serve := func(f func() error) {
+		pending++
+		go func() { errc <- f() }()
+	}
+	serve(func() error { return s.grpc.Serve(s.grpcLis) })
+	serve(func() error { return s.http.Serve(s.httpLis) }) // s.httpLis does TLS when configured
 	if s.inMemLis != nil {
-		go func() { errc <- s.grpc.Serve(s.inMemLis) }()
+		serve(func() error { return s.grpc.Serve(s.inMemLis) })
 	}
 	s.log.Info("serving", slog.String("grpc_addr", s.GRPCAddr().String()), slog.String("http_addr", s.HTTPAddr().String()))
 
 	var err error
-	pending := 2
-	if s.inMemLis != nil {
-		pending++
-	}
 	select {
 	case <-ctx.Done():
 	case err = <-errc:
