@@ -212,15 +212,17 @@ func breakDown(traces string) ([]areaShare, time.Duration) {
 	return out, total
 }
 
+// Frames that put a whole stack down to the garbage collector (its own
+// goroutines and assists) or, when no area claims it, to the scheduler.
+var (
+	gcFrames    = []string{"runtime.gcBgMarkWorker", "runtime.bgsweep", "runtime.bgscavenge", "runtime.gcAssistAlloc", "runtime.gcStart", "runtime.gcMarkDone"}
+	schedFrames = []string{"runtime.schedule", "runtime.findRunnable", "runtime.mcall", "runtime.park_m", "runtime.goschedImpl", "runtime.wakep"}
+)
+
 // classify names the area of one stack, leaf first.
 func classify(stack []string) string {
-	for _, f := range stack {
-		switch {
-		case strings.HasPrefix(f, "runtime.gcBgMarkWorker"), strings.HasPrefix(f, "runtime.bgsweep"),
-			strings.HasPrefix(f, "runtime.bgscavenge"), strings.HasPrefix(f, "runtime.gcAssistAlloc"),
-			strings.HasPrefix(f, "runtime.gcStart"), strings.HasPrefix(f, "runtime.gcMarkDone"):
-			return areaGC
-		}
+	if anyFrameHasPrefix(stack, gcFrames) {
+		return areaGC
 	}
 	for _, f := range stack {
 		for _, a := range areas {
@@ -231,13 +233,19 @@ func classify(stack []string) string {
 			}
 		}
 	}
-	for _, f := range stack {
-		switch {
-		case strings.HasPrefix(f, "runtime.schedule"), strings.HasPrefix(f, "runtime.findRunnable"),
-			strings.HasPrefix(f, "runtime.mcall"), strings.HasPrefix(f, "runtime.park_m"),
-			strings.HasPrefix(f, "runtime.goschedImpl"), strings.HasPrefix(f, "runtime.wakep"):
-			return areaSched
-		}
+	if anyFrameHasPrefix(stack, schedFrames) {
+		return areaSched
 	}
 	return areaOther
+}
+
+func anyFrameHasPrefix(stack, prefixes []string) bool {
+	for _, f := range stack {
+		for _, p := range prefixes {
+			if strings.HasPrefix(f, p) {
+				return true
+			}
+		}
+	}
+	return false
 }
