@@ -225,14 +225,14 @@ func run(ctx context.Context, o options, procs *registry) error {
 	// Where the facade's CPU goes, in a phase of its own per door (the
 	// profiler's own cost stays out of the rows above).
 	if o.profile {
-		for _, d := range []doorKind{doorGRPC, doorREST} {
-			dir := tmp
-			if o.profileDir != "" {
-				if err := os.MkdirAll(o.profileDir, 0o755); err != nil {
-					return err
-				}
-				dir = o.profileDir
+		dir := tmp
+		if o.profileDir != "" {
+			if err := os.MkdirAll(o.profileDir, 0o755); err != nil {
+				return err
 			}
+			dir = o.profileDir
+		}
+		for _, d := range []doorKind{doorGRPC, doorREST} {
 			p, err := env.profilePhase(ctx, procs, dir, d, shapeDistinct, o.targetCallers)
 			if err != nil {
 				return err
