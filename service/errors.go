@@ -48,6 +48,7 @@ const (
 	ReasonUnreachable          = "UPSTREAM_UNREACHABLE"        // refused, reset, cut off, DNS, TLS
 	ReasonTimeout              = "UPSTREAM_TIMEOUT"            // no answer within --upstream-timeout
 	ReasonCircuitOpen          = "UPSTREAM_CIRCUIT_OPEN"       // Opentact kept failing; the facade is not calling it for a while
+	ReasonBusy                 = "FACADE_BUSY"                 // the facade is at its bound of REST calls in flight
 )
 
 // The only messages an Unauthenticated status carries. They are fixed
@@ -192,6 +193,17 @@ func transportProblem(err error) string {
 		return "timed out"
 	}
 	return "connection failed"
+}
+
+// Busy is the error of a call the facade turned away, without calling
+// Opentact, because it already had as many calls in flight as it
+// allows; retryAfter, when positive, is sent as RetryInfo.
+func Busy(retryAfter time.Duration) error {
+	st := withInfo(codes.Unavailable, "the facade has too many calls in flight; try again later", ReasonBusy, 0)
+	if retryAfter > 0 {
+		st = withDetail(st, &errdetails.RetryInfo{RetryDelay: durationpb.New(retryAfter)})
+	}
+	return st.Err()
 }
 
 func missingCredentials() *status.Status {

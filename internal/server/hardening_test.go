@@ -772,6 +772,107 @@ func TestMaxConcurrentStreams(t *testing.T) {
 	}
 }
 
+// TestRESTCallsInFlightBounded: the gateway runs REST calls in the
+// process, so they are bounded in all (at MaxConcurrentStreams) rather
+// than by a connection. A call past the bound waits: it fails with its
+// own deadline, or with 503 FACADE_BUSY and Retry-After once the call's
+// default time is up, without reaching Opentact, and goes through as
+// soon as a slot frees. gRPC calls are not held up by REST's bound.
+func TestRESTCallsInFlightBounded(t *testing.T) {
+	t.Parallel()
+	up, arrived, release := holdingUpstream(t)
+	f := startFacade(t, up.URL, func(o *server.Options) {
+		o.MaxConcurrentStreams = 2
+		o.UpstreamTimeout = 400 * time.Millisecond // the bound of a call without a deadline
+	})
+	type result struct {
+		code int
+		body []byte
+		err  error
+	}
+	get := func(grpcTimeout string) result {
+		req, err := http.NewRequest(http.MethodGet, f.restURL+"/v1/auth", nil)
+		if err != nil {
+			return result{err: err}
+		}
+		req.Header.Set("X-Auth-Token", fmt.Sprintf("tok-%d", tokens.Add(1)))
+		if grpcTimeout != "" {
+			req.Header.Set("Grpc-Timeout", grpcTimeout)
+		}
+		resp, err := f.http.Do(req)
+		if err != nil {
+			return result{err: err}
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		return result{code: resp.StatusCode, body: body, err: err}
+	}
+	held := make(chan result, 3)
+	for range 2 {
+		go func() { held <- get("10S") }()
+	}
+	waitArrivals(t, arrived, 2)
+
+	start := time.Now()
+	if r := get("300m"); r.err != nil || r.code != http.StatusGatewayTimeout {
+		t.Errorf("a third REST call with a 300ms deadline: %d %s %v, want 504", r.code, r.body, r.err)
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("it took %v, want about its 300ms deadline", d)
+	}
+
+	start = time.Now()
+	req, _ := http.NewRequest(http.MethodGet, f.restURL+"/v1/auth", nil)
+	req.Header.Set("X-Auth-Token", fmt.Sprintf("tok-%d", tokens.Add(1)))
+	resp, err := f.http.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("a REST call without a deadline: %d %s, want 503", resp.StatusCode, body)
+	} else if info := errorInfo(restStatus(t, body)); info.GetReason() != service.ReasonBusy {
+		t.Errorf("reason %q, want %s", info.GetReason(), service.ReasonBusy)
+	}
+	if got := resp.Header.Get("Retry-After"); got != "1" {
+		t.Errorf("Retry-After %q, want 1", got)
+	}
+	if d := time.Since(start); d < 300*time.Millisecond || d > 3*time.Second {
+		t.Errorf("it took %v, want about the 400ms upstream timeout", d)
+	}
+	if n := up.calls.Load(); n != 2 {
+		t.Errorf("upstream saw %d requests, want 2: calls past the bound must not reach it", n)
+	}
+
+	// gRPC has bounds of its own: a gRPC call gets through now.
+	grpcDone := make(chan error, 1)
+	go func() {
+		_, err := f.client.GetAuth(authCtx(t, 10*time.Second), &authv1.GetAuthRequest{})
+		grpcDone <- err
+	}()
+	waitArrivals(t, arrived, 1)
+
+	// A REST call waiting for a slot goes through once one frees.
+	go func() { held <- get("10S") }()
+	time.Sleep(100 * time.Millisecond)
+	if n := up.calls.Load(); n != 3 {
+		t.Errorf("upstream saw %d requests, want 3 while the REST calls are at their bound", n)
+	}
+	release()
+	for range 3 {
+		if r := <-held; r.err != nil || r.code != http.StatusOK {
+			t.Errorf("a REST call: %d %s %v, want 200", r.code, r.body, r.err)
+		}
+	}
+	if err := <-grpcDone; err != nil {
+		t.Errorf("the gRPC call: %v", err)
+	}
+	if n := up.calls.Load(); n != 4 {
+		t.Errorf("upstream saw %d requests, want 4", n)
+	}
+}
+
 // ---------------------------------------------------------------------------
 // 4. Control characters
 

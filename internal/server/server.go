@@ -72,7 +72,9 @@ type Options struct {
 	Logger              *slog.Logger  // nil discards logs
 
 	// MaxConcurrentStreams bounds the calls at once on one gRPC
-	// connection; DefaultMaxConcurrentStreams if 0.
+	// connection, and the REST calls in flight in all (a call past it
+	// waits for one to end, within its own time bound);
+	// DefaultMaxConcurrentStreams if 0.
 	MaxConcurrentStreams uint32
 	// ReadHeaderTimeout bounds how long a REST client may take to send
 	// its request line and headers (a slowloris client is cut after it);
@@ -184,7 +186,7 @@ func New(opts Options) (*Server, error) {
 	// make is kept for the benchmark that compares the two.
 	register := func(mux *gwruntime.ServeMux) error {
 		return authv1.RegisterAuthServiceHandlerServer(context.Background(), mux,
-			newLocalAuth(auth, unary, opts.TracerProvider))
+			newLocalAuth(auth, unary, opts.TracerProvider, newCallLimit(int(opts.MaxConcurrentStreams), timeouts)))
 	}
 	if opts.gatewayOverGRPC {
 		s.inMemLis = bufconn.Listen(256 << 10)
