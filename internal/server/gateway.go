@@ -24,14 +24,7 @@ import (
 // headers.
 func newGateway(register func(*runtime.ServeMux) error) (http.Handler, error) {
 	mux := runtime.NewServeMux(
-		// Proto field names (Opentact's own, snake_case); unset fields are
-		// left out rather than shown as zero values.
-		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.HTTPBodyMarshaler{
-			Marshaler: &runtime.JSONPb{
-				MarshalOptions:   protojson.MarshalOptions{UseProtoNames: true},
-				UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: true},
-			},
-		}),
+		runtime.WithMarshalerOption(runtime.MIMEWildcard, restMarshaler()),
 		runtime.WithIncomingHeaderMatcher(credentialHeaderMatcher),
 		// The gRPC server sends no metadata worth showing a REST caller.
 		runtime.WithOutgoingHeaderMatcher(dropAll),
@@ -44,6 +37,18 @@ func newGateway(register func(*runtime.ServeMux) error) (http.Handler, error) {
 		return nil, err
 	}
 	return checkRequest(mux), nil
+}
+
+// restMarshaler encodes REST answers: proto field names (Opentact's own,
+// snake_case), unset fields left out rather than shown as zero values,
+// and an answer handed to several calls encoded once (memoMarshaler).
+func restMarshaler() *memoMarshaler {
+	return newMemoMarshaler(&runtime.HTTPBodyMarshaler{
+		Marshaler: &runtime.JSONPb{
+			MarshalOptions:   protojson.MarshalOptions{UseProtoNames: true},
+			UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: true},
+		},
+	})
 }
 
 // forwardedHeaders maps each header a REST caller may pass into gRPC

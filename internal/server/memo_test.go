@@ -1,0 +1,73 @@
+package server
+
+import (
+	"bytes"
+	"fmt"
+	"testing"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+
+	authv1 "github.com/opentact-facade/opentact-facade/gen/go/opentact/auth/v1"
+)
+
+func answerFor(email string) *authv1.GetAuthResponse {
+	return &authv1.GetAuthResponse{User: &authv1.User{Email: proto.String(email), FirstName: proto.String("Anna")}}
+}
+
+// TestMemoMarshalerEncodesAnAnswerOnce: the REST marshaler encodes an
+// answer handed to several calls once, gives every call the same JSON as
+// protojson would, never one answer's JSON for another, and keeps at
+// most jsonMemoSize answers.
+func TestMemoMarshalerEncodesAnAnswerOnce(t *testing.T) {
+	m := restMarshaler()
+	marshal := func(v any) []byte {
+		t.Helper()
+		b, err := m.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	anna := answerFor("anna@example.com")
+	want, err := protojson.MarshalOptions{UseProtoNames: true}.Marshal(anna)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, again := marshal(anna), marshal(anna)
+	if !bytes.Equal(first, want) {
+		t.Fatalf("JSON %s, want %s", first, want)
+	}
+	if &first[0] != &again[0] {
+		t.Error("the same answer was encoded twice")
+	}
+
+	// Another answer, even one equal to the first, is its own.
+	twin := answerFor("anna@example.com")
+	if b := marshal(twin); !bytes.Equal(b, want) || &b[0] == &first[0] {
+		t.Errorf("an equal answer: %s (shared: %v), want its own encoding of %s", b, &b[0] == &first[0], want)
+	}
+	bob := answerFor("bob@example.com")
+	if b := marshal(bob); !bytes.Contains(b, []byte("bob@example.com")) || bytes.Contains(b, []byte("anna")) {
+		t.Errorf("bob's answer: %s", b)
+	}
+
+	// Anything else (an error's status) is encoded as before.
+	st := status.New(codes.Unavailable, "busy").Proto()
+	if b := marshal(st); !bytes.Contains(b, []byte(`"busy"`)) {
+		t.Errorf("a status: %s", b)
+	}
+
+	// Bounded: jsonMemoSize later answers push the first out.
+	for i := range jsonMemoSize {
+		marshal(answerFor(fmt.Sprintf("user%d@example.com", i)))
+	}
+	if n := len(m.json); n > jsonMemoSize {
+		t.Errorf("%d answers kept, want at most %d", n, jsonMemoSize)
+	}
+	if b := marshal(anna); !bytes.Equal(b, want) || &b[0] == &first[0] {
+		t.Errorf("after %d other answers, anna's JSON was still kept (or is wrong: %s)", jsonMemoSize, b)
+	}
+}
