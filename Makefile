@@ -90,7 +90,8 @@ fuzz-run:
 ## bench: the facade against the sandbox under load, through three doors
 ## (direct HTTP, facade gRPC, facade REST), written to docs/benchmarks.md
 bench: build
-	$(GO) run ./bench -facade $(BIN)/opentact-facade -sandbox $(BIN)/opentact-sandbox -out docs/benchmarks.md
+	$(GO) build -o $(BIN)/bench-floor ./bench/floor
+	$(GO) run ./bench -facade $(BIN)/opentact-facade -sandbox $(BIN)/opentact-sandbox -floor $(BIN)/bench-floor -out docs/benchmarks.md
 
 ## run: the facade against the offline sandbox, with ready-to-paste calls
 run: build

@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -117,7 +118,8 @@ type result struct {
 	door    doorKind
 	shape   shape
 	callers int
-	cache   bool // the facade had its cache on
+	cache   bool   // the facade had its cache on
+	floor   string // "echo" or "forward" when the "facade" was bench/floor
 
 	calls, errs int64 // completed within the measured window
 	firstErr    string
@@ -135,6 +137,14 @@ type result struct {
 	noisy     bool  // cpuOther was over noisyCores, reruns or not
 	peakRSS   int64 // facade's peak RSS during the phase; 0 for direct
 	peakReset bool  // whether the peak was reset before the phase
+}
+
+// label is the door, or for bench/floor its mode and door.
+func (r *result) label() string {
+	if r.floor != "" {
+		return "floor " + r.floor + " " + strings.TrimPrefix(r.door.String(), "facade ")
+	}
+	return r.door.String()
 }
 
 func (r *result) throughput() float64 { return float64(r.calls) / r.window.Seconds() }
@@ -306,6 +316,7 @@ func (b *bench) phase(ctx context.Context, d doorKind, sh shape, c int, fac *fac
 	r := &result{door: d, shape: sh, callers: c, cache: cache, window: b.opts.duration}
 	if d != doorDirect {
 		r.peakReset = fac.resetPeak()
+		r.floor = fac.floor
 	}
 
 	nu := len(b.users)

@@ -27,6 +27,7 @@ import (
 // options are bench's flags.
 type options struct {
 	facade, sandbox string
+	floor           string // bench/floor's binary; empty for no floor rows
 	out             string
 	goCmd           string
 
@@ -50,6 +51,7 @@ func parseFlags(args []string) (options, error) {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.StringVar(&o.facade, "facade", "bin/opentact-facade", "path of the built opentact-facade")
 	fs.StringVar(&o.sandbox, "sandbox", "bin/opentact-sandbox", "path of the built opentact-sandbox")
+	fs.StringVar(&o.floor, "floor", "", "path of the built bench/floor, for the floor rows; empty to skip them")
 	fs.StringVar(&o.out, "out", "docs/benchmarks.md", "Markdown report to write; empty for none")
 	fs.StringVar(&o.goCmd, "go", "go", "go command, for the micro-benchmarks")
 	fs.DurationVar(&o.duration, "duration", 3*time.Second, "measured time of each load phase")
@@ -125,7 +127,10 @@ func main() {
 
 func run(ctx context.Context, o options, procs *registry) error {
 	started := time.Now()
-	for _, p := range []*string{&o.facade, &o.sandbox} {
+	for _, p := range []*string{&o.facade, &o.sandbox, &o.floor} {
+		if *p == "" {
+			continue
+		}
 		abs, err := filepath.Abs(*p)
 		if err != nil {
 			return err
@@ -221,6 +226,33 @@ func run(ctx context.Context, o options, procs *registry) error {
 		}
 	}
 	procs.stop(fac.proc)
+
+	// The floor: bench/floor, the least a facade on this stack can be,
+	// through the same doors: forwarding with distinct credentials (the
+	// first target row), answering at once with the same (the cache row).
+	if o.floor != "" {
+		for _, fl := range []struct {
+			mode string
+			sh   shape
+		}{{"forward", shapeDistinct}, {"echo", shapeSame}} {
+			f, err := startFacade(ctx, procs, o.floor, env.upstream, "--mode", fl.mode)
+			if err != nil {
+				return fmt.Errorf("bench/floor: %w", err)
+			}
+			f.floor = fl.mode
+			if err := env.prime(ctx, f); err != nil {
+				return fmt.Errorf("bench/floor: %w", err)
+			}
+			for _, d := range []doorKind{doorGRPC, doorREST} {
+				r, err := env.measure(ctx, d, fl.sh, o.targetCallers, f, false)
+				if err != nil {
+					return err
+				}
+				rep.add(r)
+			}
+			procs.stop(f.proc)
+		}
+	}
 
 	// Where the facade's CPU goes, in a phase of its own per door (the
 	// profiler's own cost stays out of the rows above).

@@ -194,7 +194,8 @@ type facadeProc struct {
 	*proc
 	grpcAddr, httpAddr string
 	args               []string
-	maxHWM             int64 // the largest VmHWM read before a reset
+	maxHWM             int64  // the largest VmHWM read before a reset
+	floor              string // bench/floor's --mode, when it is that
 }
 
 // startFacade starts the facade at log level warn (no line per call)

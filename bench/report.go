@@ -100,7 +100,17 @@ func (rep *report) add(r *result) { rep.results = append(rep.results, r) }
 
 func (rep *report) find(d doorKind, sh shape, c int, cache bool) *result {
 	for _, r := range rep.results {
-		if r.door == d && r.shape == sh && r.callers == c && r.cache == cache {
+		if r.door == d && r.shape == sh && r.callers == c && r.cache == cache && r.floor == "" {
+			return r
+		}
+	}
+	return nil
+}
+
+// findFloor is bench/floor's row in mode through door d.
+func (rep *report) findFloor(mode string, d doorKind) *result {
+	for _, r := range rep.results {
+		if r.floor == mode && r.door == d {
 			return r
 		}
 	}
@@ -137,7 +147,7 @@ func printResult(r *result) {
 		rss = mib(r.peakRSS)
 	}
 	fmt.Printf("%-7d %-8s %-6s %-12s %10.0f %9s %9s %8s %9s  %.2f/%.2f/%.2f/%.2f\n",
-		r.callers, r.shape, cache, r.door, r.throughput(), ms(r.p50), ms(r.p99), errs, rss,
+		r.callers, r.shape, cache, r.label(), r.throughput(), ms(r.p50), ms(r.p99), errs, rss,
 		r.cpuGen/r.window.Seconds(), r.cpuFacade/r.window.Seconds(), r.cpuSandbox/r.window.Seconds(), r.cpuOther/r.window.Seconds())
 	if r.flagged() && r.firstErr != "" {
 		fmt.Printf("        first error: %s\n", r.firstErr)
@@ -263,6 +273,39 @@ func (rep *report) ceilingRows(w io.Writer) {
 	}
 }
 
+// floorRows sets bench/floor (the least a facade on this stack can be)
+// beside the facade, against the targets its two modes stand for.
+func (rep *report) floorRows(w io.Writer) {
+	c := rep.opts.targetCallers
+	fmt.Fprintf(w, "| %d callers | direct HTTP calls/s | floor gRPC calls/s | floor gRPC / direct | facade gRPC / direct | gRPC target | floor REST calls/s | floor REST / direct | facade REST / direct | REST target | floor CPU µs per call, gRPC / REST |\n", c)
+	fmt.Fprintln(w, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+	for _, row := range []struct {
+		mode, label string
+		t           target
+	}{
+		{"forward", "**forward**, distinct credentials: one upstream request per call (against: distinct credentials, cache off)", targets[0]},
+		{"echo", "**echo**, same credentials: no upstream call (against: `--cache-ttl`)", targets[2]},
+	} {
+		direct := rep.find(doorDirect, row.t.shape, c, false)
+		fg, fr := rep.findFloor(row.mode, doorGRPC), rep.findFloor(row.mode, doorREST)
+		g, r := rep.find(doorGRPC, row.t.shape, c, row.t.cache), rep.find(doorREST, row.t.shape, c, row.t.cache)
+		if direct == nil || fg == nil || fr == nil {
+			continue
+		}
+		facade := func(x *result) string {
+			if x == nil {
+				return "-"
+			}
+			return fmt.Sprintf("%.2f", ratio(x, direct))
+		}
+		fmt.Fprintf(w, "| %s%s | %.0f | %.0f | %.2f | %s | ≥ %.1f | %.0f | %.2f | %s | ≥ %.1f | %s / %s |\n",
+			row.label, errNote(fg, fr), direct.throughput(),
+			fg.throughput(), ratio(fg, direct), facade(g), row.t.grpc,
+			fr.throughput(), ratio(fr, direct), facade(r), row.t.rest,
+			usPerCall(fg.cpuFacade, fg), usPerCall(fr.cpuFacade, fr))
+	}
+}
+
 // p50Rows compares one caller's median latency through each door.
 func (rep *report) p50Rows(w io.Writer) {
 	direct := rep.find(doorDirect, shapeDistinct, 1, false)
@@ -301,6 +344,9 @@ func (rep *report) sweepRows(w io.Writer) {
 	fmt.Fprintln(w, "| callers | credentials | cache | door | calls/s | ratio to direct | p50 ms | p99 ms | errors | facade peak RSS | CPU µs per call: generator / facade / sandbox | CPU cores used: generator / facade / sandbox / other processes |")
 	fmt.Fprintln(w, "| ---: | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 	for _, r := range rep.results {
+		if r.floor != "" {
+			continue // in the floor table
+		}
 		cache := "off"
 		if r.cache {
 			cache = "on (" + rep.opts.cacheTTL + ")"
@@ -443,6 +489,10 @@ func (rep *report) printSummary(w io.Writer) {
 	rep.targetRows(w)
 	fmt.Fprintln(w, "\nceilings (a facade that cost no CPU, on this harness):")
 	rep.ceilingRows(w)
+	if rep.opts.floor != "" {
+		fmt.Fprintln(w, "\nthe floor (bench/floor):")
+		rep.floorRows(w)
+	}
 	fmt.Fprintln(w, "\none caller:")
 	rep.p50Rows(w)
 	fmt.Fprintln(w, "\nmemory:")
@@ -480,6 +530,10 @@ func (rep *report) write(path string) error {
 	rep.targetRows(&b)
 	fmt.Fprintf(&b, "\nWhat this harness lets those ratios reach. The load generator and the sandbox run on the same CPUs as the facade; when the machine is CPU-bound, even a facade that cost no CPU at all would reach at most the ceiling below: the direct path's CPU per call (generator + sandbox) over the facade path's CPU per call without the facade's own (generator + what reached the sandbox). A target above its ceiling cannot be met on this machine whatever the facade does; a faster upstream makes the ceiling lower, a slower (real) one higher. An estimate: CPU per call includes the Go scheduler's spinning while goroutines wait, which weighs more per call at low throughput, so the ceilings of slow rows come out low; the cache row (no upstream call, highest throughput) is the firmest. The last two columns turn each target into a budget: the facade CPU per call that would leave the whole path cheap enough for the target, to set against the facade's measured CPU per call (in brackets) and against what its parts cost (the next section: a gRPC or HTTP server for the caller, an HTTP client for the upstream).\n\n")
 	rep.ceilingRows(&b)
+	if o.floor != "" {
+		fmt.Fprintf(&b, "\n### The floor of this stack\n\n`bench/floor` is the least a facade built on this stack can be: a grpc-go server and grpc-gateway in the process, with default settings, and nothing else. **forward** makes one plain `net/http` request per call to the sandbox, decodes the answer with the facade's own decoder and answers with the e-mail alone; **echo** answers with the e-mail of the caller's Basic credential, without calling the sandbox, as a cache hit would. Neither has interceptors, logs, metrics, traces, retries, a circuit breaker, bounds, sharing, or any mapping beyond the e-mail, so a real facade on these libraries does more per call than the floor does; a target the floor misses on this machine is out of reach here for any facade built on them. Measured in the same run, through the same doors, against the same direct rows as the targets; *facade* is `opentact-facade`'s ratio in the targets table.\n\n")
+		rep.floorRows(&b)
+	}
 	fmt.Fprintf(&b, "\n## One caller at a time\n\nThe facade's own hop: p50 through the facade minus p50 straight to the sandbox.\n\n")
 	rep.p50Rows(&b)
 	fmt.Fprintf(&b, "\n## Concurrency sweep\n\nEvery phase, in the order run (sweep at %s callers, then the cache rows). ⚠ marks more than 0.1%% errors, or other processes taking more than %.2f cores (a phase is run again when they do, up to %d reruns in all; the quietest run is kept).\n\n", joinInts(o.sweep), noisyCores, o.reruns)

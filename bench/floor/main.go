@@ -1,0 +1,166 @@
+// Command floor is make bench's floor: the least a facade built on this
+// stack (grpc-go, grpc-gateway in the process, net/http to the upstream)
+// can be. It does less than any real facade must, so that no facade on
+// the same stack can beat its throughput on the same machine:
+//
+//   - --mode=echo answers GetAuth with nothing but the e-mail of the
+//     caller's Basic credential, without calling the upstream: the
+//     least a call answered from a cache can cost;
+//   - --mode=forward makes one plain net/http request per call, decodes
+//     the answer (upstream.DecodeAnswer) and answers with the e-mail
+//     alone: the least a call sent to the upstream can cost.
+//
+// It has no interceptors, logs, metrics, traces, retries, circuit
+// breaker, bounds or sharing, and maps nothing but the e-mail. It takes
+// the facade's --grpc-addr, --http-addr and --upstream flags (and
+// ignores --log-level), answers /readyz, and is built and run by make
+// bench alone: it is not a facade to deploy.
+package main
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	authv1 "github.com/opentact-facade/opentact-facade/gen/go/opentact/auth/v1"
+	"github.com/opentact-facade/opentact-facade/internal/upstream"
+)
+
+func main() {
+	grpcAddr := flag.String("grpc-addr", "127.0.0.1:0", "gRPC listen address")
+	httpAddr := flag.String("http-addr", "127.0.0.1:0", "REST listen address")
+	up := flag.String("upstream", "", "the upstream's base URL (forward mode)")
+	mode := flag.String("mode", "forward", "echo or forward")
+	flag.String("log-level", "", "ignored: the floor logs nothing")
+	flag.Parse()
+	if err := run(*grpcAddr, *httpAddr, *up, *mode); err != nil {
+		fmt.Fprintln(os.Stderr, "floor:", err)
+		os.Exit(1)
+	}
+}
+
+func run(grpcAddr, httpAddr, up, mode string) error {
+	f := &floor{url: strings.TrimSuffix(up, "/") + "/rest/auth"}
+	switch mode {
+	case "echo":
+	case "forward":
+		f.forward = true
+		f.client = &http.Client{Transport: upstream.NewTransport()}
+	default:
+		return fmt.Errorf("--mode %q: want echo or forward", mode)
+	}
+	gl, err := net.Listen("tcp", grpcAddr)
+	if err != nil {
+		return err
+	}
+	hl, err := net.Listen("tcp", httpAddr)
+	if err != nil {
+		return err
+	}
+	gs := grpc.NewServer()
+	authv1.RegisterAuthServiceServer(gs, f)
+	gw := runtime.NewServeMux(runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.HTTPBodyMarshaler{
+		Marshaler: &runtime.JSONPb{MarshalOptions: protojson.MarshalOptions{UseProtoNames: true}},
+	}))
+	if err := authv1.RegisterAuthServiceHandlerServer(context.Background(), gw, f); err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
+	mux.Handle("/", gw)
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	errc := make(chan error, 2)
+	go func() { errc <- gs.Serve(gl) }()
+	go func() { errc <- hs.Serve(hl) }()
+	select {
+	case err = <-errc:
+	case <-ctx.Done():
+	}
+	gs.Stop()
+	_ = hs.Close()
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}
+
+type floor struct {
+	authv1.UnimplementedAuthServiceServer
+	forward bool
+	url     string
+	client  *http.Client
+}
+
+func (f *floor) GetAuth(ctx context.Context, _ *authv1.GetAuthRequest) (*authv1.GetAuthResponse, error) {
+	auth := metadata.ValueFromIncomingContext(ctx, "authorization")
+	if len(auth) != 1 {
+		return nil, status.Error(codes.Unauthenticated, "one authorization header, please")
+	}
+	if !f.forward {
+		email, ok := basicEmail(auth[0])
+		if !ok {
+			return nil, status.Error(codes.Unauthenticated, "not a Basic credential")
+		}
+		return answer(email), nil
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, f.url, nil)
+	if err != nil {
+		return nil, status.Error(codes.Internal, err.Error())
+	}
+	req.Header["Authorization"] = auth
+	resp, err := f.client.Do(req)
+	if err != nil {
+		return nil, status.Error(codes.Unavailable, "upstream unreachable")
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	resp.Body.Close()
+	switch {
+	case err != nil:
+		return nil, status.Error(codes.Unavailable, "upstream answer cut off")
+	case resp.StatusCode != http.StatusOK:
+		return nil, status.Errorf(codes.Unknown, "upstream HTTP %d", resp.StatusCode)
+	}
+	u, err := upstream.DecodeAnswer(body)
+	if err != nil {
+		return nil, status.Error(codes.Internal, "upstream answer not understood")
+	}
+	return answer(u.Email.Value), nil
+}
+
+func answer(email string) *authv1.GetAuthResponse {
+	return &authv1.GetAuthResponse{User: &authv1.User{Email: &email}}
+}
+
+// basicEmail is the user name of a Basic credential.
+func basicEmail(h string) (string, bool) {
+	enc, ok := strings.CutPrefix(h, "Basic ")
+	if !ok {
+		return "", false
+	}
+	raw, err := base64.StdEncoding.DecodeString(enc)
+	if err != nil {
+		return "", false
+	}
+	email, _, ok := strings.Cut(string(raw), ":")
+	return email, ok
+}
