@@ -57,22 +57,33 @@ func main() {
 }
 
 func run(grpcAddr, httpAddr, up, mode string) error {
-	f := &floor{url: strings.TrimSuffix(up, "/") + "/rest/auth"}
-	switch mode {
-	case "echo":
-	case "forward":
-		f.forward = true
-		f.client = &http.Client{Transport: upstream.NewTransport()}
-	default:
-		return fmt.Errorf("--mode %q: want echo or forward", mode)
-	}
 	gl, err := net.Listen("tcp", grpcAddr)
 	if err != nil {
 		return err
 	}
 	hl, err := net.Listen("tcp", httpAddr)
 	if err != nil {
+		gl.Close()
 		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return serve(ctx, gl, hl, up, mode)
+}
+
+// serve answers GetAuth on gl (gRPC) and hl (REST) until ctx ends.
+func serve(ctx context.Context, gl, hl net.Listener, up, mode string) error {
+	defer gl.Close()
+	defer hl.Close()
+	f := &floor{url: strings.TrimSuffix(up, "/") + "/rest/auth"}
+	switch mode {
+	case "echo":
+	case "forward":
+		f.forward = true
+		f.client = &http.Client{Transport: upstream.NewTransport()}
+		defer f.client.CloseIdleConnections()
+	default:
+		return fmt.Errorf("--mode %q: want echo or forward", mode)
 	}
 	gs := grpc.NewServer()
 	authv1.RegisterAuthServiceServer(gs, f)
@@ -87,18 +98,22 @@ func run(grpcAddr, httpAddr, up, mode string) error {
 	mux.Handle("/", gw)
 	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	errc := make(chan error, 2)
 	go func() { errc <- gs.Serve(gl) }()
 	go func() { errc <- hs.Serve(hl) }()
+	var err error
+	done := 0
 	select {
 	case err = <-errc:
+		done++
 	case <-ctx.Done():
 	}
 	gs.Stop()
 	_ = hs.Close()
-	if errors.Is(err, http.ErrServerClosed) {
+	for ; done < 2; done++ {
+		<-errc // both serve loops are over before serve returns
+	}
+	if errors.Is(err, http.ErrServerClosed) || errors.Is(err, grpc.ErrServerStopped) {
 		err = nil
 	}
 	return err
