@@ -26,13 +26,22 @@ type memoMarshaler struct {
 	runtime.Marshaler
 
 	mu   sync.Mutex
-	json map[*authv1.GetAuthResponse][]byte
+	json map[*authv1.GetAuthResponse]*memoEntry
 	ring [jsonMemoSize]*authv1.GetAuthResponse // insertion order, to evict the oldest
 	next int
 }
 
+// memoEntry is one answer's JSON, encoded by the first call to want it;
+// the calls that want it meanwhile (all the callers of a shared request
+// wake at once) wait for that encoding rather than making their own.
+type memoEntry struct {
+	once sync.Once
+	json []byte
+	err  error
+}
+
 func newMemoMarshaler(m runtime.Marshaler) *memoMarshaler {
-	return &memoMarshaler{Marshaler: m, json: make(map[*authv1.GetAuthResponse][]byte, jsonMemoSize)}
+	return &memoMarshaler{Marshaler: m, json: make(map[*authv1.GetAuthResponse]*memoEntry, jsonMemoSize)}
 }
 
 // Marshal implements runtime.Marshaler. The bytes of a remembered answer
@@ -43,24 +52,17 @@ func (m *memoMarshaler) Marshal(v any) ([]byte, error) {
 		return m.Marshaler.Marshal(v)
 	}
 	m.mu.Lock()
-	b, ok := m.json[resp]
-	m.mu.Unlock()
-	if ok {
-		return b, nil
-	}
-	b, err := m.Marshaler.Marshal(v)
-	if err != nil {
-		return nil, err
-	}
-	m.mu.Lock()
-	if _, ok := m.json[resp]; !ok {
+	e, ok := m.json[resp]
+	if !ok {
+		e = &memoEntry{}
 		if old := m.ring[m.next]; old != nil {
 			delete(m.json, old)
 		}
 		m.ring[m.next] = resp
 		m.next = (m.next + 1) % jsonMemoSize
-		m.json[resp] = b
+		m.json[resp] = e
 	}
 	m.mu.Unlock()
-	return b, nil
+	e.once.Do(func() { e.json, e.err = m.Marshaler.Marshal(resp) })
+	return e.json, e.err
 }

@@ -3,8 +3,12 @@ package server
 import (
 	"bytes"
 	"fmt"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -69,5 +73,52 @@ func TestMemoMarshalerEncodesAnAnswerOnce(t *testing.T) {
 	}
 	if b := marshal(anna); !bytes.Equal(b, want) || &b[0] == &first[0] {
 		t.Errorf("after %d other answers, anna's JSON was still kept (or is wrong: %s)", jsonMemoSize, b)
+	}
+}
+
+// slowCounting is the REST marshaler slowed down, counting its calls.
+type slowCounting struct {
+	runtime.Marshaler
+	calls atomic.Int32
+}
+
+func (s *slowCounting) Marshal(v any) ([]byte, error) {
+	s.calls.Add(1)
+	time.Sleep(20 * time.Millisecond)
+	return s.Marshaler.Marshal(v)
+}
+
+// TestMemoMarshalerHerd: the callers of a shared request wake together;
+// one of them encodes the answer and the others wait for its JSON.
+func TestMemoMarshalerHerd(t *testing.T) {
+	inner := &slowCounting{Marshaler: restMarshaler().Marshaler}
+	m := newMemoMarshaler(inner)
+	resp := answerFor("anna@example.com")
+	var (
+		wg    sync.WaitGroup
+		start = make(chan struct{})
+		outs  = make([][]byte, 16)
+	)
+	for i := range outs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			b, err := m.Marshal(resp)
+			if err != nil {
+				t.Error(err)
+			}
+			outs[i] = b
+		}()
+	}
+	close(start)
+	wg.Wait()
+	if n := inner.calls.Load(); n != 1 {
+		t.Errorf("%d encodings of one answer by 16 callers at once, want 1", n)
+	}
+	for _, b := range outs {
+		if !bytes.Contains(b, []byte("anna@example.com")) {
+			t.Errorf("a caller got %s", b)
+		}
 	}
 }
