@@ -103,13 +103,23 @@ func (s *AuthServer) Counters() Counters {
 // CacheEnabled reports whether answers are cached.
 func (s *AuthServer) CacheEnabled() bool { return s.cache != nil }
 
+// Limit is how long a call starting now may last, whatever the
+// caller's own deadline: Max when ctx has one (a caller may shorten a
+// call, not stretch it past Max), Default when it has none.
+func (t Timeouts) Limit(ctx context.Context) time.Duration {
+	if _, ok := ctx.Deadline(); ok {
+		return t.Max
+	}
+	return t.Default
+}
+
+// Timeouts are the bounds s puts on a call, defaults filled in.
+func (s *AuthServer) Timeouts() Timeouts { return s.timeouts }
+
 // bound gives ctx the call's deadline: the caller's, capped at
 // timeouts.Max, or timeouts.Default when the caller set none.
 func (s *AuthServer) bound(ctx context.Context) (context.Context, context.CancelFunc) {
-	if _, ok := ctx.Deadline(); ok {
-		return context.WithTimeout(ctx, s.timeouts.Max)
-	}
-	return context.WithTimeout(ctx, s.timeouts.Default)
+	return context.WithTimeout(ctx, s.timeouts.Limit(ctx))
 }
 
 // GetAuth forwards the caller's credentials to Opentact's GET /rest/auth

@@ -27,8 +27,9 @@ type callLimit struct {
 	timeouts service.Timeouts
 }
 
+// newCallLimit bounds calls at n in flight; timeouts are the service's
+// (AuthServer.Timeouts), so that a wait ends when the call would.
 func newCallLimit(n int, timeouts service.Timeouts) *callLimit {
-	timeouts.Max = max(timeouts.Max, timeouts.Default) // as the service caps
 	return &callLimit{slots: make(chan struct{}, n), timeouts: timeouts}
 }
 
@@ -44,16 +45,10 @@ func (l *callLimit) acquire(ctx context.Context) (release func(), err error) {
 	}
 	// The call's own bound, as the service will apply it. A caller's
 	// deadline within it needs no timer: ctx ends first.
-	wait, timed := l.timeouts.Default, true
-	if dl, ok := ctx.Deadline(); ok {
-		wait = time.Until(dl)
-		if timed = wait > l.timeouts.Max; timed {
-			wait = l.timeouts.Max
-		}
-	}
+	limit := l.timeouts.Limit(ctx)
 	var expired <-chan time.Time
-	if timed {
-		t := time.NewTimer(wait)
+	if dl, ok := ctx.Deadline(); !ok || time.Until(dl) > limit {
+		t := time.NewTimer(limit)
 		defer t.Stop()
 		expired = t.C
 	}

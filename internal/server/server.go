@@ -186,7 +186,7 @@ func New(opts Options) (*Server, error) {
 	// make is kept for the benchmark that compares the two.
 	register := func(mux *gwruntime.ServeMux) error {
 		return authv1.RegisterAuthServiceHandlerServer(context.Background(), mux,
-			newLocalAuth(auth, unary, opts.TracerProvider, newCallLimit(int(opts.MaxConcurrentStreams), timeouts)))
+			newLocalAuth(auth, unary, opts.TracerProvider, newCallLimit(int(opts.MaxConcurrentStreams), auth.Timeouts())))
 	}
 	if opts.gatewayOverGRPC {
 		s.inMemLis = bufconn.Listen(256 << 10)
