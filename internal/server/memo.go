@@ -4,17 +4,19 @@ import (
 	"sync"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	lru "github.com/hashicorp/golang-lru/v2"
 
 	authv1 "github.com/opentact-facade/opentact-facade/gen/go/opentact/auth/v1"
 )
 
-// jsonMemoSize bounds the answers whose JSON the gateway keeps: enough for
-// the hot accounts of a busy facade, small enough (each answer about 2
-// KiB with its JSON) to stay well under a MiB.
+// jsonMemoSize bounds the answers whose JSON the gateway keeps, the least
+// recently used going first: enough for the hot accounts of a busy
+// facade, small enough (each answer about 2 KiB with its JSON) to stay
+// well under a MiB.
 const jsonMemoSize = 256
 
 // memoMarshaler is the gateway's marshaler with a memory of the JSON of
-// the last jsonMemoSize answers it encoded, by message. The service hands
+// the jsonMemoSize answers it used last, by message. The service hands
 // one *GetAuthResponse to every call it answers with it (identical calls
 // sharing one upstream request, cache hits), and never changes an answer
 // once returned, so a REST answer is encoded once rather than once per
@@ -24,11 +26,7 @@ const jsonMemoSize = 256
 // other message can take its address while its JSON is there.
 type memoMarshaler struct {
 	runtime.Marshaler
-
-	mu   sync.Mutex
-	json map[*authv1.GetAuthResponse]*memoEntry
-	ring [jsonMemoSize]*authv1.GetAuthResponse // insertion order, to evict the oldest
-	next int
+	json *lru.Cache[*authv1.GetAuthResponse, *memoEntry]
 }
 
 // memoEntry is one answer's JSON, encoded by the first call to want it;
@@ -41,7 +39,8 @@ type memoEntry struct {
 }
 
 func newMemoMarshaler(m runtime.Marshaler) *memoMarshaler {
-	return &memoMarshaler{Marshaler: m, json: make(map[*authv1.GetAuthResponse]*memoEntry, jsonMemoSize)}
+	c, _ := lru.New[*authv1.GetAuthResponse, *memoEntry](jsonMemoSize) // errors only for a size below 1
+	return &memoMarshaler{Marshaler: m, json: c}
 }
 
 // Marshal implements runtime.Marshaler. The bytes of a remembered answer
@@ -51,18 +50,14 @@ func (m *memoMarshaler) Marshal(v any) ([]byte, error) {
 	if !ok || resp == nil {
 		return m.Marshaler.Marshal(v)
 	}
-	m.mu.Lock()
-	e, ok := m.json[resp]
+	e, ok := m.json.Get(resp)
 	if !ok {
+		// Whoever adds the entry first, the others use it.
 		e = &memoEntry{}
-		if old := m.ring[m.next]; old != nil {
-			delete(m.json, old)
+		if prev, found, _ := m.json.PeekOrAdd(resp, e); found {
+			e = prev
 		}
-		m.ring[m.next] = resp
-		m.next = (m.next + 1) % jsonMemoSize
-		m.json[resp] = e
 	}
-	m.mu.Unlock()
 	e.once.Do(func() { e.json, e.err = m.Marshaler.Marshal(resp) })
 	return e.json, e.err
 }

@@ -68,7 +68,7 @@ func TestMemoMarshalerEncodesAnAnswerOnce(t *testing.T) {
 	for i := range jsonMemoSize {
 		marshal(answerFor(fmt.Sprintf("user%d@example.com", i)))
 	}
-	if n := len(m.json); n > jsonMemoSize {
+	if n := m.json.Len(); n > jsonMemoSize {
 		t.Errorf("%d answers kept, want at most %d", n, jsonMemoSize)
 	}
 	if b := marshal(anna); !bytes.Equal(b, want) || &b[0] == &first[0] {
