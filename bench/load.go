@@ -279,84 +279,185 @@ func (b *bench) prime(ctx context.Context, fac *facadeProc) error {
 	return ctx.Err()
 }
 
-// noisyCores is how much CPU other processes may take during a phase
-// before it is run again (within the -reruns budget).
+// noisyCores is how much CPU other processes may take during a lane's
+// measured time before its group is run again (within the -reruns budget).
 const noisyCores = 0.15
 
-// measure runs a phase and, while the -reruns budget lasts, runs it again
-// when other processes took more than noisyCores meanwhile; it keeps the
-// quietest run.
-func (b *bench) measure(ctx context.Context, d doorKind, sh shape, c int, fac *facadeProc, cache bool) (*result, error) {
-	best, err := b.phase(ctx, d, sh, c, fac, cache)
-	for err == nil && best.cpuOther/best.window.Seconds() > noisyCores && b.reruns > 0 {
-		b.reruns--
-		fmt.Printf("        other processes took %.2f cores: running it again (%d reruns left)\n", best.cpuOther/best.window.Seconds(), b.reruns)
-		var r *result
-		if r, err = b.phase(ctx, d, sh, c, fac, cache); err == nil && r.cpuOther < best.cpuOther {
-			best = r
-		}
-	}
-	if err == nil && best.cpuOther/best.window.Seconds() > noisyCores {
-		best.noisy = true
-	}
-	return best, err
+// lane is one door through one process: the sandbox straight (direct), or a
+// facade, or bench/floor, over gRPC or REST.
+type lane struct {
+	door  doorKind
+	fac   *facadeProc // nil for direct
+	cache bool        // the facade has its cache on
 }
 
-// phase runs c closed-loop callers through door d for warm-up plus
-// duration, and measures the calls that complete within the duration.
-func (b *bench) phase(ctx context.Context, d doorKind, sh shape, c int, fac *facadeProc, cache bool) (*result, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
+// measure measures lanes, all with c callers and shape sh, together (see
+// interleave). While the -reruns budget lasts it runs the group again when
+// other processes took more than noisyCores during any lane's time, and
+// keeps the quietest run.
+func (b *bench) measure(ctx context.Context, sh shape, c int, lanes ...lane) ([]*result, error) {
+	noise := func(rs []*result) float64 {
+		n := 0.0
+		for _, r := range rs {
+			n = max(n, r.cpuOther/r.window.Seconds())
+		}
+		return n
 	}
-	call, closeDoor, err := b.door(d, c, fac)
+	best, err := b.interleave(ctx, sh, c, lanes)
+	for err == nil && noise(best) > noisyCores && b.reruns > 0 {
+		b.reruns--
+		fmt.Printf("        other processes took %.2f cores: running the group again (%d reruns left)\n", noise(best), b.reruns)
+		var rs []*result
+		if rs, err = b.interleave(ctx, sh, c, lanes); err == nil && noise(rs) < noise(best) {
+			best = rs
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
-	defer closeDoor()
-	r := &result{door: d, shape: sh, callers: c, cache: cache, window: b.opts.duration}
-	if d != doorDirect {
-		r.peakReset = fac.resetPeak()
-		r.floor = fac.floor
+	for _, r := range best {
+		r.noisy = r.cpuOther/r.window.Seconds() > noisyCores
+		printResult(r)
 	}
+	return best, nil
+}
 
+// phase measures one lane alone, in one stretch: warm-up, then -duration.
+func (b *bench) phase(ctx context.Context, d doorKind, sh shape, c int, fac *facadeProc, cache bool) (*result, error) {
+	rs, err := b.interleave(ctx, sh, c, []lane{{door: d, fac: fac, cache: cache}})
+	if err != nil {
+		return nil, err
+	}
+	printResult(rs[0])
+	return rs[0], nil
+}
+
+// laneRun is a lane being measured: its open door, its result so far, and
+// where each caller is in its rotation over the users.
+type laneRun struct {
+	lane
+	call  caller
+	close func()
+	r     *result
+	lat   []time.Duration
+	next  []int
+}
+
+// interleave measures lanes with c closed-loop callers each, one lane at a
+// time, in -rounds rounds: in each round every lane runs for its share of
+// -duration (after a warm-up, the whole -warmup in the first round and at
+// most laterWarmup after), each round starting one lane further on. The
+// machine's speed drifts, on a shared VM by a third from one minute to the
+// next; interleaved, the drift falls on every lane alike instead of on
+// whichever ran in the slow minute, so ratios between lanes hold up from
+// run to run. A lane's result sums its slices. One lane is measured in one
+// stretch.
+func (b *bench) interleave(ctx context.Context, sh shape, c int, lanes []lane) ([]*result, error) {
+	rounds := b.opts.rounds
+	if len(lanes) == 1 || rounds < 1 {
+		rounds = 1
+	}
+	runs := make([]*laneRun, len(lanes))
+	defer func() {
+		for _, lr := range runs {
+			if lr != nil {
+				lr.close()
+			}
+		}
+	}()
 	nu := len(b.users)
 	if sh == shapeDistinct {
 		nu = min(nu, b.opts.users)
 	}
 	stride := max(1, nu/c) // worker i starts stride users after worker i-1: no two callers share a user at once
+	for i, l := range lanes {
+		call, closeDoor, err := b.door(l.door, c, l.fac)
+		if err != nil {
+			return nil, err
+		}
+		lr := &laneRun{lane: l, call: call, close: closeDoor, next: make([]int, c),
+			r: &result{door: l.door, shape: sh, callers: c, cache: l.cache}}
+		for w := range c {
+			lr.next[w] = w * stride
+		}
+		if l.door != doorDirect {
+			lr.r.floor = l.fac.floor
+			lr.r.peakReset = l.fac.resetPeak()
+		}
+		runs[i] = lr
+	}
+	slice := b.opts.duration / time.Duration(rounds)
+	for round := range rounds {
+		warm := b.opts.warmup
+		if round > 0 {
+			warm = min(warm, laterWarmup)
+		}
+		for k := range runs {
+			if err := b.slice(ctx, runs[(round+k)%len(runs)], sh, nu, warm, slice); err != nil {
+				return nil, err
+			}
+		}
+	}
+	out := make([]*result, len(runs))
+	for i, lr := range runs {
+		r := lr.r
+		if lr.door != doorDirect {
+			r.peakRSS = lr.fac.peak()
+		}
+		r.calls = int64(len(lr.lat))
+		if len(lr.lat) > 0 {
+			slices.Sort(lr.lat)
+			r.p50, r.p99, r.maxLat = percentile(lr.lat, 0.50), percentile(lr.lat, 0.99), lr.lat[len(lr.lat)-1]
+		}
+		out[i] = r
+	}
+	return out, nil
+}
 
+// laterWarmup is the warm-up of a lane's slices after its first: its
+// connections are open and its processes warm, the callers only restart.
+const laterWarmup = 200 * time.Millisecond
+
+// slice runs lr's callers for warm plus d, and adds what completed within d
+// to lr: calls, errors, latencies, and every process's CPU time.
+func (b *bench) slice(ctx context.Context, lr *laneRun, sh shape, nu int, warm, d time.Duration) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	c, r := len(lr.next), lr.r
 	start := time.Now()
-	measStart := start.Add(b.opts.warmup)
-	measEnd := measStart.Add(b.opts.duration)
+	measStart := start.Add(warm)
+	measEnd := measStart.Add(d)
 	var (
 		stop     atomic.Bool
 		wg       sync.WaitGroup
 		samples  = make([][]time.Duration, c)
 		errCount = make([]int64, c)
-		errOnce  sync.Once
+		firstErr = make([]error, c)
 	)
-	expect := int(b.opts.duration.Seconds() * 50000 / float64(c)) // generous: 50k calls/s in all
+	expect := int(d.Seconds() * 50000 / float64(c)) // generous: 50k calls/s in all
 	for w := range c {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			lat := make([]time.Duration, 0, min(expect, 1<<16))
-			next := w * stride
 			for !stop.Load() {
 				u := b.users[0]
 				if sh == shapeDistinct {
-					u = b.users[next%nu]
-					next++
+					u = b.users[lr.next[w]%nu]
+					lr.next[w]++
 				}
 				t0 := time.Now()
-				err := call(w, u)
+				err := lr.call(w, u)
 				t1 := time.Now()
 				if t1.Before(measStart) || t1.After(measEnd) {
 					continue
 				}
 				if err != nil {
 					errCount[w]++
-					errOnce.Do(func() { r.firstErr = err.Error() })
+					if firstErr[w] == nil {
+						firstErr[w] = err
+					}
 					continue
 				}
 				lat = append(lat, t1.Sub(t0))
@@ -366,11 +467,10 @@ func (b *bench) phase(ctx context.Context, d doorKind, sh shape, c int, fac *fac
 	}
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
-	abort := func(err error) (*result, error) {
+	abort := func(err error) error {
 		stop.Store(true)
-		return nil, err
+		return err
 	}
-
 	sleepUntil := func(t time.Time) error {
 		select {
 		case <-time.After(time.Until(t)):
@@ -384,46 +484,40 @@ func (b *bench) phase(ctx context.Context, d doorKind, sh shape, c int, fac *fac
 	if err := sleepUntil(measStart); err != nil {
 		return abort(err)
 	}
-	all0, gen0, fac0, sb0 := machineBusySeconds(), selfCPUSeconds(), 0.0, cpuSeconds(b.sandbox.cmd.Process.Pid)
-	if d != doorDirect {
-		fac0 = cpuSeconds(fac.pid())
+	facCPU := func() float64 {
+		if lr.door == doorDirect {
+			return 0
+		}
+		return cpuSeconds(lr.fac.pid())
 	}
+	all0, gen0, fac0, sb0 := machineBusySeconds(), selfCPUSeconds(), facCPU(), cpuSeconds(b.sandbox.cmd.Process.Pid)
 	t0 := time.Now()
 	if err := sleepUntil(measEnd); err != nil {
 		return abort(err)
 	}
-	all1, gen1, fac1, sb1 := machineBusySeconds(), selfCPUSeconds(), 0.0, cpuSeconds(b.sandbox.cmd.Process.Pid)
-	if d != doorDirect {
-		fac1 = cpuSeconds(fac.pid())
-	}
-	// Normalise to the window, in case the sampling was late.
-	scale := b.opts.duration.Seconds() / time.Since(t0).Seconds()
-	r.cpuGen, r.cpuFacade, r.cpuSandbox = (gen1-gen0)*scale, (fac1-fac0)*scale, (sb1-sb0)*scale
-	r.cpuOther = max(0, (all1-all0)*scale-r.cpuGen-r.cpuFacade-r.cpuSandbox)
+	all1, gen1, fac1, sb1 := machineBusySeconds(), selfCPUSeconds(), facCPU(), cpuSeconds(b.sandbox.cmd.Process.Pid)
+	// Normalise to the slice, in case the sampling was late.
+	scale := d.Seconds() / time.Since(t0).Seconds()
+	gen, fac, sb := (gen1-gen0)*scale, (fac1-fac0)*scale, (sb1-sb0)*scale
+	r.cpuGen, r.cpuFacade, r.cpuSandbox = r.cpuGen+gen, r.cpuFacade+fac, r.cpuSandbox+sb
+	r.cpuOther += max(0, (all1-all0)*scale-gen-fac-sb)
+	r.window += d
 	stop.Store(true)
 	select {
 	case <-done:
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		return ctx.Err()
 	case <-time.After(15 * time.Second):
-		return nil, fmt.Errorf("%s, %d callers: calls still in flight 15s after the end", d, c)
+		return fmt.Errorf("%s, %d callers: calls still in flight 15s after the end", lr.door, c)
 	}
-	if d != doorDirect {
-		r.peakRSS = fac.peak()
-	}
-
-	var lat []time.Duration
 	for w := range c {
-		lat = append(lat, samples[w]...)
+		lr.lat = append(lr.lat, samples[w]...)
 		r.errs += errCount[w]
+		if r.firstErr == "" && firstErr[w] != nil {
+			r.firstErr = firstErr[w].Error()
+		}
 	}
-	r.calls = int64(len(lat))
-	if len(lat) > 0 {
-		slices.Sort(lat)
-		r.p50, r.p99, r.maxLat = percentile(lat, 0.50), percentile(lat, 0.99), lat[len(lat)-1]
-	}
-	printResult(r)
-	return r, nil
+	return nil
 }
 
 // percentile is the nearest-rank percentile of sorted samples.

@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -40,6 +41,7 @@ type options struct {
 	cacheFill        []int
 	cacheMaxEntries  int
 	reruns           int
+	rounds           int
 	micro            bool
 	profile          bool
 	profileDir       string
@@ -56,6 +58,7 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.goCmd, "go", "go", "go command, for the micro-benchmarks")
 	fs.DurationVar(&o.duration, "duration", 3*time.Second, "measured time of each load phase")
 	fs.DurationVar(&o.warmup, "warmup", 500*time.Millisecond, "unmeasured time before each load phase")
+	fs.IntVar(&o.rounds, "rounds", 3, "rounds a group of phases is interleaved in: each phase runs -duration/-rounds per round")
 	fs.IntVar(&o.users, "users", 5000, "distinct users the distinct-credentials shape rotates over")
 	sweep := fs.String("sweep", "1,16,128,512", "concurrency sweep (callers)")
 	fs.IntVar(&o.targetCallers, "target-callers", 16, "callers of the target rows")
@@ -84,8 +87,8 @@ func parseFlags(args []string) (options, error) {
 	switch {
 	case o.duration <= 0 || o.warmup < 0:
 		return o, errors.New("-duration must be positive and -warmup not negative")
-	case o.users < 1 || o.targetCallers < 1 || o.workersPerConn < 1:
-		return o, errors.New("-users, -target-callers and -workers-per-conn must be positive")
+	case o.users < 1 || o.targetCallers < 1 || o.workersPerConn < 1 || o.rounds < 1:
+		return o, errors.New("-users, -target-callers, -workers-per-conn and -rounds must be positive")
 	}
 	return o, nil
 }
@@ -169,7 +172,13 @@ func run(ctx context.Context, o options, procs *registry) error {
 	cacheOK, cacheNote := facadeHasFlags(o.facade, "cache-ttl", "cache-max-entries")
 	rep.cacheNote = cacheNote
 
-	// Phase 1: the sweep, cache off, both shapes, all three doors.
+	// Phase 1: the sweep. The phases of one group (a number of callers and
+	// a shape) are measured together, interleaved (bench.interleave), so
+	// that the ratios between them hold up on a machine whose speed
+	// drifts: the three doors with the cache off; at the target callers,
+	// bench/floor's doors too (forward with distinct credentials, echo
+	// with the same); with the same credentials, at the target callers and
+	// at one, the doors of a facade with its cache on.
 	fac, err := startFacade(ctx, procs, o.facade, env.upstream)
 	if err != nil {
 		return err
@@ -178,80 +187,83 @@ func run(ctx context.Context, o options, procs *registry) error {
 		return err
 	}
 	rep.idleRSS = fac.rss()
+	rep.peakRSSAll = fac.hwmSinceStart()
+	procs.stop(fac.proc)
 	fmt.Printf("facade idle RSS: %s\n\n", mib(rep.idleRSS))
 	printHeader()
-	// Each facade phase runs in a facade of its own, started for it: Go
-	// gives memory back to the system only slowly, so a facade that had
-	// just served a heavier phase would carry its resident set into the
-	// next phase's peak.
-	rep.peakRSSAll = fac.hwmSinceStart()
-	measureFresh := func(d doorKind, sh shape, c int) error {
-		f := fac
-		if d != doorDirect {
-			var err error
-			if f, err = startFacade(ctx, procs, o.facade, env.upstream); err != nil {
+	measureGroup := func(sh shape, c int) error {
+		// Each facade lane runs in a facade of its own, started for the
+		// group: Go gives memory back to the system only slowly, so a
+		// facade that had just served a heavier phase would carry its
+		// resident set into the next phase's peak.
+		var started []*facadeProc
+		defer func() {
+			for _, f := range started {
+				procs.stop(f.proc)
+			}
+		}()
+		start := func(path string, args ...string) (*facadeProc, error) {
+			f, err := startFacade(ctx, procs, path, env.upstream, args...)
+			if err != nil {
+				return nil, err
+			}
+			started = append(started, f)
+			return f, env.prime(ctx, f)
+		}
+		lanes := []lane{{door: doorDirect}}
+		for _, d := range []doorKind{doorGRPC, doorREST} {
+			f, err := start(o.facade)
+			if err != nil {
 				return err
 			}
-			defer procs.stop(f.proc)
-			if err := env.prime(ctx, f); err != nil {
-				return err
-			}
+			lanes = append(lanes, lane{door: d, fac: f})
 		}
-		r, err := env.measure(ctx, d, sh, c, f, false)
-		if err != nil {
-			return err
-		}
-		rep.add(r)
-		rep.peakRSSAll = max(rep.peakRSSAll, f.hwmSinceStart())
-		return nil
-	}
-	for _, c := range o.sweep {
-		for _, sh := range []shape{shapeDistinct, shapeSame} {
-			for _, d := range []doorKind{doorDirect, doorGRPC, doorREST} {
-				if err := measureFresh(d, sh, c); err != nil {
-					return err
-				}
+		if o.floor != "" && c == o.targetCallers {
+			mode := "forward"
+			if sh == shapeSame {
+				mode = "echo"
 			}
-		}
-	}
-	// The target rows at targetCallers, if the sweep did not have them.
-	for _, sh := range []shape{shapeDistinct, shapeSame} {
-		for _, d := range []doorKind{doorDirect, doorGRPC, doorREST} {
-			if rep.find(d, sh, o.targetCallers, false) != nil {
-				continue
-			}
-			if err := measureFresh(d, sh, o.targetCallers); err != nil {
-				return err
-			}
-		}
-	}
-	procs.stop(fac.proc)
-
-	// The floor: bench/floor, the least a facade on this stack can be,
-	// through the same doors: forwarding with distinct credentials (the
-	// first target row), answering at once with the same (the cache row).
-	if o.floor != "" {
-		for _, fl := range []struct {
-			mode string
-			sh   shape
-		}{{"forward", shapeDistinct}, {"echo", shapeSame}} {
-			f, err := startFacade(ctx, procs, o.floor, env.upstream, "--mode", fl.mode)
+			f, err := start(o.floor, "--mode", mode)
 			if err != nil {
 				return fmt.Errorf("bench/floor: %w", err)
 			}
-			f.floor = fl.mode
-			if err := env.prime(ctx, f); err != nil {
-				return fmt.Errorf("bench/floor: %w", err)
-			}
+			f.floor = mode
+			lanes = append(lanes, lane{door: doorGRPC, fac: f}, lane{door: doorREST, fac: f})
+		}
+		if cacheOK && sh == shapeSame && (c == o.targetCallers || c == 1) {
 			for _, d := range []doorKind{doorGRPC, doorREST} {
-				r, err := env.measure(ctx, d, fl.sh, o.targetCallers, f, false)
+				f, err := start(o.facade, "--cache-ttl="+o.cacheTTL)
 				if err != nil {
 					return err
 				}
-				rep.add(r)
+				lanes = append(lanes, lane{door: d, fac: f, cache: true})
 			}
-			procs.stop(f.proc)
 		}
+		rs, err := env.measure(ctx, sh, c, lanes...)
+		if err != nil {
+			return err
+		}
+		for i, r := range rs {
+			rep.add(r)
+			if l := lanes[i]; l.door != doorDirect && !l.cache && l.fac.floor == "" {
+				rep.peakRSSAll = max(rep.peakRSSAll, l.fac.hwmSinceStart())
+			}
+		}
+		return nil
+	}
+	callers := o.sweep
+	if !slices.Contains(callers, o.targetCallers) {
+		callers = append(slices.Clone(callers), o.targetCallers)
+	}
+	for _, c := range callers {
+		for _, sh := range []shape{shapeDistinct, shapeSame} {
+			if err := measureGroup(sh, c); err != nil {
+				return err
+			}
+		}
+	}
+	if !cacheOK {
+		fmt.Printf("\ncache rows skipped: %s\n", cacheNote)
 	}
 
 	// Where the facade's CPU goes, in a phase of its own per door (the
@@ -274,48 +286,16 @@ func run(ctx context.Context, o options, procs *registry) error {
 		}
 	}
 
-	// Phase 2: the same hot account through a facade with its cache on.
-	if cacheOK {
-		cfac, err := startFacade(ctx, procs, o.facade, env.upstream, "--cache-ttl="+o.cacheTTL)
+	// Phase 2: what the cache costs in memory.
+	if cacheOK && len(o.cacheFill) > 0 {
+		mfac, err := startFacade(ctx, procs, o.facade, env.upstream, "--cache-ttl=10m", fmt.Sprintf("--cache-max-entries=%d", o.cacheMaxEntries))
 		if err != nil {
 			return err
 		}
-		if err := env.prime(ctx, cfac); err != nil {
+		if rep.cacheMem, err = env.cacheMemory(ctx, mfac); err != nil {
 			return err
 		}
-		for _, d := range []doorKind{doorGRPC, doorREST} {
-			r, err := env.measure(ctx, d, shapeSame, o.targetCallers, cfac, true)
-			if err != nil {
-				return err
-			}
-			rep.add(r)
-		}
-		// One caller answered from the cache: the facade's hop with no
-		// upstream call behind it, the floor of its added latency.
-		if o.targetCallers != 1 {
-			for _, d := range []doorKind{doorGRPC, doorREST} {
-				r, err := env.measure(ctx, d, shapeSame, 1, cfac, true)
-				if err != nil {
-					return err
-				}
-				rep.add(r)
-			}
-		}
-		procs.stop(cfac.proc)
-
-		// Phase 3: what the cache costs in memory.
-		if len(o.cacheFill) > 0 {
-			mfac, err := startFacade(ctx, procs, o.facade, env.upstream, "--cache-ttl=10m", fmt.Sprintf("--cache-max-entries=%d", o.cacheMaxEntries))
-			if err != nil {
-				return err
-			}
-			if rep.cacheMem, err = env.cacheMemory(ctx, mfac); err != nil {
-				return err
-			}
-			procs.stop(mfac.proc)
-		}
-	} else {
-		fmt.Printf("\ncache rows skipped: %s\n", cacheNote)
+		procs.stop(mfac.proc)
 	}
 	procs.stop(sb.proc)
 
