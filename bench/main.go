@@ -175,8 +175,8 @@ func run(ctx context.Context, o options, procs *registry) error {
 	// Phase 1: the sweep. The phases of one group (a number of callers and
 	// a shape) are measured together, interleaved (bench.interleave), so
 	// that the ratios between them hold up on a machine whose speed
-	// drifts: the three doors with the cache off; at the target callers,
-	// bench/floor's doors too (forward with distinct credentials, echo
+	// drifts: the three doors with the cache off; at the target callers
+	// and at one, bench/floor's doors too (forward with distinct credentials, echo
 	// with the same); with the same credentials, at the target callers and
 	// at one, the doors of a facade with its cache on.
 	fac, err := startFacade(ctx, procs, o.facade, env.upstream)
@@ -218,7 +218,7 @@ func run(ctx context.Context, o options, procs *registry) error {
 			}
 			lanes = append(lanes, lane{door: d, fac: f})
 		}
-		if o.floor != "" && c == o.targetCallers {
+		if o.floor != "" && (c == o.targetCallers || c == 1) {
 			mode := "forward"
 			if sh == shapeSame {
 				mode = "echo"

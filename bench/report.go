@@ -107,10 +107,10 @@ func (rep *report) find(d doorKind, sh shape, c int, cache bool) *result {
 	return nil
 }
 
-// findFloor is bench/floor's row in mode through door d.
-func (rep *report) findFloor(mode string, d doorKind) *result {
+// findFloor is bench/floor's row in mode through door d with c callers.
+func (rep *report) findFloor(mode string, d doorKind, c int) *result {
 	for _, r := range rep.results {
-		if r.floor == mode && r.door == d {
+		if r.floor == mode && r.door == d && r.callers == c {
 			return r
 		}
 	}
@@ -288,7 +288,7 @@ func (rep *report) floorRows(w io.Writer) {
 		{"echo", "**echo**, the same phase (against: `--cache-ttl`)", targets[2]},
 	} {
 		direct := rep.find(doorDirect, row.t.shape, c, false)
-		fg, fr := rep.findFloor(row.mode, doorGRPC), rep.findFloor(row.mode, doorREST)
+		fg, fr := rep.findFloor(row.mode, doorGRPC, rep.opts.targetCallers), rep.findFloor(row.mode, doorREST, rep.opts.targetCallers)
 		g, r := rep.find(doorGRPC, row.t.shape, c, row.t.cache), rep.find(doorREST, row.t.shape, c, row.t.cache)
 		if direct == nil || fg == nil || fr == nil {
 			continue
@@ -329,6 +329,12 @@ func (rep *report) p50Rows(w io.Writer) {
 		}
 		fmt.Fprintf(w, "| %s%s | %s | %s | %+.3f | ≤ %.1f | %s |\n", d, errNote(r), ms(r.p50), ms(r.p99), float64(delta)/1e6, float64(targetP50Delta)/1e6, v)
 	}
+	// bench/floor forwarding, one caller: the least this stack adds.
+	for _, d := range []doorKind{doorGRPC, doorREST} {
+		if r := rep.findFloor("forward", d, 1); r != nil {
+			fmt.Fprintf(w, "| %s%s | %s | %s | %+.3f | | floor |\n", r.label(), errNote(r), ms(r.p50), ms(r.p99), float64(r.p50-direct.p50)/1e6)
+		}
+	}
 	// The floor: one caller answered from the cache, no upstream call.
 	var floor []string
 	for _, d := range []doorKind{doorGRPC, doorREST} {
@@ -338,6 +344,15 @@ func (rep *report) p50Rows(w io.Writer) {
 	}
 	if len(floor) > 0 {
 		fmt.Fprintf(w, "\nThe floor of that difference: one caller answered from the cache (`--cache-ttl`), so that no upstream call is made at all, has a p50 of %s. That is the facade's own hop (the caller's gRPC or HTTP round trip to the facade, and the facade's work), which every call through the facade pays on top of the upstream's round trip.\n", strings.Join(floor, ", "))
+	}
+	var echo []string
+	for _, d := range []doorKind{doorGRPC, doorREST} {
+		if r := rep.findFloor("echo", d, 1); r != nil {
+			echo = append(echo, fmt.Sprintf("%s %s ms (p99 %s ms)", r.label(), ms(r.p50), ms(r.p99)))
+		}
+	}
+	if len(echo) > 0 {
+		fmt.Fprintf(w, "\nThe *floor forward* rows are `bench/floor` (see the floor of this stack, above) forwarding each call to the sandbox, measured with the rows above: the least a facade built on grpc-go, grpc-gateway and net/http adds here. Its echo, answering without calling the sandbox, one caller: %s.\n", strings.Join(echo, ", "))
 	}
 }
 
