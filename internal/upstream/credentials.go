@@ -78,7 +78,12 @@ var ErrInvalidCredential = errors.New("invalid credential header")
 // value has none. Its String, Format and LogValue name the kinds present
 // and never a value, so a Credentials cannot leak through fmt or slog.
 type Credentials struct {
-	values [numKinds]string
+	// Each value is behind a pointer, nil when absent, never changed once
+	// set: in an unexported field fmt cannot call Format and prints the
+	// fields it finds, but a pointer to a string below the top level it
+	// prints as an address, whatever the verb. (A pointer to an array or
+	// a struct it would follow, for a verb such as %s.)
+	values [numKinds]*string
 }
 
 // ParseCredentials collects the credential headers from values, a lookup
@@ -98,7 +103,9 @@ func ParseCredentials(values func(key string) []string) (Credentials, error) {
 		if err := checkValue(vs[0]); err != nil {
 			return Credentials{}, fmt.Errorf("%w: %s %s", ErrInvalidCredential, metadataKeys[k], err)
 		}
-		c.values[k] = vs[0]
+		if v := vs[0]; v != "" {
+			c.values[k] = &v
+		}
 	}
 	return c, nil
 }
@@ -134,14 +141,28 @@ func NewCredentials(values map[Kind]string) (Credentials, error) {
 func (c Credentials) Empty() bool { return c == Credentials{} }
 
 // Has reports whether the kind is present.
-func (c Credentials) Has(k Kind) bool { return c.values[k] != "" }
+func (c Credentials) Has(k Kind) bool { return c.Value(k) != "" }
 
 // Value returns the kind's value, or "" if absent. Handle it as a secret.
-func (c Credentials) Value(k Kind) string { return c.values[k] }
+func (c Credentials) Value(k Kind) string {
+	if p := c.values[k]; p != nil {
+		return *p
+	}
+	return ""
+}
+
+// all is every kind's value, "" for those absent.
+func (c Credentials) all() [numKinds]string {
+	var out [numKinds]string
+	for k := range out {
+		out[k] = c.Value(Kind(k))
+	}
+	return out
+}
 
 // setOn writes every present credential onto h under Opentact's spelling.
 func (c Credentials) setOn(h http.Header) {
-	for k, v := range c.values {
+	for k, v := range c.all() {
 		if v != "" {
 			h[headerNames[k]] = []string{v}
 		}
@@ -153,7 +174,7 @@ func (c Credentials) setOn(h http.Header) {
 // decoded user:password and password.
 func (c Credentials) secrets() []string {
 	var out []string
-	for k, v := range c.values {
+	for k, v := range c.all() {
 		if v == "" {
 			continue
 		}
@@ -184,7 +205,7 @@ func (c Credentials) secrets() []string {
 // "authorization,x-auth-token".
 func (c Credentials) kindNames() string {
 	var b strings.Builder
-	for k, v := range c.values {
+	for k, v := range c.all() {
 		if v == "" {
 			continue
 		}

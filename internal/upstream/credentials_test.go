@@ -257,6 +257,11 @@ func TestCredentialsNeverPrintValues(t *testing.T) {
 				fmt.Sprintf(verb, struct{ C upstream.Credentials }{creds}),
 				fmt.Sprintf(verb, []upstream.Credentials{creds}),
 				fmt.Sprintf(verb, map[string]any{"c": creds}),
+				// In an unexported field fmt cannot call Format and
+				// prints the fields by reflection.
+				fmt.Sprintf(verb, struct{ c upstream.Credentials }{creds}),
+				fmt.Sprintf(verb, struct{ c *upstream.Credentials }{&creds}),
+				fmt.Sprintf(verb, []struct{ c upstream.Credentials }{{creds}}),
 			)
 		}
 		outputs = append(outputs, fmt.Sprint(creds), fmt.Sprintln(creds), creds.String(), fmt.Errorf("auth with %v failed", creds).Error())
