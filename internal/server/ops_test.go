@@ -9,8 +9,11 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
 	rpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protodesc"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -19,6 +22,7 @@ import (
 
 	authv1 "github.com/opentact-facade/opentact-facade/gen/go/opentact/auth/v1"
 	"github.com/opentact-facade/opentact-facade/internal/sandbox"
+	"github.com/opentact-facade/opentact-facade/internal/server"
 )
 
 // TestReflectionServesTheAPI does what grpcurl does: list the services,
@@ -192,5 +196,101 @@ func TestShutdownLetsCallsInFlightFinish(t *testing.T) {
 	}
 	if err := <-stopped; err != nil {
 		t.Errorf("Serve: %v", err)
+	}
+}
+
+// TestShutdownEndsHealthWatches: health Watch streams, which last as long
+// as their clients, hear NOT_SERVING when the shutdown begins and then end
+// with UNAVAILABLE, so Serve returns at once instead of at the end of the
+// grace; a call in flight still finishes.
+func TestShutdownEndsHealthWatches(t *testing.T) {
+	t.Parallel()
+	const grace = 20 * time.Second
+	up, arrived, release := holdingUpstream(t)
+	f, stop := startStoppableFacade(t, up.URL, func(o *server.Options) { o.ShutdownGrace = grace })
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*grace)
+	defer cancel()
+	// The whole server, the AuthService, and a service it does not know.
+	watches := map[string]healthpb.Health_WatchClient{}
+	for _, svc := range []string{"", authv1.AuthService_ServiceDesc.ServiceName, "no.such.Service"} {
+		w, err := healthpb.NewHealthClient(f.conn).Watch(ctx, &healthpb.HealthCheckRequest{Service: svc})
+		if err != nil {
+			t.Fatalf("Watch %q: %v", svc, err)
+		}
+		want := healthpb.HealthCheckResponse_SERVING
+		if svc == "no.such.Service" {
+			want = healthpb.HealthCheckResponse_SERVICE_UNKNOWN
+		}
+		if r, err := w.Recv(); err != nil || r.GetStatus() != want {
+			t.Fatalf("Watch %q: first status %v, %v; want %v", svc, r.GetStatus(), err, want)
+		}
+		watches[svc] = w
+	}
+	slow := make(chan error, 1)
+	go func() {
+		_, err := f.client.GetAuth(authCtx(t, 2*grace), &authv1.GetAuthRequest{})
+		slow <- err
+	}()
+	waitArrivals(t, arrived, 1)
+
+	begun := time.Now()
+	stopped := make(chan error, 1)
+	go func() { stopped <- stop() }()
+
+	type end struct {
+		statuses []healthpb.HealthCheckResponse_ServingStatus
+		err      error
+	}
+	ends := map[string]chan end{}
+	for svc, w := range watches {
+		ch := make(chan end, 1)
+		ends[svc] = ch
+		go func() {
+			var e end
+			for {
+				r, err := w.Recv()
+				if err != nil {
+					e.err = err
+					ch <- e
+					return
+				}
+				e.statuses = append(e.statuses, r.GetStatus())
+			}
+		}()
+	}
+	for svc, ch := range ends {
+		select {
+		case e := <-ch:
+			if svc != "no.such.Service" && (len(e.statuses) != 1 || e.statuses[0] != healthpb.HealthCheckResponse_NOT_SERVING) {
+				t.Errorf("Watch %q heard %v before it ended, want NOT_SERVING", svc, e.statuses)
+			}
+			if status.Code(e.err) != codes.Unavailable {
+				t.Errorf("Watch %q ended with %v, want UNAVAILABLE", svc, e.err)
+			}
+		case <-time.After(grace / 2):
+			t.Fatalf("Watch %q still open %v after shutdown began (grace %v)", svc, time.Since(begun), grace)
+		}
+	}
+	// The call in flight holds the shutdown, not the watches.
+	select {
+	case err := <-stopped:
+		t.Fatalf("Serve returned (%v) with a call in flight", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	release()
+	if err := <-slow; err != nil {
+		t.Errorf("the call in flight during shutdown: %v", err)
+	}
+	select {
+	case err := <-stopped:
+		if err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+		if d := time.Since(begun); d > grace/2 {
+			t.Errorf("Serve returned %v after shutdown began, want well within the %v grace", d, grace)
+		}
+	case <-time.After(grace / 2):
+		t.Fatalf("Serve did not return %v after the last call ended", grace/2)
 	}
 }

@@ -112,6 +112,7 @@ type Server struct {
 	httpLis  net.Listener
 	inMemLis *bufconn.Listener
 	health   *health.Server
+	draining chan struct{} // closed when the shutdown starts to drain
 	ready    atomic.Bool
 	upstream *upstream.Client
 	metrics  *telemetry.Metrics
@@ -177,7 +178,8 @@ func New(opts Options) (*Server, error) {
 	authv1.RegisterAuthServiceServer(s.grpc, auth)
 	reflection.Register(s.grpc)
 	s.health = health.NewServer()
-	healthpb.RegisterHealthServer(s.grpc, s.health)
+	s.draining = make(chan struct{})
+	healthpb.RegisterHealthServer(s.grpc, healthServer{Server: s.health, draining: s.draining})
 	s.metrics.GRPC.InitializeMetrics(s.grpc)
 	s.setReady(true)
 
@@ -363,8 +365,10 @@ func (s *Server) shutdown() {
 		time.Sleep(s.delay)
 	}
 	s.log.Info("shutting down", slog.Duration("grace", s.grace))
-	// Health Watch streams would hold GracefulStop until the grace ends.
+	// Health Watch streams, which would hold GracefulStop until the
+	// grace ends, end once their watchers have heard NOT_SERVING.
 	s.health.Shutdown()
+	close(s.draining)
 	ctx, cancel := context.WithTimeout(context.Background(), s.grace)
 	defer cancel()
 
