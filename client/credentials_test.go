@@ -3,22 +3,12 @@ package client_test
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/base64"
-	"encoding/pem"
 	"fmt"
 	"log/slog"
-	"math/big"
-	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -37,6 +27,7 @@ import (
 	authv1 "github.com/opentact-facade/opentact-facade/gen/go/opentact/auth/v1"
 	"github.com/opentact-facade/opentact-facade/internal/sandbox"
 	"github.com/opentact-facade/opentact-facade/internal/server"
+	"github.com/opentact-facade/opentact-facade/internal/testpki"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -290,9 +281,9 @@ func TestRefusedOnPlaintextWithoutAllowInsecure(t *testing.T) {
 // AllowInsecure.
 func TestEveryKindOverTLS(t *testing.T) {
 	t.Parallel()
-	pki := newTestPKI(t)
-	st := startStack(t, &server.TLSFiles{Cert: pki.serverCert, Key: pki.serverKey})
-	transport := credentials.NewTLS(&tls.Config{RootCAs: pki.roots, MinVersion: tls.VersionTLS12})
+	pki := testpki.New(t)
+	st := startStack(t, &server.TLSFiles{Cert: pki.ServerCert, Key: pki.ServerKey})
+	transport := credentials.NewTLS(&tls.Config{RootCAs: pki.Roots, MinVersion: tls.VersionTLS12})
 	for name, creds := range demoCredentials(t, st.addr, transport, false) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
@@ -314,8 +305,8 @@ func TestEveryKindOverTLS(t *testing.T) {
 	// certificate.
 	t.Run("mTLS", func(t *testing.T) {
 		t.Parallel()
-		st := startStack(t, &server.TLSFiles{Cert: pki.serverCert, Key: pki.serverKey, ClientCA: pki.clientCA})
-		transport := credentials.NewTLS(&tls.Config{RootCAs: pki.roots, Certificates: []tls.Certificate{pki.client}, MinVersion: tls.VersionTLS12})
+		st := startStack(t, &server.TLSFiles{Cert: pki.ServerCert, Key: pki.ServerKey, ClientCA: pki.ClientCA})
+		transport := credentials.NewTLS(&tls.Config{RootCAs: pki.Roots, Certificates: []tls.Certificate{pki.Client}, MinVersion: tls.VersionTLS12})
 		c := dial(t, st.addr, grpc.WithTransportCredentials(transport),
 			grpc.WithPerRPCCredentials(client.Basic(sandbox.DemoEmail, sandbox.DemoPassword)))
 		resp, err := getAuth(t, c)
@@ -579,112 +570,6 @@ func TestConcurrentCalls(t *testing.T) {
 			t.Error(err)
 		}
 	}
-}
-
-// ---------------------------------------------------------------------------
-// A throwaway PKI
-
-var certSerial atomic.Int64
-
-type testCA struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-}
-
-func newTestCA(t *testing.T, name string) *testCA {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(certSerial.Add(1)),
-		Subject:               pkix.Name{CommonName: name},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &testCA{cert: cert, key: key}
-}
-
-// issue signs a leaf certificate; server ones name 127.0.0.1 and localhost.
-func (ca *testCA) issue(t *testing.T, name string, server bool) (certPEM, keyPEM []byte) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(certSerial.Add(1)),
-		Subject:      pkix.Name{CommonName: name},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-	}
-	if server {
-		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
-		tmpl.DNSNames = []string{"localhost"}
-		tmpl.IPAddresses = []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback}
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pkcs8, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pkcs8})
-}
-
-func (ca *testCA) pem() []byte {
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.cert.Raw})
-}
-
-// testPKI: the server's certificate from one CA and a client certificate
-// from a second, the one the server trusts for mTLS.
-type testPKI struct {
-	serverCert, serverKey, clientCA string // PEM files
-	roots                           *x509.CertPool
-	client                          tls.Certificate
-}
-
-func newTestPKI(t *testing.T) *testPKI {
-	t.Helper()
-	dir := t.TempDir()
-	write := func(name string, b []byte) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
-	serverCA, clientCA := newTestCA(t, "test server CA"), newTestCA(t, "test client CA")
-	certPEM, keyPEM := serverCA.issue(t, "opentact-facade", true)
-	p := &testPKI{
-		serverCert: write("server.pem", certPEM),
-		serverKey:  write("server-key.pem", keyPEM),
-		clientCA:   write("client-ca.pem", clientCA.pem()),
-		roots:      x509.NewCertPool(),
-	}
-	p.roots.AddCert(serverCA.cert)
-	var err error
-	if p.client, err = tls.X509KeyPair(clientCA.issue(t, "client", false)); err != nil {
-		t.Fatal(err)
-	}
-	return p
 }
 
 // syncBuffer is a bytes.Buffer safe for the logger's concurrent writes.

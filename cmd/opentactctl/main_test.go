@@ -3,15 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"log/slog"
-	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -29,6 +22,7 @@ import (
 
 	"github.com/opentact-facade/opentact-facade/internal/sandbox"
 	"github.com/opentact-facade/opentact-facade/internal/server"
+	"github.com/opentact-facade/opentact-facade/internal/testpki"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -439,17 +433,17 @@ func TestTLSByDefault(t *testing.T) {
 
 func TestTLSFacade(t *testing.T) {
 	t.Parallel()
-	pki := newTestPKI(t)
-	st := startStack(t, &server.TLSFiles{Cert: pki.serverCert, Key: pki.serverKey})
+	pki := testpki.New(t)
+	st := startStack(t, &server.TLSFiles{Cert: pki.ServerCert, Key: pki.ServerKey})
 
-	cli(t, demoEnv, "", "auth", "--addr", st.addr, "--email", sandbox.DemoEmail, "--cacert", pki.serverCA).user(t)
-	cli(t, map[string]string{"OPENTACT_SECRET": sandbox.DemoAPIToken}, "", "auth", "--addr", st.addr, "--kind", "bearer", "--cacert", pki.serverCA).user(t)
+	cli(t, demoEnv, "", "auth", "--addr", st.addr, "--email", sandbox.DemoEmail, "--cacert", pki.ServerCA).user(t)
+	cli(t, map[string]string{"OPENTACT_SECRET": sandbox.DemoAPIToken}, "", "auth", "--addr", st.addr, "--kind", "bearer", "--cacert", pki.ServerCA).user(t)
 
 	// Not trusted without --cacert (the system roots do not know the
 	// test CA), nor with another CA.
 	for name, args := range map[string][]string{
 		"system roots": nil,
-		"another CA":   {"--cacert", pki.clientCA},
+		"another CA":   {"--cacert", pki.ClientCA},
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
@@ -470,15 +464,15 @@ func TestTLSFacade(t *testing.T) {
 
 func TestMutualTLSFacade(t *testing.T) {
 	t.Parallel()
-	pki := newTestPKI(t)
-	st := startStack(t, &server.TLSFiles{Cert: pki.serverCert, Key: pki.serverKey, ClientCA: pki.clientCA})
-	base := []string{"auth", "--addr", st.addr, "--email", sandbox.DemoEmail, "--cacert", pki.serverCA}
+	pki := testpki.New(t)
+	st := startStack(t, &server.TLSFiles{Cert: pki.ServerCert, Key: pki.ServerKey, ClientCA: pki.ClientCA})
+	base := []string{"auth", "--addr", st.addr, "--email", sandbox.DemoEmail, "--cacert", pki.ServerCA}
 
-	cli(t, demoEnv, "", append(base, "--cert", pki.clientCert, "--key", pki.clientKey)...).user(t)
+	cli(t, demoEnv, "", append(base, "--cert", pki.ClientCert, "--key", pki.ClientKey)...).user(t)
 
 	for name, extra := range map[string][]string{
 		"no client certificate":        nil,
-		"certificate of an unknown CA": {"--cert", pki.rogueCert, "--key", pki.rogueKey},
+		"certificate of an unknown CA": {"--cert", pki.RogueCert, "--key", pki.RogueKey},
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
@@ -490,7 +484,7 @@ func TestMutualTLSFacade(t *testing.T) {
 	}
 	t.Run("key of another certificate", func(t *testing.T) {
 		t.Parallel()
-		r := cli(t, demoEnv, "", append(slices.Clone(base), "--cert", pki.clientCert, "--key", pki.rogueKey)...)
+		r := cli(t, demoEnv, "", append(slices.Clone(base), "--cert", pki.ClientCert, "--key", pki.RogueKey)...)
 		r.wantCode(t, exitUsage)
 		r.wantStderr(t, "--cert/--key")
 	})
@@ -559,109 +553,4 @@ func TestBinary(t *testing.T) {
 			t.Errorf("%v printed a secret:\n%s", c.Args[1:], out)
 		}
 	}
-}
-
-// ---------------------------------------------------------------------------
-// A throwaway PKI
-
-var certSerial atomic.Int64
-
-type testCA struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-}
-
-func newTestCA(t *testing.T, name string) *testCA {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(certSerial.Add(1)),
-		Subject:               pkix.Name{CommonName: name},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &testCA{cert: cert, key: key}
-}
-
-// issue signs a leaf certificate; server ones name 127.0.0.1 and localhost.
-func (ca *testCA) issue(t *testing.T, name string, server bool) (certPEM, keyPEM []byte) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(certSerial.Add(1)),
-		Subject:      pkix.Name{CommonName: name},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-	}
-	if server {
-		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
-		tmpl.DNSNames = []string{"localhost"}
-		tmpl.IPAddresses = []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback}
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pkcs8, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pkcs8})
-}
-
-func (ca *testCA) pem() []byte {
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.cert.Raw})
-}
-
-// testPKI holds PEM files: the server's certificate from one CA, a client
-// certificate from a second (the one the server trusts for mTLS), and a
-// client certificate from a third the server has never heard of.
-type testPKI struct {
-	serverCA, serverCert, serverKey string
-	clientCA, clientCert, clientKey string
-	rogueCert, rogueKey             string
-}
-
-func newTestPKI(t *testing.T) *testPKI {
-	t.Helper()
-	dir := t.TempDir()
-	write := func(name string, b []byte) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
-	serverCA, clientCA, rogueCA := newTestCA(t, "test server CA"), newTestCA(t, "test client CA"), newTestCA(t, "rogue CA")
-	p := &testPKI{
-		serverCA: write("server-ca.pem", serverCA.pem()),
-		clientCA: write("client-ca.pem", clientCA.pem()),
-	}
-	certPEM, keyPEM := serverCA.issue(t, "opentact-facade", true)
-	p.serverCert, p.serverKey = write("server.pem", certPEM), write("server-key.pem", keyPEM)
-	certPEM, keyPEM = clientCA.issue(t, "good client", false)
-	p.clientCert, p.clientKey = write("client.pem", certPEM), write("client-key.pem", keyPEM)
-	certPEM, keyPEM = rogueCA.issue(t, "rogue client", false)
-	p.rogueCert, p.rogueKey = write("rogue.pem", certPEM), write("rogue-key.pem", keyPEM)
-	return p
 }

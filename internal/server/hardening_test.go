@@ -4,17 +4,11 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -41,6 +35,7 @@ import (
 
 	authv1 "github.com/opentact-facade/opentact-facade/gen/go/opentact/auth/v1"
 	"github.com/opentact-facade/opentact-facade/internal/server"
+	"github.com/opentact-facade/opentact-facade/internal/testpki"
 	"github.com/opentact-facade/opentact-facade/service"
 )
 
@@ -164,122 +159,6 @@ func waitArrivals(t *testing.T, arrived <-chan struct{}, n int) {
 }
 
 // ---------------------------------------------------------------------------
-// A throwaway PKI
-
-var certSerial atomic.Int64
-
-type testCA struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-}
-
-func newTestCA(t *testing.T, name string) *testCA {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(certSerial.Add(1)),
-		Subject:               pkix.Name{CommonName: name},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &testCA{cert: cert, key: key}
-}
-
-// issue signs a leaf certificate; server ones name 127.0.0.1 and localhost.
-func (ca *testCA) issue(t *testing.T, name string, server bool) (certPEM, keyPEM []byte) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(certSerial.Add(1)),
-		Subject:      pkix.Name{CommonName: name},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-	}
-	if server {
-		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
-		tmpl.DNSNames = []string{"localhost"}
-		tmpl.IPAddresses = []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback}
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pkcs8, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pkcs8})
-}
-
-func (ca *testCA) pem() []byte {
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.cert.Raw})
-}
-
-// testPKI: the server's certificate from one CA, a client certificate
-// from a second (the one the server trusts for mTLS), and a client
-// certificate from a third the server has never heard of.
-type testPKI struct {
-	dir        string
-	serverCert string // PEM files
-	serverKey  string
-	clientCA   string
-	roots      *x509.CertPool  // trusts the server's CA
-	client     tls.Certificate // signed by the client CA
-	rogue      tls.Certificate // signed by an unknown CA
-}
-
-func newTestPKI(t *testing.T) *testPKI {
-	t.Helper()
-	p := &testPKI{dir: t.TempDir()}
-	serverCA, clientCA, rogueCA := newTestCA(t, "test server CA"), newTestCA(t, "test client CA"), newTestCA(t, "rogue CA")
-
-	certPEM, keyPEM := serverCA.issue(t, "opentact-facade", true)
-	p.serverCert = p.write(t, "server.pem", certPEM)
-	p.serverKey = p.write(t, "server-key.pem", keyPEM)
-	p.clientCA = p.write(t, "client-ca.pem", clientCA.pem())
-	p.roots = x509.NewCertPool()
-	p.roots.AddCert(serverCA.cert)
-
-	var err error
-	if p.client, err = tls.X509KeyPair(clientCA.issue(t, "good client", false)); err != nil {
-		t.Fatal(err)
-	}
-	if p.rogue, err = tls.X509KeyPair(rogueCA.issue(t, "rogue client", false)); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
-func (p *testPKI) write(t *testing.T, name string, data []byte) string {
-	t.Helper()
-	path := filepath.Join(p.dir, name)
-	if err := os.WriteFile(path, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
-
-// ---------------------------------------------------------------------------
 // 1. TLS
 
 // TestTLSOnBothListeners: with a certificate and key, both listeners speak
@@ -288,14 +167,14 @@ func (p *testPKI) write(t *testing.T, name string, data []byte) string {
 // the CA get nothing through.
 func TestTLSOnBothListeners(t *testing.T) {
 	t.Parallel()
-	p := newTestPKI(t)
+	p := testpki.New(t)
 	up := newRecorder(t, answer(200, okBody))
 	// f's own clients are plaintext: they play the plaintext callers.
 	f := startFacade(t, up.URL, func(o *server.Options) {
-		o.TLS = server.TLSFiles{Cert: p.serverCert, Key: p.serverKey}
+		o.TLS = server.TLSFiles{Cert: p.ServerCert, Key: p.ServerKey}
 	})
 	httpsURL := "https://" + restHostPort(f) + "/v1/auth"
-	trusting := &tls.Config{RootCAs: p.roots}
+	trusting := &tls.Config{RootCAs: p.Roots}
 
 	t.Run("gRPC over TLS", func(t *testing.T) {
 		client := dialAuth(t, grpcHostPort(f), credentials.NewTLS(trusting.Clone()))
@@ -381,7 +260,7 @@ func TestTLSOnBothListeners(t *testing.T) {
 	})
 
 	t.Run("TLS 1.1 is refused", func(t *testing.T) {
-		old := &tls.Config{RootCAs: p.roots, MinVersion: tls.VersionTLS10, MaxVersion: tls.VersionTLS11}
+		old := &tls.Config{RootCAs: p.Roots, MinVersion: tls.VersionTLS10, MaxVersion: tls.VersionTLS11}
 		c := transportClient(t, &http.Transport{TLSClientConfig: old})
 		if _, _, err := getAuth(c, httpsURL); err == nil || !strings.Contains(err.Error(), "protocol version") {
 			t.Errorf("HTTPS with TLS 1.1: %v, want a protocol version error", err)
@@ -397,10 +276,10 @@ func TestTLSOnBothListeners(t *testing.T) {
 // signed by it, on both listeners.
 func TestMutualTLS(t *testing.T) {
 	t.Parallel()
-	p := newTestPKI(t)
+	p := testpki.New(t)
 	up := newRecorder(t, answer(200, okBody))
 	f := startFacade(t, up.URL, func(o *server.Options) {
-		o.TLS = server.TLSFiles{Cert: p.serverCert, Key: p.serverKey, ClientCA: p.clientCA}
+		o.TLS = server.TLSFiles{Cert: p.ServerCert, Key: p.ServerKey, ClientCA: p.ClientCA}
 	})
 	httpsURL := "https://" + restHostPort(f) + "/v1/auth"
 
@@ -410,12 +289,12 @@ func TestMutualTLS(t *testing.T) {
 		ok    bool
 	}{
 		{"no client certificate", nil, false},
-		{"a certificate from an unknown CA", []tls.Certificate{p.rogue}, false},
-		{"a certificate from the client CA", []tls.Certificate{p.client}, true},
+		{"a certificate from an unknown CA", []tls.Certificate{p.Rogue}, false},
+		{"a certificate from the client CA", []tls.Certificate{p.Client}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			before := up.calls.Load()
-			cfg := &tls.Config{RootCAs: p.roots, Certificates: tc.certs}
+			cfg := &tls.Config{RootCAs: p.Roots, Certificates: tc.certs}
 
 			client := dialAuth(t, grpcHostPort(f), credentials.NewTLS(cfg.Clone()))
 			_, err := client.GetAuth(authCtx(t, 5*time.Second), &authv1.GetAuthRequest{})
@@ -463,25 +342,25 @@ func TestMutualTLS(t *testing.T) {
 // settings with an error that says what is wrong.
 func TestBadTLSOptions(t *testing.T) {
 	t.Parallel()
-	p := newTestPKI(t)
-	notPEM := p.write(t, "not-pem.txt", []byte("this is not a certificate\n"))
-	_, otherKey := newTestCA(t, "other").issue(t, "other", true)
-	otherKeyFile := p.write(t, "other-key.pem", otherKey)
-	missing := filepath.Join(p.dir, "missing-key.pem")
+	p := testpki.New(t)
+	notPEM := p.Write(t, "not-pem.txt", []byte("this is not a certificate\n"))
+	_, otherKey := testpki.NewCA(t, "other").Issue(t, "other", true)
+	otherKeyFile := p.Write(t, "other-key.pem", otherKey)
+	missing := filepath.Join(p.Dir, "missing-key.pem")
 
 	for _, tc := range []struct {
 		name  string
 		files server.TLSFiles
 		want  []string
 	}{
-		{"missing key file", server.TLSFiles{Cert: p.serverCert, Key: missing}, []string{"TLS certificate", "missing-key.pem", "no such file"}},
-		{"certificate without key", server.TLSFiles{Cert: p.serverCert}, []string{"both a certificate and a key"}},
-		{"key without certificate", server.TLSFiles{Key: p.serverKey}, []string{"both a certificate and a key"}},
-		{"client CA alone", server.TLSFiles{ClientCA: p.clientCA}, []string{"both a certificate and a key"}},
-		{"key of another certificate", server.TLSFiles{Cert: p.serverCert, Key: otherKeyFile}, []string{"TLS certificate", "does not match"}},
-		{"certificate file without PEM", server.TLSFiles{Cert: notPEM, Key: p.serverKey}, []string{"TLS certificate", "PEM"}},
-		{"client CA file without PEM", server.TLSFiles{Cert: p.serverCert, Key: p.serverKey, ClientCA: notPEM}, []string{"TLS client CA", "not-pem.txt", "no PEM certificate"}},
-		{"missing client CA file", server.TLSFiles{Cert: p.serverCert, Key: p.serverKey, ClientCA: missing}, []string{"TLS client CA", "missing-key.pem"}},
+		{"missing key file", server.TLSFiles{Cert: p.ServerCert, Key: missing}, []string{"TLS certificate", "missing-key.pem", "no such file"}},
+		{"certificate without key", server.TLSFiles{Cert: p.ServerCert}, []string{"both a certificate and a key"}},
+		{"key without certificate", server.TLSFiles{Key: p.ServerKey}, []string{"both a certificate and a key"}},
+		{"client CA alone", server.TLSFiles{ClientCA: p.ClientCA}, []string{"both a certificate and a key"}},
+		{"key of another certificate", server.TLSFiles{Cert: p.ServerCert, Key: otherKeyFile}, []string{"TLS certificate", "does not match"}},
+		{"certificate file without PEM", server.TLSFiles{Cert: notPEM, Key: p.ServerKey}, []string{"TLS certificate", "PEM"}},
+		{"client CA file without PEM", server.TLSFiles{Cert: p.ServerCert, Key: p.ServerKey, ClientCA: notPEM}, []string{"TLS client CA", "not-pem.txt", "no PEM certificate"}},
+		{"missing client CA file", server.TLSFiles{Cert: p.ServerCert, Key: p.ServerKey, ClientCA: missing}, []string{"TLS client CA", "missing-key.pem"}},
 	} {
 		s, err := server.New(server.Options{GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", Upstream: "http://127.0.0.1:1", TLS: tc.files})
 		if s != nil {
