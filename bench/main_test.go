@@ -1,0 +1,172 @@
+package main
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestRunWritesTheReport runs the whole harness, briefly, on freshly built
+// binaries: every phase of every group must be measured without errors and
+// land in the report, and every process it started must be gone after.
+func TestRunWritesTheReport(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds three binaries and runs the harness")
+	}
+	bin := t.TempDir()
+	build := exec.Command("go", "build", "-o", bin+"/",
+		"../cmd/opentact-facade", "../cmd/opentact-sandbox", "./floor")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	report := filepath.Join(t.TempDir(), "benchmarks.md")
+	o, err := parseFlags([]string{
+		"-facade", filepath.Join(bin, "opentact-facade"),
+		"-sandbox", filepath.Join(bin, "opentact-sandbox"),
+		"-floor", filepath.Join(bin, "floor"),
+		"-out", report,
+		"-sweep", "1,2", "-target-callers", "2", "-rounds", "2",
+		"-duration", "300ms", "-warmup", "50ms",
+		"-users", "40", "-cache-fill", "10,20",
+		"-micro=false", "-profile=false", "-reruns", "0",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	procs := &registry{}
+	err = run(ctx, o, procs)
+	procs.mu.Lock()
+	for _, p := range procs.procs {
+		select {
+		case <-p.done:
+		default:
+			t.Errorf("%s (pid %d) still runs after run returned", p.name, p.cmd.Process.Pid)
+		}
+	}
+	procs.mu.Unlock()
+	procs.killAll()
+	if err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	b, err := os.ReadFile(report)
+	if err != nil {
+		t.Fatal(err)
+	}
+	md := string(b)
+
+	// The sweep table: callers, credentials, cache, door, calls/s, ratio,
+	// p50, p99, errors, ...
+	type key struct{ callers, shape, cache, door string }
+	rows := map[key][]string{}
+	for _, line := range strings.Split(section(t, md, "## Concurrency sweep"), "\n") {
+		cells := tableCells(line)
+		if len(cells) < 9 || cells[0] == "callers" || strings.HasPrefix(cells[0], "-") {
+			continue
+		}
+		cache := "off"
+		if strings.HasPrefix(cells[2], "on") {
+			cache = "on"
+		}
+		rows[key{cells[0], cells[1], cache, cells[3]}] = cells
+	}
+	want := []key{}
+	for _, c := range []string{"1", "2"} {
+		for _, sh := range []string{"distinct", "same"} {
+			for _, d := range []string{"direct HTTP", "facade gRPC", "facade REST"} {
+				want = append(want, key{c, sh, "off", d})
+			}
+		}
+		for _, d := range []string{"facade gRPC", "facade REST"} {
+			want = append(want, key{c, "same", "on", d})
+		}
+	}
+	for _, k := range want {
+		cells, ok := rows[k]
+		if !ok {
+			t.Errorf("the sweep has no row %v", k)
+			continue
+		}
+		if n, err := strconv.ParseFloat(cells[4], 64); err != nil || n <= 0 {
+			t.Errorf("%v: calls/s %q", k, cells[4])
+		}
+		if cells[8] != "0" {
+			t.Errorf("%v: errors %q, want 0", k, cells[8])
+		}
+	}
+	if len(rows) != len(want) {
+		t.Errorf("the sweep has %d rows, want %d (bench/floor's belong in their own table)", len(rows), len(want))
+	}
+
+	// The targets and the floor, at the target callers, and the floor at
+	// one caller: measured, with numbers.
+	for _, label := range []string{"distinct credentials, cache off", "same credentials, cache off", "same credentials, `--cache-ttl=30s`"} {
+		if cells := findRow(section(t, md, "## Targets"), label); cells == nil || cells[1] == "" || cells[2] == "" || cells[6] == "" {
+			t.Errorf("targets: row %q missing or empty: %q", label, cells)
+		}
+	}
+	for _, label := range []string{"**forward**", "**echo**, same"} {
+		if cells := findRow(section(t, md, "### The floor of this stack"), label); cells == nil || cells[2] == "" || cells[6] == "" {
+			t.Errorf("floor: row %q missing or empty: %q", label, cells)
+		}
+	}
+	for _, label := range []string{"facade gRPC", "facade REST", "floor forward gRPC", "floor forward REST"} {
+		if cells := findRow(section(t, md, "## One caller at a time"), label); cells == nil || cells[1] == "" {
+			t.Errorf("one caller: row %q missing or empty: %q", label, cells)
+		}
+	}
+	if !strings.Contains(md, "in 2 rounds") {
+		t.Error("the method does not say the groups were interleaved in 2 rounds")
+	}
+}
+
+// section is md from the heading to the next heading of its level or above.
+func section(t *testing.T, md, heading string) string {
+	t.Helper()
+	i := strings.Index(md, "\n"+heading+"\n")
+	if i < 0 {
+		t.Fatalf("the report has no %q", heading)
+	}
+	s := md[i+len(heading)+2:]
+	level := strings.Repeat("#", strings.Count(strings.Fields(heading)[0], "#"))
+	for _, h := range []string{"\n# ", "\n## ", "\n### "} {
+		if len(strings.TrimSpace(h)) > len(level) {
+			continue
+		}
+		if j := strings.Index(s, h); j >= 0 {
+			s = s[:j]
+		}
+	}
+	return s
+}
+
+// tableCells splits a Markdown table row into trimmed cells, nil if line
+// is not one.
+func tableCells(line string) []string {
+	line = strings.TrimSpace(line)
+	if !strings.HasPrefix(line, "|") || !strings.HasSuffix(line, "|") {
+		return nil
+	}
+	cells := strings.Split(line[1:len(line)-1], "|")
+	for i := range cells {
+		cells[i] = strings.TrimSpace(cells[i])
+	}
+	return cells
+}
+
+// findRow is the first row of the tables in s whose first cell starts
+// with label.
+func findRow(s, label string) []string {
+	for _, line := range strings.Split(s, "\n") {
+		if cells := tableCells(line); len(cells) > 1 && strings.HasPrefix(cells[0], label) {
+			return cells
+		}
+	}
+	return nil
+}
