@@ -22,7 +22,7 @@ OPENAPI_EMBED := internal/openapi/openapi.json
 
 # Fuzz targets as package:FuzzName. `make test` runs each for FUZZ_SMOKE;
 # `make fuzz` for FUZZTIME each.
-FUZZ_TARGETS := ./service:FuzzAuthResponse ./internal/upstream:FuzzParseCredentials ./internal/upstream:FuzzDecodeMatchesEncodingJSON
+FUZZ_TARGETS := ./service:FuzzAuthResponse ./internal/upstream:FuzzParseCredentials ./internal/upstream:FuzzDecodeMatchesEncodingJSON ./internal/server:FuzzAuthJSONMatchesProtojson
 FUZZ_SMOKE   ?= 3s
 FUZZTIME     ?= 2m
 

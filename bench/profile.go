@@ -142,7 +142,10 @@ var areas = []struct {
 	{"service (credentials, sharing, cache, mapping)", []string{"opentact-facade/service."}},
 	{"access log interceptor", []string{"internal/server.logCall", "internal/server.unaryInterceptors", "internal/server.restClient", "log/slog."}},
 	{"metrics (Prometheus)", []string{"prometheus"}},
-	{"protobuf encoding (binary; JSON for REST)", []string{"google.golang.org/protobuf/"}},
+	{"protobuf encoding (binary; JSON for REST)", []string{
+		"google.golang.org/protobuf/", "internal/server.authJSON", "internal/server.appendAuthJSON", "internal/server.(*jsonEnc)",
+		"internal/server.(*memoMarshaler)",
+	}},
 	{"REST server (net/http server, grpc-gateway)", []string{
 		"net/http.(*conn)", "net/http.(*response)", "net/http.(*chunkWriter)", "net/http.(*connReader)",
 		"net/http.readRequest", "net/http.serverHandler", "net/http.(*expectContinueReader)", "net/http.HandlerFunc",

@@ -39,16 +39,20 @@ func newGateway(register func(*runtime.ServeMux) error) (http.Handler, error) {
 	return checkRequest(mux), nil
 }
 
-// restMarshaler encodes REST answers: proto field names (Opentact's own,
-// snake_case), unset fields left out rather than shown as zero values,
-// and an answer handed to several calls encoded once (memoMarshaler).
+// restJSON is how REST answers are encoded: proto field names (Opentact's
+// own, snake_case), unset fields left out rather than shown as zero values.
+var restJSON = protojson.MarshalOptions{UseProtoNames: true}
+
+// restMarshaler encodes REST answers as restJSON says, GetAuthResponse by
+// hand (authJSON), and an answer handed to several calls once
+// (memoMarshaler).
 func restMarshaler() *memoMarshaler {
-	return newMemoMarshaler(&runtime.HTTPBodyMarshaler{
+	return newMemoMarshaler(authJSON{&runtime.HTTPBodyMarshaler{
 		Marshaler: &runtime.JSONPb{
-			MarshalOptions:   protojson.MarshalOptions{UseProtoNames: true},
+			MarshalOptions:   restJSON,
 			UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: true},
 		},
-	})
+	}})
 }
 
 // forwardedHeaders maps each header a REST caller may pass into gRPC
