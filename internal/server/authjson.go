@@ -12,7 +12,7 @@ import (
 
 // authJSON is the gateway's marshaler with GetAuthResponse encoded by
 // hand, field by field, rather than by protojson's reflection: about a
-// tenth of the time (BenchmarkAuthJSON). Its output is what protojson
+// fifth of the time, with 1 allocation instead of 36 (BenchmarkAuthJSON). Its output is what protojson
 // gives with UseProtoNames, give or take whitespace (which protojson
 // varies on purpose), as FuzzAuthJSONMatchesProtojson checks: the same
 // fields, in the same order, the same string escapes and timestamps. An
