@@ -53,6 +53,9 @@ type Options struct {
 	// CacheMaxEntries bounds the cache (least recently used out first);
 	// DefaultCacheMaxEntries if 0.
 	CacheMaxEntries int
+	// CacheMaxBytes bounds the cache by the size of its answers;
+	// DefaultCacheMaxBytes if 0.
+	CacheMaxBytes int64
 }
 
 // NewAuthServer returns an AuthService backed by client, its calls bounded
@@ -78,7 +81,7 @@ func NewAuthServer(client *upstream.Client, timeouts Timeouts, log *slog.Logger,
 	}
 	s := &AuthServer{upstream: client, timeouts: timeouts, log: log, keys: newKeyer()}
 	if o.CacheTTL > 0 {
-		s.cache = newCache(o.CacheTTL, o.CacheMaxEntries)
+		s.cache = newCache(o.CacheTTL, o.CacheMaxEntries, o.CacheMaxBytes)
 	}
 	return s
 }
@@ -87,6 +90,7 @@ func NewAuthServer(client *upstream.Client, timeouts Timeouts, log *slog.Logger,
 type Counters struct {
 	CacheHits, CacheMisses, CacheEvictions uint64
 	CacheEntries                           int
+	CacheBytes                             int64  // the size of the cached answers, as the byte bound counts it
 	Shared                                 uint64 // calls answered by another call's request
 }
 
@@ -96,6 +100,7 @@ func (s *AuthServer) Counters() Counters {
 	if s.cache != nil {
 		c.CacheHits, c.CacheMisses, c.CacheEvictions = s.cache.hits.Load(), s.cache.misses.Load(), s.cache.evicted.Load()
 		c.CacheEntries = s.cache.lru.Len()
+		c.CacheBytes = s.cache.bytes.Load()
 	}
 	return c
 }
@@ -165,6 +170,12 @@ func (s *AuthServer) GetAuth(ctx context.Context, _ *authv1.GetAuthRequest) (*au
 	}
 	if err != nil {
 		st := errorStatus(ctx, err)
+		if ue := (*upstream.Error)(nil); errors.As(err, &ue) && ue.Failure == upstream.FailShed {
+			// Refused before Opentact was asked: the access log (rate
+			// limited) and the metrics tell it, without a warning per call
+			// of an overload.
+			return nil, st.Err()
+		}
 		attrs := []slog.Attr{
 			slog.String("code", st.Code().String()),
 			slog.Any("credentials", creds),

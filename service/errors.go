@@ -48,8 +48,16 @@ const (
 	ReasonUnreachable          = "UPSTREAM_UNREACHABLE"        // refused, reset, cut off, DNS, TLS
 	ReasonTimeout              = "UPSTREAM_TIMEOUT"            // no answer within --upstream-timeout
 	ReasonCircuitOpen          = "UPSTREAM_CIRCUIT_OPEN"       // Opentact kept failing; the facade is not calling it for a while
-	ReasonBusy                 = "FACADE_BUSY"                 // the facade is at its bound of REST calls in flight
+	ReasonBusy                 = "FACADE_BUSY"                 // the facade is at its bound of calls in flight
+	ReasonUpstreamOverloaded   = "UPSTREAM_OVERLOADED"         // every request slot to Opentact is busy, and the call could not get one in time
+	ReasonDeadlineTooShort     = "DEADLINE_TOO_SHORT"          // the call has less time left than Opentact takes to answer
+	ReasonShuttingDown         = "FACADE_SHUTTING_DOWN"        // the call was still running at the end of the shutdown grace
 )
+
+// ErrShuttingDown is the cause (context.Cause) with which the server ends
+// the calls still running at the end of its shutdown grace; they fail
+// with Unavailable and ReasonShuttingDown.
+var ErrShuttingDown = errors.New("the facade is shutting down")
 
 // The only messages an Unauthenticated status carries. They are fixed
 // text, never Opentact's words: grpc-gateway copies the message of an
@@ -65,6 +73,9 @@ const (
 // answer, whatever the upstream call reported.
 func errorStatus(ctx context.Context, err error) *status.Status {
 	if ctx.Err() != nil {
+		if errors.Is(context.Cause(ctx), ErrShuttingDown) {
+			return shuttingDown()
+		}
 		return status.FromContextError(ctx.Err())
 	}
 	var ue *upstream.Error
@@ -118,6 +129,8 @@ func upstreamStatus(e *upstream.Error) *status.Status {
 		return withInfo(codes.Internal, fmt.Sprintf("opentact's HTTP %d answer is larger than the facade accepts", e.StatusCode), ReasonResponseTooLarge, e.StatusCode)
 	case upstream.FailTransport:
 		return withInfo(codes.Unavailable, "opentact unreachable: "+transportProblem(e), ReasonUnreachable, 0)
+	case upstream.FailShed:
+		return shedStatus(e)
 	case upstream.FailCircuitOpen:
 		st := withInfo(codes.Unavailable, "opentact kept failing; the facade stopped calling it for a while", ReasonCircuitOpen, 0)
 		if e.RetryAfter > 0 {
@@ -205,6 +218,31 @@ func Busy(retryAfter time.Duration) error {
 	}
 	return st.Err()
 }
+
+// shedStatus is the status of a call refused before its request was sent.
+func shedStatus(e *upstream.Error) *status.Status {
+	switch e.ShedReason {
+	case upstream.ShedQueue:
+		st := withInfo(codes.Unavailable, fmt.Sprintf("the facade is sending Opentact as many requests as it allows, and this call would not get its answer in time (Opentact answers in about %v); try again later", e.Estimate.Round(time.Millisecond)), ReasonUpstreamOverloaded, 0)
+		if e.RetryAfter > 0 {
+			st = withDetail(st, &errdetails.RetryInfo{RetryDelay: durationpb.New(e.RetryAfter)})
+		}
+		return st
+	case upstream.ShedDeadline:
+		return withInfo(codes.DeadlineExceeded, fmt.Sprintf("the call has less time left than Opentact takes to answer (about %v); not sent", e.Estimate.Round(time.Millisecond)), ReasonDeadlineTooShort, 0)
+	}
+	return status.New(codes.Canceled, "the caller went before the request was sent")
+}
+
+// shuttingDown is the status of a call cut at the end of the shutdown
+// grace.
+func shuttingDown() *status.Status {
+	return withInfo(codes.Unavailable, "the facade is shutting down; try another replica", ReasonShuttingDown, 0)
+}
+
+// ShuttingDown is the error of a call cut at the end of the shutdown
+// grace, for callers outside a service handler.
+func ShuttingDown() error { return shuttingDown().Err() }
 
 func missingCredentials() *status.Status {
 	return withInfo(codes.Unauthenticated, MessageCredentialsMissing, ReasonCredentialsMissing, 0)

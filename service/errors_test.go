@@ -65,6 +65,10 @@ func TestUpstreamStatusTable(t *testing.T) {
 			codes.Unavailable, ReasonUnreachable, "", "opentact unreachable", 0, nil},
 		{"circuit open", &upstream.Error{Failure: upstream.FailCircuitOpen, RetryAfter: 5 * time.Second},
 			codes.Unavailable, ReasonCircuitOpen, "", "stopped calling it", 5 * time.Second, nil},
+		{"shed: no slot in time", &upstream.Error{Failure: upstream.FailShed, ShedReason: upstream.ShedQueue, RetryAfter: 400 * time.Millisecond, Estimate: 2 * time.Second},
+			codes.Unavailable, ReasonUpstreamOverloaded, "", "answers in about 2s", 400 * time.Millisecond, nil},
+		{"shed: too little time left", &upstream.Error{Failure: upstream.FailShed, ShedReason: upstream.ShedDeadline, Estimate: 1500 * time.Millisecond},
+			codes.DeadlineExceeded, ReasonDeadlineTooShort, "", "about 1.5s", 0, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -107,6 +111,8 @@ func TestErrorStatusPrefersTheCallersOwnEnd(t *testing.T) {
 	expired, cancel2 := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
 	defer cancel2()
 	transport := &upstream.Error{Failure: upstream.FailTransport}
+	shutDown, cancel3 := context.WithCancelCause(context.Background())
+	cancel3(ErrShuttingDown)
 
 	tests := []struct {
 		name       string
@@ -122,6 +128,7 @@ func TestErrorStatusPrefersTheCallersOwnEnd(t *testing.T) {
 		{"upstream failure", context.Background(), transport, codes.Unavailable, ReasonUnreachable},
 		{"no credentials", context.Background(), upstream.ErrNoCredentials, codes.Unauthenticated, ReasonCredentialsMissing},
 		{"anything else is Internal without detail", context.Background(), errors.New("boom"), codes.Internal, ""},
+		{"ended by the shutdown", shutDown, transport, codes.Unavailable, ReasonShuttingDown},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

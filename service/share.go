@@ -15,6 +15,7 @@ import (
 	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
+	"google.golang.org/protobuf/proto"
 
 	authv1 "github.com/opentact-facade/opentact-facade/gen/go/opentact/auth/v1"
 	"github.com/opentact-facade/opentact-facade/internal/upstream"
@@ -169,38 +170,54 @@ func (f *flights) leave(key credKey, fl *flight) {
 	}
 }
 
-// cache keeps successful answers for a while, by credential key. It never
-// keeps an error, and never serves an answer past the expiry of the JWT
-// in it.
+// cache keeps successful answers for a while, by credential key, within a
+// bound on entries and one on bytes (each answer counted as its encoded
+// size plus cacheEntryOverhead), the least recently used going first. It
+// never keeps an error, and never serves an answer past the expiry of the
+// JWT in it.
 type cache struct {
-	lru     *lru.Cache[credKey, cacheEntry]
-	ttl     time.Duration
-	now     func() time.Time
-	hits    atomic.Uint64
-	misses  atomic.Uint64
-	evicted atomic.Uint64
+	lru      *lru.Cache[credKey, cacheEntry]
+	ttl      time.Duration
+	now      func() time.Time
+	maxBytes int64
+	addMu    sync.Mutex // adds, so that the byte count follows replaced entries
+	bytes    atomic.Int64
+	hits     atomic.Uint64
+	misses   atomic.Uint64
+	evicted  atomic.Uint64
 }
 
 type cacheEntry struct {
 	resp    *authv1.GetAuthResponse
 	expires time.Time
+	size    int64
 }
 
-// DefaultCacheMaxEntries bounds the response cache when no bound is given.
-const DefaultCacheMaxEntries = 10_000
+// Bounds of the response cache when none is given.
+const (
+	DefaultCacheMaxEntries = 10_000
+	DefaultCacheMaxBytes   = 32 << 20
+)
+
+// cacheEntryOverhead is what an entry costs beyond its encoded answer:
+// the message structs, the key and the LRU's bookkeeping.
+const cacheEntryOverhead = 1 << 10
 
 // jwtSkew: an answer is dropped this long before its JWT expires, so that
 // a caller never receives a token about to die in flight.
 const jwtSkew = 5 * time.Second
 
-func newCache(ttl time.Duration, maxEntries int) *cache {
+func newCache(ttl time.Duration, maxEntries int, maxBytes int64) *cache {
 	if maxEntries <= 0 {
 		maxEntries = DefaultCacheMaxEntries
 	}
-	c := &cache{ttl: ttl, now: time.Now}
-	// No eviction callback: the LRU calls it on Remove too, and an entry
-	// removed because it expired is no eviction. Add reports those.
-	c.lru, _ = lru.New[credKey, cacheEntry](maxEntries)
+	if maxBytes <= 0 {
+		maxBytes = DefaultCacheMaxBytes
+	}
+	c := &cache{ttl: ttl, now: time.Now, maxBytes: maxBytes}
+	// The callback keeps the byte count; evictions are counted where they
+	// happen, as the LRU calls it on Remove too.
+	c.lru, _ = lru.NewWithEvict(maxEntries, func(_ credKey, e cacheEntry) { c.bytes.Add(-e.size) })
 	return c
 }
 
@@ -224,10 +241,21 @@ func (c *cache) add(key credKey, resp *authv1.GetAuthResponse) {
 			expires = exp
 		}
 	}
-	if !c.now().Before(expires) {
+	size := int64(proto.Size(resp)) + cacheEntryOverhead
+	if !c.now().Before(expires) || size > c.maxBytes {
 		return
 	}
-	if c.lru.Add(key, cacheEntry{resp: resp, expires: expires}) {
+	c.addMu.Lock()
+	defer c.addMu.Unlock()
+	c.lru.Remove(key) // an entry replaced is uncounted by the callback
+	c.bytes.Add(size)
+	if c.lru.Add(key, cacheEntry{resp: resp, expires: expires, size: size}) {
+		c.evicted.Add(1)
+	}
+	for c.bytes.Load() > c.maxBytes {
+		if _, _, ok := c.lru.RemoveOldest(); !ok {
+			break
+		}
 		c.evicted.Add(1)
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	authv1 "github.com/opentact-facade/opentact-facade/gen/go/opentact/auth/v1"
 	"github.com/opentact-facade/opentact-facade/internal/upstream"
 )
@@ -152,7 +154,7 @@ func TestKeyer(t *testing.T) {
 func TestCacheExpiryIsNoEviction(t *testing.T) {
 	t.Parallel()
 	now := time.Unix(1_700_000_000, 0)
-	c := newCache(time.Minute, 2)
+	c := newCache(time.Minute, 2, 0)
 	c.now = func() time.Time { return now }
 	k := newKeyer()
 	key := func(tok string) credKey {
@@ -211,5 +213,42 @@ func TestCacheExpiryIsNoEviction(t *testing.T) {
 	}
 	if c.hits.Load() != 4 || c.misses.Load() != 3 {
 		t.Errorf("hits %d, misses %d; want 4, 3", c.hits.Load(), c.misses.Load())
+	}
+}
+
+// TestCacheBoundedInBytes: the byte bound evicts the least recently used
+// answers, replacing an entry does not count it twice, and an answer
+// larger than the whole bound is not kept.
+func TestCacheBoundedInBytes(t *testing.T) {
+	t.Parallel()
+	k := newKeyer()
+	key := func(tok string) credKey {
+		return k.key(mustCreds(t, map[upstream.Kind]string{upstream.XAuthToken: tok}))
+	}
+	resp := func(size int) *authv1.GetAuthResponse {
+		name := strings.Repeat("n", size)
+		return &authv1.GetAuthResponse{User: &authv1.User{FirstName: &name}}
+	}
+	one := int64(proto.Size(resp(10_000))) + cacheEntryOverhead
+	c := newCache(time.Minute, 100, 3*one)
+	for _, tok := range []string{"a", "b", "c", "a", "a"} {
+		c.add(key(tok), resp(10_000))
+	}
+	if got := c.bytes.Load(); got != 3*one || c.lru.Len() != 3 {
+		t.Errorf("after a, b, c and a twice more: %d bytes, %d entries; want %d, 3", got, c.lru.Len(), 3*one)
+	}
+	c.add(key("d"), resp(10_000)) // b is the least recently used
+	if _, ok := c.get(key("b")); ok {
+		t.Error("b is still cached past the byte bound")
+	}
+	if got := c.bytes.Load(); got != 3*one {
+		t.Errorf("%d bytes after an eviction, want %d", got, 3*one)
+	}
+	if got := c.evicted.Load(); got != 1 {
+		t.Errorf("%d evictions, want 1", got)
+	}
+	c.add(key("huge"), resp(40_000))
+	if _, ok := c.get(key("huge")); ok || c.bytes.Load() > 3*one {
+		t.Errorf("an answer over the whole bound was cached (%d bytes held)", c.bytes.Load())
 	}
 }

@@ -55,6 +55,9 @@ const (
 	// Huge answers 200, application/json, with a HugeBodySize body streamed
 	// in chunks, without a Content-Length; it stops when the client goes.
 	Huge Fault = "huge"
+	// HugeHeaders answers 200 with the OK body behind HugeHeaderSize bytes
+	// of headers.
+	HugeHeaders Fault = "huge-headers"
 	// HTML answers 502 with a load balancer's text/html page.
 	HTML Fault = "html"
 	// HTML200 answers 200 with a text/html page (a captive portal, a
@@ -80,14 +83,14 @@ const (
 
 // Faults lists every fault.
 func Faults() []Fault {
-	return []Fault{OK, Delay, Hang, Reset, Truncate, Huge, HTML, HTML200, BrokenJSON,
+	return []Fault{OK, Delay, Hang, Reset, Truncate, Huge, HugeHeaders, HTML, HTML200, BrokenJSON,
 		Redirect, Unavailable, Flap, Unauthorized, InternalError}
 }
 
 // Valid reports whether f is one of the faults.
 func (f Fault) Valid() bool {
 	switch f {
-	case OK, Delay, Hang, Reset, Truncate, Huge, HTML, HTML200, BrokenJSON,
+	case OK, Delay, Hang, Reset, Truncate, Huge, HugeHeaders, HTML, HTML200, BrokenJSON,
 		Redirect, Unavailable, Flap, Unauthorized, InternalError:
 		return true
 	}
@@ -102,6 +105,9 @@ const (
 
 // HugeBodySize is the length of Huge's body.
 const HugeBodySize = 64 << 20
+
+// HugeHeaderSize is about the length of HugeHeaders' headers.
+const HugeHeaderSize = 8 << 20
 
 // Server is a running fake upstream. Its methods are safe for concurrent
 // use.

@@ -738,7 +738,7 @@ func TestFaultsAreValid(t *testing.T) {
 			t.Errorf("%q not valid", f)
 		}
 	}
-	if len(Faults()) != 14 || Fault("").Valid() {
+	if len(Faults()) != 15 || Fault("").Valid() {
 		t.Errorf("Faults() has %d entries", len(Faults()))
 	}
 }
@@ -861,5 +861,22 @@ func TestConcurrentMixedFaults(t *testing.T) {
 	// Go's transport may retry a GET reset on a reused connection.
 	if s.Requests() < callers {
 		t.Errorf("Requests %d, want >= %d", s.Requests(), callers)
+	}
+}
+
+func TestHugeHeaders(t *testing.T) {
+	t.Parallel()
+	s := Start()
+	defer s.Close()
+	s.SetFault(HugeHeaders)
+	resp, body := get(t, newClient(t, false), s.URL(), headers("X-Auth-Token", "tok"))
+	size := 0
+	for k, vs := range resp.Header {
+		for _, v := range vs {
+			size += len(k) + len(v)
+		}
+	}
+	if resp.StatusCode != http.StatusOK || size < HugeHeaderSize*9/10 || !strings.Contains(string(body), `"success":true`) {
+		t.Errorf("status %d, %d bytes of headers, body %.80q; want 200, about %d bytes, the OK body", resp.StatusCode, size, body, HugeHeaderSize)
 	}
 }

@@ -71,6 +71,12 @@ func (s *Server) answer(w http.ResponseWriter, r *http.Request, f Fault) {
 		truncate(w, r)
 	case Huge:
 		s.streamHuge(w, r)
+	case HugeHeaders:
+		filler := strings.Repeat("x", 8<<10)
+		for i := range HugeHeaderSize / len(filler) {
+			w.Header()["X-Filler-"+strconv.Itoa(i)] = []string{filler}
+		}
+		writeOK(w, r)
 	case HTML:
 		writeHTML(w, http.StatusBadGateway, badGatewayPage)
 	case HTML200:

@@ -323,6 +323,10 @@ func TestFaults(t *testing.T) {
 			requests: 3, maxTime: 3 * time.Second},
 		{name: "huge (64 MiB)", fault: faultupstream.Huge, code: codes.Internal, reason: service.ReasonResponseTooLarge,
 			httpStatus: "200", requests: 1, maxTime: 2 * time.Second, disconnect: true},
+		// Headers are capped too (upstream.MaxResponseHeaderBytes): an 8 MiB
+		// header block is refused as soon as the cap is passed.
+		{name: "huge headers (8 MiB)", fault: faultupstream.HugeHeaders, code: codes.Internal, reason: service.ReasonResponseTooLarge,
+			requests: 1, maxTime: 2 * time.Second},
 		{name: "a body over a lowered --upstream-max-body", fault: faultupstream.OK, opts: func(o *server.Options) { o.UpstreamMaxBody = 256 },
 			code: codes.Internal, reason: service.ReasonResponseTooLarge, httpStatus: "200", requests: 1, maxTime: 3 * time.Second},
 		{name: "html 502", fault: faultupstream.HTML, code: codes.Unavailable, reason: service.ReasonUnavailable,

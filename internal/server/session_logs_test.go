@@ -168,6 +168,7 @@ func TestFullSessionLogsHoldNoSecrets(t *testing.T) {
 		{faultupstream.Reset, 0, codes.Unavailable},
 		{faultupstream.Truncate, 0, codes.Unavailable},
 		{faultupstream.Huge, 0, codes.Internal},
+		{faultupstream.HugeHeaders, 0, codes.Internal},
 		{faultupstream.HTML, 0, codes.Unavailable},
 		{faultupstream.HTML200, 0, codes.Internal},
 		{faultupstream.BrokenJSON, 0, codes.Internal},

@@ -27,7 +27,24 @@ type Metrics struct {
 	GRPC *grpcprom.ServerMetrics
 	// Upstream observes the Opentact client.
 	Upstream *UpstreamMetrics
+
+	shed    *prometheus.CounterVec
+	refused *prometheus.CounterVec
+	cut     *prometheus.CounterVec
 }
+
+// Why a call was refused, the reason label of opentact_facade_shed_total;
+// the upstream client's own reasons (upstream.Shed*) are the others.
+const (
+	ShedInFlight       = "in_flight"       // the facade had as many calls in flight as it admits
+	ShedRequestTimeout = "request_timeout" // a gRPC stream's request message did not come in time
+	ShedShutdown       = "shutdown"        // still running at the end of the shutdown grace
+)
+
+var shedReasons = []string{ShedInFlight, upstream.ShedQueue, upstream.ShedDeadline, upstream.ShedCallerGone, ShedRequestTimeout, ShedShutdown}
+
+// Listeners are the values of the listener label.
+var listeners = []string{"grpc", "rest"}
 
 // NewMetrics registers the gRPC server metrics, the upstream client
 // metrics, the Go runtime and process collectors, and
@@ -40,8 +57,27 @@ func NewMetrics(breakerState func() string) *Metrics {
 		GRPC: grpcprom.NewServerMetrics(grpcprom.WithServerHandlingTimeHistogram(
 			grpcprom.WithHistogramBuckets([]float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}),
 		)),
-		Upstream: newUpstreamMetrics(),
+		shed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "opentact_facade_shed_total",
+			Help: "Calls refused without a request to Opentact, by reason: in_flight (the facade's bound of calls in flight), upstream_queue (no request slot free in time), deadline (less time left than Opentact takes), caller_gone, request_timeout (no gRPC request message in time), shutdown (cut at the end of the shutdown grace).",
+		}, []string{"reason"}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "opentact_facade_connections_refused_total",
+			Help: "Connections closed as soon as accepted because the listener had as many open as it allows.",
+		}, []string{"listener"}),
+		cut: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "opentact_facade_connections_cut_total",
+			Help: "Connections the facade ended for abuse, by reason: rapid_reset (HTTP/2 streams reset by the client as fast as it opened them).",
+		}, []string{"reason"}),
 	}
+	m.Upstream = newUpstreamMetrics(m.shed)
+	for _, r := range shedReasons {
+		m.shed.WithLabelValues(r)
+	}
+	for _, l := range listeners {
+		m.refused.WithLabelValues(l)
+	}
+	m.cut.WithLabelValues("rapid_reset")
 	buildInfo := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name:        "opentact_facade_build_info",
 		Help:        "Always 1; the labels say which build is running.",
@@ -53,6 +89,7 @@ func NewMetrics(breakerState func() string) *Metrics {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		buildInfo,
 		m.GRPC,
+		m.shed, m.refused, m.cut,
 	)
 	m.Upstream.register(reg, breakerState)
 	return m
@@ -67,10 +104,49 @@ func (m *Metrics) Handler() http.Handler {
 	})
 }
 
+// Shed counts a call refused for reason (one of the Shed* reasons).
+func (m *Metrics) Shed(reason string) { m.shed.WithLabelValues(reason).Inc() }
+
+// ConnectionRefused counts a connection the listener ("grpc" or "rest")
+// closed because it was at its bound.
+func (m *Metrics) ConnectionRefused(listener string) { m.refused.WithLabelValues(listener).Inc() }
+
+// ConnectionCut counts a connection ended for abuse.
+func (m *Metrics) ConnectionCut(reason string) { m.cut.WithLabelValues(reason).Inc() }
+
+// Load reads, at scrape time, what the facade holds now.
+type Load struct {
+	CallsInFlight    func() int64         // calls admitted, over both doors
+	AnswerBytes      func() int64         // bytes of Opentact's answers charged to calls in flight
+	UpstreamWaiting  func() int           // calls waiting for a request slot to Opentact
+	UpstreamEstimate func() time.Duration // the estimate of Opentact's answer time
+	Connections      func(listener string) int
+}
+
+// RegisterLoad adds the gauges of what the facade holds now.
+func (m *Metrics) RegisterLoad(l Load) {
+	gauge := func(name, help string, v func() float64) prometheus.Collector {
+		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, v)
+	}
+	m.registry.MustRegister(
+		gauge("opentact_facade_calls_in_flight", "Calls in flight, gRPC and REST together.", func() float64 { return float64(l.CallsInFlight()) }),
+		gauge("opentact_facade_answer_bytes_held", "Bytes of Opentact's answers held by calls in flight.", func() float64 { return float64(l.AnswerBytes()) }),
+		gauge("opentact_upstream_queue_length", "Calls waiting for a request slot to Opentact.", func() float64 { return float64(l.UpstreamWaiting()) }),
+		gauge("opentact_upstream_answer_time_estimate_seconds", "The estimate of Opentact's answer time (an EWMA) that calls are admitted by.", func() float64 { return l.UpstreamEstimate().Seconds() }),
+	)
+	for _, name := range listeners {
+		m.registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "opentact_facade_connections_open", Help: "Connections open, by listener.",
+			ConstLabels: prometheus.Labels{"listener": name},
+		}, func() float64 { return float64(l.Connections(name)) }))
+	}
+}
+
 // ServiceCounters are the service's running totals, read at scrape time.
 type ServiceCounters struct {
 	CacheHits, CacheMisses, CacheEvictions uint64
 	CacheEntries                           int
+	CacheBytes                             int64
 	Shared                                 uint64
 }
 
@@ -101,6 +177,9 @@ func (m *Metrics) RegisterService(counters func() ServiceCounters, cacheOn bool)
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "opentact_facade_cache_entries", Help: "Answers in the response cache.",
 		}, func() float64 { return float64(counters().CacheEntries) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "opentact_facade_cache_bytes", Help: "The size of the answers in the response cache, as --cache-max-bytes counts it.",
+		}, func() float64 { return float64(counters().CacheBytes) }),
 	)
 }
 
@@ -111,6 +190,7 @@ type UpstreamMetrics struct {
 	inFlight prometheus.Gauge
 	retries  prometheus.Counter
 	rejected prometheus.Counter
+	shed     *prometheus.CounterVec
 }
 
 var _ upstream.Observer = (*UpstreamMetrics)(nil)
@@ -119,8 +199,9 @@ var _ upstream.Observer = (*UpstreamMetrics)(nil)
 // that each series exists from the start.
 var outcomes = []string{"2xx", "3xx", "4xx", "5xx", "transport_error", "canceled"}
 
-func newUpstreamMetrics() *UpstreamMetrics {
+func newUpstreamMetrics(shed *prometheus.CounterVec) *UpstreamMetrics {
 	u := &UpstreamMetrics{
+		shed: shed,
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "opentact_upstream_requests_total",
 			Help: "Requests to Opentact (each attempt), by outcome: HTTP status class, transport_error, or canceled by the caller.",
@@ -181,3 +262,6 @@ func (u *UpstreamMetrics) Retried() { u.retries.Inc() }
 
 // Rejected implements upstream.Observer.
 func (u *UpstreamMetrics) Rejected() { u.rejected.Inc() }
+
+// Shed implements upstream.Observer.
+func (u *UpstreamMetrics) Shed(reason string) { u.shed.WithLabelValues(reason).Inc() }

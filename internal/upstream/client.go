@@ -23,6 +23,7 @@ import (
 
 	"github.com/sony/gobreaker/v2"
 
+	"github.com/opentact-facade/opentact-facade/internal/admission"
 	"github.com/opentact-facade/opentact-facade/internal/version"
 )
 
@@ -50,9 +51,14 @@ const (
 	DefaultDialTimeout = 5 * time.Second
 	// DefaultTLSHandshakeTimeout bounds the TLS handshake.
 	DefaultTLSHandshakeTimeout = 5 * time.Second
-	// MaxConnsPerHost bounds the connections to Opentact. Over HTTP/2 (a
-	// TLS upstream that offers it) one connection carries many calls.
-	MaxConnsPerHost = 128
+	// DefaultMaxInFlight bounds the requests to Opentact under way at
+	// once. The default transport keeps as many connections, so that no
+	// request waits unseen inside it (see gate); over HTTP/2 (a TLS
+	// upstream that offers it) one connection carries many requests.
+	DefaultMaxInFlight = 128
+	// MaxResponseHeaderBytes caps the headers of an answer; the body has
+	// its own cap.
+	MaxResponseHeaderBytes = 64 << 10
 	// DefaultResponseHeaderTimeout bounds the wait for an answer's headers
 	// once the request is sent.
 	// Shorter than the default --upstream-timeout (10s), so that an
@@ -66,19 +72,21 @@ const (
 // share it, so that connections are kept alive across calls and the
 // circuit breaker sees all of them.
 type Client struct {
-	authURL    string
-	authU      *url.URL
-	userAgentH []string
-	http       *http.Client
-	userAgent  string
-	maxBody    int64
-	insecure   bool
-	timeouts   TransportTimeouts
-	retry      RetryPolicy
-	breakerOf  BreakerPolicy
-	breaker    *gobreaker.CircuitBreaker[*User]
-	observer   Observer
-	wrap       func(http.RoundTripper) http.RoundTripper
+	authURL     string
+	authU       *url.URL
+	userAgentH  []string
+	http        *http.Client
+	userAgent   string
+	maxBody     int64
+	insecure    bool
+	timeouts    TransportTimeouts
+	retry       RetryPolicy
+	breakerOf   BreakerPolicy
+	breaker     *gobreaker.CircuitBreaker[*User]
+	gate        *gate
+	maxInFlight int
+	observer    Observer
+	wrap        func(http.RoundTripper) http.RoundTripper
 	// rt, when set, is c.http's transport, called directly: http.Client
 	// would clone the headers of every request for its redirect handling,
 	// and the client follows no redirect.
@@ -112,6 +120,13 @@ func WithUserAgent(ua string) Option { return func(c *Client) { c.userAgent = ua
 // WithMaxBodySize caps how many bytes of an answer are read
 // (DefaultMaxBodySize by default); a larger answer fails with FailTooLarge.
 func WithMaxBodySize(n int64) Option { return func(c *Client) { c.maxBody = n } }
+
+// WithMaxInFlight bounds the requests to Opentact under way at once
+// (DefaultMaxInFlight by default). A call that finds them all busy waits
+// in line only if it can still be answered within its deadline, judged by
+// Opentact's recent answer times; otherwise it fails at once with
+// FailShed, and no request is sent.
+func WithMaxInFlight(n int) Option { return func(c *Client) { c.maxInFlight = n } }
 
 // WithTransportTimeouts sets the dial, TLS-handshake and response-header
 // timeouts of the transport New builds. It has no effect together with
@@ -153,6 +168,10 @@ func New(baseURL string, opts ...Option) (*Client, error) {
 	}
 	c.retry = c.retry.normalized()
 	c.breaker = newBreaker(c.breakerOf)
+	if c.maxInFlight <= 0 {
+		c.maxInFlight = DefaultMaxInFlight
+	}
+	c.gate = newGate(c.maxInFlight, nil)
 	u, err := parseBaseURL(baseURL, c.insecure)
 	if err != nil {
 		return nil, err
@@ -163,7 +182,7 @@ func New(baseURL string, opts ...Option) (*Client, error) {
 	}
 	c.userAgentH = []string{c.userAgent}
 	if c.http == nil {
-		c.http = &http.Client{Transport: newTransport(c.timeouts)}
+		c.http = &http.Client{Transport: newTransport(c.timeouts, c.maxInFlight)}
 	}
 	if c.wrap != nil {
 		rt := c.http.Transport
@@ -186,26 +205,31 @@ func New(baseURL string, opts ...Option) (*Client, error) {
 	return c, nil
 }
 
+// Load is what the client has under way: requests to Opentact in flight,
+// calls waiting for a request slot, and its estimate of Opentact's answer
+// time (0 before the first answer).
+func (c *Client) Load() (inFlight, waiting int, estimate time.Duration) { return c.gate.state() }
+
 // NewTransport returns the transport New uses by default: Go's default
 // transport (HTTP/2 to TLS hosts) with a connection pool sized for a
 // facade, which sends all its traffic to a single host (Go keeps 2 idle
-// connections per host by default), at most MaxConnsPerHost connections
-// at once (more calls wait for one: this bounds memory and what one
-// replica can throw at Opentact), and the Default* dial, TLS-handshake
-// and response-header timeouts.
-func NewTransport() *http.Transport { return newTransport(TransportTimeouts{}) }
+// connections per host by default), at most DefaultMaxInFlight
+// connections at once, answer headers capped at MaxResponseHeaderBytes,
+// and the Default* dial, TLS-handshake and response-header timeouts.
+func NewTransport() *http.Transport { return newTransport(TransportTimeouts{}, DefaultMaxInFlight) }
 
-func newTransport(to TransportTimeouts) *http.Transport {
+func newTransport(to TransportTimeouts, maxConns int) *http.Transport {
 	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.MaxIdleConns = 512
-	t.MaxIdleConnsPerHost = 512
-	t.MaxConnsPerHost = MaxConnsPerHost
+	t.MaxIdleConns = maxConns
+	t.MaxIdleConnsPerHost = maxConns
+	t.MaxConnsPerHost = maxConns
 	t.DialContext = (&net.Dialer{
 		Timeout:   cmp.Or(to.Dial, DefaultDialTimeout),
 		KeepAlive: 30 * time.Second,
 	}).DialContext
 	t.TLSHandshakeTimeout = cmp.Or(to.TLSHandshake, DefaultTLSHandshakeTimeout)
 	t.ResponseHeaderTimeout = cmp.Or(to.ResponseHeader, DefaultResponseHeaderTimeout)
+	t.MaxResponseHeaderBytes = MaxResponseHeaderBytes
 	return t
 }
 
@@ -256,22 +280,58 @@ func (c *Client) Auth(ctx context.Context, creds Credentials) (*User, error) {
 	}
 	stats := StatsFrom(ctx)
 	return c.withRetries(ctx, func() (*User, error) {
-		return c.breaker.Execute(func() (*User, error) { return c.observed(ctx, creds, stats) })
+		release, err := c.gate.acquire(ctx)
+		if err != nil {
+			reason := err.(*Error).ShedReason
+			c.observer.Shed(reason)
+			if stats != nil {
+				stats.Shed = reason
+			}
+			if ctx.Err() != nil {
+				return nil, ctx.Err() // the caller's own end is its answer
+			}
+			return nil, err
+		}
+		var took time.Duration
+		defer func() { release(took) }()
+		return c.breaker.Execute(func() (*User, error) {
+			user, d, err := c.observed(ctx, creds, stats)
+			took = d
+			return user, err
+		})
 	})
 }
 
 // observed is authOnce, reported to the Observer and into stats (when not
-// nil).
-func (c *Client) observed(ctx context.Context, creds Credentials, stats *Stats) (*User, error) {
+// nil). took is how long Opentact took to answer, for the gate's
+// estimate; 0 when the request says nothing of that (the caller went, the
+// connection failed at once).
+func (c *Client) observed(ctx context.Context, creds Credentials, stats *Stats) (_ *User, took time.Duration, _ error) {
+	if ctx.Err() != nil {
+		// The caller went while its slot was being taken: nothing is sent.
+		return nil, 0, ctx.Err()
+	}
 	c.observer.RequestStarted()
 	start := time.Now()
 	user, status, err := c.authOnce(ctx, creds)
-	c.observer.RequestDone(outcomeOf(ctx, status, err), time.Since(start))
+	d := time.Since(start)
+	outcome := outcomeOf(ctx, status, err)
+	c.observer.RequestDone(outcome, d)
 	if stats != nil {
 		stats.Attempts++
 		stats.Status = status
 	}
-	return user, err
+	if status > 0 || timedOut(err) {
+		took = d
+	}
+	return user, took, err
+}
+
+// timedOut reports whether err is a transport timeout of Opentact's.
+func timedOut(err error) bool {
+	var e *Error
+	var ne net.Error
+	return errors.As(err, &e) && e.Failure == FailTransport && errors.As(err, &ne) && ne.Timeout()
 }
 
 // authOnce is one request to GET /rest/auth. status is Opentact's HTTP
@@ -311,7 +371,7 @@ func (c *Client) authOnce(ctx context.Context, creds Credentials) (_ *User, stat
 	// buffer goes back to a pool for the next call.
 	buf := bodyBuffers.Get().(*bytes.Buffer)
 	defer putBodyBuffer(buf)
-	body, err := c.readBody(resp, buf)
+	body, err := c.readBody(ctx, resp, buf)
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		// The status decides the outcome; an error body too large or cut
 		// off only costs Opentact's message.
@@ -334,32 +394,58 @@ var bodyBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 const maxPooledBody = 64 << 10
 
+// putBodyBuffer pools b, wiped: a pooled buffer must not keep an answer
+// (a JWT, a profile) past its call.
 func putBodyBuffer(b *bytes.Buffer) {
 	if b.Cap() <= maxPooledBody {
 		b.Reset()
+		clear(b.AvailableBuffer()[:b.Cap()])
 		bodyBuffers.Put(b)
 	}
 }
 
 // readBody reads the whole answer into buf, at most maxBody bytes of it.
-// The bytes it returns are buf's.
-func (c *Client) readBody(resp *http.Response, buf *bytes.Buffer) ([]byte, error) {
+// The bytes it returns are buf's. Every byte is charged to the call in
+// ctx before it is read (see admission.Charge): the answers held by calls
+// in flight stay within one budget, whatever their size.
+func (c *Client) readBody(ctx context.Context, resp *http.Response, buf *bytes.Buffer) ([]byte, error) {
 	if resp.ContentLength > c.maxBody {
 		return nil, &Error{Failure: FailTooLarge, StatusCode: resp.StatusCode}
 	}
-	if resp.ContentLength > 0 {
-		buf.Grow(int(resp.ContentLength) + bytes.MinRead) // one read, no regrowth
+	r := io.LimitReader(resp.Body, c.maxBody+1)
+	var err error
+	if resp.ContentLength >= 0 {
+		// One charge and one read, no regrowth; the byte past the length
+		// tells an answer longer than it said.
+		if err := admission.Charge(ctx, resp.ContentLength+1); err != nil {
+			return nil, err
+		}
+		buf.Grow(int(resp.ContentLength) + 1)
+		_, err = buf.ReadFrom(io.LimitReader(r, resp.ContentLength+1))
+	} else {
+		for err == nil {
+			if err = admission.Charge(ctx, bodyChunk); err != nil {
+				return nil, err
+			}
+			_, err = io.CopyN(buf, r, bodyChunk)
+		}
+		if errors.Is(err, io.EOF) {
+			err = nil
+		}
 	}
-	_, err := buf.ReadFrom(io.LimitReader(resp.Body, c.maxBody+1))
 	body := buf.Bytes()
 	if err != nil {
-		return nil, transportError(resp.Request.Context(), fmt.Errorf("reading the answer: %w", err))
+		return nil, transportError(ctx, fmt.Errorf("reading the answer: %w", err))
 	}
 	if int64(len(body)) > c.maxBody {
 		return nil, &Error{Failure: FailTooLarge, StatusCode: resp.StatusCode}
 	}
 	return body, nil
 }
+
+// bodyChunk is how much of an answer without a Content-Length is charged
+// and read at a time.
+const bodyChunk = 4 << 10
 
 // transportError passes the caller's context errors through, so that the
 // caller can tell its own deadline or cancellation from a failure of
@@ -368,7 +454,18 @@ func transportError(ctx context.Context, err error) error {
 	if callerEnded(ctx, err) {
 		return err
 	}
+	if headersTooLarge(err) {
+		return &Error{Failure: FailTooLarge, cause: err}
+	}
 	return &Error{Failure: FailTransport, cause: err}
+}
+
+// headersTooLarge: an answer whose headers passed MaxResponseHeaderBytes.
+// net/http exports no error for it; these texts have been stable for
+// years, over HTTP/1.1 and HTTP/2.
+func headersTooLarge(err error) bool {
+	s := err.Error()
+	return strings.Contains(s, "response headers exceeded") || strings.Contains(s, "response header list larger than")
 }
 
 // callerEnded reports whether err is ctx's own end. errors.Is alone cannot

@@ -39,6 +39,9 @@ const (
 	// FailCircuitOpen: no request was sent, because the circuit breaker
 	// is open after Opentact kept failing.
 	FailCircuitOpen
+	// FailShed: no request was sent, because the call could not have been
+	// answered in time (ShedReason says why) or its caller was gone.
+	FailShed
 )
 
 // Error is a failed call to Opentact. Its text never holds a credential:
@@ -57,6 +60,11 @@ type Error struct {
 	RetryAfter time.Duration
 	// Attempts is how many requests the call made, retries included.
 	Attempts int
+	// ShedReason is, for FailShed, one of the Shed* reasons.
+	ShedReason string
+	// Estimate is, for FailShed, the estimate of Opentact's answer time
+	// the call was judged by.
+	Estimate time.Duration
 	// cause is the underlying error for FailTransport and FailMalformed.
 	cause error
 }
@@ -77,6 +85,8 @@ func (e *Error) Error() string {
 		b.WriteString("no complete answer")
 	case FailCircuitOpen:
 		b.WriteString("circuit breaker open after repeated failures; not calling it for now")
+	case FailShed:
+		b.WriteString("not called: " + e.ShedReason)
 	}
 	if e.Message != "" {
 		b.WriteString(": ")
@@ -95,14 +105,56 @@ func (e *Error) Unwrap() error { return e.cause }
 // maxMessageLen bounds the upstream message copied into an Error.
 const maxMessageLen = 512
 
-// jwtLike matches a JWT or a fragment of one: base64url of `{"` and on.
-var jwtLike = regexp.MustCompile(`eyJ[A-Za-z0-9_-]{2,}(\.[A-Za-z0-9_-]*)*`)
+// What a credential looks like, whoever's it is: Opentact's message may
+// quote another user's.
+var (
+	// jwtLike matches a JWT or a fragment of one: base64url of `{"` and on.
+	jwtLike = regexp.MustCompile(`eyJ[A-Za-z0-9_-]{2,}(\.[A-Za-z0-9_-]*)*`)
+	// schemeValue matches an Authorization value: a scheme and its token
+	// (or a word: see wordLike).
+	schemeValue = regexp.MustCompile(`(?i)\b(basic|bearer|digest)\s+[A-Za-z0-9._~+/=-]+`)
+	// secretPair matches a secret named as such and its value, as in
+	// password=..., "token": "...", api_key: ...
+	secretPair = regexp.MustCompile(`(?i)\b(password|passwd|pwd|pass|secret|token|api[_-]?key|apikey|access[_-]?token|refresh[_-]?token|jwt|ha1b?|credentials?)("?\s*[:=]\s*)("[^"]*"|'[^']*'|[^\s,;&"']+)`)
+	// opaqueRun matches a long run of base64 characters, the shape of an
+	// API token, a hash or an encoded password; opaque decides.
+	opaqueRun = regexp.MustCompile(`[A-Za-z0-9_+/=-]{24,}`)
+	uuidLike  = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+)
 
 const redacted = "[REDACTED]"
 
-// scrub makes an upstream message safe to show: the caller's credentials
-// and anything JWT-shaped are replaced, control characters become spaces,
-// invalid UTF-8 is dropped, and the result is bounded in length.
+// opaque reports whether a long run of base64 characters is a secret's
+// shape: letters and digits mixed. A UUID (an id Opentact names in its
+// messages) is not; nor is a long word or a long number.
+func opaque(run string) bool {
+	if uuidLike.MatchString(run) {
+		return false
+	}
+	letter := strings.ContainsFunc(run, func(r rune) bool { return 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' })
+	digit := strings.ContainsFunc(run, func(r rune) bool { return '0' <= r && r <= '9' })
+	return letter && digit
+}
+
+// wordLike reports whether v reads as a word rather than a token: letters
+// only, upper case at most the first.
+func wordLike(v string) bool {
+	for i, r := range v {
+		switch {
+		case 'a' <= r && r <= 'z':
+		case 'A' <= r && r <= 'Z' && i == 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// scrub makes an upstream message safe to show: the caller's credentials,
+// and anything shaped like a credential of anyone's (an Authorization
+// value, a JWT, a long opaque token or hash, a password=... pair), are
+// replaced; control characters become spaces, invalid UTF-8 is dropped,
+// and the result is bounded in length.
 func scrub(msg string, creds Credentials) string {
 	// Longest first: a short secret (a password) inside a longer one (a
 	// token) must not break the longer one's match and leave it mostly shown.
@@ -114,6 +166,27 @@ func scrub(msg string, creds Credentials) string {
 		}
 	}
 	msg = jwtLike.ReplaceAllString(msg, redacted)
+	msg = schemeValue.ReplaceAllStringFunc(msg, func(m string) string {
+		value := m[strings.LastIndexAny(m, " \t")+1:]
+		if wordLike(value) {
+			return m // "Basic authentication required"
+		}
+		return m[:len(m)-len(value)] + redacted
+	})
+	msg = secretPair.ReplaceAllStringFunc(msg, func(m string) string {
+		sub := secretPair.FindStringSubmatch(m)
+		prefix := sub[1] + sub[2]
+		if q := m[len(prefix)]; q == '"' || q == '\'' {
+			return prefix + string(q) + redacted + string(q) // "password": "[REDACTED]"
+		}
+		return prefix + redacted
+	})
+	msg = opaqueRun.ReplaceAllStringFunc(msg, func(run string) string {
+		if opaque(run) {
+			return redacted
+		}
+		return run
+	})
 	msg = strings.Map(func(r rune) rune {
 		if unicode.IsControl(r) {
 			return ' '

@@ -82,6 +82,36 @@ func TestScrub(t *testing.T) {
 
 // TestScrubOverlappingSecrets: one credential can hold another (a short
 // password inside a token); the longer one must still vanish whole.
+// TestScrubOthersSecrets: Opentact's message may quote credentials that
+// are not the caller's (another user's, a server's); anything shaped like
+// one goes, while the words and ids a caller needs stay.
+func TestScrubOthersSecrets(t *testing.T) {
+	t.Parallel()
+	other := base64.StdEncoding.EncodeToString([]byte("anna@example.com:S3cr3t-Pa55"))
+	for _, tt := range []struct{ msg, want string }{
+		{"user Basic " + other + " is locked", "user Basic [REDACTED] is locked"},
+		{"Authorization: Bearer 7VLyaDSQ8W48IETeNBfxbBqwgwzWLTvFojSnLgiXP5X8NSoE refused", "Authorization: Bearer [REDACTED] refused"},
+		{"token 7VLyaDSQ8W48IETeNBfxbBqwgwzWLTvFojSnLgiXP5X8NSoE expired", "token [REDACTED] expired"},
+		{"login failed: password=hunter2 for anna", "login failed: password=[REDACTED] for anna"},
+		{`bad body {"email":"a@b.c","password":"hunter2"}`, `bad body {"email":"a@b.c","password":"[REDACTED]"}`},
+		{"api_key: k-9f2 rejected", "api_key: [REDACTED] rejected"},
+		{"ha1b 9f86d081884c7d659a2feaa0c55ad015 mismatch", "ha1b [REDACTED] mismatch"},
+		{"jwt eyJhbGciOiJIUzI1NiJ9.eyJ1dWlkIjoiMSJ9.c2ln of another user", "jwt [REDACTED] of another user"},
+		// What must stay readable.
+		{"Token not found", "Token not found"},
+		{"Basic authentication required", "Basic authentication required"},
+		{"Bearer token expired", "Bearer token expired"},
+		{"Token bac27d93-df33-4e47-b4a1-edfcae0d3654 not found", "Token bac27d93-df33-4e47-b4a1-edfcae0d3654 not found"},
+		{"params.to: invalid integer number 12017771234", "params.to: invalid integer number 12017771234"},
+		{"internationalization-and-localization is not a token", "internationalization-and-localization is not a token"},
+		{"Not enough account balance", "Not enough account balance"},
+	} {
+		if got := scrub(tt.msg, Credentials{}); got != tt.want {
+			t.Errorf("scrub(%q)\n got %q\nwant %q", tt.msg, got, tt.want)
+		}
+	}
+}
+
 func TestScrubOverlappingSecrets(t *testing.T) {
 	t.Parallel()
 	const password = "hunter2"

@@ -21,6 +21,9 @@ type Observer interface {
 	Retried()
 	// Rejected is called for a call the open circuit breaker refused.
 	Rejected()
+	// Shed is called for a call refused before its request was sent, with
+	// one of the Shed* reasons.
+	Shed(reason string)
 }
 
 // WithObserver makes the client report its requests to o.
@@ -32,6 +35,7 @@ func (nopObserver) RequestStarted()                   {}
 func (nopObserver) RequestDone(string, time.Duration) {}
 func (nopObserver) Retried()                          {}
 func (nopObserver) Rejected()                         {}
+func (nopObserver) Shed(string)                       {}
 
 // Stats is what one call did upstream, for its access-log line.
 type Stats struct {
@@ -43,6 +47,9 @@ type Stats struct {
 	// request another caller started, or from its response cache (no
 	// request at all).
 	Shared, Cached bool
+	// Shed is the reason the call was refused before a request was sent
+	// (one of the Shed* reasons), "" if it was not.
+	Shed string
 }
 
 type statsKey struct{}

@@ -173,6 +173,7 @@ func (c *Client) withRetries(ctx context.Context, attempt func() (*User, error))
 			timer.Stop()
 		}
 	}()
+	var last error // the failure of the previous attempt
 	for n := 1; ; n++ {
 		user, err := attempt()
 		if err == nil {
@@ -183,9 +184,19 @@ func (c *Client) withRetries(ctx context.Context, attempt func() (*User, error))
 			return nil, &Error{Failure: FailCircuitOpen, RetryAfter: c.breakerOf.OpenFor, Attempts: n - 1}
 		}
 		var e *Error
-		if errors.As(err, &e) {
+		if errors.As(err, &e) && e.Failure == FailShed {
+			// A retry that could not be sent in time: the failure it
+			// would have retried says more than the refusal.
+			if last != nil {
+				return nil, last
+			}
+			e.Attempts = 0
+			return nil, err
+		}
+		if e != nil {
 			e.Attempts = n
 		}
+		last = err
 		if n >= c.retry.MaxAttempts || !transient(err) || ctx.Err() != nil {
 			return nil, err
 		}
