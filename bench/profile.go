@@ -134,17 +134,19 @@ var areas = []struct {
 		"internal/upstream.(*String)", "internal/upstream.(*Time)", "internal/upstream.(*Decimal)", "internal/upstream.(*Bool)",
 		"internal/upstream.eachMember", "internal/upstream.unquote", "internal/upstream.matchKey", "internal/upstream.skip",
 	}},
+	{"bounds (admission, overload gate, rapid-reset guard)", []string{
+		"internal/admission.", "internal/netguard.", "internal/upstream.(*gate)", "internal/server.(*admitter)",
+	}},
 	{"upstream HTTP client (net/http Transport, retries, breaker)", []string{
 		"net/http.(*persistConn)", "net/http.persistConnWriter", "net/http.(*Transport)", "net/http.(*transferWriter)",
 		"net/http.ReadResponse", "net/http.(*Request).write", "net/http.(*body)", "net/http.(*bodyEOFSignal)",
 		"internal/upstream.", "otelhttp", "gobreaker",
 	}},
 	{"service (credentials, sharing, cache, mapping)", []string{"opentact-facade/service."}},
-	{"access log interceptor", []string{"internal/server.logCall", "internal/server.unaryInterceptors", "internal/server.restClient", "log/slog."}},
+	{"access log interceptor", []string{"internal/server.(*Server).logCall", "internal/server.(*Server).unaryInterceptors", "internal/server.restClient", "log/slog."}},
 	{"metrics (Prometheus)", []string{"prometheus"}},
 	{"protobuf encoding (binary; JSON for REST)", []string{
 		"google.golang.org/protobuf/", "internal/server.authJSON", "internal/server.appendAuthJSON", "internal/server.(*jsonEnc)",
-		"internal/server.(*memoMarshaler)",
 	}},
 	{"REST server (net/http server, grpc-gateway)", []string{
 		"net/http.(*conn)", "net/http.(*response)", "net/http.(*chunkWriter)", "net/http.(*connReader)",

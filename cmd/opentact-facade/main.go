@@ -37,14 +37,29 @@ func main() {
 		fmt.Println("opentact-facade", version.String(), version.GoVersion())
 		return
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	log := logs.New(os.Stderr, cfg.LogLevel)
 	cfg.Server.Logger = log
+	ctx := stopOnSignal(log)
 	if err := run(ctx, cfg); err != nil {
 		log.Error("opentact-facade stopped", "error", err)
 		os.Exit(1)
 	}
+}
+
+// stopOnSignal returns a context that ends on the first SIGINT or SIGTERM,
+// which starts a graceful shutdown; a second one during it exits at once.
+func stopOnSignal(log *slog.Logger) context.Context {
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		<-sigs
+		cancel()
+		sig := <-sigs
+		log.Warn("second signal during the shutdown: exiting without waiting for calls in flight", slog.String("signal", sig.String()))
+		os.Exit(1)
+	}()
+	return ctx
 }
 
 // run serves until ctx ends, with traces exported as the OTEL_* variables

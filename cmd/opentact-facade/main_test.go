@@ -650,8 +650,9 @@ func TestSIGTERMDrainsSlowCall(t *testing.T) {
 
 // TestSIGTERMGraceCutsHungCall sends SIGTERM while a gRPC and a REST call
 // wait on an upstream that never answers: after --shutdown-grace the calls
-// are cut, the upstream sees its request go away, and the process exits 0
-// long before the calls' own 30s deadline.
+// end with a status (Unavailable; REST 503 FACADE_SHUTTING_DOWN, not a cut
+// connection), the upstream sees its request go away, and the process
+// exits 0 long before the calls' own 30s deadline.
 func TestSIGTERMGraceCutsHungCall(t *testing.T) {
 	t.Parallel()
 	const (
@@ -730,10 +731,10 @@ func TestSIGTERMGraceCutsHungCall(t *testing.T) {
 	}
 	select {
 	case r := <-restRes:
-		if r.err == nil {
-			t.Errorf("REST call cut by the shutdown succeeded: %+v", r)
+		if r.err == nil || !strings.Contains(r.err.Error(), "status 503") || !strings.Contains(r.err.Error(), "FACADE_SHUTTING_DOWN") {
+			t.Errorf("REST call ended by the shutdown: %+v; want 503 FACADE_SHUTTING_DOWN", r)
 		} else {
-			t.Logf("REST call cut: %v", r.err)
+			t.Logf("REST call ended: %v", r.err)
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("the REST call did not end within 5s of the facade exiting")
@@ -754,4 +755,58 @@ func TestSIGTERMGraceCutsHungCall(t *testing.T) {
 		t.Errorf("the output does not mention shutting down:\n%s", out)
 	}
 	assertNoSecrets(t, out, token)
+}
+
+// TestSecondSignalExitsAtOnce: a second SIGTERM or SIGINT during the
+// shutdown grace exits at once, rather than waiting the grace out for
+// calls that never end.
+func TestSecondSignalExitsAtOnce(t *testing.T) {
+	t.Parallel()
+	for _, second := range []os.Signal{syscall.SIGTERM, os.Interrupt} {
+		t.Run(second.String(), func(t *testing.T) {
+			t.Parallel()
+			arrived := make(chan struct{}, 1)
+			up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				select {
+				case arrived <- struct{}{}:
+				default:
+				}
+				select {
+				case <-r.Context().Done():
+				case <-time.After(20 * time.Second):
+				}
+			}))
+			t.Cleanup(up.Close)
+			facade := start(t, "opentact-facade", "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0",
+				"--upstream", up.URL, "--shutdown-grace", "30s")
+			serving := facade.waitLog(t, "serving")
+			conn, err := grpc.NewClient(serving["grpc_addr"].(string), grpc.WithTransportCredentials(insecure.NewCredentials()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			go grpcGetAuth(conn, "held-call", 25*time.Second)
+			select {
+			case <-arrived:
+			case <-time.After(10 * time.Second):
+				t.Fatal("the call did not reach the upstream")
+			}
+			if err := facade.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+				t.Fatal(err)
+			}
+			facade.waitLog(t, "shutting down")
+			sigAt := time.Now()
+			if err := facade.cmd.Process.Signal(second); err != nil {
+				t.Fatal(err)
+			}
+			err = facade.waitExit(t, 5*time.Second)
+			if exit := (*exec.ExitError)(nil); !errors.As(err, &exit) || exit.ExitCode() != 1 {
+				t.Errorf("after a second %v: %v, want exit code 1", second, err)
+			}
+			t.Logf("exited %v after the second signal, of a 30s grace", time.Since(sigAt).Round(time.Millisecond))
+			if !strings.Contains(facade.out.String(), "second signal") {
+				t.Errorf("the output does not say why it exited:\n%s", facade.out.String())
+			}
+		})
+	}
 }

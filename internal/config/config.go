@@ -105,6 +105,12 @@ func Parse(args []string, lookupEnv func(string) (string, bool), out io.Writer) 
 	dur(&c.Server.CacheTTL, "cache-ttl", "OPENTACT_FACADE_CACHE_TTL", 0, "keep each successful answer this long, by credentials (0: no cache); see the README before turning it on")
 	var cacheMax int64
 	integer(&cacheMax, "cache-max-entries", "OPENTACT_FACADE_CACHE_MAX_ENTRIES", service.DefaultCacheMaxEntries, "bound on cached answers, least recently used out first")
+	integer(&c.Server.CacheMaxBytes, "cache-max-bytes", "OPENTACT_FACADE_CACHE_MAX_BYTES", service.DefaultCacheMaxBytes, "bound on the size of the cached answers, in bytes, least recently used out first")
+	var maxInFlight, maxConns, upstreamInFlight int64
+	integer(&maxInFlight, "max-in-flight", "OPENTACT_FACADE_MAX_IN_FLIGHT", server.DefaultMaxInFlight, "bound on the calls in flight, gRPC and REST together; past it a call is refused at once (FACADE_BUSY)")
+	integer(&maxConns, "max-connections", "OPENTACT_FACADE_MAX_CONNECTIONS", server.DefaultMaxConnections, "bound on the connections open on each listener; past it a new one is closed at once")
+	integer(&c.Server.MaxAnswerBytes, "max-answer-bytes", "OPENTACT_FACADE_MAX_ANSWER_BYTES", server.DefaultMaxAnswerBytes, "bound on the bytes of Opentact's answers held by calls in flight; at least --upstream-max-body")
+	integer(&upstreamInFlight, "upstream-max-in-flight", "OPENTACT_UPSTREAM_MAX_IN_FLIGHT", upstream.DefaultMaxInFlight, "bound on the requests to Opentact under way at once; a call that cannot get one in time is refused (UPSTREAM_OVERLOADED)")
 	str(&c.Server.TLS.Cert, "tls-cert", "OPENTACT_FACADE_TLS_CERT", "", "PEM certificate chain: serve TLS on both listeners")
 	str(&c.Server.TLS.Key, "tls-key", "OPENTACT_FACADE_TLS_KEY", "", "PEM private key of --tls-cert")
 	str(&c.Server.TLS.ClientCA, "tls-client-ca", "OPENTACT_FACADE_TLS_CLIENT_CA", "", "PEM CA bundle: require client certificates signed by it (mTLS)")
@@ -167,6 +173,24 @@ func Parse(args []string, lookupEnv func(string) (string, bool), out io.Writer) 
 		errs = append(errs, fmt.Errorf("%s must be between 1 and 10000000", source("cache-max-entries")))
 	}
 	c.Server.CacheMaxEntries = int(cacheMax)
+	if c.Server.CacheMaxBytes < 1 {
+		errs = append(errs, fmt.Errorf("%s must be positive", source("cache-max-bytes")))
+	}
+	if maxInFlight < 1 || maxInFlight > 1_000_000 {
+		errs = append(errs, fmt.Errorf("%s must be between 1 and 1000000", source("max-in-flight")))
+	}
+	c.Server.MaxInFlight = int(maxInFlight)
+	if maxConns < 1 || maxConns > 1_000_000 {
+		errs = append(errs, fmt.Errorf("%s must be between 1 and 1000000", source("max-connections")))
+	}
+	c.Server.MaxConnections = int(maxConns)
+	if upstreamInFlight < 1 || upstreamInFlight > 100_000 {
+		errs = append(errs, fmt.Errorf("%s must be between 1 and 100000", source("upstream-max-in-flight")))
+	}
+	c.Server.UpstreamMaxInFlight = int(upstreamInFlight)
+	if c.Server.MaxAnswerBytes < maxBody {
+		errs = append(errs, fmt.Errorf("%s (%d) must be at least %s (%d)", source("max-answer-bytes"), c.Server.MaxAnswerBytes, source("upstream-max-body"), maxBody))
+	}
 	if c.Server.ShutdownGrace <= 0 {
 		errs = append(errs, fmt.Errorf("%s must be positive", source("shutdown-grace")))
 	}

@@ -19,10 +19,9 @@ import (
 	"github.com/opentact-facade/opentact-facade/service"
 )
 
-// newGateway returns the REST handler: grpc-gateway's mux, with the
-// service registered on it by register, behind a check of the credential
-// headers.
-func newGateway(register func(*runtime.ServeMux) error) (http.Handler, error) {
+// newGateway returns grpc-gateway's mux, with the services registered on
+// it by register; restHandler puts the facade's checks in front of it.
+func newGateway(register func(*runtime.ServeMux) error) (*runtime.ServeMux, error) {
 	mux := runtime.NewServeMux(
 		runtime.WithMarshalerOption(runtime.MIMEWildcard, restMarshaler()),
 		runtime.WithIncomingHeaderMatcher(credentialHeaderMatcher),
@@ -36,7 +35,7 @@ func newGateway(register func(*runtime.ServeMux) error) (http.Handler, error) {
 	if err := register(mux); err != nil {
 		return nil, err
 	}
-	return checkRequest(mux), nil
+	return mux, nil
 }
 
 // restJSON is how REST answers are encoded: proto field names (Opentact's
@@ -44,15 +43,14 @@ func newGateway(register func(*runtime.ServeMux) error) (http.Handler, error) {
 var restJSON = protojson.MarshalOptions{UseProtoNames: true}
 
 // restMarshaler encodes REST answers as restJSON says, GetAuthResponse by
-// hand (authJSON), and an answer handed to several calls once
-// (memoMarshaler).
-func restMarshaler() *memoMarshaler {
-	return newMemoMarshaler(authJSON{&runtime.HTTPBodyMarshaler{
+// hand (authJSON).
+func restMarshaler() runtime.Marshaler {
+	return authJSON{&runtime.HTTPBodyMarshaler{
 		Marshaler: &runtime.JSONPb{
 			MarshalOptions:   restJSON,
 			UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: true},
 		},
-	}})
+	}}
 }
 
 // forwardedHeaders maps each header a REST caller may pass into gRPC
@@ -101,7 +99,7 @@ func checkRequest(mux *runtime.ServeMux) http.Handler {
 			_, out := runtime.MarshalerForRequest(mux, r)
 			if tooLarge := (*http.MaxBytesError)(nil); errors.As(err, &tooLarge) {
 				writeStatus(w, out, http.StatusRequestEntityTooLarge,
-					status.Newf(codes.InvalidArgument, "the request body is larger than %d bytes; GET /v1/auth takes none", maxRESTBody))
+					status.Newf(codes.InvalidArgument, "the request body is larger than %d bytes", maxRESTBody))
 				return
 			}
 			runtime.HTTPError(r.Context(), mux, out, w, r, status.Error(codes.InvalidArgument, "the request body could not be read"))

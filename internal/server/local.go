@@ -23,8 +23,7 @@ import (
 // localAuth is what the REST gateway calls: the AuthService run in the
 // process, through the same unary interceptors as a gRPC call (access
 // log, metrics, recovery) and, when tracing is on, under a server span
-// like otelgrpc's. The calls in flight through it are bounded
-// (callLimit). It replaces a gRPC hop over an in-memory connection,
+// like otelgrpc's. It replaces a gRPC hop over an in-memory connection,
 // which cost a second gRPC client and server transport per REST call
 // (BenchmarkGetAuth/rest-grpc-hop against BenchmarkGetAuth/rest measures
 // the two).
@@ -45,16 +44,9 @@ func (gatewayAddr) String() string  { return "gateway" }
 
 var _ net.Addr = gatewayAddr{}
 
-func newLocalAuth(srv authv1.AuthServiceServer, interceptors []grpc.UnaryServerInterceptor, tp trace.TracerProvider, limit *callLimit) *localAuth {
+func newLocalAuth(srv authv1.AuthServiceServer, interceptors []grpc.UnaryServerInterceptor, tp trace.TracerProvider) *localAuth {
 	info := &grpc.UnaryServerInfo{Server: srv, FullMethod: authv1.AuthService_GetAuth_FullMethodName}
-	// The slot is taken inside the interceptors, so that a call turned
-	// away is logged, counted and traced like any other.
 	h := grpc.UnaryHandler(func(ctx context.Context, req any) (any, error) {
-		release, err := limit.acquire(ctx)
-		if err != nil {
-			return nil, err
-		}
-		defer release()
 		return srv.GetAuth(ctx, req.(*authv1.GetAuthRequest))
 	})
 	// Built once: the first interceptor outermost, as grpc.ChainUnaryInterceptor does.

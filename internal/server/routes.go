@@ -7,7 +7,7 @@ import (
 	"github.com/opentact-facade/opentact-facade/internal/openapi"
 )
 
-// routes serves, next to the REST gateway, the probes: GET /healthz (200
+// routes serves, next to the REST gateway (behind admission), the probes: GET /healthz (200
 // while the process runs) and GET /readyz (200 while it takes new calls,
 // 503 once shutdown has begun); GET /metrics for Prometheus; and GET
 // /openapi.json, the REST API's description.
@@ -26,7 +26,18 @@ func (s *Server) routes(gateway http.Handler) http.Handler {
 	mux.Handle("GET /metrics", s.metrics.Handler())
 	mux.Handle("GET /openapi.json", openapi.Handler())
 	mux.Handle("/", gateway)
-	return mux
+	return noStore(mux)
+}
+
+// noStore marks every answer as one that no cache may keep and no browser
+// may read as another type than it says: answers hold JWTs and profiles.
+func noStore(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Cache-Control", "no-store")
+		h.Set("X-Content-Type-Options", "nosniff")
+		next.ServeHTTP(w, r)
+	})
 }
 
 func probeAnswer(w http.ResponseWriter, code int, body string) {

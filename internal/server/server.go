@@ -29,6 +29,9 @@ import (
 	"google.golang.org/grpc/test/bufconn"
 
 	authv1 "github.com/opentact-facade/opentact-facade/gen/go/opentact/auth/v1"
+	"github.com/opentact-facade/opentact-facade/internal/admission"
+	"github.com/opentact-facade/opentact-facade/internal/logs"
+	"github.com/opentact-facade/opentact-facade/internal/netguard"
 	"github.com/opentact-facade/opentact-facade/internal/telemetry"
 	"github.com/opentact-facade/opentact-facade/internal/upstream"
 	"github.com/opentact-facade/opentact-facade/service"
@@ -43,16 +46,27 @@ const (
 
 	DefaultMaxConcurrentStreams = 1024
 	DefaultReadHeaderTimeout    = 5 * time.Second
+	DefaultMaxInFlight          = 4096
+	DefaultMaxConnections       = 512
+	DefaultMaxAnswerBytes       = 32 << 20
+	DefaultRequestTimeout       = 5 * time.Second
+	DefaultIdleTimeout          = 2 * time.Minute
 )
 
-// Limits on what a caller may send. GetAuth's request is empty and its
-// credentials are a few KiB, so these are generous.
+// Limits on what a caller may send. Requests of the API are a few
+// hundred bytes, and credentials a few KiB; these caps, times the calls
+// in flight, are the memory a flood of the largest requests can take.
 const (
-	maxRecvMsgSize = 1 << 20  // one gRPC message
+	maxRecvMsgSize = 16 << 10 // one gRPC request message
 	maxSendMsgSize = 1 << 20  // one gRPC answer (a profile is a few KiB)
-	maxHeaderBytes = 64 << 10 // gRPC metadata and REST headers
-	maxRESTBody    = 64 << 10 // a REST request body
+	maxHeaderBytes = 16 << 10 // gRPC metadata and REST headers
+	maxRESTBody    = 16 << 10 // a REST request body
 )
+
+// cutWait is how long, once the shutdown grace is over and the calls
+// still running were told to end, they get to send their status before
+// their connections are closed.
+const cutWait = time.Second
 
 // Options configures a Server.
 type Options struct {
@@ -71,15 +85,44 @@ type Options struct {
 	CacheMaxEntries     int           // bound on cached answers; service.DefaultCacheMaxEntries if 0
 	Logger              *slog.Logger  // nil discards logs
 
+	// MaxInFlight bounds the calls in flight, gRPC and REST together; a
+	// call past it is refused at once with FACADE_BUSY.
+	// DefaultMaxInFlight if 0.
+	MaxInFlight int
+	// MaxAnswerBytes bounds the bytes of Opentact's answers held by calls
+	// in flight (a call waits, within its time, for room to read its
+	// answer); DefaultMaxAnswerBytes if 0, and never below
+	// UpstreamMaxBody.
+	MaxAnswerBytes int64
+	// MaxConnections bounds the connections open on each listener; one
+	// past it is closed as soon as it is accepted.
+	// DefaultMaxConnections if 0.
+	MaxConnections int
+	// UpstreamMaxInFlight bounds the requests to Opentact under way at
+	// once (see upstream.WithMaxInFlight); upstream.DefaultMaxInFlight
+	// if 0.
+	UpstreamMaxInFlight int
 	// MaxConcurrentStreams bounds the calls at once on one gRPC
-	// connection, and the REST calls in flight in all (a call past it
-	// waits for one to end, within its own time bound);
-	// DefaultMaxConcurrentStreams if 0.
+	// connection; DefaultMaxConcurrentStreams if 0.
 	MaxConcurrentStreams uint32
-	// ReadHeaderTimeout bounds how long a REST client may take to send
-	// its request line and headers (a slowloris client is cut after it);
+	// ReadHeaderTimeout bounds how long a client may take to send its
+	// request headers (REST) or its HTTP/2 preface (gRPC), TLS handshake
+	// included: a slowloris client is cut after it.
 	// DefaultReadHeaderTimeout if 0.
 	ReadHeaderTimeout time.Duration
+	// RequestTimeout bounds how long, after its headers, a gRPC stream
+	// may take to send its request message, and a REST call its body;
+	// DefaultRequestTimeout if 0.
+	RequestTimeout time.Duration
+	// IdleTimeout closes a connection that has had no call for this long,
+	// on both listeners; DefaultIdleTimeout if 0.
+	IdleTimeout time.Duration
+	// CacheMaxBytes bounds the cache by the size of its answers;
+	// service.DefaultCacheMaxBytes if 0.
+	CacheMaxBytes int64
+	// ResetPolicy, when not nil, replaces the default judgement of an
+	// HTTP/2 rapid reset on the gRPC port.
+	ResetPolicy *netguard.ResetPolicy
 
 	// Retry and Breaker replace the upstream client's default policies
 	// when not nil (UpstreamMaxAttempts still applies to Retry);
@@ -101,21 +144,28 @@ type Options struct {
 // Server is a running facade: a gRPC server and a REST gateway that calls
 // the same service in the process, through the same interceptors.
 type Server struct {
-	log      *slog.Logger
-	grace    time.Duration
-	delay    time.Duration
-	grpc     *grpc.Server
-	http     *http.Server
-	tls      bool
-	gwConn   *grpc.ClientConn
-	grpcLis  net.Listener
-	httpLis  net.Listener
-	inMemLis *bufconn.Listener
-	health   *health.Server
-	draining chan struct{} // closed when the shutdown starts to drain
-	ready    atomic.Bool
-	upstream *upstream.Client
-	metrics  *telemetry.Metrics
+	log       *slog.Logger
+	sampler   *logs.Sampler // for the lines a client can cause in floods
+	grace     time.Duration
+	delay     time.Duration
+	grpc      *grpc.Server
+	http      *http.Server
+	tls       bool
+	gwConn    *grpc.ClientConn
+	grpcLis   net.Listener
+	httpLis   net.Listener
+	grpcConns *netguard.Limited
+	httpConns *netguard.Limited
+	inMemLis  *bufconn.Listener
+	health    *health.Server
+	draining  chan struct{} // closed when the shutdown starts to drain
+	ready     atomic.Bool
+	upstream  *upstream.Client
+	metrics   *telemetry.Metrics
+	limiter   *admission.Limiter
+	admit     *admitter
+	endCalls  context.Context // ended, with service.ErrShuttingDown, when the grace runs out
+	cancelEnd context.CancelCauseFunc
 }
 
 // inMemoryNetwork is the network of a call's peer when the call came
@@ -126,7 +176,8 @@ const inMemoryNetwork = "bufconn"
 // New builds a Server and opens its listeners; Serve starts it.
 func New(opts Options) (*Server, error) {
 	opts = withDefaults(opts)
-	s := &Server{log: opts.Logger, grace: opts.ShutdownGrace, delay: opts.ShutdownDelay}
+	s := &Server{log: opts.Logger, grace: opts.ShutdownGrace, delay: opts.ShutdownDelay, sampler: logs.NewSampler(20, 100)}
+	s.endCalls, s.cancelEnd = context.WithCancelCause(context.Background())
 	s.metrics = telemetry.NewMetrics(func() string { return s.upstream.BreakerState() })
 	client, err := upstream.New(opts.Upstream, append(upstreamOptions(opts), upstream.WithObserver(s.metrics.Upstream))...)
 	if err != nil {
@@ -138,26 +189,35 @@ func New(opts Options) (*Server, error) {
 		return nil, err
 	}
 	s.tls = tlsConfig != nil
+	s.limiter = admission.New(opts.MaxInFlight, opts.MaxAnswerBytes)
+	s.admit = newAdmitter(s.limiter, opts.RequestTimeout, s.metrics, opts.Logger, s.sampler)
 
 	// One chain of unary interceptors, for gRPC calls and the gateway's.
-	unary := unaryInterceptors(opts.Logger, s.metrics)
+	unary := s.unaryInterceptors()
 	serverOpts := []grpc.ServerOption{
+		grpc.InTapHandle(s.admit.tap),
 		grpc.MaxRecvMsgSize(maxRecvMsgSize),
 		grpc.MaxSendMsgSize(maxSendMsgSize),
 		grpc.MaxHeaderListSize(maxHeaderBytes),
 		grpc.MaxConcurrentStreams(opts.MaxConcurrentStreams),
+		// The TLS handshake and the HTTP/2 preface, as REST's headers.
+		grpc.ConnectionTimeout(opts.ReadHeaderTimeout),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 		// Clients reconnect now and then, so that replicas added by an
-		// autoscaler get their share of long-lived connections.
-		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionAge: 5 * time.Minute, MaxConnectionAgeGrace: 30 * time.Second}),
+		// autoscaler get their share of long-lived connections; idle
+		// connections are closed sooner.
+		grpc.KeepaliveParams(keepalive.ServerParameters{
+			MaxConnectionIdle:     opts.IdleTimeout,
+			MaxConnectionAge:      5 * time.Minute,
+			MaxConnectionAgeGrace: 30 * time.Second,
+		}),
 		// A fixed pool of goroutines runs calls, so their stacks, once
-		// grown, are reused instead of grown again for every call (that
-		// copying was 6% of the CPU in BenchmarkGetAuth). When every worker
-		// is busy grpc-go starts a goroutine as before, so this never
-		// queues a call.
+		// grown, are reused instead of grown again for every call. When
+		// every worker is busy grpc-go starts a goroutine as before, so
+		// this never queues a call.
 		grpc.NumStreamWorkers(uint32(4 * runtime.GOMAXPROCS(0))),
 		grpc.ChainUnaryInterceptor(unary...),
-		grpc.ChainStreamInterceptor(streamInterceptors(opts.Logger, s.metrics)...),
+		grpc.ChainStreamInterceptor(s.streamInterceptors()...),
 	}
 	if opts.TracerProvider != nil {
 		serverOpts = append(serverOpts, grpc.StatsHandler(otelgrpc.NewServerHandler(
@@ -170,10 +230,10 @@ func New(opts Options) (*Server, error) {
 	// leaves the process. TLS is applied on the TCP listener alone.
 	s.grpc = grpc.NewServer(serverOpts...)
 	timeouts := service.Timeouts{Default: opts.UpstreamTimeout, Max: opts.MaxCallTimeout}
-	auth := service.NewAuthServer(client, timeouts, opts.Logger, service.Options{CacheTTL: opts.CacheTTL, CacheMaxEntries: opts.CacheMaxEntries})
+	auth := service.NewAuthServer(client, timeouts, opts.Logger, service.Options{CacheTTL: opts.CacheTTL, CacheMaxEntries: opts.CacheMaxEntries, CacheMaxBytes: opts.CacheMaxBytes})
 	s.metrics.RegisterService(func() telemetry.ServiceCounters {
 		c := auth.Counters()
-		return telemetry.ServiceCounters{CacheHits: c.CacheHits, CacheMisses: c.CacheMisses, CacheEvictions: c.CacheEvictions, CacheEntries: c.CacheEntries, Shared: c.Shared}
+		return telemetry.ServiceCounters{CacheHits: c.CacheHits, CacheMisses: c.CacheMisses, CacheEvictions: c.CacheEvictions, CacheEntries: c.CacheEntries, CacheBytes: c.CacheBytes, Shared: c.Shared}
 	}, auth.CacheEnabled())
 	authv1.RegisterAuthServiceServer(s.grpc, auth)
 	reflection.Register(s.grpc)
@@ -188,7 +248,7 @@ func New(opts Options) (*Server, error) {
 	// make is kept for the benchmark that compares the two.
 	register := func(mux *gwruntime.ServeMux) error {
 		return authv1.RegisterAuthServiceHandlerServer(context.Background(), mux,
-			newLocalAuth(auth, unary, opts.TracerProvider, newCallLimit(int(opts.MaxConcurrentStreams), auth.Timeouts())))
+			newLocalAuth(auth, unary, opts.TracerProvider))
 	}
 	if opts.gatewayOverGRPC {
 		s.inMemLis = bufconn.Listen(256 << 10)
@@ -210,30 +270,83 @@ func New(opts Options) (*Server, error) {
 		return nil, errors.Join(err, s.closeGatewayConn())
 	}
 	s.http = &http.Server{
-		Handler:           s.routes(gateway),
+		Handler:           s.routes(s.admit.restHandler(gateway, checkRequest(gateway))),
 		ReadHeaderTimeout: opts.ReadHeaderTimeout,
-		ReadTimeout:       15 * time.Second,
+		ReadTimeout:       opts.ReadHeaderTimeout + opts.RequestTimeout,
 		// A REST call lasts at most the longest call timeout; leave room
 		// to write.
 		WriteTimeout:   max(opts.UpstreamTimeout, opts.MaxCallTimeout) + 5*time.Second,
-		IdleTimeout:    2 * time.Minute,
+		IdleTimeout:    opts.IdleTimeout,
 		MaxHeaderBytes: maxHeaderBytes,
 		ErrorLog:       slog.NewLogLogger(opts.Logger.Handler(), slog.LevelDebug),
 	}
 
-	if s.grpcLis, err = net.Listen("tcp", opts.GRPCAddr); err != nil {
-		return nil, errors.Join(fmt.Errorf("gRPC listener: %w", err), s.closeGatewayConn())
+	if err := s.listen(opts, tlsConfig); err != nil {
+		return nil, errors.Join(err, s.closeGatewayConn())
 	}
-	if s.httpLis, err = net.Listen("tcp", opts.HTTPAddr); err != nil {
-		return nil, errors.Join(fmt.Errorf("HTTP listener: %w", err), s.grpcLis.Close(), s.closeGatewayConn())
+	s.metrics.RegisterLoad(telemetry.Load{
+		CallsInFlight: s.limiter.InFlight,
+		AnswerBytes:   s.limiter.BytesHeld,
+		UpstreamWaiting: func() int {
+			_, waiting, _ := client.Load()
+			return waiting
+		},
+		UpstreamEstimate: func() time.Duration {
+			_, _, est := client.Load()
+			return est
+		},
+		Connections: func(listener string) int {
+			if listener == "grpc" {
+				return s.grpcConns.Open()
+			}
+			return s.httpConns.Open()
+		},
+	})
+	return s, nil
+}
+
+// listen opens both listeners: each bounded in connections, with TLS when
+// configured, and the gRPC one guarded against HTTP/2 rapid resets (REST
+// over HTTP/2 is Go's own server, which guards itself).
+func (s *Server) listen(opts Options, tlsConfig *tls.Config) error {
+	grpcTCP, err := net.Listen("tcp", opts.GRPCAddr)
+	if err != nil {
+		return fmt.Errorf("gRPC listener: %w", err)
 	}
+	httpTCP, err := net.Listen("tcp", opts.HTTPAddr)
+	if err != nil {
+		return errors.Join(fmt.Errorf("HTTP listener: %w", err), grpcTCP.Close())
+	}
+	s.grpcConns = netguard.LimitListener(grpcTCP, opts.MaxConnections, func() { s.connectionRefused("grpc") })
+	s.httpConns = netguard.LimitListener(httpTCP, opts.MaxConnections, func() { s.connectionRefused("rest") })
+	s.grpcLis, s.httpLis = s.grpcConns, s.httpConns
 	if tlsConfig != nil {
 		// One TLS config for both: ALPN offers h2 (gRPC, REST over HTTP/2)
 		// and http/1.1 (REST).
 		s.grpcLis = tls.NewListener(s.grpcLis, tlsConfig)
 		s.httpLis = tls.NewListener(s.httpLis, tlsConfig)
 	}
-	return s, nil
+	policy := netguard.ResetPolicy{}
+	if opts.ResetPolicy != nil {
+		policy = *opts.ResetPolicy
+	}
+	policy.OnCut = func(remote net.Addr) {
+		s.metrics.ConnectionCut("rapid_reset")
+		if ok, suppressed := s.sampler.Allow(); ok {
+			s.log.Warn("connection cut: HTTP/2 rapid reset", slog.String("peer.address", remote.String()), slog.Int64("suppressed", suppressed))
+		}
+	}
+	s.grpcLis = netguard.GuardHTTP2(s.grpcLis, policy)
+	return nil
+}
+
+// connectionRefused counts and logs (rate limited) a connection refused
+// by a listener at its bound.
+func (s *Server) connectionRefused(listener string) {
+	s.metrics.ConnectionRefused(listener)
+	if ok, suppressed := s.sampler.Allow(); ok {
+		s.log.Warn("connection refused: too many open", slog.String("listener", listener), slog.Int64("suppressed", suppressed))
+	}
 }
 
 // upstreamOptions turns opts into the upstream client's options.
@@ -249,6 +362,7 @@ func upstreamOptions(opts Options) []upstream.Option {
 		upstream.WithRetryPolicy(retry),
 		upstream.WithMaxBodySize(opts.UpstreamMaxBody),
 		upstream.WithTransportTimeouts(opts.UpstreamTimeouts),
+		upstream.WithMaxInFlight(opts.UpstreamMaxInFlight),
 	}
 	if opts.Breaker != nil {
 		uopts = append(uopts, upstream.WithBreakerPolicy(*opts.Breaker))
@@ -310,6 +424,22 @@ func withDefaults(o Options) Options {
 	if o.ShutdownGrace <= 0 {
 		o.ShutdownGrace = DefaultShutdownGrace
 	}
+	if o.MaxInFlight <= 0 {
+		o.MaxInFlight = DefaultMaxInFlight
+	}
+	if o.MaxAnswerBytes <= 0 {
+		o.MaxAnswerBytes = DefaultMaxAnswerBytes
+	}
+	o.MaxAnswerBytes = max(o.MaxAnswerBytes, o.UpstreamMaxBody)
+	if o.MaxConnections <= 0 {
+		o.MaxConnections = DefaultMaxConnections
+	}
+	if o.RequestTimeout <= 0 {
+		o.RequestTimeout = DefaultRequestTimeout
+	}
+	if o.IdleTimeout <= 0 {
+		o.IdleTimeout = DefaultIdleTimeout
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -356,8 +486,9 @@ func (s *Server) Serve(ctx context.Context) error {
 
 // shutdown reports not ready, keeps serving for the shutdown delay (so
 // that load balancers stop sending new calls), then closes both listeners
-// and lets calls in flight finish within the grace; what is left then is
-// cut.
+// and lets calls in flight finish within the grace. The calls still
+// running then are ended with FACADE_SHUTTING_DOWN and get cutWait to
+// send it; only then are the connections left closed.
 func (s *Server) shutdown() {
 	s.setReady(false)
 	if s.delay > 0 {
@@ -369,7 +500,7 @@ func (s *Server) shutdown() {
 	// grace ends, end once their watchers have heard NOT_SERVING.
 	s.health.Shutdown()
 	close(s.draining)
-	ctx, cancel := context.WithTimeout(context.Background(), s.grace)
+	grace, cancel := context.WithTimeout(context.Background(), s.grace)
 	defer cancel()
 
 	// Both at once, so that both listeners close now: http.Shutdown waits
@@ -377,8 +508,16 @@ func (s *Server) shutdown() {
 	httpDone := make(chan struct{})
 	go func() {
 		defer close(httpDone)
-		if err := s.http.Shutdown(ctx); err != nil {
-			s.log.Warn("REST calls cut at the end of the shutdown grace", slog.Any("error", err))
+		if s.http.Shutdown(grace) == nil {
+			return
+		}
+		// The grace is over: the calls left answer 503 now, and have
+		// cutWait to write it.
+		s.cancelEnd(service.ErrShuttingDown)
+		last, cancel := context.WithTimeout(context.Background(), cutWait)
+		defer cancel()
+		if err := s.http.Shutdown(last); err != nil {
+			s.log.Warn("REST connections cut at the end of the shutdown grace", slog.Any("error", err))
 			_ = s.http.Close()
 		}
 	}()
@@ -389,12 +528,18 @@ func (s *Server) shutdown() {
 	}()
 	select {
 	case <-grpcDone:
-	case <-ctx.Done():
-		s.log.Warn("gRPC calls cut at the end of the shutdown grace")
-		s.grpc.Stop()
-		<-grpcDone
+	case <-grace.Done():
+		s.log.Warn("calls still running at the end of the shutdown grace are ended")
+		s.cancelEnd(service.ErrShuttingDown)
+		select {
+		case <-grpcDone:
+		case <-time.After(cutWait):
+			s.grpc.Stop()
+			<-grpcDone
+		}
 	}
 	<-httpDone
+	s.cancelEnd(nil)
 	_ = s.closeGatewayConn()
 }
 
