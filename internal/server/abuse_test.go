@@ -182,10 +182,15 @@ func (c *h2Client) write(w func() error) error {
 
 // headers encodes a GetAuth call's header block, with extra fields.
 func (c *h2Client) headers(extra ...hpack.HeaderField) []byte {
+	return c.headersFor(getAuthPath, extra...)
+}
+
+// headersFor encodes the header block of a gRPC call to path.
+func (c *h2Client) headersFor(path string, extra ...hpack.HeaderField) []byte {
 	c.block.Reset()
 	for _, hf := range append([]hpack.HeaderField{
 		{Name: ":method", Value: "POST"}, {Name: ":scheme", Value: "http"},
-		{Name: ":path", Value: getAuthPath}, {Name: ":authority", Value: c.addr},
+		{Name: ":path", Value: path}, {Name: ":authority", Value: c.addr},
 		{Name: "content-type", Value: "application/grpc"}, {Name: "te", Value: "trailers"},
 	}, extra...) {
 		_ = c.enc.WriteField(hf)
@@ -231,15 +236,7 @@ func (c *h2Client) stream(block, body []byte, reset bool) (uint32, error) {
 // a call to an unknown method, answered at once, on the same connection.
 func (c *h2Client) barrier() {
 	c.t.Helper()
-	c.block.Reset()
-	for _, hf := range []hpack.HeaderField{
-		{Name: ":method", Value: "POST"}, {Name: ":scheme", Value: "http"},
-		{Name: ":path", Value: "/no.such.Service/Barrier"}, {Name: ":authority", Value: c.addr},
-		{Name: "content-type", Value: "application/grpc"}, {Name: "te", Value: "trailers"},
-	} {
-		_ = c.enc.WriteField(hf)
-	}
-	id, err := c.stream(bytes.Clone(c.block.Bytes()), emptyRequest, false)
+	id, err := c.stream(c.headersFor("/no.such.Service/Barrier"), emptyRequest, false)
 	if err == nil {
 		err = c.flush()
 	}
@@ -483,15 +480,7 @@ func TestStreamWithoutItsRequestIsEnded(t *testing.T) {
 		}
 	}
 	// A health Watch that never sends its request.
-	c.block.Reset()
-	for _, hf := range []hpack.HeaderField{
-		{Name: ":method", Value: "POST"}, {Name: ":scheme", Value: "http"},
-		{Name: ":path", Value: "/grpc.health.v1.Health/Watch"}, {Name: ":authority", Value: c.addr},
-		{Name: "content-type", Value: "application/grpc"}, {Name: "te", Value: "trailers"},
-	} {
-		_ = c.enc.WriteField(hf)
-	}
-	if _, err := c.stream(bytes.Clone(c.block.Bytes()), nil, false); err != nil {
+	if _, err := c.stream(c.headersFor("/grpc.health.v1.Health/Watch"), nil, false); err != nil {
 		t.Fatal(err)
 	}
 	if err := c.flush(); err != nil {
