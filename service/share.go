@@ -201,7 +201,7 @@ const (
 
 // cacheEntryOverhead is what an entry costs beyond its encoded answer:
 // the message structs, the key and the LRU's bookkeeping.
-const cacheEntryOverhead = 1 << 10
+const cacheEntryOverhead = 1280
 
 // jwtSkew: an answer is dropped this long before its JWT expires, so that
 // a caller never receives a token about to die in flight.
