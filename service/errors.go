@@ -54,11 +54,6 @@ const (
 	ReasonShuttingDown         = "FACADE_SHUTTING_DOWN"        // the call was still running at the end of the shutdown grace
 )
 
-// ErrShuttingDown is the cause (context.Cause) with which the server ends
-// the calls still running at the end of its shutdown grace; they fail
-// with Unavailable and ReasonShuttingDown.
-var ErrShuttingDown = errors.New("the facade is shutting down")
-
 // The only messages an Unauthenticated status carries. They are fixed
 // text, never Opentact's words: grpc-gateway copies the message of an
 // Unauthenticated status into the WWW-Authenticate header of its answer.
@@ -73,9 +68,6 @@ const (
 // answer, whatever the upstream call reported.
 func errorStatus(ctx context.Context, err error) *status.Status {
 	if ctx.Err() != nil {
-		if errors.Is(context.Cause(ctx), ErrShuttingDown) {
-			return shuttingDown()
-		}
 		return status.FromContextError(ctx.Err())
 	}
 	var ue *upstream.Error
@@ -234,15 +226,11 @@ func shedStatus(e *upstream.Error) *status.Status {
 	return status.New(codes.Canceled, "the caller went before the request was sent")
 }
 
-// shuttingDown is the status of a call cut at the end of the shutdown
-// grace.
-func shuttingDown() *status.Status {
-	return withInfo(codes.Unavailable, "the facade is shutting down; try another replica", ReasonShuttingDown, 0)
+// ShuttingDown is the error of a call the server ended at the end of its
+// shutdown grace.
+func ShuttingDown() error {
+	return withInfo(codes.Unavailable, "the facade is shutting down; try another replica", ReasonShuttingDown, 0).Err()
 }
-
-// ShuttingDown is the error of a call cut at the end of the shutdown
-// grace, for callers outside a service handler.
-func ShuttingDown() error { return shuttingDown().Err() }
 
 func missingCredentials() *status.Status {
 	return withInfo(codes.Unauthenticated, MessageCredentialsMissing, ReasonCredentialsMissing, 0)

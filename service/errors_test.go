@@ -111,8 +111,6 @@ func TestErrorStatusPrefersTheCallersOwnEnd(t *testing.T) {
 	expired, cancel2 := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
 	defer cancel2()
 	transport := &upstream.Error{Failure: upstream.FailTransport}
-	shutDown, cancel3 := context.WithCancelCause(context.Background())
-	cancel3(ErrShuttingDown)
 
 	tests := []struct {
 		name       string
@@ -128,7 +126,6 @@ func TestErrorStatusPrefersTheCallersOwnEnd(t *testing.T) {
 		{"upstream failure", context.Background(), transport, codes.Unavailable, ReasonUnreachable},
 		{"no credentials", context.Background(), upstream.ErrNoCredentials, codes.Unauthenticated, ReasonCredentialsMissing},
 		{"anything else is Internal without detail", context.Background(), errors.New("boom"), codes.Internal, ""},
-		{"ended by the shutdown", shutDown, transport, codes.Unavailable, ReasonShuttingDown},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -82,15 +82,20 @@ func (s *Server) streamInterceptors() []grpc.StreamServerInterceptor {
 	}
 }
 
+// errShuttingDown is the cause with which the server ends the calls still
+// running at the end of its shutdown grace.
+var errShuttingDown = errors.New("the facade is shutting down")
+
 // endAtGrace ends the call, with Unavailable and FACADE_SHUTTING_DOWN,
-// when the shutdown grace runs out before it does.
+// when the shutdown grace runs out before it does: whatever the handler
+// made of its context's end, this is the call's status.
 func (s *Server) endAtGrace(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	stop := context.AfterFunc(s.endCalls, func() { cancel(service.ErrShuttingDown) })
+	stop := context.AfterFunc(s.endCalls, func() { cancel(errShuttingDown) })
 	defer stop()
 	resp, err := handler(ctx, req)
-	if err != nil && errors.Is(context.Cause(ctx), service.ErrShuttingDown) {
+	if err != nil && errors.Is(context.Cause(ctx), errShuttingDown) {
 		s.metrics.Shed(telemetry.ShedShutdown)
 		return nil, service.ShuttingDown()
 	}

@@ -164,7 +164,7 @@ type Server struct {
 	metrics   *telemetry.Metrics
 	limiter   *admission.Limiter
 	admit     *admitter
-	endCalls  context.Context // ended, with service.ErrShuttingDown, when the grace runs out
+	endCalls  context.Context // ended, with errShuttingDown, when the grace runs out
 	cancelEnd context.CancelCauseFunc
 }
 
@@ -513,7 +513,7 @@ func (s *Server) shutdown() {
 		}
 		// The grace is over: the calls left answer 503 now, and have
 		// cutWait to write it.
-		s.cancelEnd(service.ErrShuttingDown)
+		s.cancelEnd(errShuttingDown)
 		last, cancel := context.WithTimeout(context.Background(), cutWait)
 		defer cancel()
 		if err := s.http.Shutdown(last); err != nil {
@@ -530,7 +530,7 @@ func (s *Server) shutdown() {
 	case <-grpcDone:
 	case <-grace.Done():
 		s.log.Warn("calls still running at the end of the shutdown grace are ended")
-		s.cancelEnd(service.ErrShuttingDown)
+		s.cancelEnd(errShuttingDown)
 		select {
 		case <-grpcDone:
 		case <-time.After(cutWait):
