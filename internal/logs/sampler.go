@@ -1,6 +1,8 @@
 package logs
 
 import (
+	"context"
+	"log/slog"
 	"sync/atomic"
 
 	"golang.org/x/time/rate"
@@ -29,4 +31,16 @@ func (s *Sampler) Allow() (ok bool, dropped int64) {
 		return false, 0
 	}
 	return true, s.dropped.Swap(0)
+}
+
+// Log writes msg with attrs to l at level, if that level is enabled and
+// the rate allows, with the count of lines dropped since the last one
+// ("suppressed").
+func (s *Sampler) Log(ctx context.Context, l *slog.Logger, level slog.Level, msg string, attrs ...slog.Attr) {
+	if !l.Enabled(ctx, level) {
+		return
+	}
+	if ok, dropped := s.Allow(); ok {
+		l.LogAttrs(ctx, level, msg, append(attrs, slog.Int64("suppressed", dropped))...)
+	}
 }

@@ -155,11 +155,9 @@ func (a *admitter) restHandler(mux *runtime.ServeMux, next http.Handler) http.Ha
 // refused counts a call turned away and logs it, rate limited.
 func (a *admitter) refused(ctx context.Context, transport, method string) {
 	a.metrics.Shed(telemetry.ShedInFlight)
-	if ok, suppressed := a.sampler.Allow(); ok && a.log.Enabled(ctx, slog.LevelWarn) {
-		a.log.LogAttrs(ctx, slog.LevelWarn, "call refused: too many calls in flight",
-			slog.String("transport", transport), slog.String("method", truncate(method, 200)),
-			slog.Int64("max_in_flight", a.limiter.Max()), slog.Int64("suppressed", suppressed))
-	}
+	a.sampler.Log(ctx, a.log, slog.LevelWarn, "call refused: too many calls in flight",
+		slog.String("transport", transport), slog.String("method", truncate(method, 200)),
+		slog.Int64("max_in_flight", a.limiter.Max()))
 }
 
 // truncate cuts s, text from a client, to at most n bytes.

@@ -332,9 +332,7 @@ func (s *Server) listen(opts Options, tlsConfig *tls.Config) error {
 	}
 	policy.OnCut = func(remote net.Addr) {
 		s.metrics.ConnectionCut("rapid_reset")
-		if ok, suppressed := s.sampler.Allow(); ok {
-			s.log.Warn("connection cut: HTTP/2 rapid reset", slog.String("peer.address", remote.String()), slog.Int64("suppressed", suppressed))
-		}
+		s.sampler.Log(context.Background(), s.log, slog.LevelWarn, "connection cut: HTTP/2 rapid reset", slog.String("peer.address", remote.String()))
 	}
 	s.grpcLis = netguard.GuardHTTP2(s.grpcLis, policy)
 	return nil
@@ -344,9 +342,7 @@ func (s *Server) listen(opts Options, tlsConfig *tls.Config) error {
 // by a listener at its bound.
 func (s *Server) connectionRefused(listener string) {
 	s.metrics.ConnectionRefused(listener)
-	if ok, suppressed := s.sampler.Allow(); ok {
-		s.log.Warn("connection refused: too many open", slog.String("listener", listener), slog.Int64("suppressed", suppressed))
-	}
+	s.sampler.Log(context.Background(), s.log, slog.LevelWarn, "connection refused: too many open", slog.String("listener", listener))
 }
 
 // upstreamOptions turns opts into the upstream client's options.
