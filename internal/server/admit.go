@@ -144,7 +144,7 @@ func (a *admitter) restHandler(mux *runtime.ServeMux, next http.Handler) http.Ha
 		if !ok {
 			a.refused(r.Context(), "rest", r.Method+" "+r.URL.Path)
 			_, out := runtime.MarshalerForRequest(mux, r)
-			errorHandler(r.Context(), mux, out, w, r, a.busy)
+			runtime.HTTPError(r.Context(), mux, out, w, r, a.busy)
 			return
 		}
 		defer call.Done()

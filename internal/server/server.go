@@ -287,14 +287,7 @@ func New(opts Options) (*Server, error) {
 	s.metrics.RegisterLoad(telemetry.Load{
 		CallsInFlight: s.limiter.InFlight,
 		AnswerBytes:   s.limiter.BytesHeld,
-		UpstreamWaiting: func() int {
-			_, waiting, _ := client.Load()
-			return waiting
-		},
-		UpstreamEstimate: func() time.Duration {
-			_, _, est := client.Load()
-			return est
-		},
+		Upstream:      client.Load,
 		Connections: func(listener string) int {
 			if listener == "grpc" {
 				return s.grpcConns.Open()

@@ -116,11 +116,12 @@ func (m *Metrics) ConnectionCut(reason string) { m.cut.WithLabelValues(reason).I
 
 // Load reads, at scrape time, what the facade holds now.
 type Load struct {
-	CallsInFlight    func() int64         // calls admitted, over both doors
-	AnswerBytes      func() int64         // bytes of Opentact's answers charged to calls in flight
-	UpstreamWaiting  func() int           // calls waiting for a request slot to Opentact
-	UpstreamEstimate func() time.Duration // the estimate of Opentact's answer time
-	Connections      func(listener string) int
+	CallsInFlight func() int64 // calls admitted, over both doors
+	AnswerBytes   func() int64 // bytes of Opentact's answers charged to calls in flight
+	// Upstream is the calls waiting for a request slot to Opentact and the
+	// estimate of Opentact's answer time.
+	Upstream    func() (waiting int, estimate time.Duration)
+	Connections func(listener string) int
 }
 
 // RegisterLoad adds the gauges of what the facade holds now.
@@ -131,8 +132,14 @@ func (m *Metrics) RegisterLoad(l Load) {
 	m.registry.MustRegister(
 		gauge("opentact_facade_calls_in_flight", "Calls in flight, gRPC and REST together.", func() float64 { return float64(l.CallsInFlight()) }),
 		gauge("opentact_facade_answer_bytes_held", "Bytes of Opentact's answers held by calls in flight.", func() float64 { return float64(l.AnswerBytes()) }),
-		gauge("opentact_upstream_queue_length", "Calls waiting for a request slot to Opentact.", func() float64 { return float64(l.UpstreamWaiting()) }),
-		gauge("opentact_upstream_answer_time_estimate_seconds", "The estimate of Opentact's answer time (an EWMA) that calls are admitted by.", func() float64 { return l.UpstreamEstimate().Seconds() }),
+		gauge("opentact_upstream_queue_length", "Calls waiting for a request slot to Opentact.", func() float64 {
+			waiting, _ := l.Upstream()
+			return float64(waiting)
+		}),
+		gauge("opentact_upstream_answer_time_estimate_seconds", "The estimate of Opentact's answer time (an EWMA) that calls are admitted by.", func() float64 {
+			_, est := l.Upstream()
+			return est.Seconds()
+		}),
 	)
 	for _, name := range listeners {
 		m.registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{

@@ -205,10 +205,13 @@ func New(baseURL string, opts ...Option) (*Client, error) {
 	return c, nil
 }
 
-// Load is what the client has under way: requests to Opentact in flight,
-// calls waiting for a request slot, and its estimate of Opentact's answer
-// time (0 before the first answer).
-func (c *Client) Load() (inFlight, waiting int, estimate time.Duration) { return c.gate.state() }
+// Load is what the client has under way: the calls waiting for a request
+// slot, and its estimate of Opentact's answer time (0 before the first
+// answer).
+func (c *Client) Load() (waiting int, estimate time.Duration) {
+	_, waiting, estimate = c.gate.state()
+	return waiting, estimate
+}
 
 // NewTransport returns the transport New uses by default: Go's default
 // transport (HTTP/2 to TLS hosts) with a connection pool sized for a
