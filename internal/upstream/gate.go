@@ -69,37 +69,14 @@ func (g *gate) acquire(ctx context.Context) (release func(took time.Duration), e
 		return nil, shedError(ShedCallerGone, 0, 0)
 	}
 	g.mu.Lock()
-	remaining, bounded := g.remaining(ctx)
-	if g.busy < g.slots && g.waiting.Len() == 0 {
-		// A slot is free. With no request under way the call goes as a
-		// probe whatever its time, so that the estimate follows Opentact
-		// when it speeds up again.
-		if bounded && g.busy > 0 && g.samples > 0 && remaining < g.est {
-			est := g.est
-			g.mu.Unlock()
-			return nil, shedError(ShedDeadline, 0, est)
-		}
-		g.busy++
-		g.mu.Unlock()
+	w, elem, err := g.admit(ctx)
+	g.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	if w == nil {
 		return g.release, nil
 	}
-	// In line behind the others: a slot frees every est/slots on average.
-	if bounded && g.samples > 0 && remaining < g.est {
-		est := g.est
-		g.mu.Unlock()
-		return nil, shedError(ShedDeadline, 0, est) // too short even with a slot free
-	}
-	wait := g.expectedWait(g.waiting.Len() + 1)
-	if bounded && g.samples > 0 && wait+g.est > remaining {
-		hint := max(g.expectedWait(g.waiting.Len()), minRetryHint)
-		est := g.est
-		g.mu.Unlock()
-		return nil, shedError(ShedQueue, hint, est)
-	}
-	w := &gateWaiter{ready: make(chan struct{})}
-	elem := g.waiting.PushBack(w)
-	g.mu.Unlock()
-
 	select {
 	case <-w.ready:
 	case <-ctx.Done():
@@ -108,25 +85,58 @@ func (g *gate) acquire(ctx context.Context) (release func(took time.Duration), e
 			reason = ShedDeadline
 		}
 		g.mu.Lock()
-		if !w.granted {
+		granted := w.granted
+		if !granted {
 			g.waiting.Remove(elem)
-			g.mu.Unlock()
-			return nil, shedError(reason, 0, 0)
 		}
 		g.mu.Unlock()
-		g.release(0)
+		if granted {
+			g.release(0)
+		}
 		return nil, shedError(reason, 0, 0)
 	}
 	// The estimate may have grown while the call waited.
 	g.mu.Lock()
-	remaining, bounded = g.remaining(ctx)
-	est, judged := g.est, g.samples > 0
+	short, est := g.tooShort(ctx), g.est
 	g.mu.Unlock()
-	if bounded && judged && remaining < est {
+	if short {
 		g.release(0)
 		return nil, shedError(ShedDeadline, 0, est)
 	}
 	return g.release, nil
+}
+
+// admit judges a call, g.mu held: it takes a free slot for it (nil, nil,
+// nil), puts it in line (its waiter and element), or refuses it.
+func (g *gate) admit(ctx context.Context) (*gateWaiter, *list.Element, error) {
+	free := g.busy < g.slots && g.waiting.Len() == 0
+	switch {
+	case free && g.busy == 0:
+		// With no request under way the call goes as a probe whatever its
+		// time, so that the estimate follows Opentact when it speeds up.
+	case g.tooShort(ctx):
+		return nil, nil, shedError(ShedDeadline, 0, g.est)
+	case free:
+	default:
+		// In line behind the others: a slot frees every est/slots on
+		// average.
+		remaining, bounded := g.remaining(ctx)
+		if bounded && g.samples > 0 && g.expectedWait(g.waiting.Len()+1)+g.est > remaining {
+			hint := max(g.expectedWait(g.waiting.Len()), minRetryHint)
+			return nil, nil, shedError(ShedQueue, hint, g.est)
+		}
+		w := &gateWaiter{ready: make(chan struct{})}
+		return w, g.waiting.PushBack(w), nil
+	}
+	g.busy++
+	return nil, nil, nil
+}
+
+// tooShort reports, g.mu held, whether a call bound by ctx has less time
+// left than Opentact has been taking to answer.
+func (g *gate) tooShort(ctx context.Context) bool {
+	remaining, bounded := g.remaining(ctx)
+	return bounded && g.samples > 0 && remaining < g.est
 }
 
 // remaining is the time left before ctx's deadline; bounded is false for
