@@ -15,10 +15,19 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null)
 LDFLAGS := -X $(PKG)/internal/version.Version=$(VERSION) -X $(PKG)/internal/version.Commit=$(COMMIT)
 
-# The OpenAPI document protoc-gen-openapiv2 writes, and its copy embedded
-# in the binary (served at GET /openapi.json).
-OPENAPI_GEN   := gen/openapiv2/opentact/auth/v1/auth.swagger.json
+# The OpenAPI document protoc-gen-openapiv2 writes (every service merged
+# into one), and its copy embedded in the binary (served at GET
+# /openapi.json).
+OPENAPI_GEN   := gen/openapiv2/opentact.swagger.json
 OPENAPI_EMBED := internal/openapi/openapi.json
+
+# buf/validate/validate.proto comes from this Go module, through the module
+# proxy (buf's schema registry is not used); copied, never committed.
+PROTOVALIDATE := github.com/bufbuild/protovalidate@v1.2.2
+PROTODEPS     := .cache/protodeps
+VALIDATE_PROTO := $(PROTODEPS)/buf/validate/validate.proto
+# Only our own files are generated and linted.
+BUF_PATHS     := --path proto/opentact
 
 # Fuzz targets as package:FuzzName. `make test` runs each for FUZZ_SMOKE;
 # `make fuzz` for FUZZTIME each.
@@ -29,28 +38,36 @@ FUZZTIME     ?= 2m
 # buf breaking compares proto/ with this branch.
 BREAKING_BRANCH ?= main
 
-.PHONY: build generate check-generated lint breaking test fuzz fuzz-run bench run clean
+.PHONY: protodeps build generate check-generated lint breaking test fuzz fuzz-run bench run clean
 
 ## build: both binaries into bin/
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/...
 
+## protodeps: the imported protos that come from Go modules
+protodeps: $(VALIDATE_PROTO)
+
+$(VALIDATE_PROTO):
+	dir=$$($(GO) mod download -json $(PROTOVALIDATE) | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$$/\1/p'); \
+	test -n "$$dir" || { echo 'could not download $(PROTOVALIDATE)' >&2; exit 1; }; \
+	mkdir -p $(@D); cp "$$dir/proto/protovalidate/buf/validate/validate.proto" $@; chmod 644 $@
+
 ## generate: regenerate gen/ from proto/ (commit the result)
-generate:
-	$(BUF) generate
+generate: protodeps
+	$(BUF) generate $(BUF_PATHS)
 	cp $(OPENAPI_GEN) $(OPENAPI_EMBED)
 
 ## check-generated: fail if gen/ differs from what `make generate` produces
-check-generated:
+check-generated: protodeps
 	tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
-	$(BUF) generate --output "$$tmp"; \
+	$(BUF) generate $(BUF_PATHS) --output "$$tmp"; \
 	diff -r gen "$$tmp/gen" || { echo 'gen/ is stale: run `make generate` and commit it' >&2; exit 1; }; \
 	cmp $(OPENAPI_GEN) $(OPENAPI_EMBED) || { echo '$(OPENAPI_EMBED) is stale: run `make generate` and commit it' >&2; exit 1; }
 
 ## lint: buf lint, buf breaking against main, go vet, gofmt, a tidy
 ## go.mod, and the Kubernetes manifests through kubeconform
 lint: breaking
-	$(BUF) lint
+	$(BUF) lint $(BUF_PATHS)
 	$(GO) vet ./...
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' | grep -v '^gen/')); \
 	if [ -n "$$unformatted" ]; then echo "gofmt would change: $$unformatted" >&2; exit 1; fi
@@ -61,10 +78,10 @@ lint: breaking
 	GO=$(GO) scripts/kubeconform.sh
 
 ## breaking: fail if proto/ breaks what clients of the main branch rely on
-breaking:
+breaking: protodeps
 	@if git rev-parse -q --verify refs/heads/$(BREAKING_BRANCH) >/dev/null; then \
 		echo "buf breaking --against .git#branch=$(BREAKING_BRANCH)"; \
-		$(BUF) breaking --against '.git#branch=$(BREAKING_BRANCH)'; \
+		$(BUF) breaking $(BUF_PATHS) --against '.git#branch=$(BREAKING_BRANCH)'; \
 	else \
 		echo "buf breaking: no local branch $(BREAKING_BRANCH) to compare with; skipped" >&2; \
 	fi

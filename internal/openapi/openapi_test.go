@@ -19,7 +19,7 @@ const repoRoot = "../.."
 
 func TestEmbeddedDocumentIsTheGeneratedOne(t *testing.T) {
 	t.Parallel()
-	gen, err := os.ReadFile(filepath.Join(repoRoot, "gen/openapiv2/opentact/auth/v1/auth.swagger.json"))
+	gen, err := os.ReadFile(filepath.Join(repoRoot, "gen/openapiv2/opentact.swagger.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,10 +131,10 @@ func TestBufBreakingCatchesABreak(t *testing.T) {
 	// A repository of its own whose main branch holds today's proto
 	// files, committed or not.
 	must("git", "init", "-q", "-b", "main")
-	for _, f := range []string{"go.mod", "buf.yaml", "proto/opentact/auth/v1/auth.proto", "proto/opentact/auth/v1/auth_http.yaml", "proto/opentact/auth/v1/auth_openapi.yaml", "tools/go.mod", "tools/go.sum"} {
+	for _, f := range []string{"go.mod", "buf.yaml", "proto/opentact/auth/v1/auth.proto", "proto/opentact/auth/v1/token.proto", "proto/opentact/auth/v1/auth_http.yaml", "proto/opentact/auth/v1/auth_openapi.yaml", "tools/go.mod", "tools/go.sum", ".cache/protodeps/buf/validate/validate.proto"} {
 		b, err := os.ReadFile(filepath.Join(repoRoot, f))
 		if err != nil {
-			t.Fatal(err)
+			t.Fatalf("%v (run `make protodeps` first for the imported protos)", err)
 		}
 		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, f)), 0o755); err != nil {
 			t.Fatal(err)
@@ -147,7 +147,7 @@ func TestBufBreakingCatchesABreak(t *testing.T) {
 	must("git", "commit", "-q", "-m", "main")
 	must("git", "checkout", "-q", "-b", "change")
 	buf := func() (string, error) {
-		return run("go", "tool", "-modfile=tools/go.mod", "buf", "breaking", "--against", ".git#branch=main")
+		return run("go", "tool", "-modfile=tools/go.mod", "buf", "breaking", "--path", "proto/opentact", "--against", ".git#branch=main")
 	}
 
 	proto := filepath.Join(dir, "proto/opentact/auth/v1/auth.proto")
