@@ -137,7 +137,7 @@ func (p *process) stop(t *testing.T, sig os.Signal) error {
 func TestBinariesEndToEnd(t *testing.T) {
 	t.Parallel()
 	sandbox := start(t, "opentact-sandbox", "--addr", "127.0.0.1:0")
-	sbAddr := sandbox.waitLog(t, "sandbox serving GET /rest/auth")["addr"].(string)
+	sbAddr := sandbox.waitLog(t, "sandbox serving")["addr"].(string)
 
 	facade := start(t, "opentact-facade", "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0",
 		"--upstream", "http://"+sbAddr, "--log-level", "debug", "--debug-addr", "127.0.0.1:0")

@@ -1,7 +1,8 @@
-// Command opentact-sandbox is an offline stand-in for Opentact's
-// GET /rest/auth, for local runs, tests and benchmarks. It knows the
-// documented demo account (opentact@callify.io / 12345678) and any
-// accounts given in a JSON file.
+// Command opentact-sandbox is an offline stand-in for Opentact's auth and
+// token API (GET /rest/auth and /rest/token...), for local runs, tests and
+// benchmarks. It knows the documented demo account
+// (opentact@callify.io / 12345678) and any accounts given in a JSON file;
+// tokens created through it live in memory until it stops.
 package main
 
 import (
@@ -51,6 +52,7 @@ func run(addr, accountsFile string, ttl time.Duration) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	log.Info("sandbox serving GET /rest/auth", slog.String("addr", lis.Addr().String()), slog.String("demo_email", sandbox.DemoEmail))
+	log.Info("sandbox serving", slog.String("api", "auth and token (/rest/auth, /rest/token)"),
+		slog.String("addr", lis.Addr().String()), slog.String("demo_email", sandbox.DemoEmail))
 	return sandbox.Serve(ctx, lis, sb)
 }

@@ -5,38 +5,124 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/golang-jwt/jwt/v5"
 )
 
-// ServeHTTP answers GET /rest/auth (under any path prefix) as Opentact
-// does, and every other request with Opentact's error body.
+// route is one call of the API. Its pattern is matched against the end of
+// the request path, so that any base path prefix works; a {param}
+// segment matches one non-empty path segment, path-unescaped.
+type route struct {
+	method  string
+	pattern string
+	segs    []string
+	serve   func(s *Sandbox, w http.ResponseWriter, r *http.Request, u *user, param string) int
+}
+
+// routes lists literal paths before {param} ones: the first route that
+// matches both path and method wins, so /rest/token/all is not a secret.
+var routes = func(rs ...route) []route {
+	for i := range rs {
+		rs[i].segs = strings.Split(strings.TrimPrefix(rs[i].pattern, "/"), "/")
+	}
+	return rs
+}(
+	route{method: http.MethodGet, pattern: "/rest/auth", serve: (*Sandbox).serveAuth},
+	route{method: http.MethodPost, pattern: "/rest/token", serve: (*Sandbox).serveCreate},
+	route{method: http.MethodGet, pattern: "/rest/token/list", serve: (*Sandbox).serveList},
+	route{method: http.MethodDelete, pattern: "/rest/token/all", serve: (*Sandbox).serveDeleteAll},
+	route{method: http.MethodPatch, pattern: "/rest/token/{uuid}", serve: (*Sandbox).serveUpdate},
+	route{method: http.MethodDelete, pattern: "/rest/token/{token}", serve: (*Sandbox).serveDelete},
+)
+
+// match reports whether the path segments end with rt's pattern, and the
+// {param} segment if it has one. segs[0] is the empty string before the
+// path's leading slash.
+func (rt *route) match(segs []string) (string, bool) {
+	if len(segs) <= len(rt.segs) {
+		return "", false
+	}
+	var param string
+	for i, want := range rt.segs {
+		got := segs[len(segs)-len(rt.segs)+i]
+		switch {
+		case strings.HasPrefix(want, "{"):
+			if got == "" {
+				return "", false
+			}
+			param = got
+		case got != want:
+			return "", false
+		}
+	}
+	return param, true
+}
+
+// ServeHTTP answers Opentact's auth and token calls (under any path
+// prefix) as Opentact does, and every other request with its error body.
 func (s *Sandbox) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	status, kinds := s.serve(w, r)
-	s.log.Info("request", slog.String("method", r.Method), slog.String("path", r.URL.Path),
+	status, name, kinds := s.serve(w, r)
+	// The route, never the raw path: DELETE /rest/token/{token} carries a
+	// secret in its path.
+	s.log.Info("request", slog.String("method", r.Method), slog.String("route", name),
 		slog.Int("status", status), slog.String("credentials", kinds))
 }
 
-func (s *Sandbox) serve(w http.ResponseWriter, r *http.Request) (int, string) {
-	if !strings.HasSuffix(r.URL.Path, "/rest/auth") {
-		return writeError(w, http.StatusNotFound, "Not found"), ""
+// serve returns the status, the route's name for the log, and the
+// credential kinds the request carried.
+func (s *Sandbox) serve(w http.ResponseWriter, r *http.Request) (int, string, string) {
+	segs := strings.Split(r.URL.EscapedPath(), "/")
+	for i, seg := range segs {
+		var err error
+		if segs[i], err = url.PathUnescape(seg); err != nil {
+			return writeError(w, http.StatusNotFound, "Not found"), "", ""
+		}
 	}
-	if r.Method != http.MethodGet {
-		w.Header().Set("Allow", http.MethodGet)
-		return writeError(w, http.StatusMethodNotAllowed, "Method not allowed"), ""
+	var (
+		allow []string
+		name  string // of the first route whose path matches
+	)
+	for i := range routes {
+		rt := &routes[i]
+		param, ok := rt.match(segs)
+		if !ok {
+			continue
+		}
+		if rt.method != r.Method {
+			if !slices.Contains(allow, rt.method) {
+				allow = append(allow, rt.method)
+			}
+			if name == "" {
+				name = rt.pattern
+			}
+			continue
+		}
+		u, kinds, ok := s.authenticate(r)
+		name = rt.method + " " + rt.pattern
+		switch {
+		case kinds == "":
+			return writeError(w, http.StatusUnauthorized, "Authentication required"), name, kinds
+		case !ok:
+			return writeError(w, http.StatusUnauthorized, "Invalid credentials"), name, kinds
+		}
+		return rt.serve(s, w, r, u, param), name, kinds
 	}
-	u, kinds, ok := s.authenticate(r)
-	switch {
-	case kinds == "":
-		return writeError(w, http.StatusUnauthorized, "Authentication required"), kinds
-	case !ok:
-		return writeError(w, http.StatusUnauthorized, "Invalid credentials"), kinds
+	if allow == nil {
+		return writeError(w, http.StatusNotFound, "Not found"), "", ""
 	}
+	w.Header().Set("Allow", strings.Join(allow, ", "))
+	return writeError(w, http.StatusMethodNotAllowed, "Method not allowed"), name, ""
+}
+
+// serveAuth answers GET /rest/auth: the user's profile with a fresh JWT.
+func (s *Sandbox) serveAuth(w http.ResponseWriter, _ *http.Request, u *user, _ string) int {
 	token, err := s.issueToken(u.uuid)
 	if err != nil {
-		return writeError(w, http.StatusInternalServerError, "Internal server error"), kinds
+		return writeError(w, http.StatusInternalServerError, "Internal server error")
 	}
 	body := make([]byte, 0, len(u.profile)+len(token)+48)
 	body = append(body, `{"success":true,"payload":`...)
@@ -49,7 +135,7 @@ func (s *Sandbox) serve(w http.ResponseWriter, r *http.Request) (int, string) {
 	body = append(body, "}}"...)
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	_, _ = w.Write(body)
-	return http.StatusOK, kinds
+	return http.StatusOK
 }
 
 // authenticate resolves every credential the request carries. It succeeds
@@ -102,7 +188,10 @@ func (s *Sandbox) fromAuthorization(r *http.Request, v string) *user {
 	if scheme, rest, found := strings.Cut(v, " "); found && strings.EqualFold(scheme, "Bearer") {
 		token = strings.TrimSpace(rest)
 	}
-	return s.byAPIToken[token]
+	if u := s.byAPIToken[token]; u != nil {
+		return u
+	}
+	return s.tokens.owner(token, s.now())
 }
 
 // tokenClaims are those of Opentact's JWTs: the user's uuid, iat and exp.
@@ -139,11 +228,35 @@ func (s *Sandbox) fromJWT(token string) *user {
 
 // writeError writes Opentact's error body.
 func writeError(w http.ResponseWriter, status int, message string) int {
-	body, _ := json.Marshal(struct {
-		Success bool   `json:"success"`
-		Message string `json:"message"`
-		Status  int    `json:"status"`
-	}{false, message, status})
+	return writeBody(w, status, errorBody{Message: message, Status: status})
+}
+
+// writeValidationError writes Opentact's error body with the fields that
+// failed, keyed by name.
+func writeValidationError(w http.ResponseWriter, fields map[string]fieldError) int {
+	return writeBody(w, http.StatusBadRequest, errorBody{Message: "Validation failed", Status: http.StatusBadRequest, Fields: fields})
+}
+
+type errorBody struct {
+	Success bool                  `json:"success"`
+	Message string                `json:"message"`
+	Status  int                   `json:"status"`
+	Fields  map[string]fieldError `json:"fields,omitempty"`
+}
+
+// writeSuccess writes Opentact's success envelope around payload.
+func writeSuccess(w http.ResponseWriter, status int, payload any) int {
+	return writeBody(w, status, struct {
+		Success bool `json:"success"`
+		Payload any  `json:"payload"`
+	}{true, payload})
+}
+
+func writeBody(w http.ResponseWriter, status int, v any) int {
+	body, err := json.Marshal(v)
+	if err != nil {
+		status, body = http.StatusInternalServerError, []byte(`{"success":false,"message":"Internal server error","status":500}`)
+	}
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(status)
 	_, _ = w.Write(body)

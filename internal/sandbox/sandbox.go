@@ -1,8 +1,12 @@
-// Package sandbox is an offline stand-in for Opentact's GET /rest/auth, in
-// the spirit of stripe-mock: it knows a few accounts (the documented demo
-// account, plus any loaded from a file), checks every credential kind
-// Opentact accepts, answers with Opentact's documented payload and error
-// shapes, and issues real signed JWTs that it accepts back as X-Auth-Token.
+// Package sandbox is an offline stand-in for Opentact's auth and token API
+// (GET /rest/auth; POST /rest/token, GET /rest/token/list,
+// PATCH /rest/token/{uuid}, DELETE /rest/token/{token} and
+// DELETE /rest/token/all), in the spirit of stripe-mock: it knows a few
+// accounts (the documented demo account, plus any loaded from a file),
+// checks every credential kind Opentact accepts, answers with Opentact's
+// documented payload and error shapes, and issues real signed JWTs that it
+// accepts back as X-Auth-Token. Tokens made by POST /rest/token live in
+// memory, per account, and work as Authorization: Bearer <token>.
 package sandbox
 
 import (
@@ -108,11 +112,12 @@ type Options struct {
 	Accounts []Account        // the accounts it knows; Demo() is always added
 	Secret   []byte           // HMAC-SHA256 key for its JWTs; random when empty
 	TokenTTL time.Duration    // lifetime of an issued JWT; 24h when 0
-	Now      func() time.Time // the clock; time.Now when nil
+	Now      func() time.Time // the clock, for JWTs and created tokens; time.Now when nil
 	Logger   *slog.Logger     // nil discards logs
 }
 
-// Sandbox serves GET /rest/auth. It is an http.Handler.
+// Sandbox serves the auth and token API. It is an http.Handler, safe for
+// concurrent use.
 type Sandbox struct {
 	secret []byte
 	ttl    time.Duration
@@ -125,6 +130,8 @@ type Sandbox struct {
 	byGoogle   map[string]*user
 	byFacebook map[string]*user
 	byHA1B     map[string]*user
+
+	tokens *tokenStore // the only state that changes after New
 }
 
 type user struct {
@@ -148,6 +155,7 @@ func New(opts Options) (*Sandbox, error) {
 		byGoogle:   map[string]*user{},
 		byFacebook: map[string]*user{},
 		byHA1B:     map[string]*user{},
+		tokens:     newTokenStore(),
 	}
 	if len(s.secret) == 0 {
 		s.secret = make([]byte, 32)

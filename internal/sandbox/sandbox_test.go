@@ -557,28 +557,36 @@ func TestRoutes(t *testing.T) {
 	for _, tc := range []struct {
 		method, path string
 		want         int
+		allow        string // for 405
 	}{
-		{http.MethodGet, "/", http.StatusNotFound},
-		{http.MethodGet, "/rest", http.StatusNotFound},
-		{http.MethodGet, "/rest/token/list", http.StatusNotFound},
-		{http.MethodGet, "/rest/auth/", http.StatusNotFound},
-		{http.MethodGet, "/rest/authx", http.StatusNotFound},
-		{http.MethodGet, "/xrest/auth", http.StatusNotFound},
-		{http.MethodPost, "/rest/token", http.StatusNotFound},
-		{http.MethodPost, "/rest/auth", http.StatusMethodNotAllowed},
-		{http.MethodPut, "/rest/auth", http.StatusMethodNotAllowed},
-		{http.MethodDelete, "/rest/auth", http.StatusMethodNotAllowed},
-		{http.MethodPatch, "/prefix/rest/auth", http.StatusMethodNotAllowed},
+		{http.MethodGet, "/", http.StatusNotFound, ""},
+		{http.MethodGet, "/rest", http.StatusNotFound, ""},
+		{http.MethodGet, "/rest/auth/", http.StatusNotFound, ""},
+		{http.MethodGet, "/rest/authx", http.StatusNotFound, ""},
+		{http.MethodGet, "/xrest/auth", http.StatusNotFound, ""},
+		{http.MethodGet, "/rest%2Fauth", http.StatusNotFound, ""},
+		{http.MethodPost, "/rest/tokens", http.StatusNotFound, ""},
+		{http.MethodGet, "/rest/token/list/", http.StatusNotFound, ""},
+		{http.MethodDelete, "/rest/token/", http.StatusNotFound, ""},
+		{http.MethodDelete, "/rest/token/a/b", http.StatusNotFound, ""},
+		{http.MethodPost, "/rest/auth", http.StatusMethodNotAllowed, "GET"},
+		{http.MethodPut, "/rest/auth", http.StatusMethodNotAllowed, "GET"},
+		{http.MethodDelete, "/rest/auth", http.StatusMethodNotAllowed, "GET"},
+		{http.MethodPatch, "/prefix/rest/auth", http.StatusMethodNotAllowed, "GET"},
+		{http.MethodGet, "/rest/token", http.StatusMethodNotAllowed, "POST"},
+		{http.MethodDelete, "/rest/token", http.StatusMethodNotAllowed, "POST"},
+		{http.MethodPost, "/rest/token/list", http.StatusMethodNotAllowed, "GET, PATCH, DELETE"},
+		{http.MethodGet, "/rest/token/all", http.StatusMethodNotAllowed, "DELETE, PATCH"},
+		{http.MethodGet, "/rest/token/3f0c7a52-0000-4000-8000-000000000000", http.StatusMethodNotAllowed, "PATCH, DELETE"},
+		{http.MethodPut, "/prefix/rest/token/some-token", http.StatusMethodNotAllowed, "PATCH, DELETE"},
 	} {
 		t.Run(tc.method+" "+tc.path, func(t *testing.T) {
 			t.Parallel()
 			// Valid credentials do not turn these into successes.
 			r := call(t, srv, tc.method, tc.path, demo)
 			wantError(t, r, tc.want)
-			if tc.want == http.StatusMethodNotAllowed {
-				if got := r.header.Get("Allow"); got != http.MethodGet {
-					t.Errorf("Allow = %q, want GET", got)
-				}
+			if got := r.header.Get("Allow"); got != tc.allow {
+				t.Errorf("Allow = %q, want %q", got, tc.allow)
 			}
 		})
 	}
