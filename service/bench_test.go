@@ -40,7 +40,7 @@ func BenchmarkAuthResponse(b *testing.B) {
 		}
 		b.ReportAllocs()
 		for b.Loop() {
-			u, err := upstream.DecodeAnswer(answer)
+			u, err := upstream.DecodeAnswer(upstream.AuthEndpoint, answer)
 			if err != nil {
 				b.Fatal(err)
 			}

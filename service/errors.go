@@ -22,7 +22,7 @@ import (
 	"github.com/opentact-facade/opentact-facade/internal/upstream"
 )
 
-// Domain is the google.rpc.ErrorInfo domain of every error GetAuth returns.
+// Domain is the google.rpc.ErrorInfo domain of every error the facade returns.
 const Domain = "opentact.org"
 
 // Reasons carried in google.rpc.ErrorInfo. They are part of the API:
@@ -30,6 +30,7 @@ const Domain = "opentact.org"
 const (
 	ReasonCredentialsMissing   = "CREDENTIALS_MISSING"         // no credential header at all
 	ReasonCredentialsMalformed = "CREDENTIALS_MALFORMED"       // a credential header the facade will not forward
+	ReasonInvalidRequest       = "INVALID_REQUEST"             // the request breaks a rule of its proto; BadRequest names the fields
 	ReasonBadRequest           = "BAD_REQUEST"                 // Opentact answered 400
 	ReasonUnauthorized         = "UNAUTHORIZED"                // 401
 	ReasonForbidden            = "FORBIDDEN"                   // 403
@@ -63,14 +64,17 @@ const (
 	MessageUnauthorized       = "opentact did not accept the credentials"
 )
 
-// errorStatus turns the outcome of an upstream call into the status
-// GetAuth returns. ctx is the caller's: when it has ended, its end is the
+// errorStatus turns the outcome of an upstream call into the status of
+// the call. ctx is the caller's: when it has ended, its end is the
 // answer, whatever the upstream call reported.
 func errorStatus(ctx context.Context, err error) *status.Status {
 	if ctx.Err() != nil {
 		return status.FromContextError(ctx.Err())
 	}
 	var ue *upstream.Error
+	if st, ok := status.FromError(err); ok && err != nil {
+		return st // a handler's own status
+	}
 	switch {
 	case errors.As(err, &ue):
 		return upstreamStatus(ue)
@@ -108,6 +112,13 @@ func upstreamStatus(e *upstream.Error) *status.Status {
 			fallback = fmt.Sprintf("opentact answered with a redirect (HTTP %d), which is never followed; check that the upstream URL is Opentact's https address", e.StatusCode)
 		}
 		st := withInfo(code, opentactMessage(e, fallback), reason, e.StatusCode)
+		if len(e.Fields) > 0 && code == codes.InvalidArgument {
+			br := &errdetails.BadRequest{}
+			for _, f := range e.Fields {
+				br.FieldViolations = append(br.FieldViolations, &errdetails.BadRequest_FieldViolation{Field: f.Field, Description: f.Message})
+			}
+			st = withDetail(st, br)
+		}
 		if e.RetryAfter > 0 && (code == codes.ResourceExhausted || code == codes.Unavailable) {
 			st = withDetail(st, &errdetails.RetryInfo{RetryDelay: durationpb.New(e.RetryAfter)})
 		}

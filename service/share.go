@@ -17,7 +17,6 @@ import (
 	lru "github.com/hashicorp/golang-lru/v2"
 	"google.golang.org/protobuf/proto"
 
-	authv1 "github.com/opentact-facade/opentact-facade/gen/go/opentact/auth/v1"
 	"github.com/opentact-facade/opentact-facade/internal/upstream"
 )
 
@@ -48,17 +47,25 @@ func newKeyer() *keyer {
 	return k
 }
 
-func (k *keyer) key(c upstream.Credentials) credKey {
+// key identifies a call: its credentials and parts (the method, the
+// request), so that two calls share a key only if they ask the same thing
+// with the same credentials.
+func (k *keyer) key(c upstream.Credentials, parts ...[]byte) credKey {
 	st, _ := k.pool.Get().(*keyState)
 	if st == nil {
 		st = &keyState{mac: hmac.New(sha256.New, k.secret[:])}
 	}
-	// Length-prefixed, kind by kind: no two credential sets encode alike.
+	// Length-prefixed, kind by kind, part by part: no two calls encode
+	// alike.
 	msg := st.msg[:0]
 	for _, kind := range upstream.Kinds() {
 		v := c.Value(kind)
 		msg = binary.BigEndian.AppendUint64(msg, uint64(len(v)))
 		msg = append(msg, v...)
+	}
+	for _, p := range parts {
+		msg = binary.BigEndian.AppendUint64(msg, uint64(len(p)))
+		msg = append(msg, p...)
 	}
 	st.mac.Reset()
 	st.mac.Write(msg)
@@ -98,7 +105,7 @@ type flight struct {
 	cancel   context.CancelFunc
 	waiters  int // guarded by flights.mu
 
-	resp  *authv1.GetAuthResponse
+	resp  proto.Message
 	err   error
 	stats upstream.Stats
 }
@@ -110,7 +117,7 @@ type flight struct {
 // The first caller runs fn in its own goroutine (no goroutine is started
 // per call); should it go before fn ends while others wait, fn goes on for
 // them, and only its handler lingers until then.
-func (f *flights) do(ctx context.Context, key credKey, fn func(context.Context) (*authv1.GetAuthResponse, error)) (resp *authv1.GetAuthResponse, stats upstream.Stats, shared bool, err error) {
+func (f *flights) do(ctx context.Context, key credKey, fn func(context.Context) (proto.Message, error)) (resp proto.Message, stats upstream.Stats, shared bool, err error) {
 	deadline, _ := ctx.Deadline()
 	f.mu.Lock()
 	if f.m == nil {
@@ -146,7 +153,7 @@ func (f *flights) do(ctx context.Context, key credKey, fn func(context.Context) 
 	return fl.resp, fl.stats, false, fl.err
 }
 
-func (f *flights) wait(ctx context.Context, key credKey, fl *flight) (*authv1.GetAuthResponse, upstream.Stats, bool, error) {
+func (f *flights) wait(ctx context.Context, key credKey, fl *flight) (proto.Message, upstream.Stats, bool, error) {
 	select {
 	case <-fl.done:
 		return fl.resp, fl.stats, true, fl.err
@@ -170,27 +177,35 @@ func (f *flights) leave(key credKey, fl *flight) {
 	}
 }
 
-// cache keeps successful answers for a while, by credential key, within a
+// cache keeps successful answers for a while, by call key, within a
 // bound on entries and one on bytes (each answer counted as its encoded
 // size plus cacheEntryOverhead), the least recently used going first. It
-// never keeps an error, and never serves an answer past the expiry of the
-// JWT in it.
+// never keeps an error, never serves an answer past the expiry its policy
+// reads from it (a JWT's), and drops the answers to calls that carried a
+// token once that token is revoked through the facade.
 type cache struct {
 	lru      *lru.Cache[credKey, cacheEntry]
 	ttl      time.Duration
 	now      func() time.Time
 	maxBytes int64
-	addMu    sync.Mutex // adds, so that the byte count follows replaced entries
+	addMu    sync.Mutex // adds and revocations: the byte count and the token index follow them
 	bytes    atomic.Int64
 	hits     atomic.Uint64
 	misses   atomic.Uint64
 	evicted  atomic.Uint64
+	// byToken indexes the entries of calls that carried a token
+	// (Authorization: Bearer) by the token's tag; guarded by addMu.
+	byToken map[credKey]map[credKey]struct{}
+	// revocations counts revocations, so that an answer to a request
+	// under way while one happened is not kept after it.
+	revocations atomic.Uint64
 }
 
 type cacheEntry struct {
-	resp    *authv1.GetAuthResponse
+	resp    proto.Message
 	expires time.Time
 	size    int64
+	token   credKey // the tag of the call's token; zero if it carried none
 }
 
 // Bounds of the response cache when none is given.
@@ -214,42 +229,66 @@ func newCache(ttl time.Duration, maxEntries int, maxBytes int64) *cache {
 	if maxBytes <= 0 {
 		maxBytes = DefaultCacheMaxBytes
 	}
-	c := &cache{ttl: ttl, now: time.Now, maxBytes: maxBytes}
-	// The callback keeps the byte count; evictions are counted where they
-	// happen, as the LRU calls it on Remove too.
-	c.lru, _ = lru.NewWithEvict(maxEntries, func(_ credKey, e cacheEntry) { c.bytes.Add(-e.size) })
+	c := &cache{ttl: ttl, now: time.Now, maxBytes: maxBytes, byToken: map[credKey]map[credKey]struct{}{}}
+	// The callback keeps the byte count and the token index (it runs under
+	// addMu, or on a get's Remove, which takes it); evictions are counted
+	// where they happen, as the LRU calls it on Remove too.
+	c.lru, _ = lru.NewWithEvict(maxEntries, func(key credKey, e cacheEntry) {
+		c.bytes.Add(-e.size)
+		if e.token != (credKey{}) {
+			if keys := c.byToken[e.token]; keys != nil {
+				delete(keys, key)
+				if len(keys) == 0 {
+					delete(c.byToken, e.token)
+				}
+			}
+		}
+	})
 	return c
 }
 
-func (c *cache) get(key credKey) (*authv1.GetAuthResponse, bool) {
+func (c *cache) get(key credKey) (proto.Message, bool) {
 	e, ok := c.lru.Get(key)
 	if ok && c.now().Before(e.expires) {
 		c.hits.Add(1)
 		return e.resp, true
 	}
 	if ok {
+		c.addMu.Lock()
 		c.lru.Remove(key)
+		c.addMu.Unlock()
 	}
 	c.misses.Add(1)
 	return nil, false
 }
 
-func (c *cache) add(key credKey, resp *authv1.GetAuthResponse) {
-	expires := c.now().Add(c.ttl)
-	if exp, ok := jwtExpiry(resp.GetUser().GetToken()); ok {
-		if exp = exp.Add(-jwtSkew); exp.Before(expires) {
-			expires = exp
-		}
+// add keeps resp for key until the TTL or expires (when not zero), the
+// sooner. token is the tag of the call's token, or zero; since is the
+// revocation count when the call's request started: an answer to a call
+// that carried a token, fetched across a revocation, is not kept.
+func (c *cache) add(key credKey, resp proto.Message, expires time.Time, token credKey, since uint64) {
+	until := c.now().Add(c.ttl)
+	if !expires.IsZero() && expires.Before(until) {
+		until = expires
 	}
 	size := int64(proto.Size(resp)) + cacheEntryOverhead
-	if !c.now().Before(expires) || size > c.maxBytes {
+	if !c.now().Before(until) || size > c.maxBytes {
 		return
 	}
 	c.addMu.Lock()
 	defer c.addMu.Unlock()
+	if token != (credKey{}) && c.revocations.Load() != since {
+		return
+	}
 	c.lru.Remove(key) // an entry replaced is uncounted by the callback
 	c.bytes.Add(size)
-	if c.lru.Add(key, cacheEntry{resp: resp, expires: expires, size: size}) {
+	if token != (credKey{}) {
+		if c.byToken[token] == nil {
+			c.byToken[token] = map[credKey]struct{}{}
+		}
+		c.byToken[token][key] = struct{}{}
+	}
+	if c.lru.Add(key, cacheEntry{resp: resp, expires: until, size: size, token: token}) {
 		c.evicted.Add(1)
 	}
 	for c.bytes.Load() > c.maxBytes {
@@ -257,6 +296,25 @@ func (c *cache) add(key credKey, resp *authv1.GetAuthResponse) {
 			break
 		}
 		c.evicted.Add(1)
+	}
+}
+
+// revoke drops every answer to a call that carried the token tagged
+// token, or, with all, to any call that carried a token.
+func (c *cache) revoke(token credKey, all bool) {
+	c.addMu.Lock()
+	defer c.addMu.Unlock()
+	c.revocations.Add(1)
+	var keys []credKey
+	for tag, entries := range c.byToken {
+		if all || tag == token {
+			for k := range entries {
+				keys = append(keys, k)
+			}
+		}
+	}
+	for _, k := range keys {
+		c.lru.Remove(k)
 	}
 }
 

@@ -163,8 +163,10 @@ func TestCacheExpiryIsNoEviction(t *testing.T) {
 	resp := func(token string) *authv1.GetAuthResponse {
 		return &authv1.GetAuthResponse{User: &authv1.User{Token: &token}}
 	}
+	expires := policies[authv1.AuthService_GetAuth_FullMethodName].Expires
+	add := func(key credKey, r *authv1.GetAuthResponse) { c.add(key, r, expires(r), credKey{}, 0) }
 
-	c.add(key("a"), resp("opaque"))
+	add(key("a"), resp("opaque"))
 	if _, ok := c.get(key("a")); !ok {
 		t.Fatal("miss right after add")
 	}
@@ -177,7 +179,7 @@ func TestCacheExpiryIsNoEviction(t *testing.T) {
 	}
 
 	// A JWT's exp (less jwtSkew) ends the entry before the TTL does.
-	c.add(key("b"), resp(jwtWith(fmt.Sprintf(`{"exp":%d}`, now.Add(10*time.Second).Unix()))))
+	add(key("b"), resp(jwtWith(fmt.Sprintf(`{"exp":%d}`, now.Add(10*time.Second).Unix()))))
 	now = now.Add(4 * time.Second)
 	if _, ok := c.get(key("b")); !ok {
 		t.Fatal("miss 4s into a JWT that lives 10s")
@@ -187,21 +189,21 @@ func TestCacheExpiryIsNoEviction(t *testing.T) {
 		t.Fatal("hit 5s before the JWT expires")
 	}
 	// A JWT with exp 0 has expired: not kept, whatever the TTL.
-	c.add(key("z"), resp(jwtWith(`{"exp":0}`)))
+	add(key("z"), resp(jwtWith(`{"exp":0}`)))
 	if c.lru.Len() != 0 {
 		t.Error("a JWT with exp 0 was cached")
 	}
 	// A JWT about to expire is not kept at all.
-	c.add(key("c"), resp(jwtWith(fmt.Sprintf(`{"exp":%d}`, now.Add(jwtSkew).Unix()))))
+	add(key("c"), resp(jwtWith(fmt.Sprintf(`{"exp":%d}`, now.Add(jwtSkew).Unix()))))
 	if c.lru.Len() != 0 {
 		t.Errorf("a JWT expiring in %v was cached", jwtSkew)
 	}
 
 	// LRU: a, b, then a read of a, then c pushes b out.
-	c.add(key("a"), resp("opaque"))
-	c.add(key("b"), resp("opaque"))
+	add(key("a"), resp("opaque"))
+	add(key("b"), resp("opaque"))
 	c.get(key("a"))
-	c.add(key("c"), resp("opaque"))
+	add(key("c"), resp("opaque"))
 	if _, ok := c.get(key("b")); ok {
 		t.Error("b, least recently used, is still cached")
 	}
@@ -232,12 +234,12 @@ func TestCacheBoundedInBytes(t *testing.T) {
 	one := int64(proto.Size(resp(10_000))) + cacheEntryOverhead
 	c := newCache(time.Minute, 100, 3*one)
 	for _, tok := range []string{"a", "b", "c", "a", "a"} {
-		c.add(key(tok), resp(10_000))
+		c.add(key(tok), resp(10_000), time.Time{}, credKey{}, 0)
 	}
 	if got := c.bytes.Load(); got != 3*one || c.lru.Len() != 3 {
 		t.Errorf("after a, b, c and a twice more: %d bytes, %d entries; want %d, 3", got, c.lru.Len(), 3*one)
 	}
-	c.add(key("d"), resp(10_000)) // b is the least recently used
+	c.add(key("d"), resp(10_000), time.Time{}, credKey{}, 0) // b is the least recently used
 	if _, ok := c.get(key("b")); ok {
 		t.Error("b is still cached past the byte bound")
 	}
@@ -247,8 +249,47 @@ func TestCacheBoundedInBytes(t *testing.T) {
 	if got := c.evicted.Load(); got != 1 {
 		t.Errorf("%d evictions, want 1", got)
 	}
-	c.add(key("huge"), resp(40_000))
+	c.add(key("huge"), resp(40_000), time.Time{}, credKey{}, 0)
 	if _, ok := c.get(key("huge")); ok || c.bytes.Load() > 3*one {
 		t.Errorf("an answer over the whole bound was cached (%d bytes held)", c.bytes.Load())
+	}
+}
+
+// TestCacheRevocation: revoking a token drops the answers of every call
+// that carried it and no other; revoking all drops every answer of a call
+// that carried a token; an answer fetched across a revocation is not kept.
+func TestCacheRevocation(t *testing.T) {
+	t.Parallel()
+	k := newKeyer()
+	tag := func(tok string) credKey { return k.key(upstream.Credentials{}, []byte(tok)) }
+	key := func(name string) credKey {
+		return k.key(mustCreds(t, map[upstream.Kind]string{upstream.XAuthToken: name}))
+	}
+	resp := &authv1.GetAuthResponse{}
+	c := newCache(time.Minute, 100, 0)
+	c.add(key("t1-a"), resp, time.Time{}, tag("t1"), 0)
+	c.add(key("t1-b"), resp, time.Time{}, tag("t1"), 0)
+	c.add(key("t2"), resp, time.Time{}, tag("t2"), 0)
+	c.add(key("basic"), resp, time.Time{}, credKey{}, 0)
+
+	c.revoke(tag("t1"), false)
+	for name, want := range map[string]bool{"t1-a": false, "t1-b": false, "t2": true, "basic": true} {
+		if _, ok := c.get(key(name)); ok != want {
+			t.Errorf("after revoking t1, %s cached: %v, want %v", name, ok, want)
+		}
+	}
+	// Fetched before the revocation (since 0), added after it: not kept.
+	c.add(key("t1-a"), resp, time.Time{}, tag("t1"), 0)
+	if _, ok := c.get(key("t1-a")); ok {
+		t.Error("an answer fetched across a revocation was kept")
+	}
+	c.revoke(credKey{}, true)
+	for name, want := range map[string]bool{"t2": false, "basic": true} {
+		if _, ok := c.get(key(name)); ok != want {
+			t.Errorf("after revoking all, %s cached: %v, want %v", name, ok, want)
+		}
+	}
+	if len(c.byToken) != 0 {
+		t.Errorf("the token index keeps %d tags after every tagged entry went", len(c.byToken))
 	}
 }

@@ -155,7 +155,7 @@ func (f *floor) GetAuth(ctx context.Context, _ *authv1.GetAuthRequest) (*authv1.
 	case resp.StatusCode != http.StatusOK:
 		return nil, status.Errorf(codes.Unknown, "upstream HTTP %d", resp.StatusCode)
 	}
-	u, err := upstream.DecodeAnswer(body)
+	u, err := upstream.DecodeAnswer(upstream.AuthEndpoint, body)
 	if err != nil {
 		return nil, status.Error(codes.Internal, "upstream answer not understood")
 	}

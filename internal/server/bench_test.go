@@ -6,7 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -31,24 +30,19 @@ func BenchmarkGetAuth(b *testing.B) {
 	withCache := func(o *server.Options) { o.CacheTTL = time.Minute }
 	plain := startFacade(b, up.URL, quiet)
 	cached := startFacade(b, up.URL, quiet, withCache)
-	// The same, with the gateway calling the gRPC server over an in-memory
-	// gRPC connection rather than in the process: rest-grpc-hop against
-	// rest is what the in-process gateway saves.
-	plainHop := startFacade(b, up.URL, quiet, server.GatewayOverGRPC)
-	cachedHop := startFacade(b, up.URL, quiet, withCache, server.GatewayOverGRPC)
 	var n atomic.Int64
 	token := map[string]func() string{
 		"distinct": func() string { return fmt.Sprintf("tok-%d", n.Add(1)) },
 		"same":     func() string { return "tok-hot" },
 	}
 	for _, tc := range []struct {
-		name   string
-		f, hop *facade
-		token  func() string
+		name  string
+		f     *facade
+		token func() string
 	}{
-		{"distinct", plain, plainHop, token["distinct"]},
-		{"same", plain, plainHop, token["same"]},
-		{"cached", cached, cachedHop, token["same"]},
+		{"distinct", plain, token["distinct"]},
+		{"same", plain, token["same"]},
+		{"cached", cached, token["same"]},
 	} {
 		b.Run("grpc/"+tc.name, func(b *testing.B) {
 			b.ReportAllocs()
@@ -66,7 +60,7 @@ func BenchmarkGetAuth(b *testing.B) {
 		for _, door := range []struct {
 			name string
 			f    *facade
-		}{{"rest", tc.f}, {"rest-grpc-hop", tc.hop}} {
+		}{{"rest", tc.f}} {
 			b.Run(door.name+"/"+tc.name, func(b *testing.B) {
 				b.ReportAllocs()
 				b.SetParallelism(8)
@@ -89,25 +83,5 @@ func BenchmarkGetAuth(b *testing.B) {
 				})
 			})
 		}
-	}
-}
-
-// TestGatewayOverGRPCVariant keeps the benchmark's baseline honest: the
-// gateway variant that calls the gRPC server over an in-memory gRPC
-// connection answers REST calls like the in-process one, and its calls
-// pass the interceptors (the access log names them REST calls).
-func TestGatewayOverGRPCVariant(t *testing.T) {
-	t.Parallel()
-	up := newRecorder(t, answer(200, okBody))
-	logs := &syncBuffer{}
-	f := startFacade(t, up.URL, server.GatewayOverGRPC, func(o *server.Options) {
-		o.Logger = slog.New(slog.NewJSONHandler(logs, nil))
-	})
-	resp, body := f.rest(t, http.MethodGet, "/v1/auth", http.Header{"X-Auth-Token": {"tok-hop"}})
-	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `"email"`) {
-		t.Fatalf("REST over the gRPC hop: %d %s", resp.StatusCode, body)
-	}
-	if !strings.Contains(logs.String(), `"transport":"rest"`) {
-		t.Errorf("no REST access line:\n%s", logs.String())
 	}
 }

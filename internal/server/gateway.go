@@ -1,13 +1,16 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
 	"math"
 	"net/http"
 	"net/textproto"
+	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -15,14 +18,15 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/opentact-facade/opentact-facade/internal/openapi"
 	"github.com/opentact-facade/opentact-facade/internal/upstream"
 	"github.com/opentact-facade/opentact-facade/service"
 )
 
-// newGateway returns grpc-gateway's mux, with the services registered on
-// it by register; restHandler puts the facade's checks in front of it.
-func newGateway(register func(*runtime.ServeMux) error) (*runtime.ServeMux, error) {
-	mux := runtime.NewServeMux(
+// newGateway returns grpc-gateway's mux, for the services to register
+// their routes on; restHandler puts the facade's checks in front of it.
+func newGateway() *runtime.ServeMux {
+	return runtime.NewServeMux(
 		runtime.WithMarshalerOption(runtime.MIMEWildcard, restMarshaler()),
 		runtime.WithIncomingHeaderMatcher(credentialHeaderMatcher),
 		// The gRPC server sends no metadata worth showing a REST caller.
@@ -30,27 +34,20 @@ func newGateway(register func(*runtime.ServeMux) error) (*runtime.ServeMux, erro
 		runtime.WithOutgoingTrailerMatcher(dropAll),
 		runtime.WithDisableHTTPMethodOverride(),
 		runtime.WithErrorHandler(errorHandler),
-		runtime.WithRoutingErrorHandler(routingErrorHandler),
 	)
-	if err := register(mux); err != nil {
-		return nil, err
-	}
-	return mux, nil
 }
 
 // restJSON is how REST answers are encoded: proto field names (Opentact's
 // own, snake_case), unset fields left out rather than shown as zero values.
 var restJSON = protojson.MarshalOptions{UseProtoNames: true}
 
-// restMarshaler encodes REST answers as restJSON says, GetAuthResponse by
-// hand (authJSON).
+// restMarshaler encodes REST answers as restJSON says, and decodes
+// request bodies strictly: an unknown field is a 400, not silently
+// ignored (a misspelt "ttl" must not create a token without one).
 func restMarshaler() runtime.Marshaler {
-	return authJSON{&runtime.HTTPBodyMarshaler{
-		Marshaler: &runtime.JSONPb{
-			MarshalOptions:   restJSON,
-			UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: true},
-		},
-	}}
+	return &runtime.HTTPBodyMarshaler{
+		Marshaler: &runtime.JSONPb{MarshalOptions: restJSON},
+	}
 }
 
 // forwardedHeaders maps each header a REST caller may pass into gRPC
@@ -79,34 +76,60 @@ func credentialHeaderMatcher(key string) (string, bool) {
 func dropAll(string) (string, bool) { return "", false }
 
 // checkRequest rejects a REST request whose credential headers the facade
-// would not forward, with the same InvalidArgument the gRPC service gives.
-// Without it, grpc-gateway silently drops a header value holding a control
-// character, and the caller would be told its credentials are missing. It
-// also caps the request body.
-func checkRequest(mux *runtime.ServeMux) http.Handler {
+// would not forward, with the same InvalidArgument the gRPC service gives
+// (grpc-gateway would silently drop a header value holding a control
+// character, and the caller would be told its credentials are missing);
+// answers a known path with another method 405 with that route's Allow;
+// and reads the body, at most maxRESTBody of it (413 past that), before
+// the gateway decodes it.
+func checkRequest(mux *runtime.ServeMux, routes []openapi.Route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if _, err := service.CredentialsFromHeaders(r.Header.Values); status.Code(err) == codes.InvalidArgument {
+		fail := func(err error) {
 			_, out := runtime.MarshalerForRequest(mux, r)
 			runtime.HTTPError(r.Context(), mux, out, w, r, err)
+		}
+		if _, err := service.CredentialsFromHeaders(r.Header.Values); status.Code(err) == codes.InvalidArgument {
+			fail(err)
 			return
 		}
-		// No route takes a body: read what is sent, at most maxRESTBody of
-		// it, so that the connection can serve the next request, and
-		// refuse more. (A body not read at all would be drained by
-		// net/http after the answer, holding it back.)
-		r.Body = http.MaxBytesReader(w, r.Body, maxRESTBody)
-		if _, err := io.Copy(io.Discard, r.Body); err != nil {
+		route, known := routeOf(routes, r.URL.Path)
+		if known && !slices.Contains(route.Methods, r.Method) {
+			w.Header().Set("Allow", strings.Join(route.Methods, ", "))
+			_, out := runtime.MarshalerForRequest(mux, r)
+			writeStatus(w, out, http.StatusMethodNotAllowed, status.New(codes.Unimplemented, http.StatusText(http.StatusMethodNotAllowed)))
+			return
+		}
+		// The whole body is read here, so that a body too large is a 413
+		// (and the connection can serve the next request) rather than a
+		// decoding error halfway; a route without a body gets none.
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxRESTBody))
+		if err != nil {
 			_, out := runtime.MarshalerForRequest(mux, r)
 			if tooLarge := (*http.MaxBytesError)(nil); errors.As(err, &tooLarge) {
 				writeStatus(w, out, http.StatusRequestEntityTooLarge,
 					status.Newf(codes.InvalidArgument, "the request body is larger than %d bytes", maxRESTBody))
 				return
 			}
-			runtime.HTTPError(r.Context(), mux, out, w, r, status.Error(codes.InvalidArgument, "the request body could not be read"))
+			fail(status.Error(codes.InvalidArgument, "the request body could not be read"))
 			return
+		}
+		if known && slices.Contains(route.Body, r.Method) {
+			r.Body = io.NopCloser(bytes.NewReader(body))
+		} else {
+			r.Body = http.NoBody
 		}
 		mux.ServeHTTP(w, r)
 	})
+}
+
+// routeOf finds the route of a request path.
+func routeOf(routes []openapi.Route, path string) (openapi.Route, bool) {
+	for _, r := range routes {
+		if r.Match(path) {
+			return r, true
+		}
+	}
+	return openapi.Route{}, false
 }
 
 // errorHandler is grpc-gateway's, plus a Retry-After header when the status
@@ -120,25 +143,6 @@ func errorHandler(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshale
 	}
 	runtime.DefaultHTTPErrorHandler(ctx, mux, m, w, r, err)
 }
-
-// routingErrorHandler is grpc-gateway's, except that a known path with the
-// wrong method is 405 Method Not Allowed (with Allow), not 501.
-func routingErrorHandler(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, httpStatus int) {
-	if httpStatus != http.StatusMethodNotAllowed {
-		runtime.DefaultRoutingErrorHandler(ctx, mux, m, w, r, httpStatus)
-		return
-	}
-	w.Header().Set("Allow", http.MethodGet) // every route of the API is a GET
-	errorHandler(ctx, mux, m, statusWriter{w, httpStatus}, r, status.Error(codes.Unimplemented, http.StatusText(httpStatus)))
-}
-
-// statusWriter writes its own status code in place of the one given.
-type statusWriter struct {
-	http.ResponseWriter
-	code int
-}
-
-func (s statusWriter) WriteHeader(int) { s.ResponseWriter.WriteHeader(s.code) }
 
 // writeStatus answers with an HTTP status of its own and st as the body,
 // in the gateway's error format.

@@ -37,7 +37,10 @@ import (
 //     rather than a cut connection;
 //   - recovery from a panic into Internal (go-grpc-middleware), so one bad
 //     call cannot take the process down; the log and metrics outside it
-//     record the recovered code.
+//     record the recovered code;
+//   - the services' pipeline (service.Core): credentials, validation,
+//     deadline, request coalescing and caching by the method's policy, and
+//     the status of a failure.
 //
 // The access log is our own rather than go-grpc-middleware's logging
 // interceptor, which builds its fields on every call even when the level
@@ -45,7 +48,7 @@ import (
 //
 // No request, response or metadata is logged: they hold credentials.
 
-func (s *Server) unaryInterceptors() []grpc.UnaryServerInterceptor {
+func (s *Server) unaryInterceptors(pipeline grpc.UnaryServerInterceptor) []grpc.UnaryServerInterceptor {
 	return []grpc.UnaryServerInterceptor{
 		s.admit.unaryInterceptor,
 		func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
@@ -58,6 +61,7 @@ func (s *Server) unaryInterceptors() []grpc.UnaryServerInterceptor {
 		s.metrics.GRPC.UnaryServerInterceptor(),
 		s.endAtGrace,
 		recovery.UnaryServerInterceptor(recovery.WithRecoveryHandlerContext(panicHandler(s.log))),
+		pipeline,
 	}
 }
 

@@ -14,24 +14,22 @@ import (
 	"sync/atomic"
 	"time"
 
-	gwruntime "github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	noopmetric "go.opentelemetry.io/otel/metric/noop"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/reflection"
-	"google.golang.org/grpc/test/bufconn"
+	"google.golang.org/grpc/stats"
 
-	authv1 "github.com/opentact-facade/opentact-facade/gen/go/opentact/auth/v1"
 	"github.com/opentact-facade/opentact-facade/internal/admission"
 	"github.com/opentact-facade/opentact-facade/internal/logs"
 	"github.com/opentact-facade/opentact-facade/internal/netguard"
+	"github.com/opentact-facade/opentact-facade/internal/openapi"
 	"github.com/opentact-facade/opentact-facade/internal/telemetry"
 	"github.com/opentact-facade/opentact-facade/internal/upstream"
 	"github.com/opentact-facade/opentact-facade/service"
@@ -135,10 +133,6 @@ type Options struct {
 	Breaker          *upstream.BreakerPolicy
 	UpstreamTimeouts upstream.TransportTimeouts
 	TracerProvider   trace.TracerProvider
-
-	// gatewayOverGRPC makes the gateway call the gRPC server over an
-	// in-memory gRPC connection, as it once did (for the benchmark).
-	gatewayOverGRPC bool
 }
 
 // Server is a running facade: a gRPC server and a REST gateway that calls
@@ -151,12 +145,12 @@ type Server struct {
 	grpc      *grpc.Server
 	http      *http.Server
 	tls       bool
-	gwConn    *grpc.ClientConn
+	inProcess *inProcess // the gateway's connection to the services
+	services  []string   // the names of the facade's services, for health
 	grpcLis   net.Listener
 	httpLis   net.Listener
 	grpcConns *netguard.Limited
 	httpConns *netguard.Limited
-	inMemLis  *bufconn.Listener
 	health    *health.Server
 	draining  chan struct{} // closed when the shutdown starts to drain
 	ready     atomic.Bool
@@ -169,9 +163,8 @@ type Server struct {
 }
 
 // inMemoryNetwork is the network of a call's peer when the call came
-// through the REST gateway (in the process, or over the in-memory
-// listener of the benchmark's variant).
-const inMemoryNetwork = "bufconn"
+// through the REST gateway.
+const inMemoryNetwork = "inprocess"
 
 // New builds a Server and opens its listeners; Serve starts it.
 func New(opts Options) (*Server, error) {
@@ -192,8 +185,14 @@ func New(opts Options) (*Server, error) {
 	s.limiter = admission.New(opts.MaxInFlight, opts.MaxAnswerBytes)
 	s.admit = newAdmitter(s.limiter, opts.RequestTimeout, s.metrics, opts.Logger, s.sampler)
 
-	// One chain of unary interceptors, for gRPC calls and the gateway's.
-	unary := s.unaryInterceptors()
+	timeouts := service.Timeouts{Default: opts.UpstreamTimeout, Max: opts.MaxCallTimeout}
+	core, err := service.NewCore(client, timeouts, opts.Logger, service.Options{CacheTTL: opts.CacheTTL, CacheMaxEntries: opts.CacheMaxEntries, CacheMaxBytes: opts.CacheMaxBytes})
+	if err != nil {
+		return nil, err
+	}
+	// One chain of unary interceptors, for gRPC calls and the gateway's,
+	// the services' pipeline innermost.
+	unary := s.unaryInterceptors(core.UnaryInterceptor)
 	serverOpts := []grpc.ServerOption{
 		grpc.InTapHandle(s.admit.tap),
 		grpc.MaxRecvMsgSize(maxRecvMsgSize),
@@ -219,23 +218,33 @@ func New(opts Options) (*Server, error) {
 		grpc.ChainUnaryInterceptor(unary...),
 		grpc.ChainStreamInterceptor(s.streamInterceptors()...),
 	}
+	var statsHandler stats.Handler
 	if opts.TracerProvider != nil {
-		serverOpts = append(serverOpts, grpc.StatsHandler(otelgrpc.NewServerHandler(
+		statsHandler = otelgrpc.NewServerHandler(
 			otelgrpc.WithTracerProvider(opts.TracerProvider),
 			otelgrpc.WithPropagators(telemetry.Propagator()),
 			otelgrpc.WithMeterProvider(noopmetric.NewMeterProvider()),
-		)))
+		)
+		serverOpts = append(serverOpts, grpc.StatsHandler(statsHandler))
 	}
-	// Plain gRPC server: the in-memory listener the gateway uses never
-	// leaves the process. TLS is applied on the TCP listener alone.
 	s.grpc = grpc.NewServer(serverOpts...)
-	timeouts := service.Timeouts{Default: opts.UpstreamTimeout, Max: opts.MaxCallTimeout}
-	auth := service.NewAuthServer(client, timeouts, opts.Logger, service.Options{CacheTTL: opts.CacheTTL, CacheMaxEntries: opts.CacheMaxEntries, CacheMaxBytes: opts.CacheMaxBytes})
 	s.metrics.RegisterService(func() telemetry.ServiceCounters {
-		c := auth.Counters()
+		c := core.Counters()
 		return telemetry.ServiceCounters{CacheHits: c.CacheHits, CacheMisses: c.CacheMisses, CacheEvictions: c.CacheEvictions, CacheEntries: c.CacheEntries, CacheBytes: c.CacheBytes, Shared: c.Shared}
-	}, auth.CacheEnabled())
-	authv1.RegisterAuthServiceServer(s.grpc, auth)
+	}, core.CacheEnabled())
+
+	// Every service on the gRPC server, and on the gateway through the
+	// in-process connection: the same interceptors, the same pipeline.
+	s.inProcess = newInProcess(unary, statsHandler)
+	gateway := newGateway()
+	for _, svc := range core.Services() {
+		s.services = append(s.services, svc.Desc.ServiceName)
+		s.grpc.RegisterService(svc.Desc, svc.Impl)
+		s.inProcess.register(svc.Desc, svc.Impl)
+		if err := svc.Gateway(context.Background(), gateway, s.inProcess); err != nil {
+			return nil, err
+		}
+	}
 	reflection.Register(s.grpc)
 	s.health = health.NewServer()
 	s.draining = make(chan struct{})
@@ -243,34 +252,12 @@ func New(opts Options) (*Server, error) {
 	s.metrics.GRPC.InitializeMetrics(s.grpc)
 	s.setReady(true)
 
-	// The gateway calls the service in the process, through the same
-	// interceptors; the gRPC hop over an in-memory connection it used to
-	// make is kept for the benchmark that compares the two.
-	register := func(mux *gwruntime.ServeMux) error {
-		return authv1.RegisterAuthServiceHandlerServer(context.Background(), mux,
-			newLocalAuth(auth, unary, opts.TracerProvider))
-	}
-	if opts.gatewayOverGRPC {
-		s.inMemLis = bufconn.Listen(256 << 10)
-		s.gwConn, err = grpc.NewClient("passthrough:///in-memory",
-			grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) {
-				return s.inMemLis.DialContext(ctx)
-			}),
-			grpc.WithTransportCredentials(insecure.NewCredentials()),
-		)
-		if err != nil {
-			return nil, err
-		}
-		register = func(mux *gwruntime.ServeMux) error {
-			return authv1.RegisterAuthServiceHandler(context.Background(), mux, s.gwConn)
-		}
-	}
-	gateway, err := newGateway(register)
+	routes, err := openapi.Routes()
 	if err != nil {
-		return nil, errors.Join(err, s.closeGatewayConn())
+		return nil, err
 	}
 	s.http = &http.Server{
-		Handler:           s.routes(s.admit.restHandler(gateway, checkRequest(gateway))),
+		Handler:           s.routes(s.admit.restHandler(gateway, checkRequest(gateway, routes))),
 		ReadHeaderTimeout: opts.ReadHeaderTimeout,
 		ReadTimeout:       opts.ReadHeaderTimeout + opts.RequestTimeout,
 		// A REST call lasts at most the longest call timeout; leave room
@@ -282,7 +269,7 @@ func New(opts Options) (*Server, error) {
 	}
 
 	if err := s.listen(opts, tlsConfig); err != nil {
-		return nil, errors.Join(err, s.closeGatewayConn())
+		return nil, err
 	}
 	s.metrics.RegisterLoad(telemetry.Load{
 		CallsInFlight: s.limiter.InFlight,
@@ -382,7 +369,9 @@ func (s *Server) setReady(ready bool) {
 	}
 	s.ready.Store(ready)
 	s.health.SetServingStatus("", st)
-	s.health.SetServingStatus(authv1.AuthService_ServiceDesc.ServiceName, st)
+	for _, name := range s.services {
+		s.health.SetServingStatus(name, st)
+	}
 }
 
 func withDefaults(o Options) Options {
@@ -454,9 +443,6 @@ func (s *Server) Serve(ctx context.Context) error {
 	}
 	serve(func() error { return s.grpc.Serve(s.grpcLis) })
 	serve(func() error { return s.http.Serve(s.httpLis) }) // s.httpLis does TLS when configured
-	if s.inMemLis != nil {
-		serve(func() error { return s.grpc.Serve(s.inMemLis) })
-	}
 	s.log.Info("serving", slog.String("grpc_addr", s.GRPCAddr().String()), slog.String("http_addr", s.HTTPAddr().String()))
 
 	var err error
@@ -529,16 +515,6 @@ func (s *Server) shutdown() {
 	}
 	<-httpDone
 	s.cancelEnd(nil)
-	_ = s.closeGatewayConn()
-}
-
-// closeGatewayConn closes the gateway's in-memory gRPC connection, if it
-// has one.
-func (s *Server) closeGatewayConn() error {
-	if s.gwConn == nil {
-		return nil
-	}
-	return s.gwConn.Close()
 }
 
 // Ready reports whether the server takes new calls: true from New until

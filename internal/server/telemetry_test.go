@@ -258,11 +258,11 @@ var (
 )
 
 func telRequests(outcome string) string {
-	return `opentact_upstream_requests_total{outcome="` + outcome + `"}`
+	return `opentact_upstream_requests_total{endpoint="auth",outcome="` + outcome + `"}`
 }
 
 func telDurations(outcome string) string {
-	return `opentact_upstream_request_duration_seconds{outcome="` + outcome + `"}`
+	return `opentact_upstream_request_duration_seconds{endpoint="auth",outcome="` + outcome + `"}`
 }
 
 func telCircuit(state string) string {
@@ -306,9 +306,9 @@ func TestMetricsCountCallsAndUpstreamOutcomes(t *testing.T) {
 	ms := scrape()
 	want := map[string]float64{
 		telHandled("OK"): 0, telHandling: 0, telStarted: 0,
-		"opentact_upstream_retries_total": 0, "opentact_upstream_circuit_rejections_total": 0,
-		"opentact_upstream_requests_in_flight": 0,
-		telCircuit("closed"):                   1, telCircuit("half-open"): 0, telCircuit("open"): 0,
+		"opentact_upstream_retries_total{endpoint=auth}": 0, "opentact_upstream_circuit_rejections_total{endpoint=auth}": 0,
+		"opentact_upstream_requests_in_flight{endpoint=auth}": 0,
+		telCircuit("closed"): 1, telCircuit("half-open"): 0, telCircuit("open"): 0,
 	}
 	telUpstreamWant(want, 0, 0, 0, 0, 0, 0)
 	ms.check(t, "before any call", want)
@@ -331,9 +331,9 @@ func TestMetricsCountCallsAndUpstreamOutcomes(t *testing.T) {
 	want = map[string]float64{
 		telHandled("OK"): 2, telHandled("Unauthenticated"): 0, telHandled("Unavailable"): 0,
 		telHandling: 2, telStarted: 2,
-		"opentact_upstream_retries_total": 0, "opentact_upstream_circuit_rejections_total": 0,
-		"opentact_upstream_requests_in_flight": 0,
-		telCircuit("closed"):                   1, telCircuit("open"): 0,
+		"opentact_upstream_retries_total{endpoint=auth}": 0, "opentact_upstream_circuit_rejections_total{endpoint=auth}": 0,
+		"opentact_upstream_requests_in_flight{endpoint=auth}": 0,
+		telCircuit("closed"): 1, telCircuit("open"): 0,
 	}
 	telUpstreamWant(want, 2, 0, 0, 0, 0, 0)
 	ms.check(t, "after 2 successes", want)
@@ -343,7 +343,7 @@ func TestMetricsCountCallsAndUpstreamOutcomes(t *testing.T) {
 		len(h[0].GetHistogram().GetBucket()) == 0 || h[0].GetHistogram().GetSampleSum() <= 0 {
 		t.Errorf("grpc_server_handling_seconds for GetAuth: %v, want one histogram with buckets and a positive sum", h)
 	}
-	if h := ms.find("opentact_upstream_request_duration_seconds", map[string]string{"outcome": "2xx"}); len(h) != 1 ||
+	if h := ms.find("opentact_upstream_request_duration_seconds", map[string]string{"endpoint": "auth", "outcome": "2xx"}); len(h) != 1 ||
 		len(h[0].GetHistogram().GetBucket()) == 0 || h[0].GetHistogram().GetSampleSum() <= 0 {
 		t.Errorf("opentact_upstream_request_duration_seconds{outcome=2xx}: %v, want a histogram with buckets and a positive sum", h)
 	}
@@ -393,10 +393,10 @@ func TestMetricsCountCallsAndUpstreamOutcomes(t *testing.T) {
 		telHandled("OK"): 3, telHandled("Unauthenticated"): 1, telHandled("Unavailable"): 1,
 		telHandling: 5, telStarted: 5,
 		// 1 retry after the 503, 2 after the resets.
-		"opentact_upstream_retries_total":            3,
-		"opentact_upstream_circuit_rejections_total": 0,
-		"opentact_upstream_requests_in_flight":       0,
-		telCircuit("closed"):                         0, telCircuit("half-open"): 0, telCircuit("open"): 1,
+		"opentact_upstream_retries_total{endpoint=auth}":            3,
+		"opentact_upstream_circuit_rejections_total{endpoint=auth}": 0,
+		"opentact_upstream_requests_in_flight{endpoint=auth}":       0,
+		telCircuit("closed"): 0, telCircuit("half-open"): 0, telCircuit("open"): 1,
 	}
 	telUpstreamWant(want, 3, 0, 1, 1, 3, 0)
 	ms.check(t, "after a 401, a retried 503 and 3 resets", want)
@@ -431,10 +431,10 @@ func TestMetricsCountCallsAndUpstreamOutcomes(t *testing.T) {
 	want = map[string]float64{
 		telHandled("OK"): 3, telHandled("Unauthenticated"): 2, telHandled("Unavailable"): 3,
 		telHandling: 8, telStarted: 8,
-		"opentact_upstream_retries_total":            3,
-		"opentact_upstream_circuit_rejections_total": 2,
-		"opentact_upstream_requests_in_flight":       0,
-		telCircuit("closed"):                         0, telCircuit("open"): 1,
+		"opentact_upstream_retries_total{endpoint=auth}":            3,
+		"opentact_upstream_circuit_rejections_total{endpoint=auth}": 2,
+		"opentact_upstream_requests_in_flight{endpoint=auth}":       0,
+		telCircuit("closed"): 0, telCircuit("open"): 1,
 	}
 	telUpstreamWant(want, 3, 0, 1, 1, 3, 0)
 	ms.check(t, "with the breaker open", want)
@@ -459,7 +459,7 @@ func TestMetricsUpstreamInFlight(t *testing.T) {
 	f := startFacade(t, up.URL())
 	inFlight := func() float64 {
 		ms, _ := telScrape(t, f)
-		return ms.value(t, "opentact_upstream_requests_in_flight", nil)
+		return ms.value(t, "opentact_upstream_requests_in_flight", map[string]string{"endpoint": "auth"})
 	}
 
 	// A gRPC call that hangs upstream.
@@ -508,7 +508,7 @@ func TestMetricsUpstreamInFlight(t *testing.T) {
 	// The calls may end before their abandoned requests to Opentact do,
 	// and one scrape is no snapshot (a request may be out of flight and
 	// not yet counted): wait until everything adds up, then check.
-	want := map[string]float64{"opentact_upstream_requests_in_flight": 0, telHandled("Canceled"): 2}
+	want := map[string]float64{"opentact_upstream_requests_in_flight{endpoint=auth}": 0, telHandled("Canceled"): 2}
 	telUpstreamWant(want, 0, 0, 0, 0, 0, 2)
 	var ms telMetrics
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {

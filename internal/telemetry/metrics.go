@@ -190,13 +190,15 @@ func (m *Metrics) RegisterService(counters func() ServiceCounters, cacheOn bool)
 	)
 }
 
-// UpstreamMetrics implements upstream.Observer.
+// UpstreamMetrics implements upstream.Observer. Every series of a
+// request has the endpoint label, one value per Opentact call (see
+// upstream.NewEndpoint).
 type UpstreamMetrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
-	inFlight prometheus.Gauge
-	retries  prometheus.Counter
-	rejected prometheus.Counter
+	inFlight *prometheus.GaugeVec
+	retries  *prometheus.CounterVec
+	rejected *prometheus.CounterVec
 	shed     *prometheus.CounterVec
 }
 
@@ -211,29 +213,34 @@ func newUpstreamMetrics(shed *prometheus.CounterVec) *UpstreamMetrics {
 		shed: shed,
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "opentact_upstream_requests_total",
-			Help: "Requests to Opentact (each attempt), by outcome: HTTP status class, transport_error, or canceled by the caller.",
-		}, []string{"outcome"}),
+			Help: "Requests to Opentact (each attempt), by endpoint and outcome: HTTP status class, transport_error, or canceled by the caller.",
+		}, []string{"endpoint", "outcome"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "opentact_upstream_request_duration_seconds",
-			Help:    "Time of one request to Opentact, until its whole answer was read, by outcome.",
+			Help:    "Time of one request to Opentact, until its whole answer was read, by endpoint and outcome.",
 			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
-		}, []string{"outcome"}),
-		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+		}, []string{"endpoint", "outcome"}),
+		inFlight: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "opentact_upstream_requests_in_flight",
-			Help: "Requests to Opentact under way.",
-		}),
-		retries: prometheus.NewCounter(prometheus.CounterOpts{
+			Help: "Requests to Opentact under way, by endpoint.",
+		}, []string{"endpoint"}),
+		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "opentact_upstream_retries_total",
-			Help: "Requests to Opentact that were retries of a transient failure.",
-		}),
-		rejected: prometheus.NewCounter(prometheus.CounterOpts{
+			Help: "Requests to Opentact that were retries of a transient failure, by endpoint.",
+		}, []string{"endpoint"}),
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "opentact_upstream_circuit_rejections_total",
-			Help: "Calls answered Unavailable without a request because the circuit breaker was open.",
-		}),
+			Help: "Calls answered Unavailable without a request because the circuit breaker was open, by endpoint.",
+		}, []string{"endpoint"}),
 	}
-	for _, o := range outcomes {
-		u.requests.WithLabelValues(o)
-		u.duration.WithLabelValues(o)
+	for _, e := range upstream.Endpoints() {
+		u.inFlight.WithLabelValues(e)
+		u.retries.WithLabelValues(e)
+		u.rejected.WithLabelValues(e)
+		for _, o := range outcomes {
+			u.requests.WithLabelValues(e, o)
+			u.duration.WithLabelValues(e, o)
+		}
 	}
 	return u
 }
@@ -255,20 +262,21 @@ func (u *UpstreamMetrics) register(reg prometheus.Registerer, breakerState func(
 }
 
 // RequestStarted implements upstream.Observer.
-func (u *UpstreamMetrics) RequestStarted() { u.inFlight.Inc() }
+func (u *UpstreamMetrics) RequestStarted(endpoint string) { u.inFlight.WithLabelValues(endpoint).Inc() }
 
 // RequestDone implements upstream.Observer.
-func (u *UpstreamMetrics) RequestDone(outcome string, d time.Duration) {
-	u.inFlight.Dec()
-	u.requests.WithLabelValues(outcome).Inc()
-	u.duration.WithLabelValues(outcome).Observe(d.Seconds())
+func (u *UpstreamMetrics) RequestDone(endpoint, outcome string, d time.Duration) {
+	u.inFlight.WithLabelValues(endpoint).Dec()
+	u.requests.WithLabelValues(endpoint, outcome).Inc()
+	u.duration.WithLabelValues(endpoint, outcome).Observe(d.Seconds())
 }
 
 // Retried implements upstream.Observer.
-func (u *UpstreamMetrics) Retried() { u.retries.Inc() }
+func (u *UpstreamMetrics) Retried(endpoint string) { u.retries.WithLabelValues(endpoint).Inc() }
 
 // Rejected implements upstream.Observer.
-func (u *UpstreamMetrics) Rejected() { u.rejected.Inc() }
+func (u *UpstreamMetrics) Rejected(endpoint string) { u.rejected.WithLabelValues(endpoint).Inc() }
 
-// Shed implements upstream.Observer.
-func (u *UpstreamMetrics) Shed(reason string) { u.shed.WithLabelValues(reason).Inc() }
+// Shed implements upstream.Observer. The shed counter is the facade's,
+// by reason alone: most refusals happen before an endpoint is known.
+func (u *UpstreamMetrics) Shed(_, reason string) { u.shed.WithLabelValues(reason).Inc() }

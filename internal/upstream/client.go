@@ -16,7 +16,9 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -72,8 +74,7 @@ const (
 // share it, so that connections are kept alive across calls and the
 // circuit breaker sees all of them.
 type Client struct {
-	authURL     string
-	authU       *url.URL
+	base        *url.URL // Opentact's base URL, without a trailing slash
 	userAgentH  []string
 	http        *http.Client
 	userAgent   string
@@ -82,7 +83,7 @@ type Client struct {
 	timeouts    TransportTimeouts
 	retry       RetryPolicy
 	breakerOf   BreakerPolicy
-	breaker     *gobreaker.CircuitBreaker[*User]
+	breaker     *gobreaker.CircuitBreaker[struct{}] // one for Opentact, whatever the endpoint
 	gate        *gate
 	maxInFlight int
 	observer    Observer
@@ -176,10 +177,9 @@ func New(baseURL string, opts ...Option) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	c.authURL = strings.TrimSuffix(u.String(), "/") + "/rest/auth"
-	if c.authU, err = url.Parse(c.authURL); err != nil {
-		return nil, err
-	}
+	u.Path = strings.TrimSuffix(u.Path, "/")
+	u.RawPath = strings.TrimSuffix(u.RawPath, "/")
+	c.base = u
 	c.userAgentH = []string{c.userAgent}
 	if c.http == nil {
 		c.http = &http.Client{Transport: newTransport(c.timeouts, c.maxInFlight)}
@@ -189,7 +189,9 @@ func New(baseURL string, opts ...Option) (*Client, error) {
 		if rt == nil {
 			rt = http.DefaultTransport
 		}
-		c.http.Transport = c.wrap(rt)
+		// The wrapper (tracing) sees a secret-path request by its route
+		// alone; revealURL, under it, sends it to its real URL.
+		c.http.Transport = c.wrap(revealURL{rt})
 	}
 	c.http.CheckRedirect = func(*http.Request, []*http.Request) error {
 		// Go would copy X-Auth-* headers to the redirect target, even on
@@ -269,65 +271,129 @@ func isLoopback(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// Auth calls GET /rest/auth with creds and returns the caller's profile.
+// Request is what a call sends besides its credentials: the values of
+// the endpoint's path parameters, in order, and a body, encoded as JSON
+// (nil sends none).
+type Request struct {
+	Path []string
+	Body any
+}
+
+// Do calls endpoint e with creds and returns the payload of its answer.
 // A transient failure is retried as the client's RetryPolicy says, all
-// attempts inside ctx; while the circuit breaker is open no request is
-// sent at all.
+// attempts inside ctx, and only where e allows it (see Idempotent); while
+// the circuit breaker is open no request is sent at all.
 //
 // Errors: ErrNoCredentials (nothing was sent), a context error when ctx
 // ended first (errors.Is with context.Canceled or DeadlineExceeded), or an
 // *Error for every other failure, FailCircuitOpen included.
-func (c *Client) Auth(ctx context.Context, creds Credentials) (*User, error) {
+func Do[T any](ctx context.Context, c *Client, e *Endpoint[T], creds Credentials, r Request) (*T, error) {
 	if creds.Empty() {
 		return nil, ErrNoCredentials
 	}
-	stats := StatsFrom(ctx)
-	return c.withRetries(ctx, func() (*User, error) {
-		release, err := c.gate.acquire(ctx)
-		if err != nil {
-			reason := err.(*Error).ShedReason
-			c.observer.Shed(reason)
-			if stats != nil {
-				stats.Shed = reason
-			}
-			if ctx.Err() != nil {
-				return nil, ctx.Err() // the caller's own end is its answer
-			}
-			return nil, err
+	path, err := e.escapedPath(r.Path)
+	if err != nil {
+		return nil, err
+	}
+	call := &call{c: c, ep: e.spec(), creds: creds, path: path, stats: StatsFrom(ctx)}
+	defer call.done()
+	if e.secretPath {
+		call.secrets = r.Path
+	}
+	if r.Body != nil {
+		if call.body, err = json.Marshal(r.Body); err != nil {
+			return nil, fmt.Errorf("endpoint %s: encoding the request: %w", e.name, err)
 		}
-		var took time.Duration
-		defer func() { release(took) }()
-		return c.breaker.Execute(func() (*User, error) {
-			user, d, err := c.observed(ctx, creds, stats)
-			took = d
-			return user, err
-		})
+	}
+	var out *T
+	err = call.withRetries(ctx, func() error {
+		body, status, err := call.attempt(ctx)
+		if err != nil {
+			return err
+		}
+		out, err = decodeAnswer[T](status, body, creds, call.secrets)
+		return err
 	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
-// observed is authOnce, reported to the Observer and into stats (when not
-// nil). took is how long Opentact took to answer, for the gate's
+// call is one Do: what every attempt sends, and how it went.
+type call struct {
+	c       *Client
+	ep      endpointSpec
+	creds   Credentials
+	path    string   // escaped, under the base URL
+	secrets []string // path values never to be shown
+	body    []byte
+	stats   *Stats
+	buf     *bytes.Buffer // the answer body, pooled
+	written bool          // a byte of some attempt may have reached Opentact
+}
+
+// done gives the body buffer back, wiped.
+func (k *call) done() {
+	if k.buf != nil {
+		putBodyBuffer(k.buf)
+	}
+}
+
+// attempt takes a request slot, then sends one request through the
+// circuit breaker. The answer body it returns is valid until the next
+// attempt (it is decoded before then).
+func (k *call) attempt(ctx context.Context) ([]byte, int, error) {
+	c := k.c
+	release, err := c.gate.acquire(ctx)
+	if err != nil {
+		reason := err.(*Error).ShedReason
+		c.observer.Shed(k.ep.name, reason)
+		if k.stats != nil {
+			k.stats.Shed = reason
+		}
+		if ctx.Err() != nil {
+			return nil, 0, ctx.Err() // the caller's own end is its answer
+		}
+		return nil, 0, err
+	}
+	var took time.Duration
+	defer func() { release(took) }()
+	var (
+		body   []byte
+		status int
+	)
+	_, err = c.breaker.Execute(func() (struct{}, error) {
+		var err error
+		body, status, took, err = k.observed(ctx)
+		return struct{}{}, err
+	})
+	return body, status, err
+}
+
+// observed is one request, reported to the Observer and into the call's
+// Stats. took is how long Opentact took to answer, for the gate's
 // estimate; 0 when the request says nothing of that (the caller went, the
 // connection failed at once).
-func (c *Client) observed(ctx context.Context, creds Credentials, stats *Stats) (_ *User, took time.Duration, _ error) {
+func (k *call) observed(ctx context.Context) (body []byte, status int, took time.Duration, err error) {
 	if ctx.Err() != nil {
 		// The caller went while its slot was being taken: nothing is sent.
-		return nil, 0, ctx.Err()
+		return nil, 0, 0, ctx.Err()
 	}
-	c.observer.RequestStarted()
+	c := k.c
+	c.observer.RequestStarted(k.ep.name)
 	start := time.Now()
-	user, status, err := c.authOnce(ctx, creds)
+	body, status, err = k.send(ctx)
 	d := time.Since(start)
-	outcome := outcomeOf(ctx, status, err)
-	c.observer.RequestDone(outcome, d)
-	if stats != nil {
-		stats.Attempts++
-		stats.Status = status
+	c.observer.RequestDone(k.ep.name, outcomeOf(ctx, status, err), d)
+	if k.stats != nil {
+		k.stats.Attempts++
+		k.stats.Status = status
 	}
 	if status > 0 || timedOut(err) {
 		took = d
 	}
-	return user, took, err
+	return body, status, took, err
 }
 
 // timedOut reports whether err is a transport timeout of Opentact's.
@@ -337,24 +403,53 @@ func timedOut(err error) bool {
 	return errors.As(err, &e) && e.Failure == FailTransport && errors.As(err, &ne) && ne.Timeout()
 }
 
-// authOnce is one request to GET /rest/auth. status is Opentact's HTTP
-// status, 0 when there was no answer.
-func (c *Client) authOnce(ctx context.Context, creds Credentials) (_ *User, status int, _ error) {
+// send is one request. status is Opentact's HTTP status, 0 when there was
+// no answer; body is the whole answer of a 2xx, in a pooled buffer that
+// k keeps until the next attempt.
+func (k *call) send(ctx context.Context) (_ []byte, status int, _ error) {
+	c := k.c
+	u := *c.base
+	u.Path, u.RawPath = c.base.Path+k.path, ""
+	if k.path != "" && strings.IndexByte(k.path, '%') >= 0 {
+		// The escaped path, as it is to be sent: Path holds it unescaped.
+		u.RawPath = c.base.EscapedPath() + k.path
+		u.Path, _ = url.PathUnescape(u.RawPath)
+	}
 	// Built by hand rather than by http.NewRequest, which would parse the
-	// URL again on every call; the transport only reads it.
-	req := (&http.Request{
-		Method:     http.MethodGet,
-		URL:        c.authU,
+	// URL again; the transport only reads it.
+	req := &http.Request{
+		Method:     k.ep.method,
+		URL:        &u,
 		Proto:      "HTTP/1.1",
 		ProtoMajor: 1,
 		ProtoMinor: 1,
-		Header:     make(http.Header, 3+int(numKinds)),
+		Header:     make(http.Header, 4+int(numKinds)),
 		Body:       noReplay{},
-		Host:       c.authU.Host,
-	}).WithContext(ctx)
+		Host:       u.Host,
+	}
 	req.Header["Accept"] = acceptJSON
 	req.Header["User-Agent"] = c.userAgentH
-	creds.setOn(req.Header)
+	if k.body != nil {
+		// No GetBody: the transport cannot send it again on its own; only
+		// the retry policy does, and only where the endpoint allows.
+		req.Body = io.NopCloser(bytes.NewReader(k.body))
+		req.ContentLength = int64(len(k.body))
+		req.Header["Content-Type"] = acceptJSON
+	}
+	k.creds.setOn(req.Header)
+	if !k.ep.idempotent {
+		ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+			// A connection in hand: from here on, bytes may be written.
+			GotConn: func(httptrace.GotConnInfo) { k.written = true },
+		})
+	}
+	if k.ep.secretPath && c.wrap != nil {
+		ctx = context.WithValue(ctx, realURLKey{}, &u)
+		shown := *c.base
+		shown.Path, shown.RawPath = c.base.Path+k.ep.route, ""
+		req.URL = &shown
+	}
+	req = req.WithContext(ctx)
 
 	var (
 		resp *http.Response
@@ -370,24 +465,40 @@ func (c *Client) authOnce(ctx context.Context, creds Credentials) (_ *User, stat
 	}
 	defer resp.Body.Close()
 
-	// The body is decoded (and copied out) before authOnce returns, so its
-	// buffer goes back to a pool for the next call.
-	buf := bodyBuffers.Get().(*bytes.Buffer)
-	defer putBodyBuffer(buf)
-	body, err := c.readBody(ctx, resp, buf)
+	if k.buf == nil {
+		k.buf = bodyBuffers.Get().(*bytes.Buffer)
+	}
+	k.buf.Reset()
+	body, err := c.readBody(ctx, resp, k.buf)
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		// The status decides the outcome; an error body too large or cut
 		// off only costs Opentact's message.
 		if callerEnded(ctx, err) {
 			return nil, resp.StatusCode, err
 		}
-		return nil, resp.StatusCode, statusError(resp, body, creds)
+		return nil, resp.StatusCode, statusError(resp, body, k.creds, k.secrets)
 	}
 	if err != nil {
 		return nil, resp.StatusCode, err
 	}
-	user, err := decodeAuth(resp.StatusCode, body, creds)
-	return user, resp.StatusCode, err
+	return body, resp.StatusCode, nil
+}
+
+// realURLKey carries a secret-path request's real URL past the transport
+// wrapper (tracing), which sees only the route; see revealURL.
+type realURLKey struct{}
+
+// revealURL is the transport under the wrapper: it sends a secret-path
+// request to its real URL.
+type revealURL struct{ next http.RoundTripper }
+
+func (t revealURL) RoundTrip(r *http.Request) (*http.Response, error) {
+	if u, ok := r.Context().Value(realURLKey{}).(*url.URL); ok {
+		r2 := *r
+		r2.URL = u
+		r = &r2
+	}
+	return t.next.RoundTrip(r)
 }
 
 // bodyBuffers holds buffers for answer bodies; one that grew past
@@ -454,6 +565,11 @@ const bodyChunk = 4 << 10
 // caller can tell its own deadline or cancellation from a failure of
 // Opentact.
 func transportError(ctx context.Context, err error) error {
+	// A *url.Error quotes the URL, which may carry a secret path value.
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
 	if callerEnded(ctx, err) {
 		return err
 	}
@@ -478,48 +594,94 @@ func callerEnded(ctx context.Context, err error) bool {
 	return ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded))
 }
 
-// errorBody is Opentact's error answer: {"success": false, "message", "status"}.
+// errorBody is Opentact's error answer: {"success": false, "message",
+// "status", and for a validation error "fields": {"<param>": {"message",
+// "value"}}}.
 type errorBody struct {
-	Message String `json:"message"`
+	Message String                     `json:"message"`
+	Fields  map[string]json.RawMessage `json:"fields"`
 }
 
-func statusError(resp *http.Response, body []byte, creds Credentials) *Error {
+func statusError(resp *http.Response, body []byte, creds Credentials, secrets []string) *Error {
 	e := &Error{
 		Failure:    FailStatus,
 		StatusCode: resp.StatusCode,
 		RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), time.Now()),
 	}
 	var eb errorBody
-	if json.Unmarshal(body, &eb) == nil && eb.Message.Valid {
-		e.Message = scrub(eb.Message.Value, creds)
+	if json.Unmarshal(body, &eb) != nil {
+		return e
 	}
+	if eb.Message.Valid {
+		e.Message = scrub(eb.Message.Value, creds, secrets...)
+	}
+	e.Fields = fieldErrors(eb.Fields, creds, secrets)
 	return e
 }
 
-// envelope is Opentact's answer: {"success": true, "payload": {...}}.
+// maxFields bounds the field errors taken from one answer.
+const maxFields = 32
+
+// fieldErrors reads the entries of "fields", each an object with a
+// "message" (or the message itself as a string), sorted by field; their
+// text is scrubbed as Opentact's message is.
+func fieldErrors(fields map[string]json.RawMessage, creds Credentials, secrets []string) []FieldError {
+	if len(fields) == 0 {
+		return nil
+	}
+	out := make([]FieldError, 0, min(len(fields), maxFields))
+	for name, raw := range fields {
+		var entry struct {
+			Message String `json:"message"`
+		}
+		msg := ""
+		if s, ok := unquote(raw); ok {
+			msg = s
+		} else if json.Unmarshal(raw, &entry) == nil && entry.Message.Valid {
+			msg = entry.Message.Value
+		}
+		out = append(out, FieldError{Field: scrub(name, creds, secrets...), Message: scrub(msg, creds, secrets...)})
+	}
+	slices.SortFunc(out, func(a, b FieldError) int { return strings.Compare(a.Field, b.Field) })
+	if len(out) > maxFields {
+		out = out[:maxFields]
+	}
+	return out
+}
+
+// envelope is Opentact's answer: {"success": true, "payload": ...}.
 type envelope struct {
-	Success Bool   `json:"success"` // not *bool: "success":"true" would decode as false
-	Message String `json:"message"`
-	Payload *User  `json:"payload"`
+	Success Bool            `json:"success"` // not *bool: "success":"true" would decode as false
+	Message String          `json:"message"`
+	Payload json.RawMessage `json:"payload"`
 }
 
-// DecodeAnswer decodes a 200 answer body of GET /rest/auth as the client
-// does, for benchmarks and tools.
-func DecodeAnswer(body []byte) (*User, error) {
-	return decodeAuth(http.StatusOK, body, Credentials{})
+// DecodeAnswer decodes a 200 answer body of endpoint e as the client does,
+// for benchmarks and tools.
+func DecodeAnswer[T any](e *Endpoint[T], body []byte) (*T, error) {
+	return decodeAnswer[T](http.StatusOK, body, Credentials{}, nil)
 }
 
-func decodeAuth(statusCode int, body []byte, creds Credentials) (*User, error) {
-	env, err := decodeEnvelope(body)
+func decodeAnswer[T any](statusCode int, body []byte, creds Credentials, secrets []string) (*T, error) {
+	var env envelope
+	err := json.Unmarshal(body, &env)
 	switch {
 	case env.Success.Valid && !env.Success.Value:
-		return nil, &Error{Failure: FailRejected, StatusCode: statusCode, Message: scrub(env.Message.Value, creds)}
+		return nil, &Error{Failure: FailRejected, StatusCode: statusCode, Message: scrub(env.Message.Value, creds, secrets...)}
 	case err != nil:
 		return nil, &Error{Failure: FailMalformed, StatusCode: statusCode, cause: err}
 	case !env.Success.Valid:
 		return nil, &Error{Failure: FailMalformed, StatusCode: statusCode, cause: errors.New(`no boolean "success" field`)}
-	case env.Payload == nil:
-		return nil, &Error{Failure: FailMalformed, StatusCode: statusCode, cause: errors.New(`no "payload" object`)}
 	}
-	return env.Payload, nil
+	out := new(T)
+	if len(env.Payload) == 0 || string(env.Payload) == "null" {
+		if _, empty := any(out).(*Empty); empty {
+			return out, nil
+		}
+		return nil, &Error{Failure: FailMalformed, StatusCode: statusCode, cause: errors.New(`no "payload"`)}
+	}
+	if err := json.Unmarshal(env.Payload, out); err != nil {
+		return nil, &Error{Failure: FailMalformed, StatusCode: statusCode, cause: err}
+	}
+	return out, nil
 }

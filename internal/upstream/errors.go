@@ -65,6 +65,9 @@ type Error struct {
 	// Estimate is, for FailShed, the estimate of Opentact's answer time
 	// the call was judged by.
 	Estimate time.Duration
+	// Fields are Opentact's validation errors, one per failing parameter
+	// ("fields" in a 400 answer), sorted by field.
+	Fields []FieldError
 	// cause is the underlying error for FailTransport and FailMalformed.
 	cause error
 }
@@ -97,6 +100,12 @@ func (e *Error) Error() string {
 		b.WriteString(e.cause.Error())
 	}
 	return b.String()
+}
+
+// FieldError is one entry of a validation error: the parameter's path as
+// Opentact names it ("ttl", "params.to") and its message, scrubbed.
+type FieldError struct {
+	Field, Message string
 }
 
 // Unwrap returns the underlying transport or decoding error, if any.
@@ -155,10 +164,10 @@ func wordLike(v string) bool {
 // value, a JWT, a long opaque token or hash, a password=... pair), are
 // replaced; control characters become spaces, invalid UTF-8 is dropped,
 // and the result is bounded in length.
-func scrub(msg string, creds Credentials) string {
+func scrub(msg string, creds Credentials, more ...string) string {
 	// Longest first: a short secret (a password) inside a longer one (a
 	// token) must not break the longer one's match and leave it mostly shown.
-	secrets := creds.secrets()
+	secrets := append(creds.secrets(), more...)
 	slices.SortFunc(secrets, func(a, b string) int { return len(b) - len(a) })
 	for _, s := range secrets {
 		if s != "" {

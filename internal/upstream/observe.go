@@ -8,22 +8,23 @@ import (
 )
 
 // Observer is told about every request the client makes, for metrics. Its
-// methods are called concurrently and must be quick; they are never given
-// anything from the request (no credential, no URL).
+// methods are called concurrently and must be quick; they are given the
+// endpoint's name (see NewEndpoint), never anything from the request (no
+// credential, no URL).
 type Observer interface {
 	// RequestStarted and RequestDone bracket one request (one attempt).
 	// outcome is Opentact's status class ("2xx", "3xx", "4xx", "5xx"),
 	// "transport_error" when there was no complete answer, or "canceled"
 	// when the caller's context ended first.
-	RequestStarted()
-	RequestDone(outcome string, d time.Duration)
+	RequestStarted(endpoint string)
+	RequestDone(endpoint, outcome string, d time.Duration)
 	// Retried is called before each retry.
-	Retried()
+	Retried(endpoint string)
 	// Rejected is called for a call the open circuit breaker refused.
-	Rejected()
+	Rejected(endpoint string)
 	// Shed is called for a call refused before its request was sent, with
 	// one of the Shed* reasons.
-	Shed(reason string)
+	Shed(endpoint, reason string)
 }
 
 // WithObserver makes the client report its requests to o.
@@ -31,11 +32,11 @@ func WithObserver(o Observer) Option { return func(c *Client) { c.observer = o }
 
 type nopObserver struct{}
 
-func (nopObserver) RequestStarted()                   {}
-func (nopObserver) RequestDone(string, time.Duration) {}
-func (nopObserver) Retried()                          {}
-func (nopObserver) Rejected()                         {}
-func (nopObserver) Shed(string)                       {}
+func (nopObserver) RequestStarted(string)                     {}
+func (nopObserver) RequestDone(string, string, time.Duration) {}
+func (nopObserver) Retried(string)                            {}
+func (nopObserver) Rejected(string)                           {}
+func (nopObserver) Shed(string, string)                       {}
 
 // Stats is what one call did upstream, for its access-log line.
 type Stats struct {
@@ -54,8 +55,8 @@ type Stats struct {
 
 type statsKey struct{}
 
-// WithStats returns a context in which Auth records what it did into s.
-// s must not be read until Auth has returned.
+// WithStats returns a context in which Do records what it did into s.
+// s must not be read until Do has returned.
 func WithStats(ctx context.Context, s *Stats) context.Context {
 	return context.WithValue(ctx, statsKey{}, s)
 }

@@ -20,8 +20,8 @@ import (
 const MaxAttemptsLimit = 5
 
 // RetryPolicy says how often and how patiently a transient failure is
-// retried. GET /rest/auth changes nothing, so repeating it is safe; what is
-// retried is only what the outcome says is transient: a connection refused
+// retried. Only an idempotent endpoint is repeated once it may have reached
+// Opentact (see Idempotent); what is retried is only what the outcome says is transient: a connection refused
 // or reset, an answer cut off before its end, and HTTP 502, 503 and 504.
 // A 4xx (a retried 401 can lock an account), a 500, an answer the facade
 // cannot read, and the caller's own deadline or cancellation are never
@@ -96,9 +96,9 @@ func WithBreakerPolicy(p BreakerPolicy) Option { return func(c *Client) { c.brea
 // "open".
 func (c *Client) BreakerState() string { return c.breaker.State().String() }
 
-func newBreaker(p BreakerPolicy) *gobreaker.CircuitBreaker[*User] {
+func newBreaker(p BreakerPolicy) *gobreaker.CircuitBreaker[struct{}] {
 	failures := uint32(min(max(p.Failures, 0), 1<<20))
-	return gobreaker.NewCircuitBreaker[*User](gobreaker.Settings{
+	return gobreaker.NewCircuitBreaker[struct{}](gobreaker.Settings{
 		Name:        "opentact",
 		MaxRequests: 1,
 		Timeout:     max(p.OpenFor, time.Millisecond),
@@ -164,9 +164,12 @@ func staleConnection(err error) bool {
 }
 
 // withRetries runs attempt until it succeeds, fails for good, runs out of
-// attempts, or ctx ends. It never sleeps past ctx's deadline: when the
-// next wait would end after it, the last failure is returned at once.
-func (c *Client) withRetries(ctx context.Context, attempt func() (*User, error)) (*User, error) {
+// attempts, or ctx ends. An endpoint that is not idempotent is retried only
+// while no byte of it may have reached Opentact. It never sleeps past
+// ctx's deadline: when the next wait would end after it, the last failure
+// is returned at once.
+func (k *call) withRetries(ctx context.Context, attempt func() error) error {
+	c := k.c
 	var timer *time.Timer
 	defer func() {
 		if timer != nil {
@@ -175,37 +178,37 @@ func (c *Client) withRetries(ctx context.Context, attempt func() (*User, error))
 	}()
 	var last error // the failure of the previous attempt
 	for n := 1; ; n++ {
-		user, err := attempt()
+		err := attempt()
 		if err == nil {
-			return user, nil
+			return nil
 		}
 		if errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests) {
-			c.observer.Rejected()
-			return nil, &Error{Failure: FailCircuitOpen, RetryAfter: c.breakerOf.OpenFor, Attempts: n - 1}
+			c.observer.Rejected(k.ep.name)
+			return &Error{Failure: FailCircuitOpen, RetryAfter: c.breakerOf.OpenFor, Attempts: n - 1}
 		}
 		var e *Error
 		if errors.As(err, &e) && e.Failure == FailShed {
 			// A retry that could not be sent in time: the failure it
 			// would have retried says more than the refusal.
 			if last != nil {
-				return nil, last
+				return last
 			}
 			e.Attempts = 0
-			return nil, err
+			return err
 		}
 		if e != nil {
 			e.Attempts = n
 		}
 		last = err
-		if n >= c.retry.MaxAttempts || !transient(err) || ctx.Err() != nil {
-			return nil, err
+		if n >= c.retry.MaxAttempts || !transient(err) || ctx.Err() != nil || !k.ep.idempotent && k.written {
+			return err
 		}
 		wait, ok := c.retry.wait(n, e)
 		if !ok {
-			return nil, err
+			return err
 		}
 		if deadline, has := ctx.Deadline(); has && time.Until(deadline) <= wait {
-			return nil, err
+			return err
 		}
 		if timer == nil {
 			timer = time.NewTimer(wait)
@@ -214,10 +217,10 @@ func (c *Client) withRetries(ctx context.Context, attempt func() (*User, error))
 		}
 		select {
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return ctx.Err()
 		case <-timer.C:
 		}
-		c.observer.Retried()
+		c.observer.Retried(k.ep.name)
 	}
 }
 

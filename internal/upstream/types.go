@@ -1,7 +1,11 @@
 package upstream
 
 import (
+	"bytes"
+	"encoding/json"
+	"strconv"
 	"time"
+	"unicode/utf8"
 )
 
 // User is the payload of GET /rest/auth: the caller's profile, its account
@@ -49,8 +53,14 @@ type Account struct {
 
 // UnmarshalJSON decodes an object and ignores any other JSON value.
 func (a *Account) UnmarshalJSON(b []byte) error {
-	if v, err := validValue(b); err == nil {
-		a.decode(v)
+	if len(b) == 0 || b[0] != '{' {
+		return nil
+	}
+	type plain Account // without this method
+	var p plain
+	if json.Unmarshal(b, &p) == nil {
+		*a = Account(p)
+		a.Valid = true
 	}
 	return nil
 }
@@ -179,4 +189,66 @@ func skipDigits(b []byte, i int) int {
 		i++
 	}
 	return i
+}
+
+// Token is an Opentact API token, the payload of the token calls. Every
+// field is optional and lenient, as User's are.
+type Token struct {
+	UUID       String `json:"uuid"`
+	Name       String `json:"name"`
+	Token      String `json:"token"`
+	TTL        Int32  `json:"ttl"`
+	ExpiredOn  Time   `json:"expired_on"`
+	CreatedOn  Time   `json:"created_on"`
+	ModifiedOn Time   `json:"modified_on"`
+}
+
+// Empty is the payload of a call whose answer carries nothing
+// ({"payload": {}}, or no payload at all).
+type Empty struct{}
+
+// Int32 is an optional integer field. A JSON integer within int32, or a
+// JSON string holding one, is taken; anything else (a fraction, a number
+// out of range, another type) leaves it unset.
+type Int32 struct {
+	Value int32
+	Valid bool
+}
+
+// UnmarshalJSON implements json.Unmarshaler; it never fails.
+func (v *Int32) UnmarshalJSON(b []byte) error {
+	if s, ok := unquote(b); ok {
+		b = []byte(s)
+	}
+	if n, err := strconv.ParseInt(string(b), 10, 32); err == nil {
+		*v = Int32{Value: int32(n), Valid: true}
+	}
+	return nil
+}
+
+// unquote returns the text of a JSON string as encoding/json unquotes it.
+// A string without escapes, in valid UTF-8, is its own text; anything else
+// goes through encoding/json.
+func unquote(b []byte) (string, bool) {
+	if len(b) < 2 || b[0] != '"' || b[len(b)-1] != '"' {
+		return "", false
+	}
+	if inner, ok := plainText(b); ok {
+		return string(inner), true
+	}
+	var s string
+	if json.Unmarshal(b, &s) != nil {
+		return "", false
+	}
+	return s, true
+}
+
+// plainText returns the text inside the JSON string b when it needs no
+// unquoting: no escapes, valid UTF-8.
+func plainText(b []byte) ([]byte, bool) {
+	if len(b) < 2 || b[0] != '"' || b[len(b)-1] != '"' {
+		return nil, false
+	}
+	inner := b[1 : len(b)-1]
+	return inner, bytes.IndexByte(inner, '\\') < 0 && utf8.Valid(inner)
 }

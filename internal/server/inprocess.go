@@ -1,0 +1,123 @@
+package server
+
+import (
+	"context"
+	"net"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/peer"
+	"google.golang.org/grpc/stats"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+)
+
+// inProcess is the connection the REST gateway calls the services over: a
+// grpc.ClientConnInterface that runs each call in the process, through
+// the method's handler in its ServiceDesc and the same interceptors as a
+// gRPC call, and under the gRPC server's stats handler (otelgrpc's server
+// spans) when tracing is on. No transport and no encoding in between.
+type inProcess struct {
+	methods     map[string]inProcessMethod // by full method name
+	interceptor grpc.UnaryServerInterceptor
+	stats       stats.Handler // nil when tracing is off
+}
+
+type inProcessMethod struct {
+	impl    any
+	handler grpc.MethodHandler
+}
+
+var _ grpc.ClientConnInterface = (*inProcess)(nil)
+
+func newInProcess(interceptors []grpc.UnaryServerInterceptor, sh stats.Handler) *inProcess {
+	return &inProcess{methods: map[string]inProcessMethod{}, interceptor: chainUnary(interceptors), stats: sh}
+}
+
+// register adds the unary methods of a service.
+func (p *inProcess) register(desc *grpc.ServiceDesc, impl any) {
+	for _, m := range desc.Methods {
+		p.methods["/"+desc.ServiceName+"/"+m.MethodName] = inProcessMethod{impl: impl, handler: m.Handler}
+	}
+}
+
+// restPeer marks a call as one from the gateway; restClient finds the
+// REST client's own address in the X-Forwarded-For the gateway adds.
+var restPeer = &peer.Peer{Addr: gatewayAddr{}}
+
+type gatewayAddr struct{}
+
+func (gatewayAddr) Network() string { return inMemoryNetwork }
+func (gatewayAddr) String() string  { return "gateway" }
+
+var _ net.Addr = gatewayAddr{}
+
+// Invoke runs the call: the gateway's outgoing metadata becomes the
+// call's incoming metadata, args is the request the handler sees, and
+// the handler's answer is copied into reply.
+func (p *inProcess) Invoke(ctx context.Context, method string, args, reply any, _ ...grpc.CallOption) error {
+	m, ok := p.methods[method]
+	if !ok {
+		return status.Errorf(codes.Unimplemented, "unknown method %s", method)
+	}
+	md, _ := metadata.FromOutgoingContext(ctx)
+	ctx = metadata.NewIncomingContext(ctx, md)
+	ctx = peer.NewContext(ctx, restPeer)
+	ctx = grpc.NewContextWithServerTransportStream(ctx, inProcessStream(method))
+	var begin time.Time
+	if p.stats != nil {
+		ctx = p.stats.TagRPC(ctx, &stats.RPCTagInfo{FullMethodName: method})
+		begin = time.Now()
+		p.stats.HandleRPC(ctx, &stats.Begin{BeginTime: begin})
+	}
+	// The handler decodes into a request of its own; the interceptor hands
+	// it args instead, which the gateway has already decoded.
+	resp, err := m.handler(m.impl, ctx, func(any) error { return nil },
+		func(ctx context.Context, _ any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+			return p.interceptor(ctx, args, info, h)
+		})
+	if err != nil {
+		// As grpc-go's server does with a handler's error: a context's
+		// own error becomes Canceled or DeadlineExceeded.
+		if _, ok := status.FromError(err); !ok {
+			err = status.FromContextError(err).Err()
+		}
+	} else if out, ok := reply.(proto.Message); ok {
+		proto.Merge(out, resp.(proto.Message))
+	}
+	if p.stats != nil {
+		p.stats.HandleRPC(ctx, &stats.End{BeginTime: begin, EndTime: time.Now(), Error: err})
+	}
+	return err
+}
+
+// NewStream implements grpc.ClientConnInterface; no REST route is a
+// streaming call.
+func (p *inProcess) NewStream(context.Context, *grpc.StreamDesc, string, ...grpc.CallOption) (grpc.ClientStream, error) {
+	return nil, status.Error(codes.Unimplemented, "streaming calls are not served over REST")
+}
+
+// chainUnary is grpc.ChainUnaryInterceptor's order, built once: the first
+// interceptor outermost.
+func chainUnary(interceptors []grpc.UnaryServerInterceptor) grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		h := handler
+		for i := len(interceptors) - 1; i >= 0; i-- {
+			ic, next := interceptors[i], h
+			h = func(ctx context.Context, req any) (any, error) { return ic(ctx, req, info, next) }
+		}
+		return h(ctx, req)
+	}
+}
+
+// inProcessStream is the grpc.ServerTransportStream of an in-process
+// call: grpc.Method works; headers and trailers set by a handler are
+// dropped, as the gateway shows none to a REST caller.
+type inProcessStream string
+
+func (s inProcessStream) Method() string             { return string(s) }
+func (inProcessStream) SetHeader(metadata.MD) error  { return nil }
+func (inProcessStream) SendHeader(metadata.MD) error { return nil }
+func (inProcessStream) SetTrailer(metadata.MD) error { return nil }

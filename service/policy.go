@@ -1,0 +1,38 @@
+package service
+
+import (
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	authv1 "github.com/opentact-facade/opentact-facade/gen/go/opentact/auth/v1"
+)
+
+// Policy is how the pipeline treats the calls of one method. A method
+// without an entry is a write: never shared with another call, never
+// cached (AIP-194).
+type Policy struct {
+	// Share lets identical calls under way at once (same method,
+	// credentials and request) share one request to Opentact: reads only.
+	Share bool
+	// Cache keeps answers for --cache-ttl, when the cache is on: reads
+	// whose answer stays true for a while only.
+	Cache bool
+	// Expires, when set, is when a cached answer stops being true (zero
+	// if it does not say).
+	Expires func(resp proto.Message) time.Time
+	// Revokes names the API token a call revokes, or all of them, so that
+	// no cached answer to a call carrying it is served once it has run.
+	Revokes func(req proto.Message) (token string, all bool)
+}
+
+// policies are the entries of the methods that are not plain writes.
+var policies = map[string]Policy{
+	authv1.AuthService_GetAuth_FullMethodName: {Share: true, Cache: true, Expires: func(resp proto.Message) time.Time {
+		exp, ok := jwtExpiry(resp.(*authv1.GetAuthResponse).GetUser().GetToken())
+		if !ok {
+			return time.Time{}
+		}
+		return exp.Add(-jwtSkew)
+	}},
+}

@@ -1,0 +1,28 @@
+package service
+
+import (
+	"context"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"google.golang.org/grpc"
+
+	authv1 "github.com/opentact-facade/opentact-facade/gen/go/opentact/auth/v1"
+)
+
+// Service is one gRPC service of the facade: its description, its
+// implementation, and its REST routes' registration on the gateway, which
+// calls it through cc.
+type Service struct {
+	Desc    *grpc.ServiceDesc
+	Impl    any
+	Gateway func(ctx context.Context, mux *runtime.ServeMux, cc grpc.ClientConnInterface) error
+}
+
+// Services are the facade's services, on c.
+func (c *Core) Services() []Service {
+	return []Service{
+		{&authv1.AuthService_ServiceDesc, &AuthServer{core: c}, func(ctx context.Context, mux *runtime.ServeMux, cc grpc.ClientConnInterface) error {
+			return authv1.RegisterAuthServiceHandlerClient(ctx, mux, authv1.NewAuthServiceClient(cc))
+		}},
+	}
+}
