@@ -80,3 +80,23 @@ func timestamp(t upstream.Time) *timestamppb.Timestamp {
 	}
 	return ts
 }
+
+// token maps an Opentact token; fields Opentact left unset stay unset.
+func token(t *upstream.Token) *authv1.Token {
+	return &authv1.Token{
+		Uuid:       optString(t.UUID),
+		Name:       optString(t.Name),
+		Token:      optString(t.Token),
+		Ttl:        optInt32(t.TTL),
+		ExpiredOn:  timestamp(t.ExpiredOn),
+		CreatedOn:  timestamp(t.CreatedOn),
+		ModifiedOn: timestamp(t.ModifiedOn),
+	}
+}
+
+func optInt32(v upstream.Int32) *int32 {
+	if !v.Valid {
+		return nil
+	}
+	return &v.Value
+}

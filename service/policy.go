@@ -27,6 +27,9 @@ type Policy struct {
 }
 
 // policies are the entries of the methods that are not plain writes.
+//
+// ListTokens is shared but not cached: the list changes with every write
+// of its user, through any credential or replica, and carries secrets.
 var policies = map[string]Policy{
 	authv1.AuthService_GetAuth_FullMethodName: {Share: true, Cache: true, Expires: func(resp proto.Message) time.Time {
 		exp, ok := jwtExpiry(resp.(*authv1.GetAuthResponse).GetUser().GetToken())
@@ -35,4 +38,9 @@ var policies = map[string]Policy{
 		}
 		return exp.Add(-jwtSkew)
 	}},
+	authv1.TokenService_ListTokens_FullMethodName: {Share: true},
+	authv1.TokenService_DeleteToken_FullMethodName: {Revokes: func(req proto.Message) (string, bool) {
+		return req.(*authv1.DeleteTokenRequest).GetToken(), false
+	}},
+	authv1.TokenService_DeleteAllTokens_FullMethodName: {Revokes: func(proto.Message) (string, bool) { return "", true }},
 }

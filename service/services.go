@@ -24,5 +24,8 @@ func (c *Core) Services() []Service {
 		{&authv1.AuthService_ServiceDesc, &AuthServer{core: c}, func(ctx context.Context, mux *runtime.ServeMux, cc grpc.ClientConnInterface) error {
 			return authv1.RegisterAuthServiceHandlerClient(ctx, mux, authv1.NewAuthServiceClient(cc))
 		}},
+		{&authv1.TokenService_ServiceDesc, &TokenServer{core: c}, func(ctx context.Context, mux *runtime.ServeMux, cc grpc.ClientConnInterface) error {
+			return authv1.RegisterTokenServiceHandlerClient(ctx, mux, authv1.NewTokenServiceClient(cc))
+		}},
 	}
 }

@@ -30,6 +30,7 @@ import (
 // from the generated stub and a REST client.
 type facade struct {
 	client  authv1.AuthServiceClient
+	tokens  authv1.TokenServiceClient
 	conn    *grpc.ClientConn
 	restURL string
 	http    *http.Client
@@ -78,6 +79,7 @@ func startStoppableFacade(t testing.TB, upstreamURL string, mods ...func(*server
 	tr := &http.Transport{}
 	f := &facade{
 		client:  authv1.NewAuthServiceClient(conn),
+		tokens:  authv1.NewTokenServiceClient(conn),
 		conn:    conn,
 		restURL: "http://" + s.HTTPAddr().String(),
 		http:    &http.Client{Transport: tr, Timeout: 10 * time.Second},
@@ -94,10 +96,20 @@ func startStoppableFacade(t testing.TB, upstreamURL string, mods ...func(*server
 	return f, stop
 }
 
-// rest calls GET path on the gateway with the given headers.
+// rest calls method path on the gateway with the given headers.
 func (f *facade) rest(t *testing.T, method, path string, header http.Header) (*http.Response, []byte) {
 	t.Helper()
-	req, err := http.NewRequest(method, f.restURL+path, nil)
+	return f.restBody(t, method, path, header, "")
+}
+
+// restBody is rest with a request body (none when empty).
+func (f *facade) restBody(t *testing.T, method, path string, header http.Header, body string) (*http.Response, []byte) {
+	t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, f.restURL+path, rd)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,11 +121,11 @@ func (f *facade) rest(t *testing.T, method, path string, header http.Header) (*h
 		t.Fatalf("%s %s: %v", method, path, err)
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
+	out, err := io.ReadAll(resp.Body)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return resp, body
+	return resp, out
 }
 
 // restStatus decodes a gateway error body, a JSON google.rpc.Status.

@@ -425,7 +425,8 @@ func (x *UpdateTokenResponse) GetToken() *Token {
 // DeleteTokenRequest names the token to revoke by its secret.
 type DeleteTokenRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The token's secret; required. Never logged.
+	// The token's secret; required. Never logged. "all" and "list" are not
+	// tokens: on Opentact's path they name other calls.
 	Token         string `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -617,18 +618,17 @@ const file_opentact_auth_v1_token_proto_rawDesc = "" +
 	"\x05token\x18\x01 \x01(\v2\x17.opentact.auth.v1.TokenR\x05token\"\x13\n" +
 	"\x11ListTokensRequest\"E\n" +
 	"\x12ListTokensResponse\x12/\n" +
-	"\x06tokens\x18\x01 \x03(\v2\x17.opentact.auth.v1.TokenR\x06tokens\"{\n" +
-	"\x12UpdateTokenRequest\x12\x1b\n" +
-	"\x04uuid\x18\x01 \x01(\tB\a\xbaH\x04r\x02\x10\x01R\x04uuid\x12\x17\n" +
+	"\x06tokens\x18\x01 \x03(\v2\x17.opentact.auth.v1.TokenR\x06tokens\"\x86\x01\n" +
+	"\x12UpdateTokenRequest\x12&\n" +
+	"\x04uuid\x18\x01 \x01(\tB\x12\xbaH\x0fr\r\x10\x01Z\x03allZ\x04listR\x04uuid\x12\x17\n" +
 	"\x04name\x18\x02 \x01(\tH\x00R\x04name\x88\x01\x01\x12\x1e\n" +
 	"\x03ttl\x18\x03 \x01(\x05B\a\xbaH\x04\x1a\x02(<H\x01R\x03ttl\x88\x01\x01B\a\n" +
 	"\x05_nameB\x06\n" +
 	"\x04_ttl\"D\n" +
 	"\x13UpdateTokenResponse\x12-\n" +
-	"\x05token\x18\x01 \x01(\v2\x17.opentact.auth.v1.TokenR\x05token\"6\n" +
-	"\x12DeleteTokenRequest\x12 \n" +
-	"\x05token\x18\x01 \x01(\tB\n" +
-	"\xbaH\x04r\x02\x10\x01\x80\x01\x01R\x05token\"D\n" +
+	"\x05token\x18\x01 \x01(\v2\x17.opentact.auth.v1.TokenR\x05token\"A\n" +
+	"\x12DeleteTokenRequest\x12+\n" +
+	"\x05token\x18\x01 \x01(\tB\x15\xbaH\x0fr\r\x10\x01Z\x03allZ\x04list\x80\x01\x01R\x05token\"D\n" +
 	"\x13DeleteTokenResponse\x12-\n" +
 	"\x05token\x18\x01 \x01(\v2\x17.opentact.auth.v1.TokenR\x05token\"\x18\n" +
 	"\x16DeleteAllTokensRequest\"\x19\n" +
