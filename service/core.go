@@ -21,13 +21,14 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/opentact-facade/opentact-facade/internal/defaults"
 	"github.com/opentact-facade/opentact-facade/internal/upstream"
 )
 
 // Defaults for Timeouts fields left zero.
 const (
-	DefaultUpstreamTimeout = 10 * time.Second
-	DefaultMaxCallTimeout  = 30 * time.Second
+	DefaultUpstreamTimeout = defaults.UpstreamTimeout
+	DefaultMaxCallTimeout  = defaults.MaxCallTimeout
 )
 
 // Timeouts bound a call, all its upstream attempts included.
@@ -49,16 +50,9 @@ func (t Timeouts) Limit(ctx context.Context) time.Duration {
 	return t.Default
 }
 
-// withDefaults fills zero fields: the longest call follows a longer
-// upstream timeout.
+// withDefaults fills zero fields (see defaults.CallTimeouts).
 func (t Timeouts) withDefaults() Timeouts {
-	if t.Default <= 0 {
-		t.Default = DefaultUpstreamTimeout
-	}
-	if t.Max <= 0 {
-		t.Max = DefaultMaxCallTimeout
-	}
-	t.Max = max(t.Max, t.Default)
+	t.Default, t.Max = defaults.CallTimeouts(t.Default, t.Max)
 	return t
 }
 

@@ -17,6 +17,7 @@ import (
 	lru "github.com/hashicorp/golang-lru/v2"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/opentact-facade/opentact-facade/internal/defaults"
 	"github.com/opentact-facade/opentact-facade/internal/upstream"
 )
 
@@ -210,8 +211,8 @@ type cacheEntry struct {
 
 // Bounds of the response cache when none is given.
 const (
-	DefaultCacheMaxEntries = 10_000
-	DefaultCacheMaxBytes   = 32 << 20
+	DefaultCacheMaxEntries = defaults.CacheMaxEntries
+	DefaultCacheMaxBytes   = defaults.CacheMaxBytes
 )
 
 // cacheEntryOverhead is what an entry costs beyond its encoded answer:

@@ -12,9 +12,9 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/opentact-facade/opentact-facade/internal/defaults"
 	"github.com/opentact-facade/opentact-facade/internal/server"
 	"github.com/opentact-facade/opentact-facade/internal/upstream"
-	"github.com/opentact-facade/opentact-facade/service"
 )
 
 // Config is the facade's configuration.
@@ -92,25 +92,25 @@ func Parse(args []string, lookupEnv func(string) (string, bool), out io.Writer) 
 		fs.BoolVar(p, flagName, v, usage+" (env "+envName+")")
 	}
 
-	str(&c.Server.GRPCAddr, "grpc-addr", "OPENTACT_FACADE_GRPC_ADDR", server.DefaultGRPCAddr, "gRPC listen address")
-	str(&c.Server.HTTPAddr, "http-addr", "OPENTACT_FACADE_HTTP_ADDR", server.DefaultHTTPAddr, "REST gateway listen address")
-	str(&c.Server.Upstream, "upstream", "OPENTACT_BASE_URL", server.DefaultUpstream, "Opentact API base URL")
-	dur(&c.Server.UpstreamTimeout, "upstream-timeout", "OPENTACT_UPSTREAM_TIMEOUT", service.DefaultUpstreamTimeout, "bound on a call whose caller sets no deadline, retries included")
-	dur(&c.Server.MaxCallTimeout, "max-call-timeout", "OPENTACT_FACADE_MAX_CALL_TIMEOUT", service.DefaultMaxCallTimeout, "cap on a caller's deadline; at least --upstream-timeout")
+	str(&c.Server.GRPCAddr, "grpc-addr", "OPENTACT_FACADE_GRPC_ADDR", defaults.GRPCAddr, "gRPC listen address")
+	str(&c.Server.HTTPAddr, "http-addr", "OPENTACT_FACADE_HTTP_ADDR", defaults.HTTPAddr, "REST gateway listen address")
+	str(&c.Server.Upstream, "upstream", "OPENTACT_BASE_URL", defaults.Upstream, "Opentact API base URL")
+	dur(&c.Server.UpstreamTimeout, "upstream-timeout", "OPENTACT_UPSTREAM_TIMEOUT", defaults.UpstreamTimeout, "bound on a call whose caller sets no deadline, retries included")
+	dur(&c.Server.MaxCallTimeout, "max-call-timeout", "OPENTACT_FACADE_MAX_CALL_TIMEOUT", defaults.MaxCallTimeout, "cap on a caller's deadline; at least --upstream-timeout")
 	var attempts, maxBody int64
-	integer(&attempts, "upstream-max-attempts", "OPENTACT_UPSTREAM_MAX_ATTEMPTS", 3, fmt.Sprintf("attempts per call to Opentact, the first included; 1 to %d", upstream.MaxAttemptsLimit))
-	integer(&maxBody, "upstream-max-body", "OPENTACT_UPSTREAM_MAX_BODY", upstream.DefaultMaxBodySize, "cap on an answer from Opentact, in bytes")
-	dur(&c.Server.ShutdownGrace, "shutdown-grace", "OPENTACT_FACADE_SHUTDOWN_GRACE", server.DefaultShutdownGrace, "how long calls in flight may finish after SIGTERM before they are cut")
+	integer(&attempts, "upstream-max-attempts", "OPENTACT_UPSTREAM_MAX_ATTEMPTS", defaults.MaxAttempts, fmt.Sprintf("attempts per call to Opentact, the first included; 1 to %d", upstream.MaxAttemptsLimit))
+	integer(&maxBody, "upstream-max-body", "OPENTACT_UPSTREAM_MAX_BODY", defaults.UpstreamMaxBody, "cap on an answer from Opentact, in bytes")
+	dur(&c.Server.ShutdownGrace, "shutdown-grace", "OPENTACT_FACADE_SHUTDOWN_GRACE", defaults.ShutdownGrace, "how long calls in flight may finish after SIGTERM before they are cut")
 	dur(&c.Server.ShutdownDelay, "shutdown-delay", "OPENTACT_FACADE_SHUTDOWN_DELAY", 0, "how long to keep serving, reporting not ready, after SIGTERM and before draining")
 	dur(&c.Server.CacheTTL, "cache-ttl", "OPENTACT_FACADE_CACHE_TTL", 0, "keep each successful answer this long, by credentials (0: no cache); see the README before turning it on")
 	var cacheMax int64
-	integer(&cacheMax, "cache-max-entries", "OPENTACT_FACADE_CACHE_MAX_ENTRIES", service.DefaultCacheMaxEntries, "bound on cached answers, least recently used out first")
-	integer(&c.Server.CacheMaxBytes, "cache-max-bytes", "OPENTACT_FACADE_CACHE_MAX_BYTES", service.DefaultCacheMaxBytes, "bound on the size of the cached answers, in bytes, least recently used out first")
+	integer(&cacheMax, "cache-max-entries", "OPENTACT_FACADE_CACHE_MAX_ENTRIES", defaults.CacheMaxEntries, "bound on cached answers, least recently used out first")
+	integer(&c.Server.CacheMaxBytes, "cache-max-bytes", "OPENTACT_FACADE_CACHE_MAX_BYTES", defaults.CacheMaxBytes, "bound on the size of the cached answers, in bytes, least recently used out first")
 	var maxInFlight, maxConns, upstreamInFlight int64
-	integer(&maxInFlight, "max-in-flight", "OPENTACT_FACADE_MAX_IN_FLIGHT", server.DefaultMaxInFlight, "bound on the calls in flight, gRPC and REST together; past it a call is refused at once (FACADE_BUSY)")
-	integer(&maxConns, "max-connections", "OPENTACT_FACADE_MAX_CONNECTIONS", server.DefaultMaxConnections, "bound on the connections open on each listener; past it a new one is closed at once")
-	integer(&c.Server.MaxAnswerBytes, "max-answer-bytes", "OPENTACT_FACADE_MAX_ANSWER_BYTES", server.DefaultMaxAnswerBytes, "bound on the bytes of Opentact's answers held by calls in flight; at least --upstream-max-body")
-	integer(&upstreamInFlight, "upstream-max-in-flight", "OPENTACT_UPSTREAM_MAX_IN_FLIGHT", upstream.DefaultMaxInFlight, "bound on the requests to Opentact under way at once; a call that cannot get one in time is refused (UPSTREAM_OVERLOADED)")
+	integer(&maxInFlight, "max-in-flight", "OPENTACT_FACADE_MAX_IN_FLIGHT", defaults.MaxInFlight, "bound on the calls in flight, gRPC and REST together; past it a call is refused at once (FACADE_BUSY)")
+	integer(&maxConns, "max-connections", "OPENTACT_FACADE_MAX_CONNECTIONS", defaults.MaxConnections, "bound on the connections open on each listener; past it a new one is closed at once")
+	integer(&c.Server.MaxAnswerBytes, "max-answer-bytes", "OPENTACT_FACADE_MAX_ANSWER_BYTES", defaults.MaxAnswerBytes, "bound on the bytes of Opentact's answers held by calls in flight; at least --upstream-max-body")
+	integer(&upstreamInFlight, "upstream-max-in-flight", "OPENTACT_UPSTREAM_MAX_IN_FLIGHT", defaults.UpstreamMaxInFlight, "bound on the requests to Opentact under way at once; a call that cannot get one in time is refused (UPSTREAM_OVERLOADED)")
 	str(&c.Server.TLS.Cert, "tls-cert", "OPENTACT_FACADE_TLS_CERT", "", "PEM certificate chain: serve TLS on both listeners")
 	str(&c.Server.TLS.Key, "tls-key", "OPENTACT_FACADE_TLS_KEY", "", "PEM private key of --tls-cert")
 	str(&c.Server.TLS.ClientCA, "tls-client-ca", "OPENTACT_FACADE_TLS_CLIENT_CA", "", "PEM CA bundle: require client certificates signed by it (mTLS)")
@@ -150,7 +150,7 @@ func Parse(args []string, lookupEnv func(string) (string, bool), out io.Writer) 
 	}
 	if _, inEnv := lookupEnv(envOf["max-call-timeout"]); !given["max-call-timeout"] && !inEnv {
 		// Not chosen: it follows a longer --upstream-timeout.
-		c.Server.MaxCallTimeout = max(c.Server.MaxCallTimeout, c.Server.UpstreamTimeout)
+		_, c.Server.MaxCallTimeout = defaults.CallTimeouts(c.Server.UpstreamTimeout, 0)
 	}
 	switch {
 	case c.Server.MaxCallTimeout <= 0:

@@ -27,6 +27,7 @@ import (
 	"google.golang.org/grpc/stats"
 
 	"github.com/opentact-facade/opentact-facade/internal/admission"
+	"github.com/opentact-facade/opentact-facade/internal/defaults"
 	"github.com/opentact-facade/opentact-facade/internal/logs"
 	"github.com/opentact-facade/opentact-facade/internal/netguard"
 	"github.com/opentact-facade/opentact-facade/internal/openapi"
@@ -37,18 +38,18 @@ import (
 
 // Defaults for Options fields left zero.
 const (
-	DefaultGRPCAddr      = ":9090"
-	DefaultHTTPAddr      = ":8080"
-	DefaultUpstream      = "https://api.opentact.org"
-	DefaultShutdownGrace = 15 * time.Second
+	DefaultGRPCAddr      = defaults.GRPCAddr
+	DefaultHTTPAddr      = defaults.HTTPAddr
+	DefaultUpstream      = defaults.Upstream
+	DefaultShutdownGrace = defaults.ShutdownGrace
 
-	DefaultMaxConcurrentStreams = 1024
-	DefaultReadHeaderTimeout    = 5 * time.Second
-	DefaultMaxInFlight          = 4096
-	DefaultMaxConnections       = 512
-	DefaultMaxAnswerBytes       = 32 << 20
-	DefaultRequestTimeout       = 5 * time.Second
-	DefaultIdleTimeout          = 2 * time.Minute
+	DefaultMaxConcurrentStreams = defaults.MaxConcurrentStreams
+	DefaultReadHeaderTimeout    = defaults.ReadHeaderTimeout
+	DefaultMaxInFlight          = defaults.MaxInFlight
+	DefaultMaxConnections       = defaults.MaxConnections
+	DefaultMaxAnswerBytes       = defaults.MaxAnswerBytes
+	DefaultRequestTimeout       = defaults.RequestTimeout
+	DefaultIdleTimeout          = defaults.IdleTimeout
 )
 
 // Limits on what a caller may send. Requests of the API are a few
@@ -384,12 +385,7 @@ func withDefaults(o Options) Options {
 	if o.Upstream == "" {
 		o.Upstream = DefaultUpstream
 	}
-	if o.UpstreamTimeout <= 0 {
-		o.UpstreamTimeout = service.DefaultUpstreamTimeout
-	}
-	if o.MaxCallTimeout <= 0 {
-		o.MaxCallTimeout = max(service.DefaultMaxCallTimeout, o.UpstreamTimeout)
-	}
+	o.UpstreamTimeout, o.MaxCallTimeout = defaults.CallTimeouts(o.UpstreamTimeout, o.MaxCallTimeout)
 	if o.UpstreamMaxBody <= 0 {
 		o.UpstreamMaxBody = upstream.DefaultMaxBodySize
 	}

@@ -26,6 +26,7 @@ import (
 	"github.com/sony/gobreaker/v2"
 
 	"github.com/opentact-facade/opentact-facade/internal/admission"
+	"github.com/opentact-facade/opentact-facade/internal/defaults"
 	"github.com/opentact-facade/opentact-facade/internal/version"
 )
 
@@ -48,26 +49,22 @@ var acceptJSON = []string{"application/json"}
 // Defaults of a Client.
 const (
 	// DefaultMaxBodySize caps how much of an answer the client reads.
-	DefaultMaxBodySize = 1 << 20
+	DefaultMaxBodySize = defaults.UpstreamMaxBody
 	// DefaultDialTimeout bounds opening a TCP connection to Opentact.
-	DefaultDialTimeout = 5 * time.Second
+	DefaultDialTimeout = defaults.DialTimeout
 	// DefaultTLSHandshakeTimeout bounds the TLS handshake.
-	DefaultTLSHandshakeTimeout = 5 * time.Second
+	DefaultTLSHandshakeTimeout = defaults.TLSHandshakeTimeout
 	// DefaultMaxInFlight bounds the requests to Opentact under way at
 	// once. The default transport keeps as many connections, so that no
 	// request waits unseen inside it (see gate); over HTTP/2 (a TLS
 	// upstream that offers it) one connection carries many requests.
-	DefaultMaxInFlight = 128
+	DefaultMaxInFlight = defaults.UpstreamMaxInFlight
 	// MaxResponseHeaderBytes caps the headers of an answer; the body has
 	// its own cap.
 	MaxResponseHeaderBytes = 64 << 10
 	// DefaultResponseHeaderTimeout bounds the wait for an answer's headers
 	// once the request is sent.
-	// Shorter than the default --upstream-timeout (10s), so that an
-	// Opentact that hangs fails as a transport timeout, which the circuit
-	// breaker counts, rather than as the call's own deadline, which it
-	// cannot tell from a caller giving up.
-	DefaultResponseHeaderTimeout = 5 * time.Second
+	DefaultResponseHeaderTimeout = defaults.ResponseHeaderTimeout
 )
 
 // Client calls Opentact. It is safe for concurrent use; create one and

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/sony/gobreaker/v2"
+
+	"github.com/opentact-facade/opentact-facade/internal/defaults"
 )
 
 // MaxAttemptsLimit is the most attempts a RetryPolicy may make, whatever it
@@ -45,7 +47,7 @@ type RetryPolicy struct {
 // DefaultRetryPolicy is 3 attempts, backoff from 50ms up to 1s, and
 // Retry-After honoured up to 2s.
 func DefaultRetryPolicy() RetryPolicy {
-	return RetryPolicy{MaxAttempts: 3, BaseBackoff: 50 * time.Millisecond, MaxBackoff: time.Second, MaxRetryAfter: 2 * time.Second}
+	return RetryPolicy{MaxAttempts: defaults.MaxAttempts, BaseBackoff: defaults.BaseBackoff, MaxBackoff: defaults.MaxBackoff, MaxRetryAfter: defaults.MaxRetryAfter}
 }
 
 func (p RetryPolicy) normalized() RetryPolicy {
@@ -86,7 +88,7 @@ type BreakerPolicy struct {
 
 // DefaultBreakerPolicy opens after 5 failures in a row, for 5 seconds.
 func DefaultBreakerPolicy() BreakerPolicy {
-	return BreakerPolicy{Failures: 5, OpenFor: 5 * time.Second}
+	return BreakerPolicy{Failures: defaults.BreakerFailures, OpenFor: defaults.BreakerOpenFor}
 }
 
 // WithBreakerPolicy replaces DefaultBreakerPolicy.
