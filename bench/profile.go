@@ -129,10 +129,10 @@ var areas = []struct {
 	name     string
 	patterns []string
 }{
-	{"decoding Opentact's JSON (internal/upstream/decode.go, encoding/json)", []string{
-		"encoding/json.", "internal/upstream.decode", "internal/upstream.(*User)", "internal/upstream.(*Account)",
+	{"decoding Opentact's JSON (go-json-experiment/json, encoding/json)", []string{
+		"encoding/json.", "go-json-experiment/json", "internal/upstream.decode", "internal/upstream.(*Account)",
 		"internal/upstream.(*String)", "internal/upstream.(*Time)", "internal/upstream.(*Decimal)", "internal/upstream.(*Bool)",
-		"internal/upstream.eachMember", "internal/upstream.unquote", "internal/upstream.matchKey", "internal/upstream.skip",
+		"internal/upstream.(*Int32)", "internal/upstream.readValue", "internal/upstream.unquote",
 	}},
 	{"bounds (admission, overload gate, rapid-reset guard)", []string{
 		"internal/admission.", "internal/netguard.", "internal/upstream.(*gate)", "internal/server.(*admitter)",
@@ -146,7 +146,7 @@ var areas = []struct {
 	{"access log interceptor", []string{"internal/server.(*Server).logCall", "internal/server.(*Server).unaryInterceptors", "internal/server.restClient", "log/slog."}},
 	{"metrics (Prometheus)", []string{"prometheus"}},
 	{"protobuf encoding (binary; JSON for REST)", []string{
-		"google.golang.org/protobuf/", "internal/server.authJSON", "internal/server.appendAuthJSON", "internal/server.(*jsonEnc)",
+		"google.golang.org/protobuf/",
 	}},
 	{"REST server (net/http server, grpc-gateway)", []string{
 		"net/http.(*conn)", "net/http.(*response)", "net/http.(*chunkWriter)", "net/http.(*connReader)",

@@ -23,6 +23,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/go-json-experiment/json/jsontext"
 	"github.com/sony/gobreaker/v2"
 
 	"github.com/opentact-facade/opentact-facade/internal/admission"
@@ -648,9 +649,9 @@ func fieldErrors(fields map[string]json.RawMessage, creds Credentials, secrets [
 
 // envelope is Opentact's answer: {"success": true, "payload": ...}.
 type envelope struct {
-	Success Bool            `json:"success"` // not *bool: "success":"true" would decode as false
-	Message String          `json:"message"`
-	Payload json.RawMessage `json:"payload"`
+	Success Bool           `json:"success"` // not *bool: "success":"true" would decode as false
+	Message String         `json:"message"`
+	Payload jsontext.Value `json:"payload"`
 }
 
 // DecodeAnswer decodes a 200 answer body of endpoint e as the client does,
@@ -661,7 +662,7 @@ func DecodeAnswer[T any](e *Endpoint[T], body []byte) (*T, error) {
 
 func decodeAnswer[T any](statusCode int, body []byte, creds Credentials, secrets []string) (*T, error) {
 	var env envelope
-	err := json.Unmarshal(body, &env)
+	err := decodeJSON(body, &env)
 	switch {
 	case env.Success.Valid && !env.Success.Value:
 		return nil, &Error{Failure: FailRejected, StatusCode: statusCode, Message: scrub(env.Message.Value, creds, secrets...)}
@@ -677,7 +678,7 @@ func decodeAnswer[T any](statusCode int, body []byte, creds Credentials, secrets
 		}
 		return nil, &Error{Failure: FailMalformed, StatusCode: statusCode, cause: errors.New(`no "payload"`)}
 	}
-	if err := json.Unmarshal(env.Payload, out); err != nil {
+	if err := decodeJSON(env.Payload, out); err != nil {
 		return nil, &Error{Failure: FailMalformed, StatusCode: statusCode, cause: err}
 	}
 	return out, nil
