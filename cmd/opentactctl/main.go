@@ -2,10 +2,14 @@
 //
 //	OPENTACT_PASSWORD=… opentactctl auth --plaintext --email anna@example.com
 //	opentactctl auth --kind token --secret-stdin < jwt.txt
+//	TOKEN=$(opentactctl token create --email anna@example.com --name ci --ttl 3600)
+//	opentactctl token list --email anna@example.com
+//	printf '%s\n' "$TOKEN" | opentactctl token delete --email anna@example.com
 //
-// Secrets (a password or a token) come from the environment or from
-// standard input, never from a flag: command lines are visible to every
-// user of the machine and kept in shell history.
+// Secrets (a password, a token, the token to delete) come from the
+// environment or from standard input, never from a flag or an argument:
+// command lines are visible to every user of the machine and kept in shell
+// history.
 package main
 
 import (
@@ -18,6 +22,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -45,17 +50,125 @@ const (
 	exitUsage  = 2 // bad command line or input
 )
 
-const usage = `Usage: opentactctl auth [flags]
+// envTokenToDelete holds the secret of the token `token delete` revokes.
+const envTokenToDelete = "OPENTACT_TOKEN_TO_DELETE"
 
-Calls opentact.auth.v1.AuthService/GetAuth through opentact-facade and prints
-the answer as JSON. The JWT in the answer is shown only with --show-token.
+// hiddenSecret stands for a token's secret in everything printed but the
+// answer of `token create`.
+const hiddenSecret = "[hidden: shown once, by token create]"
 
-Credentials (secrets never come from a flag):
+const credentialsHelp = `Credentials (secrets never come from a flag):
   --email E (or OPENTACT_EMAIL) with the password in OPENTACT_PASSWORD, or
   on standard input with --secret-stdin: Basic credentials.
   --kind bearer|token|google|facebook|ha1b with the secret in OPENTACT_SECRET,
   or on standard input with --secret-stdin.
+`
 
+const usage = `Usage:
+  opentactctl auth [flags]
+  opentactctl token create --name NAME [--ttl SECONDS] [--json] [flags]
+  opentactctl token list [flags]
+  opentactctl token update UUID [--name NAME] [--ttl SECONDS] [flags]
+  opentactctl token delete [flags]   (the secret in ` + envTokenToDelete + ` or on stdin)
+  opentactctl token delete-all --yes [flags]
+
+Calls opentact-facade and prints the answer as JSON. Run a command with -h
+for its flags.
+
+` + credentialsHelp
+
+const authUsage = `Usage: opentactctl auth [flags]
+
+Calls opentact.auth.v1.AuthService/GetAuth through opentact-facade and prints
+the answer as JSON. The JWT in the answer is shown only with --show-token.
+
+` + credentialsHelp + `
+Flags:
+`
+
+const tokenUsage = `Usage: opentactctl token create|list|update|delete|delete-all [flags]
+
+Manages the caller's Opentact API tokens through opentact.auth.v1.TokenService.
+A token works as "authorization: Bearer <token>": opentactctl --kind bearer
+with the token in OPENTACT_SECRET.
+
+  create --name NAME [--ttl SECONDS] [--json]
+                      a new token; prints its secret, the only time it is shown
+  list                every token, secrets hidden
+  update UUID [--name NAME] [--ttl SECONDS]
+                      renames a token or changes its lifetime
+  delete              revokes the token whose secret is in
+                      ` + envTokenToDelete + ` or on standard input
+  delete-all --yes    revokes every token of the caller's user
+
+Run opentactctl token COMMAND -h for its flags.
+`
+
+const tokenCreateUsage = `Usage: opentactctl token create --name NAME [--ttl SECONDS] [--json] [flags]
+
+Calls opentact.auth.v1.TokenService/CreateToken through opentact-facade: a new
+API token for the caller's user, which then works as
+"authorization: Bearer <token>" (opentactctl --kind bearer). Without --ttl the
+lifetime is Opentact's default; the facade refuses a ttl under 60 seconds.
+
+The secret is printed alone on one line of standard output, so that
+  TOKEN=$(opentactctl token create --name ci --ttl 3600)
+keeps it; the token's uuid, name and expiry go to standard error. With --json
+the whole answer, secret included, is printed as JSON on standard output
+instead. This is the only time the secret is shown: it cannot be shown again
+(token list and every other command hide it), so keep it now.
+
+` + credentialsHelp + `
+Flags:
+`
+
+const tokenListUsage = `Usage: opentactctl token list [flags]
+
+Calls opentact.auth.v1.TokenService/ListTokens through opentact-facade and
+prints every token of the caller's user as JSON: uuid, name, ttl, expired_on,
+created_on and modified_on. The secrets are never printed: each token's
+"token" is "` + hiddenSecret + `".
+
+` + credentialsHelp + `
+Flags:
+`
+
+const tokenUpdateUsage = `Usage: opentactctl token update UUID [--name NAME] [--ttl SECONDS] [flags]
+
+Calls opentact.auth.v1.TokenService/UpdateToken through opentact-facade for
+the token UUID (as token list prints it, not the token's secret): only the
+fields given as flags are changed, at least one of them. Prints the updated
+token as JSON, its secret hidden.
+
+` + credentialsHelp + `
+Flags:
+`
+
+const tokenDeleteUsage = `Usage: opentactctl token delete [flags]
+
+Calls opentact.auth.v1.TokenService/DeleteToken through opentact-facade: the
+token is revoked at once. Opentact names the token by its secret, not its
+uuid, so the secret never comes from the command line: it is the value of
+` + envTokenToDelete + ` when that is set, else the first line of standard
+input, trimmed of white space:
+  OPENTACT_TOKEN_TO_DELETE=$TOKEN opentactctl token delete
+  printf '%s\n' "$TOKEN" | opentactctl token delete
+Standard input holds one secret only: with --secret-stdin, put the token to
+delete in ` + envTokenToDelete + `. Prints the revoked token as JSON, its
+secret hidden.
+
+` + credentialsHelp + `
+Flags:
+`
+
+const tokenDeleteAllUsage = `Usage: opentactctl token delete-all --yes [flags]
+
+Calls opentact.auth.v1.TokenService/DeleteAllTokens through opentact-facade:
+every API token of the caller's user is revoked at once, those of other
+programs included. --yes is required, to confirm. Prints the (empty) answer
+as JSON.
+
+` + credentialsHelp + `
 Flags:
 `
 
@@ -69,127 +182,549 @@ var kinds = map[string]func(string) *client.Credentials{
 }
 
 func run(ctx context.Context, args []string, lookupEnv func(string) (string, bool), stdin io.Reader, stdout, stderr io.Writer) int {
-	fail := func(code int, format string, a ...any) int {
-		fmt.Fprintf(stderr, "opentactctl: "+format+"\n", a...)
-		return code
-	}
-	if len(args) == 0 || args[0] != "auth" {
+	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return exitUsage
 	}
+	switch args[0] {
+	case "auth":
+		return runAuth(ctx, newCommand("auth", authUsage, lookupEnv, stdin, stdout, stderr), args[1:])
+	case "token":
+		if len(args) < 2 {
+			fmt.Fprint(stderr, tokenUsage)
+			return exitUsage
+		}
+		var (
+			help string
+			do   func(context.Context, *command, []string) int
+		)
+		switch args[1] {
+		case "create":
+			help, do = tokenCreateUsage, runTokenCreate
+		case "list":
+			help, do = tokenListUsage, runTokenList
+		case "update":
+			help, do = tokenUpdateUsage, runTokenUpdate
+		case "delete":
+			help, do = tokenDeleteUsage, runTokenDelete
+		case "delete-all":
+			help, do = tokenDeleteAllUsage, runTokenDeleteAll
+		case "-h", "-help", "--help", "help":
+			fmt.Fprint(stderr, tokenUsage)
+			return exitOK
+		default:
+			fmt.Fprint(stderr, tokenUsage)
+			return exitUsage
+		}
+		return do(ctx, newCommand("token "+args[1], help, lookupEnv, stdin, stdout, stderr), args[2:])
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(stderr, usage)
+		return exitOK
+	default:
+		fmt.Fprint(stderr, usage)
+		return exitUsage
+	}
+}
+
+// command is one run of a command: its flags (those every command shares
+// among them) and its streams.
+type command struct {
+	fs          *flag.FlagSet
+	lookupEnv   func(string) (string, bool)
+	stdin       io.Reader
+	stdout      io.Writer
+	stderr      io.Writer
+	addr        *string
+	plaintext   *bool
+	caFile      *string
+	certFile    *string
+	keyFile     *string
+	email       *string
+	kind        *string
+	secretStdin *bool
+	timeout     *time.Duration
+}
+
+func newCommand(name, help string, lookupEnv func(string) (string, bool), stdin io.Reader, stdout, stderr io.Writer) *command {
 	env := func(name, def string) string {
 		if v, ok := lookupEnv(name); ok {
 			return v
 		}
 		return def
 	}
-	fs := flag.NewFlagSet("opentactctl auth", flag.ContinueOnError)
+	fs := flag.NewFlagSet("opentactctl "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, usage); fs.PrintDefaults() }
-	var (
-		addr        = fs.String("addr", env("OPENTACT_FACADE_ADDR", "127.0.0.1:9090"), "the facade's gRPC address (env OPENTACT_FACADE_ADDR)")
-		plaintext   = fs.Bool("plaintext", false, "connect without TLS; the credentials then travel in clear text")
-		caFile      = fs.String("cacert", "", "PEM CA bundle to verify the facade's certificate (default: the system's)")
-		certFile    = fs.String("cert", "", "PEM client certificate, for a facade that requires mTLS")
-		keyFile     = fs.String("key", "", "PEM key of --cert")
-		email       = fs.String("email", env("OPENTACT_EMAIL", ""), "e-mail for Basic credentials (env OPENTACT_EMAIL)")
-		kind        = fs.String("kind", "", "token kind instead of Basic: bearer, token, google, facebook or ha1b")
-		secretStdin = fs.Bool("secret-stdin", false, "read the password or token from the first line of standard input")
-		timeout     = fs.Duration("timeout", 10*time.Second, "deadline of the call")
-		showToken   = fs.Bool("show-token", false, "print the JWT of the answer instead of hiding it")
-	)
-	if err := fs.Parse(args[1:]); err != nil {
+	fs.Usage = func() { fmt.Fprint(stderr, help); fs.PrintDefaults() }
+	return &command{
+		fs:          fs,
+		lookupEnv:   lookupEnv,
+		stdin:       stdin,
+		stdout:      stdout,
+		stderr:      stderr,
+		addr:        fs.String("addr", env("OPENTACT_FACADE_ADDR", "127.0.0.1:9090"), "the facade's gRPC address (env OPENTACT_FACADE_ADDR)"),
+		plaintext:   fs.Bool("plaintext", false, "connect without TLS; the credentials then travel in clear text"),
+		caFile:      fs.String("cacert", "", "PEM CA bundle to verify the facade's certificate (default: the system's)"),
+		certFile:    fs.String("cert", "", "PEM client certificate, for a facade that requires mTLS"),
+		keyFile:     fs.String("key", "", "PEM key of --cert"),
+		email:       fs.String("email", env("OPENTACT_EMAIL", ""), "e-mail for Basic credentials (env OPENTACT_EMAIL)"),
+		kind:        fs.String("kind", "", "token kind instead of Basic: bearer, token, google, facebook or ha1b"),
+		secretStdin: fs.Bool("secret-stdin", false, "read the password or token from the first line of standard input"),
+		timeout:     fs.Duration("timeout", 10*time.Second, "deadline of the call"),
+	}
+}
+
+func (c *command) fail(code int, format string, a ...any) int {
+	fmt.Fprintf(c.stderr, "opentactctl: "+format+"\n", a...)
+	return code
+}
+
+// parse parses args as flags; done is true when the command ends there,
+// with code (-h, or a bad flag the flag package has reported).
+func (c *command) parse(args []string) (code int, done bool) {
+	if err := c.fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
+			return exitOK, true
 		}
-		return exitUsage
+		return exitUsage, true
 	}
-	if fs.NArg() > 0 {
-		// Not echoed: a stray argument is often a password typed where
-		// it does not belong, and stderr ends up in logs.
-		return fail(exitUsage, "unexpected argument after the flags (secrets go in the environment or on standard input, never on the command line)")
+	return exitOK, false
+}
+
+// noArgs refuses arguments after the flags. Not echoed: a stray argument
+// is often a secret typed where it does not belong, and stderr ends up in
+// logs.
+func (c *command) noArgs() (int, bool) {
+	if c.fs.NArg() > 0 {
+		return c.fail(exitUsage, "unexpected argument after the flags (secrets go in the environment or on standard input, never on the command line)"), true
 	}
+	return exitOK, false
+}
+
+// visited reports whether the flag name was given on the command line.
+func (c *command) visited(name string) bool {
+	seen := false
+	c.fs.Visit(func(f *flag.Flag) { seen = seen || f.Name == name })
+	return seen
+}
+
+// firstLine reads the first line of standard input, without its line
+// ending.
+func (c *command) firstLine() (string, error) {
+	line, err := bufio.NewReader(c.stdin).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return "", fmt.Errorf("reading standard input: %w", err)
+	}
+	return strings.TrimRight(line, "\r\n"), nil
+}
+
+// credentials builds the caller's credentials from the flags, the
+// environment and, with --secret-stdin, standard input.
+func (c *command) credentials() (*client.Credentials, int, bool) {
 	// Only an --email on the command line conflicts with --kind: an
 	// OPENTACT_EMAIL exported for Basic calls does not.
-	emailFlag := false
-	fs.Visit(func(f *flag.Flag) { emailFlag = emailFlag || f.Name == "email" })
+	emailFlag := c.visited("email")
 
 	var secret string
 	var haveSecret bool
-	if *secretStdin {
-		line, err := bufio.NewReader(stdin).ReadString('\n')
-		if err != nil && !errors.Is(err, io.EOF) {
-			return fail(exitUsage, "reading standard input: %v", err)
+	if *c.secretStdin {
+		line, err := c.firstLine()
+		if err != nil {
+			return nil, c.fail(exitUsage, "%v", err), true
 		}
-		secret, haveSecret = strings.TrimRight(line, "\r\n"), true
+		secret, haveSecret = line, true
 	}
 	var creds *client.Credentials
-	switch {
-	case *kind != "" && *kind != "basic" && emailFlag:
-		return fail(exitUsage, "--email goes with Basic credentials, not --kind %s", *kind)
-	case *kind == "" || *kind == "basic":
-		if *email == "" {
-			return fail(exitUsage, "give --email (or OPENTACT_EMAIL), or --kind for a token")
+	switch kind := *c.kind; {
+	case kind != "" && kind != "basic" && emailFlag:
+		return nil, c.fail(exitUsage, "--email goes with Basic credentials, not --kind %s", kind), true
+	case kind == "" || kind == "basic":
+		if *c.email == "" {
+			return nil, c.fail(exitUsage, "give --email (or OPENTACT_EMAIL), or --kind for a token"), true
 		}
 		if !haveSecret {
-			secret, haveSecret = lookupEnv("OPENTACT_PASSWORD")
+			secret, haveSecret = c.lookupEnv("OPENTACT_PASSWORD")
 		}
 		if !haveSecret || secret == "" {
-			return fail(exitUsage, "no password: set OPENTACT_PASSWORD or use --secret-stdin")
+			return nil, c.fail(exitUsage, "no password: set OPENTACT_PASSWORD or use --secret-stdin"), true
 		}
-		creds = client.Basic(*email, secret)
+		creds = client.Basic(*c.email, secret)
 	default:
-		build, ok := kinds[*kind]
+		build, ok := kinds[kind]
 		if !ok {
-			return fail(exitUsage, "unknown --kind %q: want bearer, token, google, facebook or ha1b", *kind)
+			return nil, c.fail(exitUsage, "unknown --kind %q: want bearer, token, google, facebook or ha1b", kind), true
 		}
 		if !haveSecret {
-			secret, haveSecret = lookupEnv("OPENTACT_SECRET")
+			secret, haveSecret = c.lookupEnv("OPENTACT_SECRET")
 		}
 		if !haveSecret || secret == "" {
-			return fail(exitUsage, "no %s: set OPENTACT_SECRET or use --secret-stdin", *kind)
+			return nil, c.fail(exitUsage, "no %s: set OPENTACT_SECRET or use --secret-stdin", kind), true
 		}
 		creds = build(secret)
 	}
+	return creds, exitOK, false
+}
 
+// dial builds the credentials and the connection to the facade.
+func (c *command) dial() (*grpc.ClientConn, int, bool) {
+	creds, code, done := c.credentials()
+	if done {
+		return nil, code, true
+	}
 	transport := insecure.NewCredentials()
-	if *plaintext {
+	if *c.plaintext {
 		creds = creds.AllowInsecure()
 	} else {
-		cfg, err := tlsConfig(*caFile, *certFile, *keyFile)
+		cfg, err := tlsConfig(*c.caFile, *c.certFile, *c.keyFile)
 		if err != nil {
-			return fail(exitUsage, "%v", err)
+			return nil, c.fail(exitUsage, "%v", err), true
 		}
 		transport = credentials.NewTLS(cfg)
 	}
-	conn, err := grpc.NewClient(*addr, grpc.WithTransportCredentials(transport), grpc.WithPerRPCCredentials(creds))
+	conn, err := grpc.NewClient(*c.addr, grpc.WithTransportCredentials(transport), grpc.WithPerRPCCredentials(creds))
 	if err != nil {
-		return fail(exitUsage, "%v", err)
+		return nil, c.fail(exitUsage, "%v", err), true
+	}
+	return conn, exitOK, false
+}
+
+// callFailed prints a failed call's status: its code, its message, the
+// reason of its ErrorInfo and the fields of its BadRequest. secrets (the
+// token to delete) are masked in case an answer echoes one.
+func (c *command) callFailed(err error, secrets ...string) int {
+	st := status.Convert(err)
+	msg := fmt.Sprintf("%s: %s", st.Code(), st.Message())
+	var fields []string
+	for _, d := range st.Details() {
+		switch d := d.(type) {
+		case *errdetails.ErrorInfo:
+			msg += " (" + d.GetReason() + ")"
+		case *errdetails.BadRequest:
+			for _, v := range d.GetFieldViolations() {
+				fields = append(fields, fmt.Sprintf("\n  %s: %s", v.GetField(), v.GetDescription()))
+			}
+		}
+	}
+	msg += strings.Join(fields, "")
+	for _, s := range secrets {
+		// A short one would mask innocent words; the facade scrubs
+		// credentials itself.
+		if len(s) >= minMaskedLen {
+			msg = strings.ReplaceAll(msg, s, "[hidden]")
+		}
+	}
+	return c.fail(exitFailed, "%s", msg)
+}
+
+// minMaskedLen is the length from which callFailed masks a secret.
+const minMaskedLen = 8
+
+// print prints an answer as JSON, with Opentact's field names.
+func (c *command) print(resp proto.Message) int {
+	out, err := protojson.MarshalOptions{Multiline: true, UseProtoNames: true}.Marshal(resp)
+	if err != nil {
+		return c.fail(exitFailed, "printing the answer: %v", err)
+	}
+	fmt.Fprintln(c.stdout, string(out))
+	return exitOK
+}
+
+func (c *command) withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, *c.timeout)
+}
+
+func runAuth(ctx context.Context, c *command, args []string) int {
+	showToken := c.fs.Bool("show-token", false, "print the JWT of the answer instead of hiding it")
+	if code, done := c.parse(args); done {
+		return code
+	}
+	if code, done := c.noArgs(); done {
+		return code
+	}
+	conn, code, done := c.dial()
+	if done {
+		return code
 	}
 	defer conn.Close()
 
-	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	ctx, cancel := c.withTimeout(ctx)
 	defer cancel()
 	resp, err := authv1.NewAuthServiceClient(conn).GetAuth(ctx, &authv1.GetAuthRequest{})
 	if err != nil {
-		st := status.Convert(err)
-		msg := fmt.Sprintf("%s: %s", st.Code(), st.Message())
-		for _, d := range st.Details() {
-			if info, ok := d.(*errdetails.ErrorInfo); ok {
-				msg += " (" + info.GetReason() + ")"
-			}
-		}
-		return fail(exitFailed, "%s", msg)
+		return c.callFailed(err)
 	}
 	if !*showToken && resp.GetUser().GetToken() != "" {
 		resp.GetUser().Token = proto.String("[hidden: use --show-token]")
 	}
-	out, err := protojson.MarshalOptions{Multiline: true, UseProtoNames: true}.Marshal(resp)
-	if err != nil {
-		return fail(exitFailed, "printing the answer: %v", err)
+	return c.print(resp)
+}
+
+// int32Flag is an optional int32 flag: nil until given.
+type int32Flag struct{ v *int32 }
+
+func (f *int32Flag) String() string {
+	if f == nil || f.v == nil {
+		return ""
 	}
-	fmt.Fprintln(stdout, string(out))
+	return strconv.Itoa(int(*f.v))
+}
+
+func (f *int32Flag) Set(s string) error {
+	n, err := strconv.ParseInt(s, 10, 32)
+	if err != nil {
+		return errors.New("want a whole number of seconds")
+	}
+	v := int32(n)
+	f.v = &v
+	return nil
+}
+
+// stringFlag is an optional string flag: nil until given.
+type stringFlag struct{ v *string }
+
+func (f *stringFlag) String() string {
+	if f == nil || f.v == nil {
+		return ""
+	}
+	return *f.v
+}
+
+func (f *stringFlag) Set(s string) error {
+	f.v = &s
+	return nil
+}
+
+// hideSecret replaces the secret of t, when it has one.
+func hideSecret(t *authv1.Token) {
+	if t.GetToken() != "" {
+		t.Token = proto.String(hiddenSecret)
+	}
+}
+
+func runTokenCreate(ctx context.Context, c *command, args []string) int {
+	var name stringFlag
+	var ttl int32Flag
+	c.fs.Var(&name, "name", "the new token's `NAME` (required)")
+	c.fs.Var(&ttl, "ttl", "the new token's lifetime in `SECONDS`, at least 60 (default: Opentact's)")
+	asJSON := c.fs.Bool("json", false, "print the whole answer as JSON on standard output, secret included, instead of the secret alone")
+	if code, done := c.parse(args); done {
+		return code
+	}
+	if code, done := c.noArgs(); done {
+		return code
+	}
+	if name.v == nil {
+		return c.fail(exitUsage, "give the new token's --name")
+	}
+	conn, code, done := c.dial()
+	if done {
+		return code
+	}
+	defer conn.Close()
+
+	ctx, cancel := c.withTimeout(ctx)
+	defer cancel()
+	resp, err := authv1.NewTokenServiceClient(conn).CreateToken(ctx, &authv1.CreateTokenRequest{Name: *name.v, Ttl: ttl.v})
+	if err != nil {
+		return c.callFailed(err)
+	}
+	if *asJSON {
+		return c.print(resp)
+	}
+	t := resp.GetToken()
+	about := describe(t)
+	if t.GetToken() == "" {
+		return c.fail(exitFailed, "the answer holds no secret for the new token %s", about)
+	}
+	fmt.Fprintln(c.stdout, t.GetToken())
+	fmt.Fprintf(c.stderr, "created token %s; its secret, on standard output, cannot be shown again\n", about)
 	return exitOK
+}
+
+// describe names a token for a person: uuid, name, ttl and expiry, never
+// the secret.
+func describe(t *authv1.Token) string {
+	var parts []string
+	if t.Name != nil {
+		parts = append(parts, fmt.Sprintf("name %q", t.GetName()))
+	}
+	if t.Ttl != nil {
+		parts = append(parts, fmt.Sprintf("ttl %ds", t.GetTtl()))
+	}
+	if t.ExpiredOn != nil {
+		parts = append(parts, "expires "+t.GetExpiredOn().AsTime().UTC().Format(time.RFC3339))
+	}
+	s := t.GetUuid()
+	if s == "" {
+		s = "(no uuid)"
+	}
+	if len(parts) > 0 {
+		s += " (" + strings.Join(parts, ", ") + ")"
+	}
+	return s
+}
+
+func runTokenList(ctx context.Context, c *command, args []string) int {
+	if code, done := c.parse(args); done {
+		return code
+	}
+	if code, done := c.noArgs(); done {
+		return code
+	}
+	conn, code, done := c.dial()
+	if done {
+		return code
+	}
+	defer conn.Close()
+
+	ctx, cancel := c.withTimeout(ctx)
+	defer cancel()
+	resp, err := authv1.NewTokenServiceClient(conn).ListTokens(ctx, &authv1.ListTokensRequest{})
+	if err != nil {
+		return c.callFailed(err)
+	}
+	if len(resp.GetTokens()) == 0 {
+		// protojson leaves an empty list out; a script reading .tokens
+		// gets an empty array rather than nothing.
+		fmt.Fprintln(c.stdout, "{\n  \"tokens\": []\n}")
+		return exitOK
+	}
+	for _, t := range resp.GetTokens() {
+		hideSecret(t)
+	}
+	return c.print(resp)
+}
+
+func runTokenUpdate(ctx context.Context, c *command, args []string) int {
+	var name stringFlag
+	var ttl int32Flag
+	c.fs.Var(&name, "name", "the token's new `NAME` (unchanged when not given)")
+	c.fs.Var(&ttl, "ttl", "the token's new lifetime in `SECONDS`, at least 60 (unchanged when not given)")
+	// The UUID may come before or after the flags.
+	if code, done := c.parse(args); done {
+		return code
+	}
+	if c.fs.NArg() == 0 {
+		return c.fail(exitUsage, "give the uuid of the token to update, as token list prints it")
+	}
+	uuid := c.fs.Arg(0)
+	if code, done := c.parse(c.fs.Args()[1:]); done {
+		return code
+	}
+	if code, done := c.noArgs(); done {
+		return code
+	}
+	if !isUUID(uuid) {
+		// Not echoed: it may be the token's secret, given by mistake.
+		return c.fail(exitUsage, "the argument is not a uuid: give the token's uuid, as token list prints it, not its secret")
+	}
+	if name.v == nil && ttl.v == nil {
+		return c.fail(exitUsage, "nothing to update: give --name, --ttl or both")
+	}
+	conn, code, done := c.dial()
+	if done {
+		return code
+	}
+	defer conn.Close()
+
+	ctx, cancel := c.withTimeout(ctx)
+	defer cancel()
+	resp, err := authv1.NewTokenServiceClient(conn).UpdateToken(ctx, &authv1.UpdateTokenRequest{Uuid: uuid, Name: name.v, Ttl: ttl.v})
+	if err != nil {
+		return c.callFailed(err)
+	}
+	hideSecret(resp.GetToken())
+	return c.print(resp)
+}
+
+// isUUID reports whether s is shaped like a UUID: 32 hex digits in groups
+// of 8, 4, 4, 4 and 12.
+func isUUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i, r := range s {
+		switch i {
+		case 8, 13, 18, 23:
+			if r != '-' {
+				return false
+			}
+		default:
+			if !strings.ContainsRune("0123456789abcdefABCDEF", r) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func runTokenDelete(ctx context.Context, c *command, args []string) int {
+	if code, done := c.parse(args); done {
+		return code
+	}
+	if c.fs.NArg() > 0 {
+		// Not echoed: it is most likely the secret itself.
+		return c.fail(exitUsage, "token delete takes no argument: the token's secret goes in %s or on standard input, never on the command line, which other users of the machine and the shell history see", envTokenToDelete)
+	}
+	// The environment first; standard input only when it is not set, and
+	// only when --secret-stdin does not claim it.
+	target, fromEnv := c.lookupEnv(envTokenToDelete)
+	source := envTokenToDelete
+	if !fromEnv && *c.secretStdin {
+		return c.fail(exitUsage, "--secret-stdin reads the credential from standard input, so the token to delete cannot come from there too: put it in %s", envTokenToDelete)
+	}
+	// The credentials first, so that a mistake there is told before
+	// standard input is waited for.
+	conn, code, done := c.dial()
+	if done {
+		return code
+	}
+	defer conn.Close()
+	if !fromEnv {
+		line, err := c.firstLine()
+		if err != nil {
+			return c.fail(exitUsage, "%v", err)
+		}
+		target, source = line, "standard input"
+	}
+	target = strings.TrimSpace(target)
+	if target == "" {
+		return c.fail(exitUsage, "no token to delete: %s is empty (set %s, or give the secret on the first line of standard input)", source, envTokenToDelete)
+	}
+
+	ctx, cancel := c.withTimeout(ctx)
+	defer cancel()
+	resp, err := authv1.NewTokenServiceClient(conn).DeleteToken(ctx, &authv1.DeleteTokenRequest{Token: target})
+	if err != nil {
+		return c.callFailed(err, target)
+	}
+	hideSecret(resp.GetToken())
+	return c.print(resp)
+}
+
+func runTokenDeleteAll(ctx context.Context, c *command, args []string) int {
+	yes := c.fs.Bool("yes", false, "confirm: revoke every token of the caller's user")
+	if code, done := c.parse(args); done {
+		return code
+	}
+	if code, done := c.noArgs(); done {
+		return code
+	}
+	if !*yes {
+		return c.fail(exitUsage, "token delete-all revokes every token of the caller's user: give --yes to confirm")
+	}
+	conn, code, done := c.dial()
+	if done {
+		return code
+	}
+	defer conn.Close()
+
+	ctx, cancel := c.withTimeout(ctx)
+	defer cancel()
+	resp, err := authv1.NewTokenServiceClient(conn).DeleteAllTokens(ctx, &authv1.DeleteAllTokensRequest{})
+	if err != nil {
+		return c.callFailed(err)
+	}
+	return c.print(resp)
 }
 
 func tlsConfig(caFile, certFile, keyFile string) (*tls.Config, error) {

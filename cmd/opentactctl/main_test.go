@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -19,6 +20,9 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/opentact-facade/opentact-facade/internal/sandbox"
 	"github.com/opentact-facade/opentact-facade/internal/server"
@@ -553,4 +557,398 @@ func TestBinary(t *testing.T) {
 			t.Errorf("%v printed a secret:\n%s", c.Args[1:], out)
 		}
 	}
+}
+
+// tokenArgs is a token command against st with the demo account's Basic
+// credentials (the password in demoEnv); extra follows the flags.
+func tokenArgs(st *stack, sub string, extra ...string) []string {
+	return append([]string{"token", sub, "--plaintext", "--addr", st.addr, "--email", sandbox.DemoEmail}, extra...)
+}
+
+var secretShape = regexp.MustCompile(`^[0-9A-Za-z]{48}\n$`)
+
+// createToken runs token create and returns the secret it printed.
+func createToken(t *testing.T, st *stack, name string, extra ...string) (string, result) {
+	t.Helper()
+	r := cli(t, demoEnv, "", tokenArgs(st, "create", append([]string{"--name", name}, extra...)...)...)
+	r.wantCode(t, exitOK)
+	if !secretShape.MatchString(r.stdout) {
+		t.Fatalf("token create printed %q on stdout, want the secret alone on one line", r.stdout)
+	}
+	secret := strings.TrimSuffix(r.stdout, "\n")
+	r.wantStderr(t, "created token", `name "`+name+`"`, "cannot be shown again")
+	if strings.Contains(r.stderr, secret) {
+		t.Errorf("token create printed the secret on stderr: %s", r.stderr)
+	}
+	return secret, r
+}
+
+// listed decodes the output of token list.
+func listed(t *testing.T, r result) []map[string]any {
+	t.Helper()
+	r.wantCode(t, exitOK)
+	var resp struct {
+		Tokens []map[string]any `json:"tokens"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &resp); err != nil {
+		t.Fatalf("stdout is not JSON: %v\n%s", err, r.stdout)
+	}
+	if resp.Tokens == nil {
+		t.Fatalf("no tokens array in %s", r.stdout)
+	}
+	for _, tok := range resp.Tokens {
+		if tok["token"] != hiddenSecret {
+			t.Errorf("token list shows the secret as %v, want %q", tok["token"], hiddenSecret)
+		}
+	}
+	if r.stderr != "" {
+		t.Errorf("stderr on success: %s", r.stderr)
+	}
+	return resp.Tokens
+}
+
+// printedToken decodes the {"token": {...}} answer of update and delete.
+func printedToken(t *testing.T, r result) map[string]any {
+	t.Helper()
+	r.wantCode(t, exitOK)
+	var resp struct {
+		Token map[string]any `json:"token"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &resp); err != nil {
+		t.Fatalf("stdout is not JSON: %v\n%s", err, r.stdout)
+	}
+	if resp.Token["token"] != hiddenSecret {
+		t.Errorf("the answer shows the secret as %v, want %q", resp.Token["token"], hiddenSecret)
+	}
+	return resp.Token
+}
+
+// wantBearer checks whether secret works as a Bearer token for auth.
+func wantBearer(t *testing.T, st *stack, secret string, works bool) result {
+	t.Helper()
+	r := cli(t, map[string]string{"OPENTACT_SECRET": secret}, "", "auth", "--plaintext", "--addr", st.addr, "--kind", "bearer")
+	if works {
+		r.user(t)
+	} else {
+		r.wantCode(t, exitFailed)
+		r.wantStderr(t, "Unauthenticated", "UNAUTHORIZED")
+	}
+	return r
+}
+
+// TestTokenLifecycle: create, list, use as Bearer, update and delete (from
+// standard input and from the environment); the secret is printed by
+// create alone.
+func TestTokenLifecycle(t *testing.T) {
+	t.Parallel()
+	st := startStack(t, nil)
+	var outputs []result // every output but create's stdout
+	keep := func(r result) result { outputs = append(outputs, r); return r }
+
+	secret, r := createToken(t, st, "demo", "--ttl", "3600")
+	keep(result{stderr: r.stderr})
+
+	toks := listed(t, keep(cli(t, demoEnv, "", tokenArgs(st, "list")...)))
+	if len(toks) != 1 {
+		t.Fatalf("token list: %d tokens, want 1", len(toks))
+	}
+	tok := toks[0]
+	uuid, _ := tok["uuid"].(string)
+	if !isUUID(uuid) || tok["name"] != "demo" || tok["ttl"] != float64(3600) || tok["expired_on"] == nil || tok["created_on"] == nil {
+		t.Fatalf("listed token %v", tok)
+	}
+	created, _ := time.Parse(time.RFC3339, tok["created_on"].(string))
+	if exp, _ := time.Parse(time.RFC3339, tok["expired_on"].(string)); exp.Sub(created) != time.Hour {
+		t.Errorf("expired_on %v, want created_on %v + 1h", exp, created)
+	}
+	if !strings.Contains(r.stderr, uuid) {
+		t.Errorf("token create did not name uuid %s on stderr: %s", uuid, r.stderr)
+	}
+
+	// It works as a Bearer token at once, from the environment and from
+	// standard input.
+	keep(wantBearer(t, st, secret, true))
+	keep(cli(t, nil, secret+"\n", "auth", "--plaintext", "--addr", st.addr, "--kind", "bearer", "--secret-stdin")).user(t)
+
+	// update sets only the flags given, with the uuid before or after
+	// them.
+	u := printedToken(t, keep(cli(t, demoEnv, "", "token", "update", uuid, "--plaintext", "--addr", st.addr, "--email", sandbox.DemoEmail, "--name", "renamed")))
+	if u["uuid"] != uuid || u["name"] != "renamed" || u["ttl"] != float64(3600) {
+		t.Errorf("after --name: %v", u)
+	}
+	u = printedToken(t, keep(cli(t, demoEnv, "", tokenArgs(st, "update", "--ttl", "7200", uuid)...)))
+	if u["name"] != "renamed" || u["ttl"] != float64(7200) {
+		t.Errorf("after --ttl: %v", u)
+	}
+	if toks := listed(t, keep(cli(t, demoEnv, "", tokenArgs(st, "list")...))); len(toks) != 1 || toks[0]["name"] != "renamed" || toks[0]["ttl"] != float64(7200) {
+		t.Errorf("listed after the updates: %v", toks)
+	}
+	keep(wantBearer(t, st, secret, true))
+
+	// delete from standard input (trimmed).
+	d := printedToken(t, keep(cli(t, demoEnv, "  "+secret+" \r\n", tokenArgs(st, "delete")...)))
+	if d["uuid"] != uuid {
+		t.Errorf("delete printed %v, want token %s", d, uuid)
+	}
+	keep(wantBearer(t, st, secret, false))
+	if toks := listed(t, keep(cli(t, demoEnv, "", tokenArgs(st, "list")...))); len(toks) != 0 {
+		t.Errorf("listed after delete: %v", toks)
+	}
+	// Gone: deleting it again fails, without printing it.
+	r = keep(cli(t, demoEnv, secret+"\n", tokenArgs(st, "delete")...))
+	r.wantCode(t, exitFailed)
+	r.wantStderr(t, "NotFound")
+
+	// delete from the environment, which wins over standard input.
+	second, r := createToken(t, st, "second")
+	keep(result{stderr: r.stderr})
+	keep(wantBearer(t, st, second, true))
+	env := map[string]string{"OPENTACT_PASSWORD": sandbox.DemoPassword, "OPENTACT_TOKEN_TO_DELETE": second}
+	printedToken(t, keep(cli(t, env, "not-a-token\n", tokenArgs(st, "delete")...)))
+	keep(wantBearer(t, st, second, false))
+
+	// With the password on standard input, the token to delete comes
+	// from the environment.
+	third, r := createToken(t, st, "third")
+	keep(result{stderr: r.stderr})
+	env = map[string]string{"OPENTACT_TOKEN_TO_DELETE": third}
+	printedToken(t, keep(cli(t, env, sandbox.DemoPassword+"\n", tokenArgs(st, "delete", "--secret-stdin")...)))
+	keep(wantBearer(t, st, third, false))
+
+	for _, r := range outputs {
+		r.wantNotShown(t, secret, second, third)
+	}
+}
+
+func TestTokenCreateJSON(t *testing.T) {
+	t.Parallel()
+	st := startStack(t, nil)
+	r := cli(t, demoEnv, "", tokenArgs(st, "create", "--name", "ci", "--json")...)
+	r.wantCode(t, exitOK)
+	var resp struct {
+		Token map[string]any `json:"token"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &resp); err != nil {
+		t.Fatalf("stdout is not JSON: %v\n%s", err, r.stdout)
+	}
+	secret, _ := resp.Token["token"].(string)
+	if !secretShape.MatchString(secret+"\n") || resp.Token["name"] != "ci" || !isUUID(resp.Token["uuid"].(string)) || resp.Token["expired_on"] == nil {
+		t.Fatalf("token create --json printed %s", r.stdout)
+	}
+	// Opentact's default lifetime without --ttl: the sandbox's is 24 h.
+	if resp.Token["ttl"] != float64(24*3600) {
+		t.Errorf("ttl %v without --ttl", resp.Token["ttl"])
+	}
+	if r.stderr != "" {
+		t.Errorf("stderr with --json: %s", r.stderr)
+	}
+	wantBearer(t, st, secret, true)
+	// A token can manage the tokens too.
+	toks := listed(t, cli(t, map[string]string{"OPENTACT_SECRET": secret}, "", "token", "list", "--plaintext", "--addr", st.addr, "--kind", "bearer"))
+	if len(toks) != 1 || toks[0]["uuid"] != resp.Token["uuid"] {
+		t.Errorf("listed with the token itself: %v", toks)
+	}
+}
+
+func TestTokenDeleteAll(t *testing.T) {
+	t.Parallel()
+	st := startStack(t, nil)
+	a, _ := createToken(t, st, "a")
+	b, _ := createToken(t, st, "b")
+
+	r := cli(t, demoEnv, "", tokenArgs(st, "delete-all")...)
+	r.wantCode(t, exitUsage)
+	r.wantStderr(t, "--yes")
+	if len(listed(t, cli(t, demoEnv, "", tokenArgs(st, "list")...))) != 2 {
+		t.Fatal("delete-all without --yes revoked tokens")
+	}
+	wantBearer(t, st, a, true)
+
+	r = cli(t, demoEnv, "", tokenArgs(st, "delete-all", "--yes")...)
+	r.wantCode(t, exitOK)
+	if strings.TrimSpace(r.stdout) != "{}" || r.stderr != "" {
+		t.Errorf("delete-all printed stdout %q, stderr %q", r.stdout, r.stderr)
+	}
+	r = cli(t, demoEnv, "", tokenArgs(st, "list")...)
+	if toks := listed(t, r); len(toks) != 0 {
+		t.Errorf("listed after delete-all: %v", toks)
+	}
+	if !strings.Contains(r.stdout, `"tokens": []`) {
+		t.Errorf("an empty list printed as %s, want an empty tokens array", r.stdout)
+	}
+	wantBearer(t, st, a, false)
+	wantBearer(t, st, b, false)
+	// The accounts file's own API token is not Opentact's to revoke.
+	wantBearer(t, st, sandbox.DemoAPIToken, true)
+}
+
+// TestTokenToDeleteNotAnArgument: the secret of the token to delete is
+// refused on the command line, not repeated, and not revoked.
+func TestTokenToDeleteNotAnArgument(t *testing.T) {
+	t.Parallel()
+	st := startStack(t, nil)
+	secret, _ := createToken(t, st, "kept")
+	before := st.upstream.Load()
+	for _, tc := range []struct {
+		name string
+		args []string
+		why  bool // the error says where the secret goes instead
+	}{
+		{"delete SECRET", tokenArgs(st, "delete", secret), true},
+		{"delete -- SECRET", tokenArgs(st, "delete", "--", secret), true},
+		{"delete SECRET, no flags", []string{"token", "delete", secret}, true},
+		{"delete --token SECRET", tokenArgs(st, "delete", "--token", secret), false},
+		{"delete --token=SECRET", tokenArgs(st, "delete", "--token="+secret), false},
+		{"update SECRET", tokenArgs(st, "update", secret, "--name", "x"), false}, // the secret where the uuid goes
+		{"create SECRET", tokenArgs(st, "create", "--name", "x", secret), false},
+		{"list SECRET", tokenArgs(st, "list", secret), false},
+		{"delete-all SECRET", tokenArgs(st, "delete-all", "--yes", secret), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// The secret in the environment too: it must be refused, not
+			// overridden.
+			env := map[string]string{"OPENTACT_PASSWORD": sandbox.DemoPassword, "OPENTACT_TOKEN_TO_DELETE": secret}
+			r := cli(t, env, "", tc.args...)
+			r.wantCode(t, exitUsage)
+			r.wantNotShown(t, secret)
+			if r.stdout != "" {
+				t.Errorf("stdout: %s", r.stdout)
+			}
+			if tc.why {
+				r.wantStderr(t, "no argument", "OPENTACT_TOKEN_TO_DELETE", "standard input", "command line")
+			}
+		})
+	}
+	if n := st.upstream.Load() - before; n != 0 {
+		t.Errorf("the upstream saw %d requests, want 0", n)
+	}
+	wantBearer(t, st, secret, true)
+}
+
+// TestTokenInvalidArgument: the facade's rules (a ttl of at least 60, a
+// name) come back as INVALID_ARGUMENT with the fields named, and nothing
+// reaches Opentact.
+func TestTokenInvalidArgument(t *testing.T) {
+	t.Parallel()
+	st := startStack(t, nil)
+	const someUUID = "6f1c3a52-0b7e-4c1d-9a8e-2f4b5c6d7e80"
+	for name, tc := range map[string]struct {
+		args  []string
+		field string
+	}{
+		"create --ttl 59":   {tokenArgs(st, "create", "--name", "x", "--ttl", "59"), "ttl"},
+		"create --ttl -1":   {tokenArgs(st, "create", "--name", "x", "--ttl", "-1"), "ttl"},
+		"create --name ''":  {tokenArgs(st, "create", "--name", ""), "name"},
+		"update --ttl 30":   {tokenArgs(st, "update", someUUID, "--ttl", "30"), "ttl"},
+		"update --ttl 0":    {tokenArgs(st, "update", "--ttl", "0", someUUID), "ttl"},
+		"create both wrong": {tokenArgs(st, "create", "--name", "", "--ttl", "1"), "name"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			r := cli(t, demoEnv, "", tc.args...)
+			r.wantCode(t, exitFailed)
+			r.wantStderr(t, "InvalidArgument", "INVALID_REQUEST", "\n  "+tc.field+": ")
+			if r.stdout != "" {
+				t.Errorf("stdout: %s", r.stdout)
+			}
+		})
+	}
+	t.Cleanup(func() {
+		if n := st.upstream.Load(); n != 0 {
+			t.Errorf("the upstream saw %d requests, want 0", n)
+		}
+	})
+}
+
+func TestTokenUsageErrors(t *testing.T) {
+	t.Parallel()
+	st := startStack(t, nil)
+	const someUUID = "6f1c3a52-0b7e-4c1d-9a8e-2f4b5c6d7e80"
+	withDelete := map[string]string{"OPENTACT_PASSWORD": sandbox.DemoPassword, "OPENTACT_TOKEN_TO_DELETE": "x"}
+	for _, tc := range []struct {
+		name    string
+		env     map[string]string
+		stdin   string
+		args    []string
+		mention []string
+	}{
+		{"no token command", demoEnv, "", []string{"token"}, []string{"Usage", "create", "delete-all"}},
+		{"unknown token command", demoEnv, "", []string{"token", "revoke"}, []string{"Usage"}},
+		{"create without --name", demoEnv, "", tokenArgs(st, "create", "--ttl", "3600"), []string{"--name"}},
+		{"create --ttl not a number", demoEnv, "", tokenArgs(st, "create", "--name", "x", "--ttl", "1h"), []string{"-ttl"}},
+		{"create --ttl beyond int32", demoEnv, "", tokenArgs(st, "create", "--name", "x", "--ttl", "2147483648"), []string{"-ttl"}},
+		{"create without credentials", nil, "", tokenArgs(st, "create", "--name", "x"), []string{"no password"}},
+		{"list without e-mail", demoEnv, "", []string{"token", "list", "--plaintext", "--addr", st.addr}, []string{"--email"}},
+		{"update without uuid", demoEnv, "", tokenArgs(st, "update", "--name", "x"), []string{"uuid"}},
+		{"update with nothing to change", demoEnv, "", tokenArgs(st, "update", someUUID), []string{"--name", "--ttl"}},
+		{"update with two uuids", demoEnv, "", tokenArgs(st, "update", someUUID, "--name", "x", someUUID), []string{"unexpected argument"}},
+		{"update of a name", demoEnv, "", tokenArgs(st, "update", "demo", "--name", "x"), []string{"not a uuid"}},
+		{"delete with --secret-stdin and no env", nil, sandbox.DemoPassword + "\n", tokenArgs(st, "delete", "--secret-stdin"), []string{"--secret-stdin", "OPENTACT_TOKEN_TO_DELETE"}},
+		{"delete with empty stdin", demoEnv, "", tokenArgs(st, "delete"), []string{"no token to delete", "standard input"}},
+		{"delete with blank first line", demoEnv, " \nsecond\n", tokenArgs(st, "delete"), []string{"no token to delete"}},
+		{"delete with empty env", map[string]string{"OPENTACT_PASSWORD": sandbox.DemoPassword, "OPENTACT_TOKEN_TO_DELETE": " "}, "a-token\n", tokenArgs(st, "delete"), []string{"no token to delete", "OPENTACT_TOKEN_TO_DELETE"}},
+		{"delete without credentials", map[string]string{"OPENTACT_TOKEN_TO_DELETE": "x"}, "", tokenArgs(st, "delete"), []string{"no password"}},
+		{"delete-all without --yes", demoEnv, "", tokenArgs(st, "delete-all"), []string{"every token", "--yes"}},
+		{"delete-all --yes without credentials", nil, "", tokenArgs(st, "delete-all", "--yes"), []string{"no password"}},
+		{"unknown flag", withDelete, "", tokenArgs(st, "delete", "--bogus"), []string{"bogus"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			r := cli(t, tc.env, tc.stdin, tc.args...)
+			r.wantCode(t, exitUsage)
+			r.wantStderr(t, tc.mention...)
+			if r.stdout != "" {
+				t.Errorf("stdout: %s", r.stdout)
+			}
+		})
+	}
+	for _, tc := range []struct {
+		args    []string
+		mention []string
+	}{
+		{[]string{"token", "-h"}, []string{"create", "list", "update", "delete", "delete-all"}},
+		{[]string{"token", "create", "-h"}, []string{"--name", "--ttl", "--json", "cannot be shown again", "TOKEN=$(", "standard error", "OPENTACT_PASSWORD"}},
+		{[]string{"token", "list", "-h"}, []string{hiddenSecret, "expired_on"}},
+		{[]string{"token", "update", "-h"}, []string{"UUID", "--name", "--ttl", "fields given as flags"}},
+		{[]string{"token", "delete", "-h"}, []string{"OPENTACT_TOKEN_TO_DELETE", "standard input", "--secret-stdin", "never comes from the command line"}},
+		{[]string{"token", "delete-all", "-h"}, []string{"--yes", "every API token"}},
+		{[]string{"-h"}, []string{"token create", "token delete-all"}},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			t.Parallel()
+			r := cli(t, nil, "", tc.args...)
+			r.wantCode(t, exitOK)
+			r.wantStderr(t, append([]string{"Usage"}, tc.mention...)...)
+			if strings.Contains(r.stderr, "-password") || strings.Contains(r.stderr, "-token ") {
+				t.Errorf("the usage mentions a secret flag:\n%s", r.stderr)
+			}
+		})
+	}
+	t.Cleanup(func() {
+		if n := st.upstream.Load(); n != 0 {
+			t.Errorf("the upstream saw %d requests, want 0", n)
+		}
+	})
+}
+
+// TestCallFailedMasksTheTokenToDelete: an answer that echoes the token
+// being deleted does not get it printed (the facade scrubs credentials,
+// but the token to delete is not one).
+func TestCallFailedMasksTheTokenToDelete(t *testing.T) {
+	t.Parallel()
+	const secret = "echoedSecret0123456789"
+	var stderr bytes.Buffer
+	c := newCommand("token delete", tokenDeleteUsage, func(string) (string, bool) { return "", false }, strings.NewReader(""), io.Discard, &stderr)
+	st, err := status.New(codes.NotFound, "token "+secret+" not found").WithDetails(&errdetails.BadRequest{
+		FieldViolations: []*errdetails.BadRequest_FieldViolation{{Field: "token", Description: "no token " + secret}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code := c.callFailed(st.Err(), secret); code != exitFailed {
+		t.Errorf("exit %d, want %d", code, exitFailed)
+	}
+	r := result{stderr: stderr.String()}
+	r.wantNotShown(t, secret)
+	r.wantStderr(t, "NotFound: token [hidden] not found", "\n  token: no token [hidden]")
 }
