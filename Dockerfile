@@ -5,7 +5,7 @@
 #     --build-arg COMMIT="$(git rev-parse HEAD)" .
 #
 # It listens on :9090 (gRPC) and :8080 (REST, /healthz, /readyz), all
-# interfaces; configure it with the OPENTACT_* variables of the README.
+# interfaces; configure it with the OPENTACT_* variables of docs/configuration.md.
 
 # The Go release go.mod asks for (go 1.26.x). The official image keeps
 # GOTOOLCHAIN=local, so it builds with this Go and downloads no other.

@@ -40,7 +40,7 @@ BREAKING_BRANCH ?= main
 
 .PHONY: protodeps build generate check-generated lint breaking test fuzz fuzz-run bench run clean
 
-## build: both binaries into bin/
+## build: the binaries (facade, sandbox, opentactctl) into bin/
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/...
 

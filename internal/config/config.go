@@ -102,7 +102,7 @@ func Parse(args []string, lookupEnv func(string) (string, bool), out io.Writer) 
 	integer(&maxBody, "upstream-max-body", "OPENTACT_UPSTREAM_MAX_BODY", defaults.UpstreamMaxBody, "cap on an answer from Opentact, in bytes")
 	dur(&c.Server.ShutdownGrace, "shutdown-grace", "OPENTACT_FACADE_SHUTDOWN_GRACE", defaults.ShutdownGrace, "how long calls in flight may finish after SIGTERM before they are cut")
 	dur(&c.Server.ShutdownDelay, "shutdown-delay", "OPENTACT_FACADE_SHUTDOWN_DELAY", 0, "how long to keep serving, reporting not ready, after SIGTERM and before draining")
-	dur(&c.Server.CacheTTL, "cache-ttl", "OPENTACT_FACADE_CACHE_TTL", 0, "keep each successful answer this long, by credentials (0: no cache); see the README before turning it on")
+	dur(&c.Server.CacheTTL, "cache-ttl", "OPENTACT_FACADE_CACHE_TTL", 0, "keep each successful answer this long, by credentials (0: no cache); see docs/caching.md before turning it on")
 	var cacheMax int64
 	integer(&cacheMax, "cache-max-entries", "OPENTACT_FACADE_CACHE_MAX_ENTRIES", defaults.CacheMaxEntries, "bound on cached answers, least recently used out first")
 	integer(&c.Server.CacheMaxBytes, "cache-max-bytes", "OPENTACT_FACADE_CACHE_MAX_BYTES", defaults.CacheMaxBytes, "bound on the size of the cached answers, in bytes, least recently used out first")

@@ -1117,7 +1117,7 @@ func metadataCtx(t *testing.T, kv ...string) context.Context {
 // ---------------------------------------------------------------------------
 // The memory the bounds allow
 
-// The worst case the README states, per call in flight and per open
+// The worst case docs/reliability.md states, per call in flight and per open
 // connection (TestWorstCaseMemory holds the facade to them), per request
 // to Opentact (a pooled connection and answer headers at their 64 KiB
 // cap), and for the runtime, the binary's data and an idle facade.
@@ -1176,7 +1176,7 @@ func TestDeploymentFitsTheWorstCase(t *testing.T) {
 // TestWorstCaseMemory: calls in flight made as large as the caps allow
 // (16 KiB of headers, all distinct so that HPACK shares nothing, and a
 // 16 KiB request) while Opentact holds them, and idle gRPC connections,
-// each cost no more than the README states. (Data past a unary request is
+// each cost no more than docs/reliability.md states. (Data past a unary request is
 // no way to hold more: grpc-go reads it at once and fails the call.) The facade runs in this process, so the
 // heap and stacks measured are its own; the test is not parallel.
 func TestWorstCaseMemory(t *testing.T) {
@@ -1236,10 +1236,10 @@ func TestWorstCaseMemory(t *testing.T) {
 	t.Logf("per call in flight, at the caps: %d KiB (stated: %d KiB); per idle gRPC connection: %d KiB (stated: %d KiB)",
 		perCall>>10, worstPerCall>>10, perConn>>10, worstPerConn>>10)
 	if perCall > worstPerCall {
-		t.Errorf("a call at the caps costs %d KiB, over the %d KiB the README states", perCall>>10, worstPerCall>>10)
+		t.Errorf("a call at the caps costs %d KiB, over the %d KiB docs/reliability.md states", perCall>>10, worstPerCall>>10)
 	}
 	if perConn > worstPerConn {
-		t.Errorf("an idle gRPC connection costs %d KiB, over the %d KiB the README states", perConn>>10, worstPerConn>>10)
+		t.Errorf("an idle gRPC connection costs %d KiB, over the %d KiB docs/reliability.md states", perConn>>10, worstPerConn>>10)
 	}
 	release()
 }

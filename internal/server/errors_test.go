@@ -41,7 +41,7 @@ func hijack(fn func(rw *bufio.ReadWriter)) http.HandlerFunc {
 	}
 }
 
-// TestErrorTable drives every row of the README's error table through a
+// TestErrorTable drives every row of the error table in docs/errors.md through a
 // real upstream, over gRPC and over REST, and checks the code, the
 // ErrorInfo, the HTTP status the gateway derives, and that Opentact's
 // message, but never the caller's credential, reaches the caller.

@@ -40,9 +40,9 @@ const (
 // never sent to Opentact.
 type TokenServiceClient interface {
 	// CreateToken calls Opentact's `POST /rest/token`. The answer holds the
-	// token's secret, the only time it can be seen. It is never retried once
-	// any of it may have reached Opentact, so a failure may still have made a
-	// token: list the tokens to find out.
+	// token's secret: keep it as a password. It is never retried once any of
+	// it may have reached Opentact, so a failure may still have made a token:
+	// list the tokens to find out.
 	//
 	// Over REST: `POST /v1/tokens` with the request as the JSON body.
 	CreateToken(ctx context.Context, in *CreateTokenRequest, opts ...grpc.CallOption) (*CreateTokenResponse, error)
@@ -142,9 +142,9 @@ func (c *tokenServiceClient) DeleteAllTokens(ctx context.Context, in *DeleteAllT
 // never sent to Opentact.
 type TokenServiceServer interface {
 	// CreateToken calls Opentact's `POST /rest/token`. The answer holds the
-	// token's secret, the only time it can be seen. It is never retried once
-	// any of it may have reached Opentact, so a failure may still have made a
-	// token: list the tokens to find out.
+	// token's secret: keep it as a password. It is never retried once any of
+	// it may have reached Opentact, so a failure may still have made a token:
+	// list the tokens to find out.
 	//
 	// Over REST: `POST /v1/tokens` with the request as the JSON body.
 	CreateToken(context.Context, *CreateTokenRequest) (*CreateTokenResponse, error)
