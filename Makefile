@@ -77,11 +77,15 @@ lint: breaking
 	$(GO) -C tools test ./k8sschema
 	GO=$(GO) scripts/kubeconform.sh
 
-## breaking: fail if proto/ breaks what clients of the main branch rely on
+## breaking: fail if proto/ breaks what clients of the main branch rely on.
+## The branch's tree is built with today's imported protos (never committed).
 breaking: protodeps
 	@if git rev-parse -q --verify refs/heads/$(BREAKING_BRANCH) >/dev/null; then \
-		echo "buf breaking --against .git#branch=$(BREAKING_BRANCH)"; \
-		$(BUF) breaking $(BUF_PATHS) --against '.git#branch=$(BREAKING_BRANCH)'; \
+		echo "buf breaking against the branch $(BREAKING_BRANCH)"; \
+		tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+		git archive $(BREAKING_BRANCH) | tar -x -C "$$tmp"; \
+		mkdir -p "$$tmp/$(PROTODEPS)" && cp -R $(PROTODEPS)/. "$$tmp/$(PROTODEPS)/"; \
+		$(BUF) breaking --against "$$tmp"; \
 	else \
 		echo "buf breaking: no local branch $(BREAKING_BRANCH) to compare with; skipped" >&2; \
 	fi

@@ -100,3 +100,20 @@ func dockerAllowed(t *testing.T) map[string]bool {
 	}
 	return allowed
 }
+
+// TestBinaryLinksNoTestPackages: nothing that exists for tests or
+// benchmarks ships in the binary (grpc's test packages such as bufconn,
+// testing, httptest).
+func TestBinaryLinksNoTestPackages(t *testing.T) {
+	t.Parallel()
+	out, err := exec.Command("go", "list", "-deps", ".").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, pkg := range strings.Fields(string(out)) {
+		if strings.HasPrefix(pkg, "google.golang.org/grpc/test/") || strings.Contains(pkg, "/internal/testpki") ||
+			pkg == "testing" || pkg == "net/http/httptest" || strings.HasSuffix(pkg, "/faultupstream") {
+			t.Errorf("the binary links %s", pkg)
+		}
+	}
+}
