@@ -69,23 +69,22 @@ func Routes() ([]Route, error) {
 }
 
 // Match reports whether a request path is this route's: a segment in
-// braces matches any one segment; the rest must be equal.
+// braces matches any one non-empty segment; the rest must be equal.
 func (r Route) Match(path string) bool {
-	want := strings.Split(strings.Trim(r.Path, "/"), "/")
-	got := strings.Split(strings.Trim(path, "/"), "/")
-	if len(want) != len(got) {
-		return false
-	}
-	for i, w := range want {
-		if strings.HasPrefix(w, "{") && strings.HasSuffix(w, "}") {
-			if got[i] == "" {
-				return false
-			}
-			continue
-		}
-		if w != got[i] {
+	want, got := strings.Trim(r.Path, "/"), strings.Trim(path, "/")
+	for {
+		w, wrest, wmore := strings.Cut(want, "/")
+		g, grest, gmore := strings.Cut(got, "/")
+		param := strings.HasPrefix(w, "{") && strings.HasSuffix(w, "}")
+		if param && g == "" || !param && w != g {
 			return false
 		}
+		if wmore != gmore {
+			return false
+		}
+		if !wmore {
+			return true
+		}
+		want, got = wrest, grest
 	}
-	return true
 }

@@ -173,3 +173,26 @@ func TestBufBreakingCatchesABreak(t *testing.T) {
 		t.Errorf("buf breaking failed without naming the field:\n%s", out)
 	}
 }
+
+func TestRouteMatch(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		route, path string
+		want        bool
+	}{
+		{"/v1/tokens", "/v1/tokens", true},
+		{"/v1/tokens", "/v1/tokens/", true},
+		{"/v1/tokens", "/v1/token", false},
+		{"/v1/tokens", "/v1/tokens/x", false},
+		{"/v1/tokens/{uuid}", "/v1/tokens/u-1", true},
+		{"/v1/tokens/{uuid}", "/v1/tokens", false},
+		{"/v1/tokens/{uuid}", "/v1/tokens//", false},
+		{"/v1/tokens/{uuid}", "/v1/tokens/a/b", false},
+		{"/v1/tokens:delete", "/v1/tokens:delete", true},
+		{"/v1/tokens:delete", "/v1/tokens", false},
+	} {
+		if got := (openapi.Route{Path: tc.route}).Match(tc.path); got != tc.want {
+			t.Errorf("%s matches %s: %v, want %v", tc.route, tc.path, got, tc.want)
+		}
+	}
+}

@@ -102,6 +102,10 @@ func checkRequest(mux *runtime.ServeMux, routes []openapi.Route) http.Handler {
 		// The whole body is read here, so that a body too large is a 413
 		// (and the connection can serve the next request) rather than a
 		// decoding error halfway; a route without a body gets none.
+		if r.Body == http.NoBody {
+			mux.ServeHTTP(w, r)
+			return
+		}
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxRESTBody))
 		if err != nil {
 			_, out := runtime.MarshalerForRequest(mux, r)

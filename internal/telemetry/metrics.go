@@ -23,7 +23,7 @@ type Metrics struct {
 	// GRPC are go-grpc-middleware's server metrics:
 	// grpc_server_started_total, grpc_server_handled_total,
 	// grpc_server_handling_seconds and more, REST calls included (they
-	// are gRPC calls on the in-memory connection).
+	// are run through the same interceptors in the process).
 	GRPC *grpcprom.ServerMetrics
 	// Upstream observes the Opentact client.
 	Upstream *UpstreamMetrics

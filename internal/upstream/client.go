@@ -31,14 +31,14 @@ import (
 	"github.com/opentact-facade/opentact-facade/internal/version"
 )
 
-// noReplay is the empty body of every request. An empty body that is not
-// http.NoBody makes Go's transport see the GET as not replayable, so that
-// it never re-sends it on its own when a reused connection fails: left to
-// itself, it would try every idle pooled connection in turn, each a
-// request Opentact may have received, beyond --upstream-max-attempts.
-// The failures it would have replayed are transient to the client's own
-// retry policy, which counts them. Nothing is sent: the transport finds
-// the body empty and writes a GET without one.
+// noReplay is the empty body of every request without one. An empty body
+// that is not http.NoBody makes Go's transport see a GET or DELETE as not
+// replayable, so that it never re-sends it on its own when a reused
+// connection fails: left to itself, it would try every idle pooled
+// connection in turn, each a request Opentact may have received, beyond
+// --upstream-max-attempts. Only the retry policy repeats a request, and
+// only as the endpoint allows. Nothing is sent: the transport finds the
+// body empty and writes the request without one.
 type noReplay struct{}
 
 func (noReplay) Read([]byte) (int, error) { return 0, io.EOF }

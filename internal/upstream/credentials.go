@@ -11,7 +11,7 @@ import (
 	"strings"
 )
 
-// Kind is one of the credential headers Opentact accepts on GET /rest/auth.
+// Kind is one of the credential headers Opentact accepts.
 // See https://api.opentact.org (authentication) for each kind.
 type Kind int
 
