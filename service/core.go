@@ -79,7 +79,8 @@ type Core struct {
 	cache     *cache // nil when off
 	shared    atomic.Uint64
 	validator protovalidate.Validator
-	services  map[string]bool // the services the pipeline applies to
+	services  []Service
+	serves    map[string]bool // the names of services: the pipeline applies to them alone
 }
 
 // NewCore returns the core of the facade's services, calling Opentact
@@ -93,12 +94,13 @@ func NewCore(client *upstream.Client, timeouts Timeouts, log *slog.Logger, o Opt
 	if err != nil {
 		return nil, err
 	}
-	c := &Core{upstream: client, timeouts: timeouts.withDefaults(), log: log, keys: newKeyer(), validator: v, services: map[string]bool{}}
+	c := &Core{upstream: client, timeouts: timeouts.withDefaults(), log: log, keys: newKeyer(), validator: v, serves: map[string]bool{}}
 	if o.CacheTTL > 0 {
 		c.cache = newCache(o.CacheTTL, o.CacheMaxEntries, o.CacheMaxBytes)
 	}
-	for _, s := range c.Services() {
-		c.services[s.Desc.ServiceName] = true
+	c.services = services(c)
+	for _, s := range c.services {
+		c.serves[s.Desc.ServiceName] = true
 	}
 	return c, nil
 }
@@ -144,7 +146,7 @@ func credentials(ctx context.Context) upstream.Credentials {
 // call's time, shares and caches as the method's Policy says, and turns a
 // failure into the call's status, logging it.
 func (c *Core) UnaryInterceptor(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-	if !c.services[serviceOf(info.FullMethod)] {
+	if !c.serves[serviceOf(info.FullMethod)] {
 		return handler(ctx, req)
 	}
 	// Key by key, rather than metadata.FromIncomingContext, which copies
@@ -189,7 +191,7 @@ func (c *Core) UnaryInterceptor(ctx context.Context, req any, info *grpc.UnarySe
 		// reached Opentact, and dropping an answer costs one request.
 		defer func() {
 			token, all := p.Revokes(msg)
-			c.cache.revoke(c.keys.key(upstream.Credentials{}, []byte(token)), all)
+			c.cache.revoke(c.tag(token), all)
 		}()
 	}
 	uctx, cancel := context.WithTimeout(ctx, c.timeouts.Limit(ctx))
@@ -301,8 +303,11 @@ func (c *Core) tokenTag(creds upstream.Credentials) credKey {
 		}
 		v = strings.TrimSpace(token)
 	}
-	return c.keys.key(upstream.Credentials{}, []byte(v))
+	return c.tag(v)
 }
+
+// tag is the cache's key for an API token: the token alone, keyed.
+func (c *Core) tag(token string) credKey { return c.keys.key(upstream.Credentials{}, []byte(token)) }
 
 // serviceOf is the service of "/package.Service/Method".
 func serviceOf(fullMethod string) string {

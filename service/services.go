@@ -19,7 +19,10 @@ type Service struct {
 }
 
 // Services are the facade's services, on c.
-func (c *Core) Services() []Service {
+func (c *Core) Services() []Service { return c.services }
+
+// services lists the facade's services; one entry per service.
+func services(c *Core) []Service {
 	return []Service{
 		{&authv1.AuthService_ServiceDesc, &AuthServer{core: c}, func(ctx context.Context, mux *runtime.ServeMux, cc grpc.ClientConnInterface) error {
 			return authv1.RegisterAuthServiceHandlerClient(ctx, mux, authv1.NewAuthServiceClient(cc))

@@ -21,9 +21,10 @@ import (
 	"github.com/opentact-facade/opentact-facade/internal/upstream"
 )
 
-// credKey identifies a credential set without holding it: an HMAC-SHA256
-// of the values under a key drawn at random when the process starts, so
-// that it can neither be reversed nor recomputed outside the process.
+// credKey identifies a call (or an API token) without holding its
+// credentials: an HMAC-SHA256 of the values under a key drawn at random
+// when the process starts, so that it can neither be reversed nor
+// recomputed outside the process.
 type credKey [sha256.Size]byte
 
 type keyer struct {
@@ -81,7 +82,8 @@ func (k *keyer) key(c upstream.Credentials, parts ...[]byte) credKey {
 }
 
 // flights lets identical concurrent calls share one upstream request. A
-// call joins a request under way for the same credentials when that
+// call joins a request under way for the same key (method, credentials
+// and request) when that
 // request's deadline is no earlier than its own, give or take joinSlackFor;
 // otherwise it starts its own. The shared request does not end when one
 // caller cancels; it is cancelled when every caller waiting on it has

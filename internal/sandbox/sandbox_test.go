@@ -85,11 +85,21 @@ type response struct {
 // call sends method path to srv with the given headers and reads the whole answer.
 func call(t *testing.T, srv *httptest.Server, method, path string, header http.Header) response {
 	t.Helper()
-	req, err := http.NewRequestWithContext(t.Context(), method, srv.URL+path, nil)
+	return request(t, srv, method, path, header, nil, "")
+}
+
+// request sends method path to srv with the given headers, a body (nil for
+// none) of contentType, and reads the whole answer.
+func request(t *testing.T, srv *httptest.Server, method, path string, header http.Header, body io.Reader, contentType string) response {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), method, srv.URL+path, body)
 	if err != nil {
 		t.Fatalf("NewRequest: %v", err)
 	}
 	req.Header.Set("Accept", "application/json")
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
 	for k, vs := range header {
 		for _, v := range vs {
 			req.Header.Add(k, v)
@@ -100,11 +110,11 @@ func call(t *testing.T, srv *httptest.Server, method, path string, header http.H
 		t.Fatalf("%s %s: %v", method, path, err)
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
+	b, err := io.ReadAll(resp.Body)
 	if err != nil {
 		t.Fatalf("reading body of %s %s: %v", method, path, err)
 	}
-	return response{status: resp.StatusCode, header: resp.Header, body: body}
+	return response{status: resp.StatusCode, header: resp.Header, body: b}
 }
 
 func basic(email, password string) http.Header {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -51,24 +50,7 @@ func opentactTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:
 // send is call with a request body.
 func send(t *testing.T, srv *httptest.Server, method, path string, header http.Header, body string) response {
 	t.Helper()
-	req, err := http.NewRequestWithContext(t.Context(), method, srv.URL+path, strings.NewReader(body))
-	if err != nil {
-		t.Fatalf("NewRequest: %v", err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	for k, vs := range header {
-		req.Header[k] = vs
-	}
-	resp, err := srv.Client().Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("reading body of %s %s: %v", method, path, err)
-	}
-	return response{status: resp.StatusCode, header: resp.Header, body: b}
+	return request(t, srv, method, path, header, strings.NewReader(body), "application/json")
 }
 
 // wantPayload checks Opentact's success envelope with the given status and

@@ -1,9 +1,6 @@
 package upstream
 
-import (
-	"context"
-	"net/http"
-)
+import "net/http"
 
 // Opentact's Authentication API. Reads and deletes are idempotent
 // (AIP-194); creating a token is not.
@@ -26,9 +23,4 @@ type TokenCreate struct {
 type TokenUpdate struct {
 	Name *string `json:"name,omitempty"`
 	TTL  *int32  `json:"ttl,omitempty"`
-}
-
-// Auth calls GET /rest/auth with creds and returns the caller's profile.
-func (c *Client) Auth(ctx context.Context, creds Credentials) (*User, error) {
-	return Do(ctx, c, AuthEndpoint, creds, Request{})
 }

@@ -408,7 +408,7 @@ func (k *call) send(ctx context.Context) (_ []byte, status int, _ error) {
 	c := k.c
 	u := *c.base
 	u.Path, u.RawPath = c.base.Path+k.path, ""
-	if k.path != "" && strings.IndexByte(k.path, '%') >= 0 {
+	if strings.IndexByte(k.path, '%') >= 0 {
 		// The escaped path, as it is to be sent: Path holds it unescaped.
 		u.RawPath = c.base.EscapedPath() + k.path
 		u.Path, _ = url.PathUnescape(u.RawPath)

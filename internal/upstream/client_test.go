@@ -95,6 +95,11 @@ func reply(status int, body string) http.HandlerFunc {
 	}
 }
 
+// auth calls GET /rest/auth, the endpoint most of these tests drive.
+func auth(c *upstream.Client, ctx context.Context, creds upstream.Credentials) (*upstream.User, error) {
+	return upstream.Do(ctx, c, upstream.AuthEndpoint, creds, upstream.Request{})
+}
+
 func newClient(t *testing.T, base string, opts ...upstream.Option) *upstream.Client {
 	t.Helper()
 	c, err := upstream.New(base, opts...)
@@ -163,7 +168,7 @@ func TestAuthRequestShape(t *testing.T) {
 				reply(http.StatusOK, okBody)(w, r)
 			})
 			c := newClient(t, s.base()+suffix)
-			if _, err := c.Auth(t.Context(), basicCreds(t)); err != nil {
+			if _, err := auth(c, t.Context(), basicCreds(t)); err != nil {
 				t.Fatalf("Auth: %v", err)
 			}
 			got := <-seen
@@ -189,7 +194,7 @@ func TestAuthWithUserAgent(t *testing.T) {
 		reply(http.StatusOK, okBody)(w, r)
 	})
 	c := newClient(t, s.base(), upstream.WithUserAgent("acme-gateway/2.0"))
-	if _, err := c.Auth(t.Context(), basicCreds(t)); err != nil {
+	if _, err := auth(c, t.Context(), basicCreds(t)); err != nil {
 		t.Fatalf("Auth: %v", err)
 	}
 	if got := <-ua; got != "acme-gateway/2.0" {
@@ -238,7 +243,7 @@ func TestAuthForwardsCredentials(t *testing.T) {
 				reply(http.StatusOK, okBody)(w, r)
 			})
 			c := newClient(t, s.base())
-			if _, err := c.Auth(t.Context(), mustCreds(t, tt.creds)); err != nil {
+			if _, err := auth(c, t.Context(), mustCreds(t, tt.creds)); err != nil {
 				t.Fatalf("Auth: %v", err)
 			}
 			want := map[string][]string{}
@@ -290,7 +295,7 @@ func TestAuthHeaderSpelling(t *testing.T) {
 		upstream.XAuthFacebookToken: secretFacebook,
 		upstream.XAuthHA1BToken:     secretHA1B,
 	})
-	if _, err := c.Auth(t.Context(), creds); err != nil {
+	if _, err := auth(c, t.Context(), creds); err != nil {
 		t.Fatalf("Auth: %v", err)
 	}
 	req := <-raw
@@ -321,7 +326,7 @@ func TestAuthWithoutCredentials(t *testing.T) {
 			t.Parallel()
 			s := newStub(t, reply(http.StatusOK, okBody))
 			c := newClient(t, s.base())
-			u, err := c.Auth(t.Context(), creds)
+			u, err := auth(c, t.Context(), creds)
 			if !errors.Is(err, upstream.ErrNoCredentials) || u != nil {
 				t.Errorf("Auth = %v, %v; want nil, ErrNoCredentials", u, err)
 			}
@@ -348,7 +353,7 @@ func TestAuthConcurrent(t *testing.T) {
 	for i := range 20 {
 		wg.Go(func() {
 			tok := "caller-" + strconv.Itoa(i)
-			u, err := c.Auth(t.Context(), mustCreds(t, map[upstream.Kind]string{upstream.XAuthToken: tok}))
+			u, err := auth(c, t.Context(), mustCreds(t, map[upstream.Kind]string{upstream.XAuthToken: tok}))
 			if err != nil {
 				t.Errorf("Auth(%s): %v", tok, err)
 				return
@@ -382,7 +387,7 @@ func TestAuthDoesNotFollowRedirects(t *testing.T) {
 				})
 				c := newClient(t, s.base(), opts...)
 				creds := mustCreds(t, map[upstream.Kind]string{upstream.Authorization: secretBasic, upstream.XAuthToken: secretJWT})
-				u, err := c.Auth(t.Context(), creds)
+				u, err := auth(c, t.Context(), creds)
 				if u != nil {
 					t.Errorf("Auth returned a user %+v through a redirect", u)
 				}
@@ -569,7 +574,7 @@ func TestAuthDecodesPayloads(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			s := newStub(t, reply(http.StatusOK, tt.body))
-			got, err := newClient(t, s.base()).Auth(t.Context(), basicCreds(t))
+			got, err := auth(newClient(t, s.base()), t.Context(), basicCreds(t))
 			if err != nil {
 				t.Fatalf("Auth: %v", err)
 			}
@@ -595,7 +600,7 @@ func TestAuthRejectedUnder200(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			s := newStub(t, reply(http.StatusOK, tt.body))
-			u, err := newClient(t, s.base()).Auth(t.Context(), basicCreds(t))
+			u, err := auth(newClient(t, s.base()), t.Context(), basicCreds(t))
 			if u != nil {
 				t.Errorf("Auth returned a user %+v", u)
 			}
@@ -634,7 +639,7 @@ func TestAuthMalformedUnder200(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			s := newStub(t, reply(http.StatusOK, tt.body))
-			u, err := newClient(t, s.base()).Auth(t.Context(), basicCreds(t))
+			u, err := auth(newClient(t, s.base()), t.Context(), basicCreds(t))
 			if u != nil {
 				t.Errorf("Auth returned a user %+v", u)
 			}
@@ -664,7 +669,7 @@ func TestAuthErrorStatus(t *testing.T) {
 			msg := "Opentact says " + http.StatusText(code) + " — ошибка"
 			body, _ := json.Marshal(map[string]any{"success": false, "message": msg, "status": code})
 			s := newStub(t, reply(code, string(body)))
-			u, err := newClient(t, s.base()).Auth(t.Context(), basicCreds(t))
+			u, err := auth(newClient(t, s.base()), t.Context(), basicCreds(t))
 			if u != nil {
 				t.Errorf("Auth returned a user %+v", u)
 			}
@@ -686,7 +691,7 @@ func TestAuthErrorStatus(t *testing.T) {
 				w.WriteHeader(code)
 				_, _ = io.WriteString(w, `<html><body>{"message":"not this"} Service unavailable</body></html>`)
 			})
-			_, err := newClient(t, s.base()).Auth(t.Context(), basicCreds(t))
+			_, err := auth(newClient(t, s.base()), t.Context(), basicCreds(t))
 			want := &upstream.Error{Failure: upstream.FailStatus, StatusCode: code, Attempts: attempts}
 			if diff := cmp.Diff(want, asError(t, err), errorOpts); diff != "" {
 				t.Errorf("error (-want +got):\n%s", diff)
@@ -731,7 +736,7 @@ func TestAuthRetryAfter(t *testing.T) {
 				reply(tt.code, `{"success":false,"message":"Too many requests","status":`+strconv.Itoa(tt.code)+`}`)(w, r)
 			})
 			c := newClient(t, s.base(), upstream.WithRetryPolicy(upstream.RetryPolicy{MaxAttempts: 1}))
-			_, err := c.Auth(t.Context(), basicCreds(t))
+			_, err := auth(c, t.Context(), basicCreds(t))
 			e := asError(t, err)
 			if e.Failure != upstream.FailStatus || e.StatusCode != tt.code || e.Attempts != 1 {
 				t.Errorf("error = %+v, want FailStatus %d after 1 attempt", e, tt.code)
@@ -765,7 +770,7 @@ func TestAuthScrubsMessage(t *testing.T) {
 			body, _ := json.Marshal(map[string]any{"success": false, "message": tt.message, "status": 401})
 			s := newStub(t, reply(http.StatusUnauthorized, string(body)))
 			creds := mustCreds(t, map[upstream.Kind]string{upstream.Authorization: secretBasic, upstream.XAuthToken: secretJWT})
-			_, err := newClient(t, s.base()).Auth(t.Context(), creds)
+			_, err := auth(newClient(t, s.base()), t.Context(), creds)
 			e := asError(t, err)
 			if e.Message != tt.want {
 				t.Errorf("Message = %q, want %q", e.Message, tt.want)
@@ -785,7 +790,7 @@ func TestAuthTruncatesLongMessage(t *testing.T) {
 	msg := "x" + strings.Repeat("Ошибка! ", 10<<10/len("Ошибка! "))
 	body, _ := json.Marshal(map[string]any{"success": false, "message": msg, "status": 400})
 	s := newStub(t, reply(http.StatusBadRequest, string(body)))
-	_, err := newClient(t, s.base()).Auth(t.Context(), basicCreds(t))
+	_, err := auth(newClient(t, s.base()), t.Context(), basicCreds(t))
 	e := asError(t, err)
 	if !utf8.ValidString(e.Message) {
 		t.Errorf("Message is not valid UTF-8: %q", e.Message)
@@ -837,7 +842,7 @@ func TestAuthBodyLimit(t *testing.T) {
 				}
 				_, _ = io.WriteString(w, body[10:])
 			})
-			u, err := newClient(t, s.base(), upstream.WithMaxBodySize(limit)).Auth(t.Context(), basicCreds(t))
+			u, err := auth(newClient(t, s.base(), upstream.WithMaxBodySize(limit)), t.Context(), basicCreds(t))
 			if !tt.tooBig {
 				if err != nil || u.UUID.Value != "0116f6d1-1280-44b2-9134-da48509ec575" {
 					t.Errorf("Auth = %+v, %v; want the user", u, err)
@@ -865,7 +870,7 @@ func TestAuthOversizedErrorBody(t *testing.T) {
 		w.WriteHeader(http.StatusServiceUnavailable)
 		_, _ = io.WriteString(w, strings.Repeat("<p>down</p>", 1000))
 	})
-	_, err := newClient(t, s.base(), upstream.WithMaxBodySize(1024)).Auth(t.Context(), basicCreds(t))
+	_, err := auth(newClient(t, s.base(), upstream.WithMaxBodySize(1024)), t.Context(), basicCreds(t))
 	attempts := upstream.DefaultRetryPolicy().MaxAttempts
 	want := &upstream.Error{Failure: upstream.FailStatus, StatusCode: http.StatusServiceUnavailable, Attempts: attempts}
 	if diff := cmp.Diff(want, asError(t, err), errorOpts); diff != "" {
@@ -879,7 +884,7 @@ func TestAuthOversizedErrorBody(t *testing.T) {
 func TestAuthDefaultBodyLimit(t *testing.T) {
 	t.Parallel()
 	s := newStub(t, reply(http.StatusOK, padTo(okBody, upstream.DefaultMaxBodySize+1)))
-	_, err := newClient(t, s.base()).Auth(t.Context(), basicCreds(t))
+	_, err := auth(newClient(t, s.base()), t.Context(), basicCreds(t))
 	if e := asError(t, err); e.Failure != upstream.FailTooLarge || e.Attempts != 1 {
 		t.Errorf("error = %+v, want FailTooLarge after 1 attempt", e)
 	}
@@ -905,7 +910,7 @@ func TestAuthConnectionRefused(t *testing.T) {
 	if err := ln.Close(); err != nil {
 		t.Fatal(err)
 	}
-	u, err := newClient(t, "http://"+addr+apiPrefix).Auth(t.Context(), allCreds(t))
+	u, err := auth(newClient(t, "http://"+addr+apiPrefix), t.Context(), allCreds(t))
 	if u != nil {
 		t.Errorf("Auth returned a user %+v", u)
 	}
@@ -930,7 +935,7 @@ func TestAuthBodyCutOff(t *testing.T) {
 		_, _ = buf.WriteString(okBody[:10])
 		_ = buf.Flush()
 	})
-	u, err := newClient(t, s.base()).Auth(t.Context(), allCreds(t))
+	u, err := auth(newClient(t, s.base()), t.Context(), allCreds(t))
 	if u != nil {
 		t.Errorf("Auth returned a user %+v", u)
 	}
@@ -982,7 +987,7 @@ func TestAuthContextEnds(t *testing.T) {
 			ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
 			defer cancel()
 			start := time.Now()
-			u, err := newClient(t, s.base()).Auth(ctx, allCreds(t))
+			u, err := auth(newClient(t, s.base()), ctx, allCreds(t))
 			if elapsed := time.Since(start); elapsed > 3*time.Second {
 				t.Errorf("Auth took %v past a 100ms deadline", elapsed)
 			}
@@ -1001,7 +1006,7 @@ func TestAuthContextEnds(t *testing.T) {
 				case <-ctx.Done():
 				}
 			}()
-			u, err := newClient(t, s.base()).Auth(ctx, allCreds(t))
+			u, err := auth(newClient(t, s.base()), ctx, allCreds(t))
 			checkContextError(t, u, err, context.Canceled)
 		})
 	}
@@ -1010,7 +1015,7 @@ func TestAuthContextEnds(t *testing.T) {
 		s := newStub(t, reply(http.StatusOK, okBody))
 		ctx, cancel := context.WithCancel(t.Context())
 		cancel()
-		u, err := newClient(t, s.base()).Auth(ctx, allCreds(t))
+		u, err := auth(newClient(t, s.base()), ctx, allCreds(t))
 		checkContextError(t, u, err, context.Canceled)
 		if n := s.hits.Load(); n != 0 {
 			t.Errorf("Opentact saw %d requests after the context ended", n)

@@ -264,7 +264,7 @@ func TestRetryTransient(t *testing.T) {
 				t.Parallel()
 				base, seen, opts := tc.start(t, forever)
 				c := newClient(t, base, append(opts, fastRetry(attempts), noBreaker)...)
-				u, err := c.Auth(t.Context(), allCreds(t))
+				u, err := auth(c, t.Context(), allCreds(t))
 				if u != nil {
 					t.Errorf("Auth returned a user %+v", u)
 				}
@@ -282,7 +282,7 @@ func TestRetryTransient(t *testing.T) {
 			t.Parallel()
 			base, seen, opts := tc.start(t, 2)
 			c := newClient(t, base, append(opts, fastRetry(3), noBreaker)...)
-			u, err := c.Auth(t.Context(), basicCreds(t))
+			u, err := auth(c, t.Context(), basicCreds(t))
 			if err != nil || u.UUID.Value != "0116f6d1-1280-44b2-9134-da48509ec575" {
 				t.Errorf("Auth = %+v, %v; want the user", u, err)
 			}
@@ -294,7 +294,7 @@ func TestRetryTransient(t *testing.T) {
 			t.Parallel()
 			base, seen, opts := tc.start(t, 2)
 			c := newClient(t, base, append(opts, fastRetry(2), noBreaker)...)
-			_, err := c.Auth(t.Context(), basicCreds(t))
+			_, err := auth(c, t.Context(), basicCreds(t))
 			tc.check(t, err)
 			if e := asError(t, err); e.Attempts != 2 {
 				t.Errorf("Attempts = %d, want 2", e.Attempts)
@@ -314,7 +314,7 @@ func TestRetryDefaultPolicy(t *testing.T) {
 		t.Errorf("DefaultRetryPolicy().MaxAttempts = %d, want 3", got)
 	}
 	base, seen, _ := statusFailure(http.StatusServiceUnavailable).start(t, 2)
-	u, err := newClient(t, base).Auth(t.Context(), basicCreds(t))
+	u, err := auth(newClient(t, base), t.Context(), basicCreds(t))
 	if err != nil || u == nil {
 		t.Errorf("Auth = %+v, %v; want the user", u, err)
 	}
@@ -373,7 +373,7 @@ func TestRetryNotTransient(t *testing.T) {
 			t.Parallel()
 			s := newStub(t, tt.h)
 			c := newClient(t, s.base(), fastRetry(5), upstream.WithMaxBodySize(1024))
-			u, err := c.Auth(t.Context(), basicCreds(t))
+			u, err := auth(c, t.Context(), basicCreds(t))
 			if u != nil {
 				t.Errorf("Auth returned a user %+v", u)
 			}
@@ -402,7 +402,7 @@ func TestRetryMaxAttemptsClamped(t *testing.T) {
 			// Opentact recovers after 5 failures: a client that made a
 			// sixth attempt would succeed, and fail this test at once.
 			base, seen, _ := statusFailure(http.StatusServiceUnavailable).start(t, upstream.MaxAttemptsLimit)
-			_, err := newClient(t, base, fastRetry(tt.asked), noBreaker).Auth(t.Context(), basicCreds(t))
+			_, err := auth(newClient(t, base, fastRetry(tt.asked), noBreaker), t.Context(), basicCreds(t))
 			if e := asError(t, err); e.Attempts != tt.want {
 				t.Errorf("Attempts = %d, want %d", e.Attempts, tt.want)
 			}
@@ -446,7 +446,7 @@ func TestRetryAfterHonoured(t *testing.T) {
 	c := newClient(t, s.base(), noBreaker, upstream.WithRetryPolicy(upstream.RetryPolicy{
 		MaxAttempts: 3, BaseBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond, MaxRetryAfter: 2 * time.Second,
 	}))
-	u, err := c.Auth(t.Context(), basicCreds(t))
+	u, err := auth(c, t.Context(), basicCreds(t))
 	if err != nil || u == nil {
 		t.Fatalf("Auth = %+v, %v; want the user", u, err)
 	}
@@ -466,7 +466,7 @@ func TestRetryAfterBeyondCap(t *testing.T) {
 		MaxAttempts: 3, BaseBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond, MaxRetryAfter: 2 * time.Second,
 	}))
 	start := time.Now()
-	_, err := c.Auth(t.Context(), basicCreds(t))
+	_, err := auth(c, t.Context(), basicCreds(t))
 	if elapsed := time.Since(start); elapsed >= time.Second {
 		t.Errorf("Auth took %v; a Retry-After beyond the cap is not waited for", elapsed)
 	}
@@ -507,7 +507,7 @@ func TestRetryNeverSleepsPastDeadline(t *testing.T) {
 			ctx, cancel := context.WithTimeout(t.Context(), 3*time.Second)
 			defer cancel()
 			start := time.Now()
-			_, err := c.Auth(ctx, basicCreds(t))
+			_, err := auth(c, ctx, basicCreds(t))
 			if elapsed := time.Since(start); elapsed >= time.Second {
 				t.Errorf("Auth took %v with a wait beyond the 3s deadline; want the failure at once", elapsed)
 			}
@@ -559,7 +559,7 @@ func TestRetryCancelledDuringBackoff(t *testing.T) {
 	done := make(chan result, 1)
 	creds := basicCreds(t)
 	go func() {
-		u, err := c.Auth(ctx, creds)
+		u, err := auth(c, ctx, creds)
 		done <- result{u, err}
 	}()
 	var r result
@@ -592,7 +592,7 @@ func TestRetryNotAfterCallerEnds(t *testing.T) {
 			s := hangingStub(t, partial, nil)
 			ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
 			defer cancel()
-			u, err := newClient(t, s.base(), fastRetry(5), noBreaker).Auth(ctx, basicCreds(t))
+			u, err := auth(newClient(t, s.base(), fastRetry(5), noBreaker), ctx, basicCreds(t))
 			checkContextError(t, u, err, context.DeadlineExceeded)
 			if n := s.hits.Load(); n != 1 {
 				t.Errorf("Opentact saw %d requests, want 1", n)
@@ -611,7 +611,7 @@ func TestRetryNotAfterCallerEnds(t *testing.T) {
 				case <-ctx.Done():
 				}
 			}()
-			u, err := newClient(t, s.base(), fastRetry(5), noBreaker).Auth(ctx, basicCreds(t))
+			u, err := auth(newClient(t, s.base(), fastRetry(5), noBreaker), ctx, basicCreds(t))
 			checkContextError(t, u, err, context.Canceled)
 			if n := s.hits.Load(); n != 1 {
 				t.Errorf("Opentact saw %d requests, want 1", n)
@@ -690,7 +690,7 @@ func checkCircuitOpen(t *testing.T, c *upstream.Client, seen func() int32) {
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
 	start := time.Now()
-	u, err := c.Auth(ctx, basicCreds(t))
+	u, err := auth(c, ctx, basicCreds(t))
 	if elapsed := time.Since(start); elapsed >= time.Second {
 		t.Errorf("Auth took %v with the breaker open", elapsed)
 	}
@@ -714,7 +714,7 @@ func TestBreakerOpensOnUnavailability(t *testing.T) {
 			base, seen, opts := tc.start(t, forever)
 			c := newClient(t, base, append(opts, testBreaker, singleAttempt)...)
 			for i := 1; i <= 3; i++ {
-				_, err := c.Auth(t.Context(), basicCreds(t))
+				_, err := auth(c, t.Context(), basicCreds(t))
 				tc.check(t, err)
 				if want := map[bool]string{false: "closed", true: "open"}[i == 3]; c.BreakerState() != want {
 					t.Errorf("after %d failures: BreakerState() = %q, want %q", i, c.BreakerState(), want)
@@ -736,7 +736,7 @@ func TestBreakerOpenIsPrompt(t *testing.T) {
 	m := newModal(t, modeUnavailable)
 	c := newClient(t, m.base(), testBreaker, singleAttempt)
 	for range 3 {
-		_, _ = c.Auth(t.Context(), basicCreds(t))
+		_, _ = auth(c, t.Context(), basicCreds(t))
 	}
 	checkState(t, c, "open")
 	m.mode.Store(modeHold)
@@ -751,11 +751,11 @@ func TestBreakerCountsInARow(t *testing.T) {
 	c := newClient(t, m.base(), testBreaker, singleAttempt)
 	for _, mode := range []int32{modeUnavailable, modeUnavailable, modeUnauthorized, modeUnavailable, modeUnavailable, modeOK, modeUnavailable, modeUnavailable} {
 		m.mode.Store(mode)
-		_, _ = c.Auth(t.Context(), basicCreds(t))
+		_, _ = auth(c, t.Context(), basicCreds(t))
 		checkState(t, c, "closed")
 	}
 	m.mode.Store(modeUnavailable)
-	_, _ = c.Auth(t.Context(), basicCreds(t))
+	_, _ = auth(c, t.Context(), basicCreds(t))
 	checkState(t, c, "open")
 }
 
@@ -767,7 +767,7 @@ func TestBreakerRetriesCount(t *testing.T) {
 		t.Parallel()
 		m := newModal(t, modeUnavailable)
 		c := newClient(t, m.base(), testBreaker, fastRetry(3))
-		_, err := c.Auth(t.Context(), basicCreds(t))
+		_, err := auth(c, t.Context(), basicCreds(t))
 		if e := asError(t, err); e.Failure != upstream.FailStatus || e.StatusCode != 503 || e.Attempts != 3 {
 			t.Errorf("error = %+v, want HTTP 503 after 3 attempts", e)
 		}
@@ -781,7 +781,7 @@ func TestBreakerRetriesCount(t *testing.T) {
 		t.Parallel()
 		m := newModal(t, modeUnavailable)
 		c := newClient(t, m.base(), testBreaker, fastRetry(5))
-		_, err := c.Auth(t.Context(), basicCreds(t))
+		_, err := auth(c, t.Context(), basicCreds(t))
 		if e := asError(t, err); e.Failure != upstream.FailCircuitOpen || e.Attempts != 3 {
 			t.Errorf("error = %+v, want FailCircuitOpen after 3 attempts", e)
 		}
@@ -799,7 +799,7 @@ func TestBreakerHalfOpen(t *testing.T) {
 		m := newModal(t, modeUnavailable)
 		c := newClient(t, m.base(), testBreaker, singleAttempt)
 		for range 3 {
-			_, _ = c.Auth(t.Context(), basicCreds(t))
+			_, _ = auth(c, t.Context(), basicCreds(t))
 		}
 		checkState(t, c, "open")
 		checkCircuitOpen(t, c, m.hits.Load)
@@ -810,11 +810,11 @@ func TestBreakerHalfOpen(t *testing.T) {
 		m, c := trip(t)
 		awaitHalfOpen(t, c)
 		m.mode.Store(modeOK)
-		if u, err := c.Auth(t.Context(), basicCreds(t)); err != nil || u == nil {
+		if u, err := auth(c, t.Context(), basicCreds(t)); err != nil || u == nil {
 			t.Fatalf("probe: Auth = %+v, %v; want the user", u, err)
 		}
 		checkState(t, c, "closed")
-		if _, err := c.Auth(t.Context(), basicCreds(t)); err != nil {
+		if _, err := auth(c, t.Context(), basicCreds(t)); err != nil {
 			t.Errorf("after the probe: Auth: %v", err)
 		}
 		if n := m.hits.Load(); n != 5 {
@@ -826,7 +826,7 @@ func TestBreakerHalfOpen(t *testing.T) {
 		m, c := trip(t)
 		awaitHalfOpen(t, c)
 		m.mode.Store(modeUnauthorized)
-		_, err := c.Auth(t.Context(), basicCreds(t))
+		_, err := auth(c, t.Context(), basicCreds(t))
 		if e := asError(t, err); e.Failure != upstream.FailStatus || e.StatusCode != 401 {
 			t.Errorf("probe: error = %+v, want HTTP 401", e)
 		}
@@ -836,7 +836,7 @@ func TestBreakerHalfOpen(t *testing.T) {
 		t.Parallel()
 		m, c := trip(t)
 		awaitHalfOpen(t, c)
-		_, err := c.Auth(t.Context(), basicCreds(t))
+		_, err := auth(c, t.Context(), basicCreds(t))
 		if e := asError(t, err); e.Failure != upstream.FailStatus || e.StatusCode != 503 || e.Attempts != 1 {
 			t.Errorf("probe: error = %+v, want HTTP 503 after 1 attempt", e)
 		}
@@ -853,7 +853,7 @@ func TestBreakerHalfOpen(t *testing.T) {
 		m.mode.Store(modeHold)
 		probe := make(chan error, 1)
 		go func() {
-			_, err := c.Auth(t.Context(), basicCreds(t))
+			_, err := auth(c, t.Context(), basicCreds(t))
 			probe <- err
 		}()
 		select {
@@ -886,13 +886,13 @@ func TestBreakerHalfOpen(t *testing.T) {
 			case <-ctx.Done():
 			}
 		}()
-		u, err := c.Auth(ctx, basicCreds(t))
+		u, err := auth(c, ctx, basicCreds(t))
 		checkContextError(t, u, err, context.Canceled)
 		// The cancelled probe says nothing about Opentact, and must not
 		// keep the breaker half-open with its slot taken for good.
 		checkState(t, c, "half-open")
 		m.mode.Store(modeOK)
-		if u, err := c.Auth(t.Context(), basicCreds(t)); err != nil || u == nil {
+		if u, err := auth(c, t.Context(), basicCreds(t)); err != nil || u == nil {
 			t.Fatalf("next probe: Auth = %+v, %v; want the user", u, err)
 		}
 		checkState(t, c, "closed")
@@ -927,7 +927,7 @@ func TestBreakerIgnoresAnswers(t *testing.T) {
 			s := newStub(t, tt.h)
 			c := newClient(t, s.base(), testBreaker, fastRetry(3), upstream.WithMaxBodySize(1024))
 			for i := range 10 {
-				_, err := c.Auth(t.Context(), basicCreds(t))
+				_, err := auth(c, t.Context(), basicCreds(t))
 				if e := asError(t, err); e.Failure == upstream.FailCircuitOpen {
 					t.Fatalf("call %d: breaker open after %d answers %s", i+1, i, tt.name)
 				}
@@ -950,7 +950,7 @@ func TestBreakerIgnoresCallerEnd(t *testing.T) {
 		c := newClient(t, m.base(), testBreaker, singleAttempt)
 		for range 5 {
 			ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
-			u, err := c.Auth(ctx, basicCreds(t))
+			u, err := auth(c, ctx, basicCreds(t))
 			cancel()
 			checkContextError(t, u, err, context.DeadlineExceeded)
 		}
@@ -972,7 +972,7 @@ func TestBreakerIgnoresCallerEnd(t *testing.T) {
 				case <-ctx.Done():
 				}
 			}()
-			u, err := c.Auth(ctx, basicCreds(t))
+			u, err := auth(c, ctx, basicCreds(t))
 			cancel()
 			checkContextError(t, u, err, context.Canceled)
 		}
@@ -990,12 +990,12 @@ func TestBreakerIgnoresCallerEnd(t *testing.T) {
 		for _, mode := range []int32{modeUnavailable, modeUnavailable, modeHold} {
 			m.mode.Store(mode)
 			ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
-			_, _ = c.Auth(ctx, basicCreds(t))
+			_, _ = auth(c, ctx, basicCreds(t))
 			cancel()
 			checkState(t, c, "closed")
 		}
 		m.mode.Store(modeUnavailable)
-		_, _ = c.Auth(t.Context(), basicCreds(t))
+		_, _ = auth(c, t.Context(), basicCreds(t))
 		checkState(t, c, "open")
 	})
 }
@@ -1008,7 +1008,7 @@ func TestBreakerDisabled(t *testing.T) {
 			m := newModal(t, modeUnavailable)
 			c := newClient(t, m.base(), singleAttempt, upstream.WithBreakerPolicy(upstream.BreakerPolicy{Failures: failures, OpenFor: time.Minute}))
 			for range 20 {
-				_, err := c.Auth(t.Context(), basicCreds(t))
+				_, err := auth(c, t.Context(), basicCreds(t))
 				if e := asError(t, err); e.Failure != upstream.FailStatus || e.StatusCode != 503 {
 					t.Fatalf("error = %+v, want HTTP 503", e)
 				}
@@ -1045,7 +1045,7 @@ func TestTransportResponseHeaderTimeout(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
 	start := time.Now()
-	u, err := c.Auth(ctx, basicCreds(t))
+	u, err := auth(c, ctx, basicCreds(t))
 	if elapsed := time.Since(start); elapsed >= time.Second {
 		t.Errorf("Auth took %v with a 200ms response-header timeout", elapsed)
 	}
@@ -1102,7 +1102,7 @@ func TestTransportTLSHandshakeTimeout(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
 	start := time.Now()
-	_, err = c.Auth(ctx, basicCreds(t))
+	_, err = auth(c, ctx, basicCreds(t))
 	if elapsed := time.Since(start); elapsed >= time.Second {
 		t.Errorf("Auth took %v with a 200ms TLS-handshake timeout", elapsed)
 	}
@@ -1163,7 +1163,7 @@ func TestAuthBodyCapStreaming(t *testing.T) {
 			var before, after runtime.MemStats
 			runtime.ReadMemStats(&before)
 			start := time.Now()
-			u, err := c.Auth(t.Context(), basicCreds(t))
+			u, err := auth(c, t.Context(), basicCreds(t))
 			elapsed := time.Since(start)
 			runtime.ReadMemStats(&after)
 

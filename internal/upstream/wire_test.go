@@ -40,7 +40,7 @@ func TestRequestOnTheWire(t *testing.T) {
 		body := `{"success":true,"payload":{"uuid":"u","email":"e@example.com"}}`
 		_, _ = conn.Write([]byte("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " + strconv.Itoa(len(body)) + "\r\nConnection: close\r\n\r\n" + body))
 	}()
-	if _, err := newClient(t, "http://"+lis.Addr().String()).Auth(t.Context(), basicCreds(t)); err != nil {
+	if _, err := auth(newClient(t, "http://"+lis.Addr().String()), t.Context(), basicCreds(t)); err != nil {
 		t.Fatalf("Auth: %v", err)
 	}
 	got := <-head
