@@ -111,7 +111,8 @@ func (x *GetAuthResponse) GetUser() *User {
 // Field names are Opentact's own. A field Opentact sent as JSON null, did not
 // send, or sent with a JSON type the facade cannot read as documented is
 // left unset (it is absent from the REST JSON); it is never filled in with an
-// empty string, false or a zero date.
+// empty string, false or a zero date. What Opentact sends that no field
+// models is in `other_fields`.
 type User struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The user's id, a UUID string.
@@ -155,7 +156,15 @@ type User struct {
 	WechatUserId *string `protobuf:"bytes,18,opt,name=wechat_user_id,json=wechatUserId,proto3,oneof" json:"wechat_user_id,omitempty"`
 	// The account (tenant) the user belongs to. Older Opentact answers have
 	// none, and then this is unset.
-	Account       *Account `protobuf:"bytes,19,opt,name=account,proto3" json:"account,omitempty"`
+	Account *Account `protobuf:"bytes,19,opt,name=account,proto3" json:"account,omitempty"`
+	// Every member of Opentact's user object that no field above models, by
+	// its name, with its value as JSON text (RFC 8259): numbers keep every
+	// digit Opentact sent, and objects and arrays keep their nesting. Parse a
+	// value with a JSON parser that keeps numbers as decimals (in Go,
+	// encoding/json's Decoder.UseNumber, or json.Number). A JSON null is
+	// carried as `null`. A member named `password`, `ha1` or `ha1b`, at any
+	// depth, is dropped and never carried.
+	OtherFields   map[string]string `protobuf:"bytes,100,rep,name=other_fields,json=otherFields,proto3" json:"other_fields,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -323,7 +332,15 @@ func (x *User) GetAccount() *Account {
 	return nil
 }
 
-// Account is the Opentact account (tenant) a user belongs to.
+func (x *User) GetOtherFields() map[string]string {
+	if x != nil {
+		return x.OtherFields
+	}
+	return nil
+}
+
+// Account is the Opentact account (tenant) a user belongs to. Presence
+// rules are User's; what no field models is in `other_fields`.
 type Account struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The account's id, a UUID string.
@@ -347,7 +364,36 @@ type Account struct {
 	// When the account was last modified.
 	ModifiedOn *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=modified_on,json=modifiedOn,proto3" json:"modified_on,omitempty"`
 	// When the account was deleted; unset for an account that is not deleted.
-	DeletedOn     *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=deleted_on,json=deletedOn,proto3" json:"deleted_on,omitempty"`
+	DeletedOn *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=deleted_on,json=deletedOn,proto3" json:"deleted_on,omitempty"`
+	// The account's phone number. Opentact sends it as a JSON number, which
+	// is kept as its digits (e.g. "87015260731"); a JSON string is kept as is.
+	Phone *string `protobuf:"bytes,9,opt,name=phone,proto3,oneof" json:"phone,omitempty"`
+	// The first line of the account's postal address.
+	Address1 *string `protobuf:"bytes,10,opt,name=address1,proto3,oneof" json:"address1,omitempty"`
+	// The second line of the account's postal address.
+	Address2 *string `protobuf:"bytes,11,opt,name=address2,proto3,oneof" json:"address2,omitempty"`
+	// The postal code of the account's address.
+	ZipCode *string `protobuf:"bytes,12,opt,name=zip_code,json=zipCode,proto3,oneof" json:"zip_code,omitempty"`
+	// The city of the account's address.
+	City *string `protobuf:"bytes,13,opt,name=city,proto3,oneof" json:"city,omitempty"`
+	// The account's id in Opentact's Class 4 switch. A JSON integer (or a
+	// string holding one) within int64; anything else leaves it unset.
+	Class4Id *int64 `protobuf:"varint,14,opt,name=class4_id,json=class4Id,proto3,oneof" json:"class4_id,omitempty"`
+	// When the account was disabled; unset for an account that is not.
+	DisabledOn *timestamppb.Timestamp `protobuf:"bytes,15,opt,name=disabled_on,json=disabledOn,proto3" json:"disabled_on,omitempty"`
+	// Whether the account has a live WebSocket (WSS) session with Opentact.
+	WssOnline *bool `protobuf:"varint,16,opt,name=wss_online,json=wssOnline,proto3,oneof" json:"wss_online,omitempty"`
+	// The account's administrator, a user. Unset when Opentact sends none or
+	// sends something other than an object.
+	Admin *User `protobuf:"bytes,17,opt,name=admin,proto3" json:"admin,omitempty"`
+	// The account's users, in Opentact's order. An element that is not an
+	// object (null included) is left out.
+	Users []*User `protobuf:"bytes,18,rep,name=users,proto3" json:"users,omitempty"`
+	// Every member of Opentact's account object that no field above models,
+	// as in User.other_fields. Opentact's `time_zone`,
+	// `messaging_profile_default`, `messaging_profiles` and `addresses` are
+	// here.
+	OtherFields   map[string]string `protobuf:"bytes,100,rep,name=other_fields,json=otherFields,proto3" json:"other_fields,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -438,6 +484,83 @@ func (x *Account) GetDeletedOn() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *Account) GetPhone() string {
+	if x != nil && x.Phone != nil {
+		return *x.Phone
+	}
+	return ""
+}
+
+func (x *Account) GetAddress1() string {
+	if x != nil && x.Address1 != nil {
+		return *x.Address1
+	}
+	return ""
+}
+
+func (x *Account) GetAddress2() string {
+	if x != nil && x.Address2 != nil {
+		return *x.Address2
+	}
+	return ""
+}
+
+func (x *Account) GetZipCode() string {
+	if x != nil && x.ZipCode != nil {
+		return *x.ZipCode
+	}
+	return ""
+}
+
+func (x *Account) GetCity() string {
+	if x != nil && x.City != nil {
+		return *x.City
+	}
+	return ""
+}
+
+func (x *Account) GetClass4Id() int64 {
+	if x != nil && x.Class4Id != nil {
+		return *x.Class4Id
+	}
+	return 0
+}
+
+func (x *Account) GetDisabledOn() *timestamppb.Timestamp {
+	if x != nil {
+		return x.DisabledOn
+	}
+	return nil
+}
+
+func (x *Account) GetWssOnline() bool {
+	if x != nil && x.WssOnline != nil {
+		return *x.WssOnline
+	}
+	return false
+}
+
+func (x *Account) GetAdmin() *User {
+	if x != nil {
+		return x.Admin
+	}
+	return nil
+}
+
+func (x *Account) GetUsers() []*User {
+	if x != nil {
+		return x.Users
+	}
+	return nil
+}
+
+func (x *Account) GetOtherFields() map[string]string {
+	if x != nil {
+		return x.OtherFields
+	}
+	return nil
+}
+
 var File_opentact_auth_v1_auth_proto protoreflect.FileDescriptor
 
 const file_opentact_auth_v1_auth_proto_rawDesc = "" +
@@ -445,7 +568,7 @@ const file_opentact_auth_v1_auth_proto_rawDesc = "" +
 	"\x1bopentact/auth/v1/auth.proto\x12\x10opentact.auth.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x10\n" +
 	"\x0eGetAuthRequest\"=\n" +
 	"\x0fGetAuthResponse\x12*\n" +
-	"\x04user\x18\x01 \x01(\v2\x16.opentact.auth.v1.UserR\x04user\"\xc6\a\n" +
+	"\x04user\x18\x01 \x01(\v2\x16.opentact.auth.v1.UserR\x04user\"\xd2\b\n" +
 	"\x04User\x12\x17\n" +
 	"\x04uuid\x18\x01 \x01(\tH\x00R\x04uuid\x88\x01\x01\x12\x19\n" +
 	"\x05email\x18\x02 \x01(\tH\x01R\x05email\x88\x01\x01\x12\"\n" +
@@ -472,7 +595,11 @@ const file_opentact_auth_v1_auth_proto_rawDesc = "" +
 	"\x10facebook_user_id\x18\x10 \x01(\tH\vR\x0efacebookUserId\x88\x01\x01\x12'\n" +
 	"\rapple_user_id\x18\x11 \x01(\tH\fR\vappleUserId\x88\x01\x01\x12)\n" +
 	"\x0ewechat_user_id\x18\x12 \x01(\tH\rR\fwechatUserId\x88\x01\x01\x123\n" +
-	"\aaccount\x18\x13 \x01(\v2\x19.opentact.auth.v1.AccountR\aaccountB\a\n" +
+	"\aaccount\x18\x13 \x01(\v2\x19.opentact.auth.v1.AccountR\aaccount\x12J\n" +
+	"\fother_fields\x18d \x03(\v2'.opentact.auth.v1.User.OtherFieldsEntryR\votherFields\x1a>\n" +
+	"\x10OtherFieldsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\a\n" +
 	"\x05_uuidB\b\n" +
 	"\x06_emailB\r\n" +
 	"\v_wss_onlineB\a\n" +
@@ -487,7 +614,7 @@ const file_opentact_auth_v1_auth_proto_rawDesc = "" +
 	"\x0e_gmail_user_idB\x13\n" +
 	"\x11_facebook_user_idB\x10\n" +
 	"\x0e_apple_user_idB\x11\n" +
-	"\x0f_wechat_user_id\"\xf5\x02\n" +
+	"\x0f_wechat_user_id\"\xd0\a\n" +
 	"\aAccount\x12\x17\n" +
 	"\x04uuid\x18\x01 \x01(\tH\x00R\x04uuid\x88\x01\x01\x12\x19\n" +
 	"\x05email\x18\x02 \x01(\tH\x01R\x05email\x88\x01\x01\x12\x17\n" +
@@ -499,13 +626,39 @@ const file_opentact_auth_v1_auth_proto_rawDesc = "" +
 	"\vmodified_on\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"modifiedOn\x129\n" +
 	"\n" +
-	"deleted_on\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\tdeletedOnB\a\n" +
+	"deleted_on\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\tdeletedOn\x12\x19\n" +
+	"\x05phone\x18\t \x01(\tH\x05R\x05phone\x88\x01\x01\x12\x1f\n" +
+	"\baddress1\x18\n" +
+	" \x01(\tH\x06R\baddress1\x88\x01\x01\x12\x1f\n" +
+	"\baddress2\x18\v \x01(\tH\aR\baddress2\x88\x01\x01\x12\x1e\n" +
+	"\bzip_code\x18\f \x01(\tH\bR\azipCode\x88\x01\x01\x12\x17\n" +
+	"\x04city\x18\r \x01(\tH\tR\x04city\x88\x01\x01\x12 \n" +
+	"\tclass4_id\x18\x0e \x01(\x03H\n" +
+	"R\bclass4Id\x88\x01\x01\x12;\n" +
+	"\vdisabled_on\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"disabledOn\x12\"\n" +
+	"\n" +
+	"wss_online\x18\x10 \x01(\bH\vR\twssOnline\x88\x01\x01\x12,\n" +
+	"\x05admin\x18\x11 \x01(\v2\x16.opentact.auth.v1.UserR\x05admin\x12,\n" +
+	"\x05users\x18\x12 \x03(\v2\x16.opentact.auth.v1.UserR\x05users\x12M\n" +
+	"\fother_fields\x18d \x03(\v2*.opentact.auth.v1.Account.OtherFieldsEntryR\votherFields\x1a>\n" +
+	"\x10OtherFieldsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\a\n" +
 	"\x05_uuidB\b\n" +
 	"\x06_emailB\a\n" +
 	"\x05_nameB\b\n" +
 	"\x06_levelB\n" +
 	"\n" +
-	"\b_balance2]\n" +
+	"\b_balanceB\b\n" +
+	"\x06_phoneB\v\n" +
+	"\t_address1B\v\n" +
+	"\t_address2B\v\n" +
+	"\t_zip_codeB\a\n" +
+	"\x05_cityB\f\n" +
+	"\n" +
+	"_class4_idB\r\n" +
+	"\v_wss_online2]\n" +
 	"\vAuthService\x12N\n" +
 	"\aGetAuth\x12 .opentact.auth.v1.GetAuthRequest\x1a!.opentact.auth.v1.GetAuthResponseBKZIgithub.com/opentact-facade/opentact-facade/gen/go/opentact/auth/v1;authv1b\x06proto3"
 
@@ -521,31 +674,38 @@ func file_opentact_auth_v1_auth_proto_rawDescGZIP() []byte {
 	return file_opentact_auth_v1_auth_proto_rawDescData
 }
 
-var file_opentact_auth_v1_auth_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
+var file_opentact_auth_v1_auth_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
 var file_opentact_auth_v1_auth_proto_goTypes = []any{
 	(*GetAuthRequest)(nil),        // 0: opentact.auth.v1.GetAuthRequest
 	(*GetAuthResponse)(nil),       // 1: opentact.auth.v1.GetAuthResponse
 	(*User)(nil),                  // 2: opentact.auth.v1.User
 	(*Account)(nil),               // 3: opentact.auth.v1.Account
-	(*timestamppb.Timestamp)(nil), // 4: google.protobuf.Timestamp
+	nil,                           // 4: opentact.auth.v1.User.OtherFieldsEntry
+	nil,                           // 5: opentact.auth.v1.Account.OtherFieldsEntry
+	(*timestamppb.Timestamp)(nil), // 6: google.protobuf.Timestamp
 }
 var file_opentact_auth_v1_auth_proto_depIdxs = []int32{
 	2,  // 0: opentact.auth.v1.GetAuthResponse.user:type_name -> opentact.auth.v1.User
-	4,  // 1: opentact.auth.v1.User.created_on:type_name -> google.protobuf.Timestamp
-	4,  // 2: opentact.auth.v1.User.modified_on:type_name -> google.protobuf.Timestamp
-	4,  // 3: opentact.auth.v1.User.deleted_on:type_name -> google.protobuf.Timestamp
-	4,  // 4: opentact.auth.v1.User.dob:type_name -> google.protobuf.Timestamp
+	6,  // 1: opentact.auth.v1.User.created_on:type_name -> google.protobuf.Timestamp
+	6,  // 2: opentact.auth.v1.User.modified_on:type_name -> google.protobuf.Timestamp
+	6,  // 3: opentact.auth.v1.User.deleted_on:type_name -> google.protobuf.Timestamp
+	6,  // 4: opentact.auth.v1.User.dob:type_name -> google.protobuf.Timestamp
 	3,  // 5: opentact.auth.v1.User.account:type_name -> opentact.auth.v1.Account
-	4,  // 6: opentact.auth.v1.Account.created_on:type_name -> google.protobuf.Timestamp
-	4,  // 7: opentact.auth.v1.Account.modified_on:type_name -> google.protobuf.Timestamp
-	4,  // 8: opentact.auth.v1.Account.deleted_on:type_name -> google.protobuf.Timestamp
-	0,  // 9: opentact.auth.v1.AuthService.GetAuth:input_type -> opentact.auth.v1.GetAuthRequest
-	1,  // 10: opentact.auth.v1.AuthService.GetAuth:output_type -> opentact.auth.v1.GetAuthResponse
-	10, // [10:11] is the sub-list for method output_type
-	9,  // [9:10] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	4,  // 6: opentact.auth.v1.User.other_fields:type_name -> opentact.auth.v1.User.OtherFieldsEntry
+	6,  // 7: opentact.auth.v1.Account.created_on:type_name -> google.protobuf.Timestamp
+	6,  // 8: opentact.auth.v1.Account.modified_on:type_name -> google.protobuf.Timestamp
+	6,  // 9: opentact.auth.v1.Account.deleted_on:type_name -> google.protobuf.Timestamp
+	6,  // 10: opentact.auth.v1.Account.disabled_on:type_name -> google.protobuf.Timestamp
+	2,  // 11: opentact.auth.v1.Account.admin:type_name -> opentact.auth.v1.User
+	2,  // 12: opentact.auth.v1.Account.users:type_name -> opentact.auth.v1.User
+	5,  // 13: opentact.auth.v1.Account.other_fields:type_name -> opentact.auth.v1.Account.OtherFieldsEntry
+	0,  // 14: opentact.auth.v1.AuthService.GetAuth:input_type -> opentact.auth.v1.GetAuthRequest
+	1,  // 15: opentact.auth.v1.AuthService.GetAuth:output_type -> opentact.auth.v1.GetAuthResponse
+	15, // [15:16] is the sub-list for method output_type
+	14, // [14:15] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_opentact_auth_v1_auth_proto_init() }
@@ -561,7 +721,7 @@ func file_opentact_auth_v1_auth_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_opentact_auth_v1_auth_proto_rawDesc), len(file_opentact_auth_v1_auth_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   4,
+			NumMessages:   6,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -25,7 +25,8 @@ const (
 
 // Token is an Opentact API token. Field names are Opentact's own; a field
 // Opentact sent as null, did not send, or sent with a type the facade cannot
-// read as documented is left unset.
+// read as documented is left unset. What no field models is in
+// `other_fields`.
 type Token struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The token's id, a UUID string; UpdateToken names a token by it.
@@ -42,7 +43,12 @@ type Token struct {
 	// When the token was created.
 	CreatedOn *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=created_on,json=createdOn,proto3" json:"created_on,omitempty"`
 	// When the token was last modified.
-	ModifiedOn    *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=modified_on,json=modifiedOn,proto3" json:"modified_on,omitempty"`
+	ModifiedOn *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=modified_on,json=modifiedOn,proto3" json:"modified_on,omitempty"`
+	// The token's owner, when Opentact sends it.
+	User *User `protobuf:"bytes,8,opt,name=user,proto3" json:"user,omitempty"`
+	// Every member of Opentact's token object that no field above models,
+	// as in User.other_fields.
+	OtherFields   map[string]string `protobuf:"bytes,100,rep,name=other_fields,json=otherFields,proto3" json:"other_fields,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -122,6 +128,20 @@ func (x *Token) GetCreatedOn() *timestamppb.Timestamp {
 func (x *Token) GetModifiedOn() *timestamppb.Timestamp {
 	if x != nil {
 		return x.ModifiedOn
+	}
+	return nil
+}
+
+func (x *Token) GetUser() *User {
+	if x != nil {
+		return x.User
+	}
+	return nil
+}
+
+func (x *Token) GetOtherFields() map[string]string {
+	if x != nil {
+		return x.OtherFields
 	}
 	return nil
 }
@@ -553,9 +573,11 @@ func (*DeleteAllTokensRequest) Descriptor() ([]byte, []int) {
 	return file_opentact_auth_v1_token_proto_rawDescGZIP(), []int{9}
 }
 
-// DeleteAllTokensResponse is empty: Opentact answers with an empty payload.
+// DeleteAllTokensResponse is Opentact's payload, which is empty today.
 type DeleteAllTokensResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Every member of Opentact's payload object, as in User.other_fields.
+	OtherFields   map[string]string `protobuf:"bytes,100,rep,name=other_fields,json=otherFields,proto3" json:"other_fields,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -590,11 +612,18 @@ func (*DeleteAllTokensResponse) Descriptor() ([]byte, []int) {
 	return file_opentact_auth_v1_token_proto_rawDescGZIP(), []int{10}
 }
 
+func (x *DeleteAllTokensResponse) GetOtherFields() map[string]string {
+	if x != nil {
+		return x.OtherFields
+	}
+	return nil
+}
+
 var File_opentact_auth_v1_token_proto protoreflect.FileDescriptor
 
 const file_opentact_auth_v1_token_proto_rawDesc = "" +
 	"\n" +
-	"\x1copentact/auth/v1/token.proto\x12\x10opentact.auth.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc7\x02\n" +
+	"\x1copentact/auth/v1/token.proto\x12\x10opentact.auth.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1bopentact/auth/v1/auth.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x80\x04\n" +
 	"\x05Token\x12\x17\n" +
 	"\x04uuid\x18\x01 \x01(\tH\x00R\x04uuid\x88\x01\x01\x12\x17\n" +
 	"\x04name\x18\x02 \x01(\tH\x01R\x04name\x88\x01\x01\x12\x1e\n" +
@@ -605,7 +634,12 @@ const file_opentact_auth_v1_token_proto_rawDesc = "" +
 	"\n" +
 	"created_on\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedOn\x12;\n" +
 	"\vmodified_on\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"modifiedOnB\a\n" +
+	"modifiedOn\x12*\n" +
+	"\x04user\x18\b \x01(\v2\x16.opentact.auth.v1.UserR\x04user\x12K\n" +
+	"\fother_fields\x18d \x03(\v2(.opentact.auth.v1.Token.OtherFieldsEntryR\votherFields\x1a>\n" +
+	"\x10OtherFieldsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\a\n" +
 	"\x05_uuidB\a\n" +
 	"\x05_nameB\b\n" +
 	"\x06_tokenB\x06\n" +
@@ -631,8 +665,12 @@ const file_opentact_auth_v1_token_proto_rawDesc = "" +
 	"\x05token\x18\x01 \x01(\tB\x15\xbaH\x0fr\r\x10\x01Z\x03allZ\x04list\x80\x01\x01R\x05token\"D\n" +
 	"\x13DeleteTokenResponse\x12-\n" +
 	"\x05token\x18\x01 \x01(\v2\x17.opentact.auth.v1.TokenR\x05token\"\x18\n" +
-	"\x16DeleteAllTokensRequest\"\x19\n" +
-	"\x17DeleteAllTokensResponse2\xe3\x03\n" +
+	"\x16DeleteAllTokensRequest\"\xb8\x01\n" +
+	"\x17DeleteAllTokensResponse\x12]\n" +
+	"\fother_fields\x18d \x03(\v2:.opentact.auth.v1.DeleteAllTokensResponse.OtherFieldsEntryR\votherFields\x1a>\n" +
+	"\x10OtherFieldsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x012\xe3\x03\n" +
 	"\fTokenService\x12Z\n" +
 	"\vCreateToken\x12$.opentact.auth.v1.CreateTokenRequest\x1a%.opentact.auth.v1.CreateTokenResponse\x12W\n" +
 	"\n" +
@@ -653,7 +691,7 @@ func file_opentact_auth_v1_token_proto_rawDescGZIP() []byte {
 	return file_opentact_auth_v1_token_proto_rawDescData
 }
 
-var file_opentact_auth_v1_token_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_opentact_auth_v1_token_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_opentact_auth_v1_token_proto_goTypes = []any{
 	(*Token)(nil),                   // 0: opentact.auth.v1.Token
 	(*CreateTokenRequest)(nil),      // 1: opentact.auth.v1.CreateTokenRequest
@@ -666,31 +704,37 @@ var file_opentact_auth_v1_token_proto_goTypes = []any{
 	(*DeleteTokenResponse)(nil),     // 8: opentact.auth.v1.DeleteTokenResponse
 	(*DeleteAllTokensRequest)(nil),  // 9: opentact.auth.v1.DeleteAllTokensRequest
 	(*DeleteAllTokensResponse)(nil), // 10: opentact.auth.v1.DeleteAllTokensResponse
-	(*timestamppb.Timestamp)(nil),   // 11: google.protobuf.Timestamp
+	nil,                             // 11: opentact.auth.v1.Token.OtherFieldsEntry
+	nil,                             // 12: opentact.auth.v1.DeleteAllTokensResponse.OtherFieldsEntry
+	(*timestamppb.Timestamp)(nil),   // 13: google.protobuf.Timestamp
+	(*User)(nil),                    // 14: opentact.auth.v1.User
 }
 var file_opentact_auth_v1_token_proto_depIdxs = []int32{
-	11, // 0: opentact.auth.v1.Token.expired_on:type_name -> google.protobuf.Timestamp
-	11, // 1: opentact.auth.v1.Token.created_on:type_name -> google.protobuf.Timestamp
-	11, // 2: opentact.auth.v1.Token.modified_on:type_name -> google.protobuf.Timestamp
-	0,  // 3: opentact.auth.v1.CreateTokenResponse.token:type_name -> opentact.auth.v1.Token
-	0,  // 4: opentact.auth.v1.ListTokensResponse.tokens:type_name -> opentact.auth.v1.Token
-	0,  // 5: opentact.auth.v1.UpdateTokenResponse.token:type_name -> opentact.auth.v1.Token
-	0,  // 6: opentact.auth.v1.DeleteTokenResponse.token:type_name -> opentact.auth.v1.Token
-	1,  // 7: opentact.auth.v1.TokenService.CreateToken:input_type -> opentact.auth.v1.CreateTokenRequest
-	3,  // 8: opentact.auth.v1.TokenService.ListTokens:input_type -> opentact.auth.v1.ListTokensRequest
-	5,  // 9: opentact.auth.v1.TokenService.UpdateToken:input_type -> opentact.auth.v1.UpdateTokenRequest
-	7,  // 10: opentact.auth.v1.TokenService.DeleteToken:input_type -> opentact.auth.v1.DeleteTokenRequest
-	9,  // 11: opentact.auth.v1.TokenService.DeleteAllTokens:input_type -> opentact.auth.v1.DeleteAllTokensRequest
-	2,  // 12: opentact.auth.v1.TokenService.CreateToken:output_type -> opentact.auth.v1.CreateTokenResponse
-	4,  // 13: opentact.auth.v1.TokenService.ListTokens:output_type -> opentact.auth.v1.ListTokensResponse
-	6,  // 14: opentact.auth.v1.TokenService.UpdateToken:output_type -> opentact.auth.v1.UpdateTokenResponse
-	8,  // 15: opentact.auth.v1.TokenService.DeleteToken:output_type -> opentact.auth.v1.DeleteTokenResponse
-	10, // 16: opentact.auth.v1.TokenService.DeleteAllTokens:output_type -> opentact.auth.v1.DeleteAllTokensResponse
-	12, // [12:17] is the sub-list for method output_type
-	7,  // [7:12] is the sub-list for method input_type
-	7,  // [7:7] is the sub-list for extension type_name
-	7,  // [7:7] is the sub-list for extension extendee
-	0,  // [0:7] is the sub-list for field type_name
+	13, // 0: opentact.auth.v1.Token.expired_on:type_name -> google.protobuf.Timestamp
+	13, // 1: opentact.auth.v1.Token.created_on:type_name -> google.protobuf.Timestamp
+	13, // 2: opentact.auth.v1.Token.modified_on:type_name -> google.protobuf.Timestamp
+	14, // 3: opentact.auth.v1.Token.user:type_name -> opentact.auth.v1.User
+	11, // 4: opentact.auth.v1.Token.other_fields:type_name -> opentact.auth.v1.Token.OtherFieldsEntry
+	0,  // 5: opentact.auth.v1.CreateTokenResponse.token:type_name -> opentact.auth.v1.Token
+	0,  // 6: opentact.auth.v1.ListTokensResponse.tokens:type_name -> opentact.auth.v1.Token
+	0,  // 7: opentact.auth.v1.UpdateTokenResponse.token:type_name -> opentact.auth.v1.Token
+	0,  // 8: opentact.auth.v1.DeleteTokenResponse.token:type_name -> opentact.auth.v1.Token
+	12, // 9: opentact.auth.v1.DeleteAllTokensResponse.other_fields:type_name -> opentact.auth.v1.DeleteAllTokensResponse.OtherFieldsEntry
+	1,  // 10: opentact.auth.v1.TokenService.CreateToken:input_type -> opentact.auth.v1.CreateTokenRequest
+	3,  // 11: opentact.auth.v1.TokenService.ListTokens:input_type -> opentact.auth.v1.ListTokensRequest
+	5,  // 12: opentact.auth.v1.TokenService.UpdateToken:input_type -> opentact.auth.v1.UpdateTokenRequest
+	7,  // 13: opentact.auth.v1.TokenService.DeleteToken:input_type -> opentact.auth.v1.DeleteTokenRequest
+	9,  // 14: opentact.auth.v1.TokenService.DeleteAllTokens:input_type -> opentact.auth.v1.DeleteAllTokensRequest
+	2,  // 15: opentact.auth.v1.TokenService.CreateToken:output_type -> opentact.auth.v1.CreateTokenResponse
+	4,  // 16: opentact.auth.v1.TokenService.ListTokens:output_type -> opentact.auth.v1.ListTokensResponse
+	6,  // 17: opentact.auth.v1.TokenService.UpdateToken:output_type -> opentact.auth.v1.UpdateTokenResponse
+	8,  // 18: opentact.auth.v1.TokenService.DeleteToken:output_type -> opentact.auth.v1.DeleteTokenResponse
+	10, // 19: opentact.auth.v1.TokenService.DeleteAllTokens:output_type -> opentact.auth.v1.DeleteAllTokensResponse
+	15, // [15:20] is the sub-list for method output_type
+	10, // [10:15] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_opentact_auth_v1_token_proto_init() }
@@ -698,6 +742,7 @@ func file_opentact_auth_v1_token_proto_init() {
 	if File_opentact_auth_v1_token_proto != nil {
 		return
 	}
+	file_opentact_auth_v1_auth_proto_init()
 	file_opentact_auth_v1_token_proto_msgTypes[0].OneofWrappers = []any{}
 	file_opentact_auth_v1_token_proto_msgTypes[1].OneofWrappers = []any{}
 	file_opentact_auth_v1_token_proto_msgTypes[5].OneofWrappers = []any{}
@@ -707,7 +752,7 @@ func file_opentact_auth_v1_token_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_opentact_auth_v1_token_proto_rawDesc), len(file_opentact_auth_v1_token_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   11,
+			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
