@@ -35,6 +35,16 @@ func documentedPayload(name string) string {
 	return string(answer.Payload)
 }
 
+// decodePayload decodes a GET /rest/auth payload as the client does.
+func decodePayload(t testing.TB, payload string) *upstream.User {
+	t.Helper()
+	u, err := upstream.DecodeAnswer(upstream.AuthEndpoint, []byte(`{"success":true,"payload":`+payload+`}`))
+	if err != nil {
+		t.Fatalf("decoding the payload: %v", err)
+	}
+	return u
+}
+
 func ts(t *testing.T, s string) *timestamppb.Timestamp {
 	t.Helper()
 	v, err := time.Parse(time.RFC3339Nano, s)
@@ -121,13 +131,39 @@ func TestAuthResponseMapsPayload(t *testing.T) {
 			},
 		},
 		{
-			name: "unknown fields, including account extras seen in real answers, are ignored",
+			name: "the account's newer fields are modelled; the rest is carried as JSON text",
 			payload: `{"uuid":"u1","is_verified":true,"settings":{"a":[1,2,{"b":null}]},"tags":["x"],
-				"account":{"uuid":"a1","phone":87015260731,"address1":null,"address2":null,"class4_id":7,
-				"time_zone":"UTC","users":[{"uuid":"u1"}],"admin":{"uuid":"u1"},"messaging_profile_default":null,
-				"messaging_profiles":[],"addresses":[]}}`,
+				"account":{"uuid":"a1","phone":87015260731,"address1":null,"address2":"Suite 5","zip_code":"050000",
+				"city":"Алматы","class4_id":7,"disabled_on":"2025-02-03T04:05:06Z","wss_online":true,
+				"time_zone":"UTC","users":[{"uuid":"u1","password":"hunter2"},{"uuid":"u2","brand_new":12345678901234567890}],
+				"admin":{"uuid":"u1","ha1b":"d41d8cd98f00b204e9800998ecf8427e"},"messaging_profile_default":null,
+				"messaging_profiles":[{"uuid":"m1","long_code_weight":0.1000000000000000055511151231257827}],"addresses":[]}}`,
+			want: func(t *testing.T) *authv1.User {
+				return &authv1.User{
+					Uuid:        s("u1"),
+					OtherFields: map[string]string{"is_verified": "true", "settings": `{"a":[1,2,{"b":null}]}`, "tags": `["x"]`},
+					Account: &authv1.Account{
+						Uuid: s("a1"), Phone: s("87015260731"), Address2: s("Suite 5"), ZipCode: s("050000"),
+						City: s("Алматы"), Class4Id: proto.Int64(7), DisabledOn: ts(t, "2025-02-03T04:05:06Z"),
+						WssOnline: proto.Bool(true),
+						Admin:     &authv1.User{Uuid: s("u1")},
+						Users: []*authv1.User{
+							{Uuid: s("u1")},
+							{Uuid: s("u2"), OtherFields: map[string]string{"brand_new": "12345678901234567890"}},
+						},
+						OtherFields: map[string]string{
+							"time_zone": `"UTC"`, "messaging_profile_default": "null", "addresses": "[]",
+							"messaging_profiles": `[{"uuid":"m1","long_code_weight":0.1000000000000000055511151231257827}]`,
+						},
+					},
+				}
+			},
+		},
+		{
+			name:    "a password or HA1 digest is dropped wherever it is, never carried",
+			payload: `{"uuid":"u1","password":"hunter2","HA1":"x","ext":{"sip":[{"login":"l","ha1b":"y"}],"Password":"p"}}`,
 			want: func(*testing.T) *authv1.User {
-				return &authv1.User{Uuid: s("u1"), Account: &authv1.Account{Uuid: s("a1")}}
+				return &authv1.User{Uuid: s("u1"), OtherFields: map[string]string{"ext": `{"sip":[{"login":"l"}]}`}}
 			},
 		},
 		{
@@ -207,11 +243,7 @@ func TestAuthResponseMapsPayload(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			var u upstream.User
-			if err := json.Unmarshal([]byte(tc.payload), &u); err != nil {
-				t.Fatalf("decoding the payload: %v", err)
-			}
-			got := authResponse(&u)
+			got := authResponse(decodePayload(t, tc.payload))
 			want := &authv1.GetAuthResponse{User: tc.want(t)}
 			if diff := cmp.Diff(want, got, protocmp.Transform()); diff != "" {
 				t.Errorf("mapping mismatch (-want +got):\n%s", diff)

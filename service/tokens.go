@@ -58,8 +58,9 @@ func (s *TokenServer) DeleteToken(ctx context.Context, req *authv1.DeleteTokenRe
 
 // DeleteAllTokens calls DELETE /rest/token/all.
 func (s *TokenServer) DeleteAllTokens(ctx context.Context, _ *authv1.DeleteAllTokensRequest) (*authv1.DeleteAllTokensResponse, error) {
-	if _, err := upstream.Do(ctx, s.core.upstream, upstream.DeleteAllTokensEndpoint, credentials(ctx), upstream.Request{}); err != nil {
+	e, err := upstream.Do(ctx, s.core.upstream, upstream.DeleteAllTokensEndpoint, credentials(ctx), upstream.Request{})
+	if err != nil {
 		return nil, err
 	}
-	return &authv1.DeleteAllTokensResponse{}, nil
+	return &authv1.DeleteAllTokensResponse{OtherFields: otherFields(&e.Carried)}, nil
 }

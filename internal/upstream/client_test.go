@@ -529,8 +529,7 @@ func TestAuthDecodesPayloads(t *testing.T) {
 			FirstName:   str("First Name"),
 			LastName:    str("Last Name"),
 			Gender:      str("Female"),
-			Account: upstream.Account{
-				Valid:      true,
+			Account: upstream.Object[upstream.Account]{Value: &upstream.Account{
 				UUID:       str("f2cb79fb-6bf8-4484-8034-debf95aac73b"),
 				Email:      str("info@denovolab.com"),
 				Name:       str("DENOVOLAB"),
@@ -538,7 +537,7 @@ func TestAuthDecodesPayloads(t *testing.T) {
 				Balance:    upstream.Decimal{Value: "99.87895", Valid: true},
 				CreatedOn:  at("2024-01-16T14:15:48.540Z"),
 				ModifiedOn: at("2024-01-16T14:15:48.540Z"),
-			},
+			}},
 		}},
 		{"2020 docs", payload2020, &upstream.User{
 			UUID:        str("60e9fa76-20e7-45ee-bf24-8c4a95143dad"),
@@ -561,13 +560,21 @@ func TestAuthDecodesPayloads(t *testing.T) {
 			Gender:      str("Two-Spirit"),
 			CreatedOn:   at("2023-05-01T10:00:15Z"),
 			WSSOnline:   upstream.Bool{Value: false, Valid: true},
-			Account: upstream.Account{
-				Valid:   true,
-				UUID:    str("acc-1"),
-				Name:    str("ТОО Ромашка"),
-				Level:   str("ServiceAccount"),
-				Balance: upstream.Decimal{Value: "-12.5", Valid: true},
-			},
+			Carried:     upstream.Carried{Other: map[string]upstream.Raw{"some_new_field": `{"x":[1,2,3]}`}},
+			Account: upstream.Object[upstream.Account]{Value: &upstream.Account{
+				UUID:     str("acc-1"),
+				Name:     str("ТОО Ромашка"),
+				Level:    str("ServiceAccount"),
+				Balance:  upstream.Decimal{Value: "-12.5", Valid: true},
+				Phone:    str("87015260731"),
+				Class4ID: upstream.Int64{Value: 42, Valid: true},
+				Users:    upstream.List[upstream.User]{Valid: true, Values: []upstream.User{{UUID: str("x")}}},
+				Admin:    upstream.Object[upstream.User]{Value: &upstream.User{UUID: str("y")}},
+				Carried: upstream.Carried{Other: map[string]upstream.Raw{
+					"time_zone": `"Asia/Almaty"`, "messaging_profile_default": "null",
+					"messaging_profiles": "[]", "addresses": "[]",
+				}},
+			}},
 		}},
 	}
 	for _, tt := range tests {

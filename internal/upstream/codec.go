@@ -44,21 +44,6 @@ func (d *Decimal) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
 }
 
 // UnmarshalJSONFrom implements json.UnmarshalerFrom.
-func (v *Int32) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
+func (v *Integer[T]) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
 	return readValue(dec, v.UnmarshalJSON)
-}
-
-// UnmarshalJSONFrom decodes an object and skips any other JSON value.
-func (a *Account) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
-	if dec.PeekKind() != '{' {
-		return dec.SkipValue()
-	}
-	type plain Account // without this method
-	var p plain
-	if err := json.UnmarshalDecode(dec, &p); err != nil {
-		return err
-	}
-	*a = Account(p)
-	a.Valid = true
-	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // User is the payload of GET /rest/auth: the caller's profile, its account
@@ -13,56 +14,52 @@ import (
 // login ids, no account; 2024: account and wss_online) and sends more than
 // either shows, so every field is optional and lenient: a JSON null, a
 // missing field, or a value of a type the field cannot hold leaves it
-// unset, and unknown fields are ignored. Nothing in the payload but broken
-// JSON or a non-object fails the decoding.
+// unset, and members no field models are carried in Other. Nothing in the
+// payload but broken JSON or a non-object fails the decoding.
 type User struct {
-	UUID           String  `json:"uuid"`
-	Email          String  `json:"email"`
-	WSSOnline      Bool    `json:"wss_online"`
-	Role           String  `json:"role"`
-	CreatedOn      Time    `json:"created_on"`
-	ModifiedOn     Time    `json:"modified_on"`
-	DeletedOn      Time    `json:"deleted_on"`
-	Token          String  `json:"token"`
-	PhoneNumber    String  `json:"phone_number"`
-	DOB            Time    `json:"dob"`
-	Avatar         String  `json:"avatar"`
-	FirstName      String  `json:"first_name"`
-	LastName       String  `json:"last_name"`
-	Gender         String  `json:"gender"`
-	GmailUserID    String  `json:"gmail_user_id"`
-	FacebookUserID String  `json:"facebook_user_id"`
-	AppleUserID    String  `json:"apple_user_id"`
-	WechatUserID   String  `json:"wechat_user_id"`
-	Account        Account `json:"account"`
+	Carried
+	UUID           String          `json:"uuid"`
+	Email          String          `json:"email"`
+	WSSOnline      Bool            `json:"wss_online"`
+	Role           String          `json:"role"`
+	CreatedOn      Time            `json:"created_on"`
+	ModifiedOn     Time            `json:"modified_on"`
+	DeletedOn      Time            `json:"deleted_on"`
+	Token          String          `json:"token"`
+	PhoneNumber    String          `json:"phone_number"`
+	DOB            Time            `json:"dob"`
+	Avatar         String          `json:"avatar"`
+	FirstName      String          `json:"first_name"`
+	LastName       String          `json:"last_name"`
+	Gender         String          `json:"gender"`
+	GmailUserID    String          `json:"gmail_user_id"`
+	FacebookUserID String          `json:"facebook_user_id"`
+	AppleUserID    String          `json:"apple_user_id"`
+	WechatUserID   String          `json:"wechat_user_id"`
+	Account        Object[Account] `json:"account"`
 }
 
-// Account is the account (tenant) of a User; Valid is false when the
-// payload had none (the 2020 shape) or it was not a JSON object.
+// Account is the account (tenant) of a User, as lenient as User.
 type Account struct {
-	Valid      bool    `json:"-"`
-	UUID       String  `json:"uuid"`
-	Email      String  `json:"email"`
-	Name       String  `json:"name"`
-	Level      String  `json:"level"`
-	Balance    Decimal `json:"balance"`
-	CreatedOn  Time    `json:"created_on"`
-	ModifiedOn Time    `json:"modified_on"`
-	DeletedOn  Time    `json:"deleted_on"`
-}
-
-// UnmarshalJSON decodes an object and ignores any other JSON value.
-func (a *Account) UnmarshalJSON(b []byte) error {
-	if len(b) == 0 || b[0] != '{' {
-		return nil
-	}
-	type plain Account // without this method
-	var p plain
-	if json.Unmarshal(b, &p) == nil {
-		*a = Account(p)
-		a.Valid = true
-	}
-	return nil
+	Carried
+	UUID       String       `json:"uuid"`
+	Email      String       `json:"email"`
+	Name       String       `json:"name"`
+	Level      String       `json:"level"`
+	Balance    Decimal      `json:"balance"`
+	CreatedOn  Time         `json:"created_on"`
+	ModifiedOn Time         `json:"modified_on"`
+	DeletedOn  Time         `json:"deleted_on"`
+	Phone      String       `json:"phone"`
+	Address1   String       `json:"address1"`
+	Address2   String       `json:"address2"`
+	ZipCode    String       `json:"zip_code"`
+	City       String       `json:"city"`
+	Class4ID   Int64        `json:"class4_id"`
+	DisabledOn Time         `json:"disabled_on"`
+	WSSOnline  Bool         `json:"wss_online"`
+	Admin      Object[User] `json:"admin"`
+	Users      List[User]   `json:"users"`
 }
 
 // String is an optional text field. A JSON number is kept as its literal
@@ -194,34 +191,48 @@ func skipDigits(b []byte, i int) int {
 // Token is an Opentact API token, the payload of the token calls. Every
 // field is optional and lenient, as User's are.
 type Token struct {
-	UUID       String `json:"uuid"`
-	Name       String `json:"name"`
-	Token      String `json:"token"`
-	TTL        Int32  `json:"ttl"`
-	ExpiredOn  Time   `json:"expired_on"`
-	CreatedOn  Time   `json:"created_on"`
-	ModifiedOn Time   `json:"modified_on"`
+	Carried
+	UUID       String       `json:"uuid"`
+	Name       String       `json:"name"`
+	Token      String       `json:"token"`
+	TTL        Int32        `json:"ttl"`
+	ExpiredOn  Time         `json:"expired_on"`
+	CreatedOn  Time         `json:"created_on"`
+	ModifiedOn Time         `json:"modified_on"`
+	User       Object[User] `json:"user"`
 }
 
 // Empty is the payload of a call whose answer carries nothing
-// ({"payload": {}}, or no payload at all).
-type Empty struct{}
+// ({"payload": {}}, or no payload at all); anything it does carry is in
+// Other.
+type Empty struct {
+	Carried
+}
 
-// Int32 is an optional integer field. A JSON integer within int32, or a
+// Int32 and Int64 are optional integer fields.
+type (
+	Int32 = Integer[int32]
+	Int64 = Integer[int64]
+)
+
+// Integer is an optional integer field. A JSON integer within T, or a
 // JSON string holding one, is taken; anything else (a fraction, a number
 // out of range, another type) leaves it unset.
-type Int32 struct {
-	Value int32
+type Integer[T int32 | int64] struct {
+	Value T
 	Valid bool
 }
 
 // UnmarshalJSON implements json.Unmarshaler; it never fails.
-func (v *Int32) UnmarshalJSON(b []byte) error {
+func (v *Integer[T]) UnmarshalJSON(b []byte) error {
 	if s, ok := unquote(b); ok {
 		b = []byte(s)
 	}
-	if n, err := strconv.ParseInt(string(b), 10, 32); err == nil {
-		*v = Int32{Value: int32(n), Valid: true}
+	if !isNumber(b) || bytes.ContainsAny(b, ".eE") {
+		return nil // not a JSON integer: strconv alone would take "+5" and "007"
+	}
+	if n, err := strconv.ParseInt(string(b), 10, int(unsafe.Sizeof(v.Value))*8); err == nil {
+		*v = Integer[T]{Value: T(n), Valid: true}
 	}
 	return nil
 }

@@ -15,7 +15,7 @@ func decodeField[T any](t *testing.T, raw string) T {
 	var v struct {
 		F T `json:"f"`
 	}
-	if err := json.Unmarshal([]byte(`{"f":`+raw+`}`), &v); err != nil {
+	if err := decodeJSON([]byte(`{"f":`+raw+`}`), &v); err != nil {
 		t.Fatalf("decoding {\"f\":%s}: %v", raw, err)
 	}
 	return v.F
@@ -148,34 +148,46 @@ func TestDecimal(t *testing.T) {
 
 func TestAccount(t *testing.T) {
 	t.Parallel()
+	obj := func(a Account) Object[Account] { return Object[Account]{Value: &a} }
 	tests := []struct {
 		name string
 		raw  string
-		want Account
+		want Object[Account]
 	}{
 		{"object", `{"uuid":"f2cb","name":"DENOVOLAB","level":"Level0","balance":99.87895,"created_on":"2024-01-16T14:15:48.540Z","deleted_on":null}`,
-			Account{Valid: true, UUID: String{"f2cb", true}, Name: String{"DENOVOLAB", true}, Level: String{"Level0", true},
-				Balance: Decimal{"99.87895", true}, CreatedOn: Time{time.Date(2024, 1, 16, 14, 15, 48, 540e6, time.UTC), true}}},
-		{"empty object", `{}`, Account{Valid: true}},
-		{"object with space", ` { "name" : "A" } `, Account{Valid: true, Name: String{"A", true}}},
-		{"fields of the wrong type", `{"uuid":"f2cb","name":{"first":"x"},"email":["a@b.c"],"level":true,"balance":"abc","created_on":17,"modified_on":"yesterday"}`,
-			Account{Valid: true, UUID: String{"f2cb", true}}},
-		{"phone as number and unknown fields", `{"uuid":"f2cb","phone":87015260731,"address1":null,"class4_id":42,"users":[{"uuid":"u"}],"admin":{"uuid":"a"},"messaging_profiles":[]}`,
-			Account{Valid: true, UUID: String{"f2cb", true}}},
-		{"string", `"f2cb79fb-6bf8-4484-8034-debf95aac73b"`, Account{}},
-		{"array", `[{"uuid":"f2cb"}]`, Account{}},
-		{"number", `42`, Account{}},
-		{"bool", `true`, Account{}},
-		{"null", `null`, Account{}},
+			obj(Account{UUID: String{"f2cb", true}, Name: String{"DENOVOLAB", true}, Level: String{"Level0", true},
+				Balance: Decimal{"99.87895", true}, CreatedOn: Time{time.Date(2024, 1, 16, 14, 15, 48, 540e6, time.UTC), true}})},
+		{"empty object", `{}`, obj(Account{})},
+		{"object with space", ` { "name" : "A" } `, obj(Account{Name: String{"A", true}})},
+		{"fields of the wrong type", `{"uuid":"f2cb","name":{"first":"x"},"email":["a@b.c"],"level":true,"balance":"abc","created_on":17,"modified_on":"yesterday","class4_id":1.5,"admin":"a","users":{}}`,
+			obj(Account{UUID: String{"f2cb", true}})},
+		{"newer fields", `{"uuid":"f2cb","phone":87015260731,"address1":null,"address2":"Suite 5","zip_code":"050000","city":"Алматы","class4_id":42,"disabled_on":"2025-02-03T04:05:06Z","wss_online":false}`,
+			obj(Account{UUID: String{"f2cb", true}, Phone: String{"87015260731", true}, Address2: String{"Suite 5", true},
+				ZipCode: String{"050000", true}, City: String{"Алматы", true}, Class4ID: Int64{42, true},
+				DisabledOn: Time{time.Date(2025, 2, 3, 4, 5, 6, 0, time.UTC), true}, WSSOnline: Bool{false, true}})},
+		{"admin and users", `{"admin":{"uuid":"a","account":null},"users":[{"uuid":"u1"},null,"u2",{"uuid":"u3","password":"hunter2"}]}`,
+			obj(Account{Admin: Object[User]{&User{UUID: String{"a", true}}},
+				Users: List[User]{Valid: true, Values: []User{
+					{UUID: String{"u1", true}},
+					{UUID: String{"u3", true}, Carried: Carried{Other: map[string]Raw{"password": ""}}},
+				}}})},
+		{"empty users", `{"users":[]}`, obj(Account{Users: List[User]{Valid: true}})},
+		{"string", `"f2cb79fb-6bf8-4484-8034-debf95aac73b"`, Object[Account]{}},
+		{"array", `[{"uuid":"f2cb"}]`, Object[Account]{}},
+		{"number", `42`, Object[Account]{}},
+		{"bool", `true`, Object[Account]{}},
+		{"null", `null`, Object[Account]{}},
 	}
 	for _, tt := range tests {
-		if diff := cmp.Diff(tt.want, decodeField[Account](t, tt.raw)); diff != "" {
+		if diff := cmp.Diff(tt.want, decodeField[Object[Account]](t, tt.raw)); diff != "" {
 			t.Errorf("Account from %s (-want +got):\n%s", tt.name, diff)
 		}
 	}
-	var missing struct{ A Account }
-	if err := json.Unmarshal([]byte(`{}`), &missing); err != nil || missing.A.Valid {
-		t.Errorf("absent account: %+v, %v; want not Valid", missing.A, err)
+	var missing struct {
+		A Object[Account] `json:"a"`
+	}
+	if err := decodeJSON([]byte(`{}`), &missing); err != nil || missing.A.Value != nil {
+		t.Errorf("absent account: %+v, %v; want nil", missing.A, err)
 	}
 }
 
@@ -186,17 +198,109 @@ func TestUserLenient(t *testing.T) {
 	raw := `{"uuid":["x"],"email":"a@b.c","wss_online":"yes","role":{"name":"User"},"created_on":1705414548,
 		"token":null,"first_name":42,"gender":false,"account":"none","brand_new":{"deep":[1,{"x":null}]}}`
 	var u User
-	if err := json.Unmarshal([]byte(raw), &u); err != nil {
-		t.Fatalf("Unmarshal: %v", err)
+	if err := decodeJSON([]byte(raw), &u); err != nil {
+		t.Fatalf("decoding: %v", err)
 	}
-	want := User{Email: String{"a@b.c", true}, FirstName: String{"42", true}}
+	want := User{Email: String{"a@b.c", true}, FirstName: String{"42", true},
+		Carried: Carried{Other: map[string]Raw{"brand_new": `{"deep":[1,{"x":null}]}`}}}
 	if diff := cmp.Diff(want, u); diff != "" {
 		t.Errorf("user (-want +got):\n%s", diff)
 	}
-	for _, bad := range []string{`[]`, `"user"`, `{"uuid":"x"`, `{"uuid":}`} {
+	for _, bad := range []string{`[]`, `"user"`, `{"uuid":"x"`, `{"uuid":}`, `{"x":[1,}`} {
 		var u User
-		if err := json.Unmarshal([]byte(bad), &u); err == nil {
-			t.Errorf("Unmarshal(%s) succeeded, want an error", bad)
+		if err := decodeJSON([]byte(bad), &u); err == nil {
+			t.Errorf("decoding %s succeeded, want an error", bad)
+		}
+	}
+}
+
+// TestCarried: every member no field models is kept with its exact JSON
+// text, at any depth; a modelled name is never among them; a dropped name
+// is removed wherever it occurs and its value is not kept.
+func TestCarried(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, raw string
+		want      map[string]Raw
+	}{
+		{"numbers keep every digit", `{"big":12345678901234567890,"frac":0.1000000000000000055511151231257827,"exp":-1.5E+400,"neg":-0}`,
+			map[string]Raw{"big": "12345678901234567890", "frac": "0.1000000000000000055511151231257827", "exp": "-1.5E+400", "neg": "-0"}},
+		{"text, null, bools", `{"s":"Алматы \"A\"","n":null,"t":true,"f":false,"e":""}`,
+			map[string]Raw{"s": `"Алматы \"A\""`, "n": "null", "t": "true", "f": "false", "e": `""`}},
+		{"nesting as sent, space dropped", `{"time_zone" : { "name" : "Asia/Almaty", "utc_offset" : 5, "dst" : [ 1.50, { } , [ ] ] } }`,
+			map[string]Raw{"time_zone": `{"name":"Asia/Almaty","utc_offset":5,"dst":[1.50,{},[]]}`}},
+		{"a brand new key", `{"uuid":"u","brand_new_2027":{"k":[{"deep":{"deeper":12345678901234567890}}]}}`,
+			map[string]Raw{"brand_new_2027": `{"k":[{"deep":{"deeper":12345678901234567890}}]}`}},
+		{"modelled names are not carried", `{"uuid":"u","email":7,"account":"none","wss_online":"yes","x":1}`,
+			map[string]Raw{"x": "1"}},
+		{"dropped names at the top are kept empty", `{"password":"hunter2","Ha1":"d41d8cd9","HA1B":{"x":1}}`,
+			map[string]Raw{"password": "", "Ha1": "", "HA1B": ""}},
+		{"dropped names deeper are removed", `{"admin2":{"email":"a@b.c","password":"hunter2","sip":[{"login":"l","ha1":"x","ha1b":"y","n":1}],"pass\u0077ord":"p"}}`,
+			map[string]Raw{"admin2": `{"email":"a@b.c","sip":[{"login":"l","n":1}]}`}},
+		{"a dropped name as a value is kept", `{"hint":["password","ha1"]}`,
+			map[string]Raw{"hint": `["password","ha1"]`}},
+		{"a repeated name: the last wins", `{"x":1,"x":{"y":2}}`, map[string]Raw{"x": `{"y":2}`}},
+		{"invalid UTF-8 becomes U+FFFD", "{\"x\":\"a\xffb\",\"y\xfe\":[\"\xff\"]}", map[string]Raw{"x": "\"a\ufffdb\"", "y\ufffd": "[\"\ufffd\"]"}},
+	}
+	for _, tt := range tests {
+		var u User
+		if err := decodeJSON([]byte(tt.raw), &u); err != nil {
+			t.Fatalf("%s: decoding: %v", tt.name, err)
+		}
+		if diff := cmp.Diff(tt.want, u.Other); diff != "" {
+			t.Errorf("%s: carried (-want +got):\n%s", tt.name, diff)
+		}
+	}
+	var none User
+	if err := decodeJSON([]byte(`{"uuid":"u","email":"a@b.c"}`), &none); err != nil || none.Other != nil {
+		t.Errorf("a payload with nothing unmodelled carries %v (%v); want a nil map", none.Other, err)
+	}
+}
+
+// TestCarriedStopsWhenModelled: the same answer, decoded by a type that
+// models a field and one that does not, carries that field only in the
+// second. This is what happens to callers when a field becomes modelled.
+func TestCarriedStopsWhenModelled(t *testing.T) {
+	t.Parallel()
+	raw := []byte(`{"uuid":"a","class4_id":42,"city":"Kyiv"}`)
+	var before struct {
+		Carried
+		UUID String `json:"uuid"`
+	}
+	var after Account
+	if err := decodeJSON(raw, &before); err != nil {
+		t.Fatal(err)
+	}
+	if err := decodeJSON(raw, &after); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(map[string]Raw{"class4_id": "42", "city": `"Kyiv"`}, before.Other); diff != "" {
+		t.Errorf("unmodelled: carried (-want +got):\n%s", diff)
+	}
+	if after.Other != nil || after.Class4ID != (Int64{42, true}) || after.City != (String{"Kyiv", true}) {
+		t.Errorf("modelled: class4_id %+v, city %+v, carried %v; want both modelled and nothing carried", after.Class4ID, after.City, after.Other)
+	}
+}
+
+func TestInt64(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		raw  string
+		want Int64
+	}{
+		{`42`, Int64{42, true}},
+		{`-9223372036854775808`, Int64{-9223372036854775808, true}},
+		{`"9223372036854775807"`, Int64{9223372036854775807, true}},
+		{`9223372036854775808`, Int64{}},
+		{`4.2`, Int64{}},
+		{`4e2`, Int64{}},
+		{`null`, Int64{}},
+		{`true`, Int64{}},
+		{`[1]`, Int64{}},
+	}
+	for _, tt := range tests {
+		if got := decodeField[Int64](t, tt.raw); got != tt.want {
+			t.Errorf("Int64 from %s = %+v, want %+v", tt.raw, got, tt.want)
 		}
 	}
 }
