@@ -40,7 +40,10 @@ func ha1b(login, domain, password string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// demoProfile follows the documented 2024 payload shape.
+// demoProfile follows the documented 2024 payload shape, with the account
+// fields newer answers and Opentact's schema add: some are modelled by the
+// facade, the rest (time_zone, messaging profiles, addresses) reach
+// callers in other_fields.
 const demoProfile = `{
   "uuid": "0116f6d1-1280-44b2-9134-da48509ec575",
   "email": "opentact@callify.io",
@@ -63,7 +66,18 @@ const demoProfile = `{
     "name": "DENOVOLAB",
     "level": "Level0",
     "deleted_on": null,
-    "balance": 99.87895
+    "balance": 99.87895,
+    "phone": 87015260731,
+    "address1": "1 Demo Street",
+    "address2": null,
+    "zip_code": "10001",
+    "city": "New York",
+    "class4_id": 48213,
+    "disabled_on": null,
+    "time_zone": {"name": "America/New_York", "country_code": "US", "utc_offset": -5, "utc_dst_offset": -4},
+    "messaging_profile_default": null,
+    "messaging_profiles": [],
+    "addresses": [{"name": "office", "is_billing": true, "city": "New York", "country": {"a2": "US", "n": 840}}]
   }
 }`
 
