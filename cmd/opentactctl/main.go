@@ -33,6 +33,8 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/descriptorpb"
 
 	"github.com/opentact-facade/opentact-facade/client"
 	authv1 "github.com/opentact-facade/opentact-facade/gen/go/opentact/auth/v1"
@@ -452,8 +454,8 @@ func runAuth(ctx context.Context, c *command, args []string) int {
 	if err != nil {
 		return c.callFailed(err)
 	}
-	if !*showToken && resp.GetUser().GetToken() != "" {
-		resp.GetUser().Token = proto.String("[hidden: use --show-token]")
+	if !*showToken {
+		hideTree(resp.ProtoReflect(), "[hidden: use --show-token]")
 	}
 	return c.print(resp)
 }
@@ -493,11 +495,35 @@ func (f *stringFlag) Set(s string) error {
 	return nil
 }
 
-// hideSecret replaces the secret of t, when it has one.
+// hideSecret replaces the secret of t, when it has one, and the JWT of its
+// owner.
 func hideSecret(t *authv1.Token) {
 	if t.GetToken() != "" {
 		t.Token = proto.String(hiddenSecret)
 	}
+	if t.User != nil {
+		hideTree(t.User.ProtoReflect(), "[hidden]")
+	}
+}
+
+// hideTree replaces every secret (a field marked debug_redact) set in m or
+// in a message under it, such as the JWTs of an account's users.
+func hideTree(m protoreflect.Message, marker string) {
+	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		switch {
+		case fd.Kind() == protoreflect.StringKind && !fd.IsList() && !fd.IsMap():
+			if opts, ok := fd.Options().(*descriptorpb.FieldOptions); ok && opts.GetDebugRedact() && v.String() != "" {
+				m.Set(fd, protoreflect.ValueOfString(marker))
+			}
+		case fd.Kind() == protoreflect.MessageKind && fd.IsList():
+			for i := range v.List().Len() {
+				hideTree(v.List().Get(i).Message(), marker)
+			}
+		case fd.Kind() == protoreflect.MessageKind && !fd.IsMap():
+			hideTree(v.Message(), marker)
+		}
+		return true
+	})
 }
 
 func runTokenCreate(ctx context.Context, c *command, args []string) int {

@@ -23,7 +23,9 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
+	authv1 "github.com/opentact-facade/opentact-facade/gen/go/opentact/auth/v1"
 	"github.com/opentact-facade/opentact-facade/internal/sandbox"
 	"github.com/opentact-facade/opentact-facade/internal/server"
 	"github.com/opentact-facade/opentact-facade/internal/testpki"
@@ -951,4 +953,34 @@ func TestCallFailedMasksTheTokenToDelete(t *testing.T) {
 	r := result{stderr: stderr.String()}
 	r.wantNotShown(t, secret)
 	r.wantStderr(t, "NotFound: token [hidden] not found", "\n  token: no token [hidden]")
+}
+
+// TestSecretsHiddenAtAnyDepth: the JWTs of an account's admin and users,
+// and of a token's owner, are hidden as the caller's own is.
+func TestSecretsHiddenAtAnyDepth(t *testing.T) {
+	t.Parallel()
+	jwt := func(n string) *string { return proto.String("eyJhbGciOiJIUzI1NiJ9.eyJ1dWlkIjoi" + n + "In0.c2ln") }
+	resp := &authv1.GetAuthResponse{User: &authv1.User{
+		Email: proto.String("a@b.c"), Token: jwt("me"),
+		Account: &authv1.Account{
+			Name:  proto.String("ACME"),
+			Admin: &authv1.User{Token: jwt("admin")},
+			Users: []*authv1.User{{Email: proto.String("u@b.c"), Token: jwt("u")}, {}},
+		},
+	}}
+	hideTree(resp.ProtoReflect(), hiddenToken)
+	for _, got := range []string{resp.GetUser().GetToken(), resp.GetUser().GetAccount().GetAdmin().GetToken(), resp.GetUser().GetAccount().GetUsers()[0].GetToken()} {
+		if got != hiddenToken {
+			t.Errorf("a token printed as %q, want %q", got, hiddenToken)
+		}
+	}
+	if resp.GetUser().GetAccount().GetUsers()[1].Token != nil || resp.GetUser().GetEmail() != "a@b.c" || resp.GetUser().GetAccount().GetName() != "ACME" {
+		t.Errorf("hiding changed what is not a secret: %v", resp)
+	}
+
+	tok := &authv1.Token{Token: proto.String("7VLyaDSQ8W48IETeNBfxbBqwgwzWLTvFojSnLgiXP5X8NSoE"), User: &authv1.User{Token: jwt("owner")}}
+	hideSecret(tok)
+	if tok.GetToken() != hiddenSecret || strings.HasPrefix(tok.GetUser().GetToken(), "eyJ") {
+		t.Errorf("token %q, owner's JWT %q: want both hidden", tok.GetToken(), tok.GetUser().GetToken())
+	}
 }
