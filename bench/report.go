@@ -561,16 +561,60 @@ func (rep *report) write(path string) error {
 	rep.peakRows(&b)
 	fmt.Fprintf(&b, "\n### Cache\n\nA facade with `--cache-ttl=10m --cache-max-entries=%d`, called over gRPC by 64 callers, each distinct user once; RSS read 0.5s after each step.\n\n", o.cacheMaxEntries)
 	rep.cacheRows(&b)
-	fmt.Fprintf(&b, "\n## Micro-benchmarks\n\n`go test -run '^$' -benchmem -benchtime %s`: `-bench .` in `./service` (the payload and error mappings), `-bench Decode` in `./internal/upstream` (Opentact's answer, by the client's decoder and by encoding/json) and `-bench RESTAnswer` in `./internal/server` (the REST answer, by the gateway's marshaler); run after the load phases, once the sandbox and the facades are stopped.\n\n", o.microTime)
+	fmt.Fprintf(&b, "\n## Micro-benchmarks\n\n`go test -run '^$' -benchmem -benchtime %s`: `-bench .` in `./service` (the payload and error mappings), `-bench Decode` in `./internal/upstream` (Opentact's answer, by the client's decoder) and `-bench RESTAnswer` in `./internal/server` (the REST answer, by the gateway's marshaler); run after the load phases, once the sandbox and the facades are stopped.\n\n", o.microTime)
 	if rep.micro == "" {
 		fmt.Fprintln(&b, "Not run (`-micro=false`).")
 	} else {
+		mappingRows(&b, rep.micro)
 		fmt.Fprintf(&b, "```\n%s```\n", rep.micro)
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
 	return os.WriteFile(path, b.Bytes(), 0o644)
+}
+
+// mappingRows puts BenchmarkMapping's before and after side by side: the
+// GET /rest/auth answer to its message, before and after other_fields.
+func mappingRows(w io.Writer, micro string) {
+	type result struct{ ns, allocs float64 }
+	got := map[string]result{}
+	var keys []string
+	for _, line := range strings.Split(micro, "\n") {
+		f := strings.Fields(line)
+		if len(f) < 8 || !strings.HasPrefix(f[0], "BenchmarkMapping/") || f[3] != "ns/op" || f[7] != "allocs/op" {
+			continue
+		}
+		name := strings.TrimPrefix(f[0], "BenchmarkMapping/")
+		if i := strings.LastIndexByte(name, '-'); i > 0 {
+			name = name[:i] // the -GOMAXPROCS suffix
+		}
+		var r result
+		if _, err := fmt.Sscan(f[2], &r.ns); err != nil {
+			continue
+		}
+		if _, err := fmt.Sscan(f[6], &r.allocs); err != nil {
+			continue
+		}
+		got[name] = r
+		if strings.Contains(name, "/before/") {
+			keys = append(keys, name)
+		}
+	}
+	if len(keys) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "### Mapping, before and after other_fields\n\n`BenchmarkMapping` in `./service`: GET /rest/auth's answer to its message. *documented* is Opentact's documented answer, which has nothing unmodelled; *full* has every documented field and members carried in `other_fields`. *before* is the decoding and mapping as they were before `other_fields` (kept in `service/baseline_test.go`).\n\n")
+	fmt.Fprintf(w, "| profile | step | before ns/op | after ns/op | after / before | allocs before → after |\n| --- | --- | ---: | ---: | ---: | ---: |\n")
+	for _, k := range keys {
+		before, after := got[k], got[strings.Replace(k, "/before/", "/after/", 1)]
+		if after.ns == 0 {
+			continue
+		}
+		profile, step, _ := strings.Cut(k, "/before/")
+		fmt.Fprintf(w, "| %s | %s | %.0f | %.0f | %.2f | %.0f → %.0f |\n", profile, step, before.ns, after.ns, after.ns/before.ns, before.allocs, after.allocs)
+	}
+	fmt.Fprintln(w)
 }
 
 func joinInts(s []int) string {
