@@ -278,6 +278,9 @@ func (c *cache) add(key credKey, resp proto.Message, expires time.Time, token cr
 	if !c.now().Before(until) || size > c.maxBytes {
 		return
 	}
+	// The handler's message points into the decoded payload; a copy keeps
+	// only the message alive for the entry's lifetime.
+	resp = proto.Clone(resp)
 	c.addMu.Lock()
 	defer c.addMu.Unlock()
 	if token != (credKey{}) && c.revocations.Load() != since {
