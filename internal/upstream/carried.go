@@ -32,8 +32,8 @@ type Carried struct {
 
 // Raw is a carried value as JSON text: numbers keep every digit sent,
 // objects and arrays their nesting. A value under a dropped name is
-// skipped, never read into memory, and leaves Raw empty; a dropped name
-// deeper in an object is removed from it. Strings are re-encoded, so
+// skipped, never copied out of the answer, and leaves Raw empty; a dropped
+// name deeper in an object is removed from it. Strings are re-encoded, so
 // invalid UTF-8 becomes U+FFFD and escapes may change, the text being the
 // same.
 type Raw string
