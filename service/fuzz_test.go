@@ -498,7 +498,7 @@ func fuzzCheckOther(t *testing.T, m protoreflect.Message, fd protoreflect.FieldD
 	t.Helper()
 	want := map[string][]byte{}
 	for _, mb := range members {
-		if fd := m.Descriptor().Fields().ByName(protoreflect.Name(mb.name)); (fd != nil && !fd.IsMap()) || fuzzDropped(mb.name) {
+		if modelled := m.Descriptor().Fields().ByName(protoreflect.Name(mb.name)); (modelled != nil && !modelled.IsMap()) || fuzzDropped(mb.name) {
 			continue
 		}
 		want[mb.name] = mb.value
