@@ -106,11 +106,13 @@ func Parse(args []string, lookupEnv func(string) (string, bool), out io.Writer) 
 	var cacheMax int64
 	integer(&cacheMax, "cache-max-entries", "OPENTACT_FACADE_CACHE_MAX_ENTRIES", defaults.CacheMaxEntries, "bound on cached answers, least recently used out first")
 	integer(&c.Server.CacheMaxBytes, "cache-max-bytes", "OPENTACT_FACADE_CACHE_MAX_BYTES", defaults.CacheMaxBytes, "bound on the size of the cached answers, in bytes, least recently used out first")
-	var maxInFlight, maxConns, upstreamInFlight int64
+	var maxInFlight, maxConns, upstreamInFlight, upstreamConns int64
 	integer(&maxInFlight, "max-in-flight", "OPENTACT_FACADE_MAX_IN_FLIGHT", defaults.MaxInFlight, "bound on the calls in flight, gRPC and REST together; past it a call is refused at once (FACADE_BUSY)")
 	integer(&maxConns, "max-connections", "OPENTACT_FACADE_MAX_CONNECTIONS", defaults.MaxConnections, "bound on the connections open on each listener; past it a new one is closed at once")
 	integer(&c.Server.MaxAnswerBytes, "max-answer-bytes", "OPENTACT_FACADE_MAX_ANSWER_BYTES", defaults.MaxAnswerBytes, "bound on the bytes of Opentact's answers held by calls in flight; at least --upstream-max-body")
 	integer(&upstreamInFlight, "upstream-max-in-flight", "OPENTACT_UPSTREAM_MAX_IN_FLIGHT", defaults.UpstreamMaxInFlight, "bound on the requests to Opentact under way at once; a call that cannot get one in time is refused (UPSTREAM_OVERLOADED)")
+	integer(&upstreamConns, "upstream-max-connections", "OPENTACT_UPSTREAM_MAX_CONNECTIONS", defaults.UpstreamMaxConns, "bound on the HTTP/2 connections open to Opentact, each carrying many requests (over HTTP/1.1 each request in flight has a connection, up to --upstream-max-in-flight)")
+	str(&c.Server.UpstreamCA, "upstream-ca", "OPENTACT_UPSTREAM_CA", "", "PEM CA bundle that Opentact's certificate must be signed by, instead of the system's")
 	str(&c.Server.TLS.Cert, "tls-cert", "OPENTACT_FACADE_TLS_CERT", "", "PEM certificate chain: serve TLS on both listeners")
 	str(&c.Server.TLS.Key, "tls-key", "OPENTACT_FACADE_TLS_KEY", "", "PEM private key of --tls-cert")
 	str(&c.Server.TLS.ClientCA, "tls-client-ca", "OPENTACT_FACADE_TLS_CLIENT_CA", "", "PEM CA bundle: require client certificates signed by it (mTLS)")
@@ -188,6 +190,10 @@ func Parse(args []string, lookupEnv func(string) (string, bool), out io.Writer) 
 		errs = append(errs, fmt.Errorf("%s must be between 1 and 100000", source("upstream-max-in-flight")))
 	}
 	c.Server.UpstreamMaxInFlight = int(upstreamInFlight)
+	if upstreamConns < 1 || upstreamConns > 10_000 {
+		errs = append(errs, fmt.Errorf("%s must be between 1 and 10000", source("upstream-max-connections")))
+	}
+	c.Server.UpstreamMaxConnections = int(upstreamConns)
 	if c.Server.MaxAnswerBytes < maxBody {
 		errs = append(errs, fmt.Errorf("%s (%d) must be at least %s (%d)", source("max-answer-bytes"), c.Server.MaxAnswerBytes, source("upstream-max-body"), maxBody))
 	}

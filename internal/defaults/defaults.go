@@ -47,7 +47,8 @@ const (
 	MaxConcurrentStreams = 1024     // calls at once on one gRPC connection
 	MaxAnswerBytes       = 32 << 20 // bytes of Opentact's answers held by calls in flight
 	UpstreamMaxBody      = 1 << 20  // one answer from Opentact
-	UpstreamMaxInFlight  = 128      // requests to Opentact under way at once
+	UpstreamMaxInFlight  = 512      // requests to Opentact under way at once (and HTTP/1.1 connections)
+	UpstreamMaxConns     = 16       // HTTP/2 connections open to Opentact
 	CacheMaxEntries      = 10_000
 	CacheMaxBytes        = 32 << 20
 )

@@ -101,6 +101,13 @@ type Options struct {
 	// once (see upstream.WithMaxInFlight); upstream.DefaultMaxInFlight
 	// if 0.
 	UpstreamMaxInFlight int
+	// UpstreamMaxConnections bounds the connections open to Opentact
+	// (see upstream.WithMaxConnections); upstream.DefaultMaxConnections
+	// if 0.
+	UpstreamMaxConnections int
+	// UpstreamCA, when set, is a PEM CA bundle: Opentact's certificate
+	// must be signed by one of its CAs, instead of the system's.
+	UpstreamCA string
 	// MaxConcurrentStreams bounds the calls at once on one gRPC
 	// connection; DefaultMaxConcurrentStreams if 0.
 	MaxConcurrentStreams uint32
@@ -173,7 +180,11 @@ func New(opts Options) (*Server, error) {
 	s := &Server{log: opts.Logger, grace: opts.ShutdownGrace, delay: opts.ShutdownDelay, sampler: logs.NewSampler(20, 100)}
 	s.endCalls, s.cancelEnd = context.WithCancelCause(context.Background())
 	s.metrics = telemetry.NewMetrics(func() string { return s.upstream.BreakerState() })
-	client, err := upstream.New(opts.Upstream, append(upstreamOptions(opts), upstream.WithObserver(s.metrics.Upstream))...)
+	uopts, err := upstreamOptions(opts)
+	if err != nil {
+		return nil, err
+	}
+	client, err := upstream.New(opts.Upstream, append(uopts, upstream.WithObserver(s.metrics.Upstream))...)
 	if err != nil {
 		return nil, err
 	}
@@ -276,6 +287,7 @@ func New(opts Options) (*Server, error) {
 		CallsInFlight: s.limiter.InFlight,
 		AnswerBytes:   s.limiter.BytesHeld,
 		Upstream:      client.Load,
+		UpstreamConns: client.Connections,
 		Connections: func(listener string) int {
 			if listener == "grpc" {
 				return s.grpcConns.Open()
@@ -327,7 +339,7 @@ func (s *Server) connectionRefused(listener string) {
 }
 
 // upstreamOptions turns opts into the upstream client's options.
-func upstreamOptions(opts Options) []upstream.Option {
+func upstreamOptions(opts Options) ([]upstream.Option, error) {
 	retry := upstream.DefaultRetryPolicy()
 	if opts.Retry != nil {
 		retry = *opts.Retry
@@ -340,6 +352,14 @@ func upstreamOptions(opts Options) []upstream.Option {
 		upstream.WithMaxBodySize(opts.UpstreamMaxBody),
 		upstream.WithTransportTimeouts(opts.UpstreamTimeouts),
 		upstream.WithMaxInFlight(opts.UpstreamMaxInFlight),
+		upstream.WithMaxConnections(opts.UpstreamMaxConnections),
+	}
+	if opts.UpstreamCA != "" {
+		roots, err := loadCAs("upstream CA", opts.UpstreamCA)
+		if err != nil {
+			return nil, err
+		}
+		uopts = append(uopts, upstream.WithRootCAs(roots))
 	}
 	if opts.Breaker != nil {
 		uopts = append(uopts, upstream.WithBreakerPolicy(*opts.Breaker))
@@ -359,7 +379,7 @@ func upstreamOptions(opts Options) []upstream.Option {
 			)
 		}))
 	}
-	return uopts
+	return uopts, nil
 }
 
 // setReady sets what readiness reports: /readyz and grpc.health.v1.

@@ -34,16 +34,25 @@ func (f TLSFiles) config() (*tls.Config, error) {
 		NextProtos: []string{"h2", "http/1.1"},
 	}
 	if f.ClientCA != "" {
-		pem, err := os.ReadFile(f.ClientCA)
+		pool, err := loadCAs("TLS client CA", f.ClientCA)
 		if err != nil {
-			return nil, fmt.Errorf("TLS client CA: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("TLS client CA %s: no PEM certificate in it", f.ClientCA)
+			return nil, err
 		}
 		c.ClientCAs = pool
 		c.ClientAuth = tls.RequireAndVerifyClientCert
 	}
 	return c, nil
+}
+
+// loadCAs reads a PEM CA bundle; what names it in errors.
+func loadCAs(what, path string) (*x509.CertPool, error) {
+	pem, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("%s %s: no PEM certificate in it", what, path)
+	}
+	return pool, nil
 }

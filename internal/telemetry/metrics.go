@@ -122,6 +122,9 @@ type Load struct {
 	// estimate of Opentact's answer time.
 	Upstream    func() (waiting int, estimate time.Duration)
 	Connections func(listener string) int
+	// UpstreamConns is the connections to Opentact open now and made
+	// since start.
+	UpstreamConns func() (open int64, opened uint64)
 }
 
 // RegisterLoad adds the gauges of what the facade holds now.
@@ -135,6 +138,16 @@ func (m *Metrics) RegisterLoad(l Load) {
 		gauge("opentact_upstream_queue_length", "Calls waiting for a request slot to Opentact.", func() float64 {
 			waiting, _ := l.Upstream()
 			return float64(waiting)
+		}),
+		gauge("opentact_upstream_connections_open", "Connections open to Opentact.", func() float64 {
+			open, _ := l.UpstreamConns()
+			return float64(open)
+		}),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "opentact_upstream_connections_opened_total", Help: "Connections made to Opentact since start.",
+		}, func() float64 {
+			_, opened := l.UpstreamConns()
+			return float64(opened)
 		}),
 		gauge("opentact_upstream_answer_time_estimate_seconds", "The estimate of Opentact's answer time (an EWMA) that calls are admitted by.", func() float64 {
 			_, est := l.Upstream()

@@ -10,6 +10,8 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -56,13 +58,15 @@ const (
 	// DefaultTLSHandshakeTimeout bounds the TLS handshake.
 	DefaultTLSHandshakeTimeout = defaults.TLSHandshakeTimeout
 	// DefaultMaxInFlight bounds the requests to Opentact under way at
-	// once. The default transport keeps as many connections, so that no
-	// request waits unseen inside it (see gate); over HTTP/2 (a TLS
-	// upstream that offers it) one connection carries many requests.
+	// once (see gate). Over HTTP/2 they share DefaultMaxConnections
+	// connections; over HTTP/1.1 each has one of its own.
 	DefaultMaxInFlight = defaults.UpstreamMaxInFlight
 	// MaxResponseHeaderBytes caps the headers of an answer; the body has
 	// its own cap.
 	MaxResponseHeaderBytes = 64 << 10
+	// DefaultMaxConnections bounds the HTTP/2 connections open to
+	// Opentact.
+	DefaultMaxConnections = defaults.UpstreamMaxConns
 	// DefaultResponseHeaderTimeout bounds the wait for an answer's headers
 	// once the request is sent.
 	DefaultResponseHeaderTimeout = defaults.ResponseHeaderTimeout
@@ -84,6 +88,9 @@ type Client struct {
 	breaker     *gobreaker.CircuitBreaker[struct{}] // one for Opentact, whatever the endpoint
 	gate        *gate
 	maxInFlight int
+	maxConns    int
+	roots       *x509.CertPool
+	pool        *pool // the default transport's; nil with WithHTTPClient
 	observer    Observer
 	wrap        func(http.RoundTripper) http.RoundTripper
 	// rt, when set, is c.http's transport, called directly: http.Client
@@ -126,6 +133,19 @@ func WithMaxBodySize(n int64) Option { return func(c *Client) { c.maxBody = n } 
 // Opentact's recent answer times; otherwise it fails at once with
 // FailShed, and no request is sent.
 func WithMaxInFlight(n int) Option { return func(c *Client) { c.maxInFlight = n } }
+
+// WithMaxConnections bounds the HTTP/2 connections open to Opentact at
+// any time (DefaultMaxConnections by default); each carries many requests
+// at once. Over HTTP/1.1 (a plain-http base URL, or a host that does not
+// offer HTTP/2) each request in flight takes a connection, and
+// WithMaxInFlight bounds them. It has no effect together with
+// WithHTTPClient.
+func WithMaxConnections(n int) Option { return func(c *Client) { c.maxConns = n } }
+
+// WithRootCAs makes the client trust only the CAs in roots for Opentact's
+// certificate, instead of the system's. It has no effect together with
+// WithHTTPClient.
+func WithRootCAs(roots *x509.CertPool) Option { return func(c *Client) { c.roots = roots } }
 
 // WithTransportTimeouts sets the dial, TLS-handshake and response-header
 // timeouts of the transport New builds. It has no effect together with
@@ -179,8 +199,16 @@ func New(baseURL string, opts ...Option) (*Client, error) {
 	u.RawPath = strings.TrimSuffix(u.RawPath, "/")
 	c.base = u
 	c.userAgentH = []string{c.userAgent}
+	if c.maxConns <= 0 {
+		c.maxConns = DefaultMaxConnections
+	}
 	if c.http == nil {
-		c.http = &http.Client{Transport: newTransport(c.timeouts, c.maxInFlight)}
+		tr := newTransport(c.timeouts, c.maxConns)
+		if c.roots != nil {
+			tr.TLSClientConfig = &tls.Config{RootCAs: c.roots, MinVersion: tls.VersionTLS12}
+		}
+		c.pool = newPool(tr, u.Scheme, u.Host, c.maxConns, c.maxInFlight)
+		c.http = &http.Client{Transport: c.pool}
 	}
 	if c.wrap != nil {
 		rt := c.http.Transport
@@ -213,19 +241,34 @@ func (c *Client) Load() (waiting int, estimate time.Duration) {
 	return waiting, estimate
 }
 
-// NewTransport returns the transport New uses by default: Go's default
-// transport (HTTP/2 to TLS hosts) with a connection pool sized for a
-// facade, which sends all its traffic to a single host (Go keeps 2 idle
-// connections per host by default), at most DefaultMaxInFlight
-// connections at once, answer headers capped at MaxResponseHeaderBytes,
-// and the Default* dial, TLS-handshake and response-header timeouts.
-func NewTransport() *http.Transport { return newTransport(TransportTimeouts{}, DefaultMaxInFlight) }
+// Connections reports the connections to Opentact open now and made
+// since the client was created; zeros with WithHTTPClient.
+func (c *Client) Connections() (open int64, opened uint64) {
+	if c.pool == nil {
+		return 0, 0
+	}
+	return c.pool.Connections()
+}
+
+// NewTransport returns the transport New makes its connections with: Go's
+// default transport (HTTP/2 to TLS hosts that offer it), answer headers
+// capped at MaxResponseHeaderBytes, the Default* dial, TLS-handshake and
+// response-header timeouts, and, for use on its own, a pool of
+// DefaultMaxConnections connections. New bounds its connections itself
+// (see WithMaxConnections): Go's MaxConnsPerHost does not bound HTTP/2
+// connections.
+func NewTransport() *http.Transport {
+	t := newTransport(TransportTimeouts{}, DefaultMaxConnections)
+	t.MaxConnsPerHost = DefaultMaxConnections
+	return t
+}
 
 func newTransport(to TransportTimeouts, maxConns int) *http.Transport {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.MaxIdleConns = maxConns
 	t.MaxIdleConnsPerHost = maxConns
-	t.MaxConnsPerHost = maxConns
+	// No MaxConnsPerHost: Go counts connections made by NewClientConn out
+	// of it but back in when they close, and panics on the underflow.
 	t.DialContext = (&net.Dialer{
 		Timeout:   cmp.Or(to.Dial, DefaultDialTimeout),
 		KeepAlive: 30 * time.Second,
