@@ -2,11 +2,15 @@
 // token API (GET /rest/auth and /rest/token...), for local runs, tests and
 // benchmarks. It knows the documented demo account
 // (opentact@callify.io / 12345678) and any accounts given in a JSON file;
-// tokens created through it live in memory until it stops.
+// tokens created through it live in memory until it stops. With
+// --tls-cert and --tls-key it serves HTTPS (HTTP/2 and HTTP/1.1), and with
+// --delay it answers as late as a distant host would.
 package main
 
 import (
 	"context"
+	"crypto/tls"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -24,15 +28,18 @@ func main() {
 	addr := flag.String("addr", "127.0.0.1:8081", "listen address")
 	accountsFile := flag.String("accounts", "", "JSON file with more accounts (an array of {password, api_tokens, google_token, facebook_token, ha1b, profile})")
 	ttl := flag.Duration("token-ttl", 0, "lifetime of issued JWTs (default 24h)")
+	cert := flag.String("tls-cert", "", "PEM certificate chain: serve HTTPS, offering HTTP/2")
+	key := flag.String("tls-key", "", "PEM private key of --tls-cert")
+	delay := flag.Duration("delay", 0, "answer each request this long after it arrives, as a distant Opentact would (e.g. 40ms)")
 	flag.Parse()
 
-	if err := run(*addr, *accountsFile, *ttl); err != nil {
+	if err := run(*addr, *accountsFile, *ttl, *cert, *key, *delay); err != nil {
 		fmt.Fprintln(os.Stderr, "opentact-sandbox:", err)
 		os.Exit(1)
 	}
 }
 
-func run(addr, accountsFile string, ttl time.Duration) error {
+func run(addr, accountsFile string, ttl time.Duration, cert, key string, delay time.Duration) error {
 	log := logs.New(os.Stderr, slog.LevelInfo)
 	opts := sandbox.Options{TokenTTL: ttl, Logger: log}
 	if accountsFile != "" {
@@ -46,6 +53,20 @@ func run(addr, accountsFile string, ttl time.Duration) error {
 	if err != nil {
 		return err
 	}
+	var tlsConfig *tls.Config
+	switch {
+	case (cert == "") != (key == ""):
+		return errors.New("--tls-cert and --tls-key go together")
+	case cert != "":
+		pair, err := tls.LoadX509KeyPair(cert, key)
+		if err != nil {
+			return fmt.Errorf("TLS certificate: %w", err)
+		}
+		tlsConfig = &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}
+	}
+	if delay < 0 {
+		return errors.New("--delay must not be negative")
+	}
 	lis, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
@@ -53,6 +74,7 @@ func run(addr, accountsFile string, ttl time.Duration) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	log.Info("sandbox serving", slog.String("api", "auth and token (/rest/auth, /rest/token)"),
-		slog.String("addr", lis.Addr().String()), slog.String("demo_email", sandbox.DemoEmail))
-	return sandbox.Serve(ctx, lis, sb)
+		slog.String("addr", lis.Addr().String()), slog.Bool("tls", tlsConfig != nil),
+		slog.Duration("delay", delay), slog.String("demo_email", sandbox.DemoEmail))
+	return sandbox.Serve(ctx, lis, sandbox.Delayed(sb, delay), tlsConfig)
 }

@@ -927,7 +927,7 @@ func TestServeShutsDownGracefully(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	served := make(chan error, 1)
-	go func() { served <- sandbox.Serve(ctx, lis, h) }()
+	go func() { served <- sandbox.Serve(ctx, lis, h, nil) }()
 
 	client := &http.Client{Transport: &http.Transport{}}
 	defer client.CloseIdleConnections()
