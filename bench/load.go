@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -137,6 +138,26 @@ type result struct {
 	noisy     bool  // cpuOther was over noisyCores, reruns or not
 	peakRSS   int64 // facade's peak RSS during the phase; 0 for direct
 	peakReset bool  // whether the peak was reset before the phase
+
+	// With a distant upstream: connections the door opened to it and the
+	// most open at once (exact for direct; sampled from the facade's
+	// gauge), and the requests it sent (facade; direct sends one per
+	// call).
+	distant           bool
+	upOpened, upOpen  float64
+	upRequests        float64
+	upRequestsCounted bool
+}
+
+// upPer1000 is upstream requests per 1,000 calls.
+func (r *result) upPer1000() float64 {
+	if r.door == doorDirect {
+		return 1000
+	}
+	if r.calls == 0 {
+		return 0
+	}
+	return r.upRequests * 1000 / float64(r.calls)
 }
 
 // label is the door, or for bench/floor its mode and door.
@@ -166,6 +187,11 @@ type bench struct {
 	sandbox  *sandboxProc
 	upstream string
 	reruns   int // what is left of -reruns
+
+	// For a distant upstream (TLS, HTTP/2, a delay per answer): the CA
+	// the direct door trusts, and its connections.
+	roots       *x509.CertPool
+	directConns *connCounter
 }
 
 // caller makes one call as user u, from worker w. It returns an error for
@@ -176,6 +202,9 @@ type caller func(w int, u *user) error
 func (b *bench) door(d doorKind, c int, fac *facadeProc) (caller, func(), error) {
 	switch d {
 	case doorDirect:
+		if b.roots != nil {
+			return h2Door(b.upstream+"/rest/auth", c, b.roots, b.directConns)
+		}
 		return httpDoor(b.upstream+"/rest/auth", c)
 	case doorREST:
 		return httpDoor("http://"+fac.httpAddr+"/v1/auth", c)
@@ -186,10 +215,6 @@ func (b *bench) door(d doorKind, c int, fac *facadeProc) (caller, func(), error)
 // httpDoor is GET target with the user's Basic credential, over HTTP/1.1
 // keep-alive connections, one per caller.
 func httpDoor(target string, c int) (caller, func(), error) {
-	u, err := url.Parse(target)
-	if err != nil {
-		return nil, nil, err
-	}
 	tr := &http.Transport{
 		Proxy:               nil,
 		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
@@ -198,7 +223,17 @@ func httpDoor(target string, c int) (caller, func(), error) {
 		IdleConnTimeout:     90 * time.Second,
 		DisableCompression:  true,
 	}
-	client := &http.Client{Transport: tr}
+	call, _, err := httpCaller(target, &http.Client{Transport: tr}, c)
+	return call, tr.CloseIdleConnections, err
+}
+
+// httpCaller is GET target with the user's Basic credential through
+// client, for c callers.
+func httpCaller(target string, client *http.Client, c int) (caller, func(), error) {
+	u, err := url.Parse(target)
+	if err != nil {
+		return nil, nil, err
+	}
 	bufs := make([]bytes.Buffer, c)
 	call := func(w int, us *user) error {
 		req := &http.Request{
@@ -224,7 +259,7 @@ func httpDoor(target string, c int) (caller, func(), error) {
 		}
 		return nil
 	}
-	return call, tr.CloseIdleConnections, nil
+	return call, func() {}, nil
 }
 
 // grpcDoor is GetAuth with the user's Basic credential as metadata, over
@@ -376,7 +411,7 @@ func (b *bench) interleave(ctx context.Context, sh shape, c int, lanes []lane) (
 			return nil, err
 		}
 		lr := &laneRun{lane: l, call: call, close: closeDoor, next: make([]int, c),
-			r: &result{door: l.door, shape: sh, callers: c, cache: l.cache}}
+			r: &result{door: l.door, shape: sh, callers: c, cache: l.cache, distant: b.roots != nil}}
 		for w := range c {
 			lr.next[w] = w * stride
 		}
@@ -490,12 +525,44 @@ func (b *bench) slice(ctx context.Context, lr *laneRun, sh shape, nu int, warm, 
 		}
 		return cpuSeconds(lr.fac.pid())
 	}
+	var (
+		up0       upstreamSide
+		dial0     int64
+		stopWatch chan struct{}
+		mostOpen  <-chan float64
+	)
+	if r.distant {
+		if lr.door == doorDirect {
+			b.directConns.resetMost()
+			dial0 = b.directConns.opened.Load()
+		} else {
+			up0 = readUpstreamSide(lr.fac)
+			stopWatch = make(chan struct{})
+			mostOpen = watchOpen(lr.fac, 100*time.Millisecond, stopWatch)
+		}
+	}
 	all0, gen0, fac0, sb0 := machineBusySeconds(), selfCPUSeconds(), facCPU(), cpuSeconds(b.sandbox.cmd.Process.Pid)
 	t0 := time.Now()
 	if err := sleepUntil(measEnd); err != nil {
+		if stopWatch != nil {
+			close(stopWatch)
+		}
 		return abort(err)
 	}
 	all1, gen1, fac1, sb1 := machineBusySeconds(), selfCPUSeconds(), facCPU(), cpuSeconds(b.sandbox.cmd.Process.Pid)
+	if r.distant {
+		if lr.door == doorDirect {
+			r.upOpened += float64(b.directConns.opened.Load() - dial0)
+			r.upOpen = max(r.upOpen, float64(b.directConns.most.Load()))
+		} else {
+			close(stopWatch)
+			up1 := readUpstreamSide(lr.fac)
+			r.upOpened += up1.opened - up0.opened
+			r.upRequests += up1.requests - up0.requests
+			r.upRequestsCounted = up1.requests >= 0
+			r.upOpen = max(r.upOpen, <-mostOpen, up1.open)
+		}
+	}
 	// Normalise to the slice, in case the sampling was late.
 	scale := d.Seconds() / time.Since(t0).Seconds()
 	gen, fac, sb := (gen1-gen0)*scale, (fac1-fac0)*scale, (sb1-sb0)*scale

@@ -46,6 +46,12 @@ type options struct {
 	profile          bool
 	profileDir       string
 	microTime        string
+
+	distant         bool
+	delay           time.Duration
+	distantCallers  []int
+	hotCallers      int
+	overloadCallers int
 }
 
 func parseFlags(args []string) (options, error) {
@@ -71,6 +77,11 @@ func parseFlags(args []string) (options, error) {
 	fs.StringVar(&o.profileDir, "profile-dir", "", "keep the facade's CPU profiles (see -profile) in this directory, for go tool pprof")
 	fs.BoolVar(&o.profile, "profile", true, "profile the facade (--debug-addr) in one more phase per facade door, distinct credentials, at -target-callers")
 	fs.StringVar(&o.microTime, "micro-benchtime", "1s", "-benchtime of the micro-benchmarks")
+	fs.BoolVar(&o.distant, "distant", true, "measure against a distant upstream too: the sandbox over TLS (HTTP/2 offered), answering -delay after each request")
+	fs.DurationVar(&o.delay, "delay", 40*time.Millisecond, "the distant sandbox's delay per answer")
+	distantCallers := fs.String("distant-callers", "1,256,2048", "callers of the distant phases with distinct credentials")
+	fs.IntVar(&o.hotCallers, "hot-callers", 512, "callers of the distant phases on one hot account (cache off and on)")
+	fs.IntVar(&o.overloadCallers, "overload-callers", 20000, "callers of the distant overload phase (facade gRPC alone); 0 to skip it")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -83,6 +94,9 @@ func parseFlags(args []string) (options, error) {
 	}
 	if o.cacheFill, err = intList(*fill); err != nil {
 		return o, fmt.Errorf("-cache-fill: %w", err)
+	}
+	if o.distantCallers, err = intList(*distantCallers); err != nil {
+		return o, fmt.Errorf("-distant-callers: %w", err)
 	}
 	switch {
 	case o.duration <= 0 || o.warmup < 0:
@@ -286,7 +300,14 @@ func run(ctx context.Context, o options, procs *registry) error {
 		}
 	}
 
-	// Phase 2: what the cache costs in memory.
+	// Phase 2: a distant upstream.
+	if o.distant {
+		if err := runDistant(ctx, o, procs, rep, tmp, users, accountsFile, cacheOK); err != nil {
+			return err
+		}
+	}
+
+	// Phase 3: what the cache costs in memory.
 	if cacheOK && len(o.cacheFill) > 0 {
 		mfac, err := startFacade(ctx, procs, o.facade, env.upstream, "--cache-ttl=10m", fmt.Sprintf("--cache-max-entries=%d", o.cacheMaxEntries))
 		if err != nil {

@@ -34,6 +34,7 @@ func TestRunWritesTheReport(t *testing.T) {
 		"-duration", "300ms", "-warmup", "50ms",
 		"-users", "40", "-cache-fill", "10,20",
 		"-micro=false", "-profile=false", "-reruns", "0",
+		"-delay", "5ms", "-distant-callers", "1,3", "-hot-callers", "4", "-overload-callers", "6",
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -107,7 +108,7 @@ func TestRunWritesTheReport(t *testing.T) {
 	// The targets and the floor, at the target callers, and the floor at
 	// one caller: measured, with numbers.
 	for _, label := range []string{"distinct credentials, cache off", "same credentials, cache off", "same credentials, `--cache-ttl=30s`"} {
-		if cells := findRow(section(t, md, "## Targets"), label); cells == nil || cells[1] == "" || cells[2] == "" || cells[6] == "" {
+		if cells := findRow(section(t, md, "## Loopback: ratios to direct"), label); cells == nil || cells[1] == "" || cells[2] == "" || cells[6] == "" {
 			t.Errorf("targets: row %q missing or empty: %q", label, cells)
 		}
 	}
@@ -119,6 +120,42 @@ func TestRunWritesTheReport(t *testing.T) {
 	for _, label := range []string{"facade gRPC", "facade REST", "floor forward gRPC", "floor forward REST"} {
 		if cells := findRow(section(t, md, "## One caller at a time"), label); cells == nil || cells[1] == "" {
 			t.Errorf("one caller: row %q missing or empty: %q", label, cells)
+		}
+	}
+	// The distant upstream: every phase measured, with the connections
+	// and the upstream requests each door made, and the targets.
+	distant := map[key][]string{}
+	for _, line := range strings.Split(section(t, md, "## A distant Opentact"), "\n") {
+		if cells := tableCells(line); len(cells) == 13 && cells[0] != "callers" && !strings.HasPrefix(cells[0], "-") {
+			distant[key{cells[0], cells[1], cells[2], cells[3]}] = cells
+		}
+	}
+	wantDistant := []key{}
+	for _, g := range []struct{ callers, shape string }{{"1", "distinct"}, {"3", "distinct"}, {"4", "same"}} {
+		for _, d := range []string{"direct HTTP", "facade gRPC", "facade REST"} {
+			wantDistant = append(wantDistant, key{g.callers, g.shape, "off", d})
+		}
+	}
+	wantDistant = append(wantDistant, key{"4", "same", "on", "facade gRPC"}, key{"4", "same", "on", "facade REST"}, key{"6", "distinct", "off", "facade gRPC"})
+	for _, k := range wantDistant {
+		cells, ok := distant[k]
+		switch {
+		case !ok:
+			t.Errorf("the distant table has no row %v", k)
+		case cells[7] != "0":
+			t.Errorf("distant %v: errors %q, want 0", k, cells[7])
+		case cells[4] == "0" || cells[8] == "" || cells[9] == "0" && k.cache == "off" || cells[10] == "":
+			t.Errorf("distant %v: calls/s %q, connections opened %q, most open %q, upstream requests per 1,000 calls %q", k, cells[4], cells[8], cells[9], cells[10])
+		}
+		if k.shape == "distinct" && k.door != "direct HTTP" {
+			if v, err := strconv.ParseFloat(cells[10], 64); err != nil || v < 900 {
+				t.Errorf("distant %v: %q upstream requests per 1,000 calls, want about 1,000 (one per call)", k, cells[10])
+			}
+		}
+	}
+	for _, label := range []string{"3 distinct callers", "1 caller", "4 callers, one account, cache off", "loopback, 2 callers"} {
+		if cells := findRow(section(t, md, "## Targets"), label); cells == nil || cells[2] == "" || cells[3] == "" {
+			t.Errorf("targets: row %q missing or empty: %q", label, cells)
 		}
 	}
 	if !strings.Contains(md, "in 2 rounds") {

@@ -148,13 +148,13 @@ func waitReady(ctx context.Context, p *proc, check func() bool) error {
 // probeClient is for readiness checks and /metrics only, never for load.
 var probeClient = &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 
-func getOK(url string, header http.Header) bool {
+func getOK(client *http.Client, url string, header http.Header) bool {
 	req, err := http.NewRequest(http.MethodGet, url, nil)
 	if err != nil {
 		return false
 	}
 	req.Header = header
-	resp, err := probeClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		return false
 	}
@@ -168,18 +168,26 @@ type sandboxProc struct {
 }
 
 func startSandbox(ctx context.Context, r *registry, path, accountsFile string, probe *user) (*sandboxProc, error) {
+	h := http.Header{"Authorization": {probe.basic}}
+	return startSandboxWith(ctx, r, path, []string{"--accounts", accountsFile}, func(addr string) bool {
+		return getOK(probeClient, "http://"+addr+"/rest/auth", h)
+	})
+}
+
+// startSandboxWith starts the sandbox with args on a free port and waits
+// until ready says it answers.
+func startSandboxWith(ctx context.Context, r *registry, path string, args []string, ready func(addr string) bool) (*sandboxProc, error) {
 	var lastErr error
 	for range 3 { // a free port can be taken by someone else before we use it
 		addr, err := freeAddr()
 		if err != nil {
 			return nil, err
 		}
-		p, err := r.start("opentact-sandbox", path, []string{"--addr", addr, "--accounts", accountsFile}, false)
+		p, err := r.start("opentact-sandbox", path, append([]string{"--addr", addr}, args...), false)
 		if err != nil {
 			return nil, err
 		}
-		h := http.Header{"Authorization": {probe.basic}}
-		if lastErr = waitReady(ctx, p, func() bool { return getOK("http://"+addr+"/rest/auth", h) }); lastErr == nil {
+		if lastErr = waitReady(ctx, p, func() bool { return ready(addr) }); lastErr == nil {
 			return &sandboxProc{proc: p, addr: addr}, nil
 		}
 		r.stop(p)
@@ -187,7 +195,7 @@ func startSandbox(ctx context.Context, r *registry, path, accountsFile string, p
 			return nil, ctx.Err()
 		}
 	}
-	return nil, fmt.Errorf("starting the sandbox: %w (its log is discarded; run %s --accounts <file> by hand to see why)", lastErr, path)
+	return nil, fmt.Errorf("starting the sandbox: %w (its log is discarded; run %s %s by hand to see why)", lastErr, path, strings.Join(args, " "))
 }
 
 type facadeProc struct {
@@ -216,7 +224,7 @@ func startFacade(ctx context.Context, r *registry, path, upstream string, extra 
 		if err != nil {
 			return nil, err
 		}
-		if lastErr = waitReady(ctx, p, func() bool { return getOK("http://"+ha+"/readyz", nil) }); lastErr == nil {
+		if lastErr = waitReady(ctx, p, func() bool { return getOK(probeClient, "http://"+ha+"/readyz", nil) }); lastErr == nil {
 			return &facadeProc{proc: p, grpcAddr: ga, httpAddr: ha, args: args}, nil
 		}
 		r.stop(p)

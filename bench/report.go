@@ -92,15 +92,16 @@ type report struct {
 	cacheMem    []memStep
 	micro       string
 	profiles    []*profiled
-	accounts    int // in the sandbox's accounts file
-	answerBytes int // size of one sandbox answer for a generated user
+	accounts    int           // in the sandbox's accounts file
+	answerBytes int           // size of one sandbox answer for a generated user
+	delay       time.Duration // the distant sandbox's; 0 if not measured
 }
 
 func (rep *report) add(r *result) { rep.results = append(rep.results, r) }
 
 func (rep *report) find(d doorKind, sh shape, c int, cache bool) *result {
 	for _, r := range rep.results {
-		if r.door == d && r.shape == sh && r.callers == c && r.cache == cache && r.floor == "" {
+		if r.door == d && r.shape == sh && r.callers == c && r.cache == cache && r.floor == "" && !r.distant {
 			return r
 		}
 	}
@@ -110,7 +111,7 @@ func (rep *report) find(d doorKind, sh shape, c int, cache bool) *result {
 // findFloor is bench/floor's row in mode through door d with c callers.
 func (rep *report) findFloor(mode string, d doorKind, c int) *result {
 	for _, r := range rep.results {
-		if r.floor == mode && r.door == d && r.callers == c {
+		if r.floor == mode && r.door == d && r.callers == c && !r.distant {
 			return r
 		}
 	}
@@ -198,7 +199,7 @@ func errNote(rs ...*result) string {
 // targetRows is the targets table, in Markdown.
 func (rep *report) targetRows(w io.Writer) {
 	c := rep.opts.targetCallers
-	fmt.Fprintf(w, "| %d callers | direct HTTP calls/s | facade gRPC calls/s | gRPC / direct | target | | facade REST calls/s | REST / direct | target | |\n", c)
+	fmt.Fprintf(w, "| %d callers | direct HTTP calls/s | facade gRPC calls/s | gRPC / direct | retired target | | facade REST calls/s | REST / direct | retired target | |\n", c)
 	fmt.Fprintln(w, "| --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | --- |")
 	for _, t := range targets {
 		direct := rep.find(doorDirect, t.shape, c, false)
@@ -360,8 +361,8 @@ func (rep *report) sweepRows(w io.Writer) {
 	fmt.Fprintln(w, "| callers | credentials | cache | door | calls/s | ratio to direct | p50 ms | p99 ms | errors | facade peak RSS | CPU µs per call: generator / facade / sandbox | CPU cores used: generator / facade / sandbox / other processes |")
 	fmt.Fprintln(w, "| ---: | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 	for _, r := range rep.results {
-		if r.floor != "" {
-			continue // in the floor table
+		if r.floor != "" || r.distant {
+			continue // in the floor table, or the distant one
 		}
 		cache := "off"
 		if r.cache {
@@ -501,7 +502,11 @@ func (rep *report) otherLoad() string {
 // printed as they ran).
 func (rep *report) printSummary(w io.Writer) {
 	fmt.Fprintln(w, "\nCPU used by other processes:", rep.otherLoad())
-	fmt.Fprintln(w, "\ntargets:")
+	if rep.delay > 0 {
+		fmt.Fprintln(w, "\ntargets:")
+		rep.distantTargets(w)
+	}
+	fmt.Fprintln(w, "\nloopback ratios:")
 	rep.targetRows(w)
 	fmt.Fprintln(w, "\nceilings (a facade that cost no CPU, on this harness):")
 	rep.ceilingRows(w)
@@ -543,7 +548,15 @@ func (rep *report) write(path string) error {
 `, rep.accounts, o.workersPerConn, o.users, o.duration, o.targetCallers, o.rounds, o.duration/time.Duration(o.rounds), o.warmup, min(o.warmup, laterWarmup), o.cacheTTL, m.nproc)
 	fmt.Fprintln(&b)
 
-	fmt.Fprintf(&b, "## Targets\n\n%d callers, throughput ratios facade / direct HTTP.\n\n", o.targetCallers)
+	if rep.delay > 0 {
+		fmt.Fprintf(&b, "## Targets\n\nAgainst a distant upstream (the next section), and on loopback against `bench/floor`; one run, each ratio between phases measured together, interleaved. A row with more than 0.1%% errors in any of its phases is *not measured*.\n\n")
+		rep.distantTargets(&b)
+		fmt.Fprintf(&b, "\n## A distant Opentact\n\nThe sandbox serves TLS with a throwaway CA that the facade (`--upstream-ca`) and the direct door trust, offers HTTP/2 and HTTP/1.1, and answers each request %s after it arrives (`--delay`), as an Opentact tens of milliseconds away would. **direct** is Go's HTTP client as a backend would set it up to call Opentact: `http.DefaultTransport` (HTTP/2) trusting the CA. The facade doors are as on loopback; the facades run with their default bounds but `--max-connections=%d` (every REST caller holds a connection of its own). Connections opened and the most open at once are the direct door's own, counted at its dialer, and the facade's, from `opentact_upstream_connections_opened_total` and the gauge `opentact_upstream_connections_open` sampled every 100 ms. Upstream requests per 1,000 calls are from `opentact_upstream_requests_total` (direct sends one per call). The groups are: distinct credentials at %s callers, one hot account at %d callers with the cache off and on, and an overload of %d callers through facade gRPC alone, which must be refused or queued, not grow without bound.\n\n",
+			rep.delay, max(4096, o.overloadCallers+64), joinInts(o.distantCallers), o.hotCallers, o.overloadCallers)
+		rep.distantRows(&b)
+		fmt.Fprintln(&b)
+	}
+	fmt.Fprintf(&b, "## Loopback: ratios to direct\n\n%d callers, throughput ratios facade / direct HTTP, against the sandbox on loopback, which answers in a fraction of a millisecond. The targets in this table were set before the floor below showed them out of reach here, and are retired: what they measure is the facade's efficiency, and the target that stays is the floor ratio above.\n\n", o.targetCallers)
 	rep.targetRows(&b)
 	fmt.Fprintf(&b, "\nWhat this harness lets those ratios reach. The load generator and the sandbox run on the same CPUs as the facade; when the machine is CPU-bound, even a facade that cost no CPU at all would reach at most the ceiling below: the direct path's CPU per call (generator + sandbox) over the facade path's CPU per call without the facade's own (generator + what reached the sandbox). A target above its ceiling cannot be met on this machine whatever the facade does; a faster upstream makes the ceiling lower, a slower (real) one higher. An estimate: CPU per call includes the Go scheduler's spinning while goroutines wait, which weighs more per call at low throughput, so the ceilings of slow rows come out low; the cache row (no upstream call, highest throughput) is the firmest. The last two columns turn each target into a budget: the facade CPU per call that would leave the whole path cheap enough for the target, to set against the facade's measured CPU per call (in brackets) and against what its parts cost (the next section: a gRPC or HTTP server for the caller, an HTTP client for the upstream).\n\n")
 	rep.ceilingRows(&b)
@@ -662,5 +675,98 @@ func (rep *report) profileRows(w io.Writer) {
 			fmt.Fprintf(w, "| %s | %.1f%% | %.0f |\n", a.area, a.share*100, a.share*p.usPerCall)
 		}
 		fmt.Fprintf(w, "\n<details><summary><code>go tool pprof -top -nodecount=25</code></summary>\n\n```\n%s```\n\n</details>\n\n", p.top)
+	}
+}
+
+// findDistant is the distant phase of door d, shape sh, c callers.
+func (rep *report) findDistant(d doorKind, sh shape, c int, cache bool) *result {
+	for _, r := range rep.results {
+		if r.distant && r.door == d && r.shape == sh && r.callers == c && r.cache == cache {
+			return r
+		}
+	}
+	return nil
+}
+
+// distantTargets is the targets table of a distant upstream, and the
+// loopback floor ratio, in Markdown.
+func (rep *report) distantTargets(w io.Writer) {
+	o := rep.opts
+	fmt.Fprintln(w, "| shape | measure | facade gRPC | facade REST | target | |")
+	fmt.Fprintln(w, "| --- | --- | ---: | ---: | ---: | --- |")
+	row := func(shape, measure string, g, r float64, ok bool, format, target string, pass func(float64) bool) {
+		if !ok {
+			fmt.Fprintf(w, "| %s | %s | | | %s | not measured |\n", shape, measure, target)
+			return
+		}
+		v := "PASS"
+		if !pass(g) || !pass(r) {
+			v = "MISS"
+		}
+		fmt.Fprintf(w, "| %s | %s | "+format+" | "+format+" | %s | %s |\n", shape, measure, g, r, target, v)
+	}
+	atLeast := func(t float64) func(float64) bool { return func(v float64) bool { return v >= t } }
+	atMost := func(t float64) func(float64) bool { return func(v float64) bool { return v <= t } }
+	doors := func(sh shape, c int, cache bool) (d, g, r *result, ok bool) {
+		d, g, r = rep.findDistant(doorDirect, sh, c, false), rep.findDistant(doorGRPC, sh, c, cache), rep.findDistant(doorREST, sh, c, cache)
+		return d, g, r, d != nil && g != nil && r != nil && !d.flagged() && !g.flagged() && !r.flagged()
+	}
+	for _, c := range o.distantCallers {
+		d, g, r, ok := doors(shapeDistinct, c, false)
+		if c == 1 {
+			var dg, dr float64
+			if ok {
+				dg, dr = float64(g.p50-d.p50)/float64(time.Millisecond), float64(r.p50-d.p50)/float64(time.Millisecond)
+			}
+			row("1 caller, distinct credentials", "p50 added over direct, ms", dg, dr, ok, "%+.3f", "≤ 0.3", atMost(0.3))
+			continue
+		}
+		label := fmt.Sprintf("%d distinct callers", c)
+		row(label, "throughput ÷ direct's", ratio(g, d), ratio(r, d), ok, "%.2f", "≥ 1", atLeast(1))
+		if c >= 2048 {
+			row(label, "most connections open to the upstream at once", g.upOpen, r.upOpen, ok, "%.0f", "≤ 16", atMost(16))
+			row(label, "facade peak RSS, MiB", float64(g.peakRSS)/(1<<20), float64(r.peakRSS)/(1<<20), ok, "%.1f", "≤ 64", atMost(64))
+		}
+	}
+	if h := o.hotCallers; h > 0 {
+		label := fmt.Sprintf("%d callers, one account, cache off", h)
+		d, g, r, ok := doors(shapeSame, h, false)
+		row(label, "upstream requests per 1,000 calls", g.upPer1000(), r.upPer1000(), ok, "%.1f", "≤ 5", atMost(5))
+		row(label, "throughput ÷ direct's", ratio(g, d), ratio(r, d), ok, "%.2f", "≥ 1", atLeast(1))
+		d, g, r, ok = doors(shapeSame, h, true)
+		row(fmt.Sprintf("%d callers, one account, `--cache-ttl=%s`", h, o.cacheTTL), "throughput ÷ direct's", ratio(g, d), ratio(r, d), ok, "%.2f", "≥ 4", atLeast(4))
+	}
+	c := o.targetCallers
+	fg, fr := rep.findFloor("forward", doorGRPC, c), rep.findFloor("forward", doorREST, c)
+	g, r := rep.find(doorGRPC, shapeDistinct, c, false), rep.find(doorREST, shapeDistinct, c, false)
+	ok := fg != nil && fr != nil && g != nil && r != nil && fg.calls > 0 && fr.calls > 0
+	var rg, rr float64
+	if ok {
+		rg, rr = g.throughput()/fg.throughput(), r.throughput()/fr.throughput()
+	}
+	row(fmt.Sprintf("loopback, %d callers, distinct credentials", c), "throughput ÷ `bench/floor` forward's", rg, rr, ok, "%.2f", "≥ 0.9", atLeast(0.9))
+}
+
+// distantRows is every distant phase, in Markdown.
+func (rep *report) distantRows(w io.Writer) {
+	fmt.Fprintln(w, "| callers | credentials | cache | door | calls/s | p50 ms | p99 ms | errors | connections opened to the upstream | most open at once | upstream requests per 1,000 calls | facade peak RSS | facade CPU µs per call |")
+	fmt.Fprintln(w, "| ---: | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+	for _, r := range rep.results {
+		if !r.distant {
+			continue
+		}
+		cache, rss, cpu := "off", "", ""
+		if r.cache {
+			cache = "on"
+		}
+		if r.door != doorDirect {
+			rss, cpu = mib(r.peakRSS), usPerCall(r.cpuFacade, r)
+		}
+		errs := fmt.Sprint(r.errs)
+		if r.flagged() {
+			errs = fmt.Sprintf("%d ⚠ (%.1f%%: %.120s)", r.errs, 100*r.errRate(), r.firstErr)
+		}
+		fmt.Fprintf(w, "| %d | %s | %s | %s | %.0f | %s | %s | %s | %.0f | %.0f | %.1f | %s | %s |\n",
+			r.callers, r.shape, cache, r.label(), r.throughput(), ms(r.p50), ms(r.p99), errs, r.upOpened, r.upOpen, r.upPer1000(), rss, cpu)
 	}
 }
