@@ -225,8 +225,9 @@ func New(opts Options) (*Server, error) {
 		// A fixed pool of goroutines runs calls, so their stacks, once
 		// grown, are reused instead of grown again for every call. When
 		// every worker is busy grpc-go starts a goroutine as before, so
-		// this never queues a call.
-		grpc.NumStreamWorkers(uint32(4 * runtime.GOMAXPROCS(0))),
+		// this never queues a call. Enough workers for a few dozen callers
+		// at once: an idle one costs its stack alone.
+		grpc.NumStreamWorkers(uint32(max(64, 16*runtime.GOMAXPROCS(0)))),
 		grpc.ChainUnaryInterceptor(unary...),
 		grpc.ChainStreamInterceptor(s.streamInterceptors()...),
 	}
