@@ -130,6 +130,7 @@ func h2Door(target string, c int, roots *x509.CertPool, conns *connCounter) (cal
 // /metrics: connections made and open, and requests sent.
 type upstreamSide struct {
 	opened, open, requests float64
+	stack, heap            float64 // the facade's goroutine stacks and heap in use
 }
 
 func readUpstreamSide(f *facadeProc) upstreamSide {
@@ -138,6 +139,8 @@ func readUpstreamSide(f *facadeProc) upstreamSide {
 		opened:   metricValue(m, "opentact_upstream_connections_opened_total"),
 		open:     metricValue(m, "opentact_upstream_connections_open"),
 		requests: metricSum(m, "opentact_upstream_requests_total"),
+		stack:    metricValue(m, "go_memstats_stack_inuse_bytes"),
+		heap:     metricValue(m, "go_memstats_heap_inuse_bytes"),
 	}
 }
 

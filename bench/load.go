@@ -147,6 +147,9 @@ type result struct {
 	upOpened, upOpen  float64
 	upRequests        float64
 	upRequestsCounted bool
+	// The facade's goroutine stacks and heap in use at the end of a slice,
+	// calls in flight (the largest over the slices).
+	stackInuse, heapInuse float64
 }
 
 // upPer1000 is upstream requests per 1,000 calls.
@@ -561,6 +564,7 @@ func (b *bench) slice(ctx context.Context, lr *laneRun, sh shape, nu int, warm, 
 			r.upRequests += up1.requests - up0.requests
 			r.upRequestsCounted = up1.requests >= 0
 			r.upOpen = max(r.upOpen, <-mostOpen, up1.open)
+			r.stackInuse, r.heapInuse = max(r.stackInuse, up1.stack), max(r.heapInuse, up1.heap)
 		}
 	}
 	// Normalise to the slice, in case the sampling was late.

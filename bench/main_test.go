@@ -126,7 +126,7 @@ func TestRunWritesTheReport(t *testing.T) {
 	// and the upstream requests each door made, and the targets.
 	distant := map[key][]string{}
 	for _, line := range strings.Split(section(t, md, "## A distant Opentact"), "\n") {
-		if cells := tableCells(line); len(cells) == 13 && cells[0] != "callers" && !strings.HasPrefix(cells[0], "-") {
+		if cells := tableCells(line); len(cells) == 14 && cells[0] != "callers" && !strings.HasPrefix(cells[0], "-") {
 			distant[key{cells[0], cells[1], cells[2], cells[3]}] = cells
 		}
 	}

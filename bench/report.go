@@ -749,24 +749,25 @@ func (rep *report) distantTargets(w io.Writer) {
 
 // distantRows is every distant phase, in Markdown.
 func (rep *report) distantRows(w io.Writer) {
-	fmt.Fprintln(w, "| callers | credentials | cache | door | calls/s | p50 ms | p99 ms | errors | connections opened to the upstream | most open at once | upstream requests per 1,000 calls | facade peak RSS | facade CPU µs per call |")
-	fmt.Fprintln(w, "| ---: | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+	fmt.Fprintln(w, "| callers | credentials | cache | door | calls/s | p50 ms | p99 ms | errors | connections opened to the upstream | most open at once | upstream requests per 1,000 calls | facade peak RSS | facade CPU µs per call | facade stacks / heap in use, calls in flight |")
+	fmt.Fprintln(w, "| ---: | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 	for _, r := range rep.results {
 		if !r.distant {
 			continue
 		}
-		cache, rss, cpu := "off", "", ""
+		cache, rss, cpu, mem := "off", "", "", ""
 		if r.cache {
 			cache = "on"
 		}
 		if r.door != doorDirect {
 			rss, cpu = mib(r.peakRSS), usPerCall(r.cpuFacade, r)
+			mem = mib(int64(r.stackInuse)) + " / " + mib(int64(r.heapInuse))
 		}
 		errs := fmt.Sprint(r.errs)
 		if r.flagged() {
 			errs = fmt.Sprintf("%d ⚠ (%.1f%%: %.120s)", r.errs, 100*r.errRate(), r.firstErr)
 		}
-		fmt.Fprintf(w, "| %d | %s | %s | %s | %.0f | %s | %s | %s | %.0f | %.0f | %.1f | %s | %s |\n",
-			r.callers, r.shape, cache, r.label(), r.throughput(), ms(r.p50), ms(r.p99), errs, r.upOpened, r.upOpen, r.upPer1000(), rss, cpu)
+		fmt.Fprintf(w, "| %d | %s | %s | %s | %.0f | %s | %s | %s | %.0f | %.0f | %.1f | %s | %s | %s |\n",
+			r.callers, r.shape, cache, r.label(), r.throughput(), ms(r.p50), ms(r.p99), errs, r.upOpened, r.upOpen, r.upPer1000(), rss, cpu, mem)
 	}
 }
