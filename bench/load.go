@@ -143,10 +143,9 @@ type result struct {
 	// most open at once (exact for direct; sampled from the facade's
 	// gauge), and the requests it sent (facade; direct sends one per
 	// call).
-	distant           bool
-	upOpened, upOpen  float64
-	upRequests        float64
-	upRequestsCounted bool
+	distant          bool
+	upOpened, upOpen float64
+	upRequests       float64
 	// The facade's goroutine stacks and heap in use at the end of a slice,
 	// calls in flight (the largest over the slices).
 	stackInuse, heapInuse float64
@@ -562,7 +561,6 @@ func (b *bench) slice(ctx context.Context, lr *laneRun, sh shape, nu int, warm, 
 			up1 := readUpstreamSide(lr.fac)
 			r.upOpened += up1.opened - up0.opened
 			r.upRequests += up1.requests - up0.requests
-			r.upRequestsCounted = up1.requests >= 0
 			r.upOpen = max(r.upOpen, <-mostOpen, up1.open)
 			r.stackInuse, r.heapInuse = max(r.stackInuse, up1.stack), max(r.heapInuse, up1.heap)
 		}

@@ -93,13 +93,11 @@ func (c *conn) reserve() (ok, probe bool) {
 	return true, true
 }
 
-// RoundTrip sends req on a connection with a free slot. A new HTTP/2
-// connection assumes 100 streams until the host's SETTINGS arrive; a host
-// that allows fewer refuses the ones beyond, unprocessed (REFUSED_STREAM).
-// Such a request without a body is sent again, up to once per connection
-// the pool may make (each refusal comes after its connection's SETTINGS,
-// so that connection is not overcommitted again); one with a body fails,
-// as its body cannot be read twice.
+// RoundTrip sends req on a connection with a free slot. Should the host
+// still refuse a request unprocessed (REFUSED_STREAM: it lowered its
+// stream limit, say), a request without a body is sent again, up to once
+// per connection the pool may make; one with a body fails, as its body
+// cannot be read twice.
 func (p *pool) RoundTrip(req *http.Request) (*http.Response, error) {
 	if req.URL.Scheme != p.scheme || !p.sameHost(req.URL.Host) {
 		closeBody(req)
