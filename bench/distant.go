@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -220,6 +221,39 @@ func (b *bench) distantGroup(ctx context.Context, procs *registry, rep *report, 
 			return err
 		}
 		lanes = append(lanes, lane{door: d, fac: f})
+	}
+	// bench/floor beside the facade. With distinct credentials, forward
+	// (one request per call to the upstream, over Go's transport) is the
+	// least a facade on this stack costs in CPU and latency, and at the
+	// largest number of callers hold (echo after the same delay, no
+	// upstream connection) is the least memory holding that many calls
+	// costs. With one account and the cache on, echo is the least a cache
+	// hit costs.
+	var modes [][]string
+	switch {
+	case b.opts.floor == "" || !slices.Contains(doors, doorDirect):
+	case sh == shapeDistinct:
+		modes = [][]string{{"forward", "--mode=forward", "--upstream-ca=" + p.caFile}}
+		if c == slices.Max(b.opts.distantCallers) {
+			modes = append(modes, []string{"hold", "--mode=echo", "--delay=" + b.opts.delay.String()})
+		}
+	case cacheOK:
+		modes = [][]string{{"echo", "--mode=echo"}}
+	}
+	for _, m := range modes {
+		for _, d := range []doorKind{doorGRPC, doorREST} {
+			// A process per door, as the facade's: its peak RSS is its own.
+			f, err := startFacade(ctx, procs, b.opts.floor, b.upstream, m[1:]...)
+			if err != nil {
+				return fmt.Errorf("bench/floor: %w", err)
+			}
+			started = append(started, f)
+			f.floor = m[0]
+			if err := b.prime(ctx, f); err != nil {
+				return fmt.Errorf("bench/floor: %w", err)
+			}
+			lanes = append(lanes, lane{door: d, fac: f})
+		}
 	}
 	if cacheOK && sh == shapeSame {
 		for _, d := range []doorKind{doorGRPC, doorREST} {

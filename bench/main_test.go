@@ -137,6 +137,26 @@ func TestRunWritesTheReport(t *testing.T) {
 		}
 	}
 	wantDistant = append(wantDistant, key{"4", "same", "on", "facade gRPC"}, key{"4", "same", "on", "facade REST"}, key{"6", "distinct", "off", "facade gRPC"})
+	// bench/floor beside them: forward with distinct credentials, hold at
+	// the most distinct callers, echo beside the cache.
+	wantFloor := []key{}
+	for _, f := range []struct{ callers, shape, mode string }{{"1", "distinct", "forward"}, {"3", "distinct", "forward"}, {"3", "distinct", "hold"}, {"4", "same", "echo"}} {
+		for _, d := range []string{"gRPC", "REST"} {
+			wantFloor = append(wantFloor, key{f.callers, f.shape, "-", "floor " + f.mode + " " + d})
+		}
+	}
+	if _, ok := distant[key{"1", "distinct", "-", "floor hold gRPC"}]; ok {
+		t.Error("the distant table has a hold row at 1 caller, want it at the most distinct callers alone")
+	}
+	for _, k := range wantFloor {
+		cells, ok := distant[k]
+		switch {
+		case !ok:
+			t.Errorf("the distant table has no row %v", k)
+		case cells[7] != "0" || cells[4] == "0" || cells[11] == "":
+			t.Errorf("distant %v: errors %q, calls/s %q, peak RSS %q", k, cells[7], cells[4], cells[11])
+		}
+	}
 	for _, k := range wantDistant {
 		cells, ok := distant[k]
 		switch {
@@ -156,6 +176,12 @@ func TestRunWritesTheReport(t *testing.T) {
 	for _, label := range []string{"3 distinct callers", "1 caller", "4 callers, one account, cache off", "loopback, 2 callers"} {
 		if cells := findRow(section(t, md, "## Targets"), label); cells == nil || cells[2] == "" || cells[3] == "" {
 			t.Errorf("targets: row %q missing or empty: %q", label, cells)
+		}
+	}
+	// The floor's same measure, beside the targets it bounds.
+	for _, label := range []string{"3 distinct callers", "1 caller", "4 callers, one account, `--cache-ttl"} {
+		if cells := findRow(section(t, md, "## Targets"), label); len(cells) < 7 || !strings.Contains(cells[6], " / ") {
+			t.Errorf("targets: row %q has no bench/floor measure: %q", label, cells)
 		}
 	}
 	if !strings.Contains(md, "in 2 rounds") {

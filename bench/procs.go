@@ -261,7 +261,14 @@ func (f *facadeProc) hwmSinceStart() int64 { return max(f.maxHWM, f.peak()) }
 
 // metric reads one sample of a metric from the facade's /metrics.
 func (f *facadeProc) metrics() string {
-	resp, err := probeClient.Get("http://" + f.httpAddr + "/metrics")
+	req, err := http.NewRequest(http.MethodGet, "http://"+f.httpAddr+"/metrics", nil)
+	if err != nil {
+		return ""
+	}
+	// Plain text: a gzip encoder per scrape would be the bench's own cost
+	// in the facade's CPU and heap.
+	req.Header.Set("Accept-Encoding", "identity")
+	resp, err := probeClient.Do(req)
 	if err != nil {
 		return ""
 	}

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -680,8 +681,14 @@ func (rep *report) profileRows(w io.Writer) {
 
 // findDistant is the distant phase of door d, shape sh, c callers.
 func (rep *report) findDistant(d doorKind, sh shape, c int, cache bool) *result {
+	return rep.findDistantFloor("", d, sh, c, cache)
+}
+
+// findDistantFloor is the distant phase of bench/floor's mode (the facade's
+// when mode is empty).
+func (rep *report) findDistantFloor(mode string, d doorKind, sh shape, c int, cache bool) *result {
 	for _, r := range rep.results {
-		if r.distant && r.door == d && r.shape == sh && r.callers == c && r.cache == cache {
+		if r.distant && r.floor == mode && r.door == d && r.shape == sh && r.callers == c && r.cache == cache {
 			return r
 		}
 	}
@@ -692,18 +699,33 @@ func (rep *report) findDistant(d doorKind, sh shape, c int, cache bool) *result 
 // loopback floor ratio, in Markdown.
 func (rep *report) distantTargets(w io.Writer) {
 	o := rep.opts
-	fmt.Fprintln(w, "| shape | measure | facade gRPC | facade REST | target | |")
-	fmt.Fprintln(w, "| --- | --- | ---: | ---: | ---: | --- |")
+	fmt.Fprintln(w, "| shape | measure | facade gRPC | facade REST | target | | `bench/floor`, gRPC / REST |")
+	fmt.Fprintln(w, "| --- | --- | ---: | ---: | ---: | --- | ---: |")
+	// floor is the same measure of bench/floor, when it ran: what the
+	// least facade on this stack reached in the same group.
+	var floor string
 	row := func(shape, measure string, g, r float64, ok bool, format, target string, pass func(float64) bool) {
+		fl := floor
+		floor = ""
 		if !ok {
-			fmt.Fprintf(w, "| %s | %s | | | %s | not measured |\n", shape, measure, target)
+			fmt.Fprintf(w, "| %s | %s | | | %s | not measured | %s |\n", shape, measure, target, fl)
 			return
 		}
 		v := "PASS"
 		if !pass(g) || !pass(r) {
 			v = "MISS"
 		}
-		fmt.Fprintf(w, "| %s | %s | "+format+" | "+format+" | %s | %s |\n", shape, measure, g, r, target, v)
+		fmt.Fprintf(w, "| %s | %s | "+format+" | "+format+" | %s | %s | %s |\n", shape, measure, g, r, target, v, fl)
+	}
+	// floorOf formats f of bench/floor's mode, gRPC and REST, in group
+	// (sh, c), or is empty.
+	floorOf := func(mode string, sh shape, c int, format string, f func(g, r *result) (float64, float64)) string {
+		g, r := rep.findDistantFloor(mode, doorGRPC, sh, c, false), rep.findDistantFloor(mode, doorREST, sh, c, false)
+		if g == nil || r == nil || g.flagged() || r.flagged() {
+			return ""
+		}
+		a, b := f(g, r)
+		return fmt.Sprintf(mode+" "+format+" / "+format, a, b)
 	}
 	atLeast := func(t float64) func(float64) bool { return func(v float64) bool { return v >= t } }
 	atMost := func(t float64) func(float64) bool { return func(v float64) bool { return v <= t } }
@@ -715,16 +737,28 @@ func (rep *report) distantTargets(w io.Writer) {
 		d, g, r, ok := doors(shapeDistinct, c, false)
 		if c == 1 {
 			var dg, dr float64
+			added := func(x *result) float64 { return float64(x.p50-d.p50) / float64(time.Millisecond) }
 			if ok {
-				dg, dr = float64(g.p50-d.p50)/float64(time.Millisecond), float64(r.p50-d.p50)/float64(time.Millisecond)
+				dg, dr = added(g), added(r)
+				floor = floorOf("forward", shapeDistinct, c, "%+.3f", func(g, r *result) (float64, float64) { return added(g), added(r) })
 			}
 			row("1 caller, distinct credentials", "p50 added over direct, ms", dg, dr, ok, "%+.3f", "≤ 0.3", atMost(0.3))
 			continue
 		}
 		label := fmt.Sprintf("%d distinct callers", c)
+		toDirect := func(g, r *result) (float64, float64) { return ratio(g, d), ratio(r, d) }
+		rss := func(g, r *result) (float64, float64) {
+			return float64(g.peakRSS) / (1 << 20), float64(r.peakRSS) / (1 << 20)
+		}
+		if ok {
+			floor = floorOf("forward", shapeDistinct, c, "%.2f", toDirect)
+		}
 		row(label, "throughput ÷ direct's", ratio(g, d), ratio(r, d), ok, "%.2f", "≥ 1", atLeast(1))
 		if c >= 2048 {
 			row(label, "most connections open to the upstream at once", g.upOpen, r.upOpen, ok, "%.0f", "≤ 16", atMost(16))
+			if ok {
+				floor = strings.Join(slices.DeleteFunc([]string{floorOf("hold", shapeDistinct, c, "%.1f", rss), floorOf("forward", shapeDistinct, c, "%.1f", rss)}, func(s string) bool { return s == "" }), "; ")
+			}
 			row(label, "facade peak RSS, MiB", float64(g.peakRSS)/(1<<20), float64(r.peakRSS)/(1<<20), ok, "%.1f", "≤ 64", atMost(64))
 		}
 	}
@@ -734,6 +768,9 @@ func (rep *report) distantTargets(w io.Writer) {
 		row(label, "upstream requests per 1,000 calls", g.upPer1000(), r.upPer1000(), ok, "%.1f", "≤ 5", atMost(5))
 		row(label, "throughput ÷ direct's", ratio(g, d), ratio(r, d), ok, "%.2f", "≥ 1", atLeast(1))
 		d, g, r, ok = doors(shapeSame, h, true)
+		if ok {
+			floor = floorOf("echo", shapeSame, h, "%.2f", func(g, r *result) (float64, float64) { return ratio(g, d), ratio(r, d) })
+		}
 		row(fmt.Sprintf("%d callers, one account, `--cache-ttl=%s`", h, o.cacheTTL), "throughput ÷ direct's", ratio(g, d), ratio(r, d), ok, "%.2f", "≥ 4", atLeast(4))
 	}
 	c := o.targetCallers
@@ -759,15 +796,19 @@ func (rep *report) distantRows(w io.Writer) {
 		if r.cache {
 			cache = "on"
 		}
+		upOpened, upOpen, up := fmt.Sprintf("%.0f", r.upOpened), fmt.Sprintf("%.0f", r.upOpen), fmt.Sprintf("%.1f", r.upPer1000())
 		if r.door != doorDirect {
 			rss, cpu = mib(r.peakRSS), usPerCall(r.cpuFacade, r)
 			mem = mib(int64(r.stackInuse)) + " / " + mib(int64(r.heapInuse))
+		}
+		if r.floor != "" {
+			cache, upOpened, upOpen, up, mem = "-", "", "", "", "" // bench/floor has no cache, no /metrics
 		}
 		errs := fmt.Sprint(r.errs)
 		if r.flagged() {
 			errs = fmt.Sprintf("%d ⚠ (%.1f%%: %.120s)", r.errs, 100*r.errRate(), r.firstErr)
 		}
-		fmt.Fprintf(w, "| %d | %s | %s | %s | %.0f | %s | %s | %s | %.0f | %.0f | %.1f | %s | %s | %s |\n",
-			r.callers, r.shape, cache, r.label(), r.throughput(), ms(r.p50), ms(r.p99), errs, r.upOpened, r.upOpen, r.upPer1000(), rss, cpu, mem)
+		fmt.Fprintf(w, "| %d | %s | %s | %s | %.0f | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
+			r.callers, r.shape, cache, r.label(), r.throughput(), ms(r.p50), ms(r.p99), errs, upOpened, upOpen, up, rss, cpu, mem)
 	}
 }

@@ -10,6 +10,11 @@
 //     the answer (upstream.DecodeAnswer) and answers with the e-mail
 //     alone: the least a call sent to the upstream can cost.
 //
+// --upstream-ca trusts a PEM bundle for an HTTPS upstream (forward), and
+// --delay makes echo answer that long after each call arrives: the least
+// memory a call held in flight as long as a distant upstream takes can
+// cost, with no upstream connection at all.
+//
 // It has no interceptors, logs, metrics, traces, retries, circuit
 // breaker, bounds or sharing, and maps nothing but the e-mail. It takes
 // the facade's --grpc-addr, --http-addr and --upstream flags (and
@@ -19,6 +24,8 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/base64"
 	"errors"
 	"flag"
@@ -48,15 +55,21 @@ func main() {
 	httpAddr := flag.String("http-addr", "127.0.0.1:0", "REST listen address")
 	up := flag.String("upstream", "", "the upstream's base URL (forward mode)")
 	mode := flag.String("mode", "forward", "echo or forward")
+	ca := flag.String("upstream-ca", "", "PEM bundle the upstream's certificate must chain to (forward mode)")
+	delay := flag.Duration("delay", 0, "echo mode: answer this long after each call arrives")
 	flag.String("log-level", "", "ignored: the floor logs nothing")
 	flag.Parse()
-	if err := run(*grpcAddr, *httpAddr, *up, *mode); err != nil {
+	if err := run(*grpcAddr, *httpAddr, *up, *mode, *ca, *delay); err != nil {
 		fmt.Fprintln(os.Stderr, "floor:", err)
 		os.Exit(1)
 	}
 }
 
-func run(grpcAddr, httpAddr, up, mode string) error {
+func run(grpcAddr, httpAddr, up, mode, ca string, delay time.Duration) error {
+	cfg, err := load(up, mode, ca, delay)
+	if err != nil {
+		return err
+	}
 	gl, err := net.Listen("tcp", grpcAddr)
 	if err != nil {
 		return err
@@ -68,22 +81,49 @@ func run(grpcAddr, httpAddr, up, mode string) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	return serve(ctx, gl, hl, up, mode)
+	return serve(ctx, gl, hl, cfg)
+}
+
+// load is the floor's configuration from its flags.
+func load(up, mode, ca string, delay time.Duration) (config, error) {
+	cfg := config{up: up, mode: mode, delay: delay}
+	if ca == "" {
+		return cfg, nil
+	}
+	pem, err := os.ReadFile(ca)
+	if err != nil {
+		return cfg, err
+	}
+	cfg.roots = x509.NewCertPool()
+	if !cfg.roots.AppendCertsFromPEM(pem) {
+		return cfg, fmt.Errorf("--upstream-ca %s: no PEM certificate", ca)
+	}
+	return cfg, nil
+}
+
+type config struct {
+	up, mode string
+	roots    *x509.CertPool // nil: the system's
+	delay    time.Duration  // echo's
 }
 
 // serve answers GetAuth on gl (gRPC) and hl (REST) until ctx ends.
-func serve(ctx context.Context, gl, hl net.Listener, up, mode string) error {
+func serve(ctx context.Context, gl, hl net.Listener, cfg config) error {
 	defer gl.Close()
 	defer hl.Close()
-	f := &floor{url: strings.TrimSuffix(up, "/") + "/rest/auth"}
-	switch mode {
+	f := &floor{url: strings.TrimSuffix(cfg.up, "/") + "/rest/auth", delay: cfg.delay}
+	switch cfg.mode {
 	case "echo":
 	case "forward":
 		f.forward = true
-		f.client = &http.Client{Transport: upstream.NewTransport()}
+		tr := upstream.NewTransport()
+		if cfg.roots != nil {
+			tr.TLSClientConfig = &tls.Config{RootCAs: cfg.roots}
+		}
+		f.client = &http.Client{Transport: tr}
 		defer f.client.CloseIdleConnections()
 	default:
-		return fmt.Errorf("--mode %q: want echo or forward", mode)
+		return fmt.Errorf("--mode %q: want echo or forward", cfg.mode)
 	}
 	gs := grpc.NewServer()
 	authv1.RegisterAuthServiceServer(gs, f)
@@ -124,6 +164,7 @@ type floor struct {
 	forward bool
 	url     string
 	client  *http.Client
+	delay   time.Duration
 }
 
 func (f *floor) GetAuth(ctx context.Context, _ *authv1.GetAuthRequest) (*authv1.GetAuthResponse, error) {
@@ -135,6 +176,15 @@ func (f *floor) GetAuth(ctx context.Context, _ *authv1.GetAuthRequest) (*authv1.
 		email, ok := basicEmail(auth[0])
 		if !ok {
 			return nil, status.Error(codes.Unauthenticated, "not a Basic credential")
+		}
+		if f.delay > 0 {
+			t := time.NewTimer(f.delay)
+			defer t.Stop()
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				return nil, status.FromContextError(ctx.Err()).Err()
+			}
 		}
 		return answer(email), nil
 	}
