@@ -213,6 +213,16 @@ type UpstreamMetrics struct {
 	retries  *prometheus.CounterVec
 	rejected *prometheus.CounterVec
 	shed     *prometheus.CounterVec
+
+	// series are each endpoint's requests series, looked up once rather
+	// than by their label values on every request. Read-only once made.
+	series map[string]*endpointSeries
+}
+
+type endpointSeries struct {
+	inFlight prometheus.Gauge
+	requests map[string]prometheus.Counter  // by outcome
+	duration map[string]prometheus.Observer // by outcome
 }
 
 var _ upstream.Observer = (*UpstreamMetrics)(nil)
@@ -246,14 +256,16 @@ func newUpstreamMetrics(shed *prometheus.CounterVec) *UpstreamMetrics {
 			Help: "Calls answered Unavailable without a request because the circuit breaker was open, by endpoint.",
 		}, []string{"endpoint"}),
 	}
+	u.series = make(map[string]*endpointSeries)
 	for _, e := range upstream.Endpoints() {
-		u.inFlight.WithLabelValues(e)
+		es := &endpointSeries{inFlight: u.inFlight.WithLabelValues(e), requests: map[string]prometheus.Counter{}, duration: map[string]prometheus.Observer{}}
 		u.retries.WithLabelValues(e)
 		u.rejected.WithLabelValues(e)
 		for _, o := range outcomes {
-			u.requests.WithLabelValues(e, o)
-			u.duration.WithLabelValues(e, o)
+			es.requests[o] = u.requests.WithLabelValues(e, o)
+			es.duration[o] = u.duration.WithLabelValues(e, o)
 		}
+		u.series[e] = es
 	}
 	return u
 }
@@ -275,10 +287,24 @@ func (u *UpstreamMetrics) register(reg prometheus.Registerer, breakerState func(
 }
 
 // RequestStarted implements upstream.Observer.
-func (u *UpstreamMetrics) RequestStarted(endpoint string) { u.inFlight.WithLabelValues(endpoint).Inc() }
+func (u *UpstreamMetrics) RequestStarted(endpoint string) {
+	if es := u.series[endpoint]; es != nil {
+		es.inFlight.Inc()
+		return
+	}
+	u.inFlight.WithLabelValues(endpoint).Inc()
+}
 
 // RequestDone implements upstream.Observer.
 func (u *UpstreamMetrics) RequestDone(endpoint, outcome string, d time.Duration) {
+	if es := u.series[endpoint]; es != nil {
+		if c := es.requests[outcome]; c != nil {
+			es.inFlight.Dec()
+			c.Inc()
+			es.duration[outcome].Observe(d.Seconds())
+			return
+		}
+	}
 	u.inFlight.WithLabelValues(endpoint).Dec()
 	u.requests.WithLabelValues(endpoint, outcome).Inc()
 	u.duration.WithLabelValues(endpoint, outcome).Observe(d.Seconds())

@@ -38,6 +38,10 @@ type pool struct {
 	// freed; a request loads it before it looks for a slot, so that a
 	// slot freed meanwhile wakes it.
 	changed atomic.Pointer[chan struct{}]
+	// waiters counts requests in get; a slot freed while none is there
+	// wakes no one. A request counts itself before it looks for a slot, so
+	// that a slot freed after its look sees the count.
+	waiters atomic.Int32
 
 	mu      sync.Mutex
 	dialing int
@@ -149,6 +153,8 @@ func closeBody(req *http.Request) {
 // get returns a connection on which it reserved a slot, making one when
 // every connection is busy and the bound allows, or waiting for a slot.
 func (p *pool) get(ctx context.Context) (*conn, bool, error) {
+	p.waiters.Add(1)
+	defer p.waiters.Add(-1)
 	for {
 		changed := *p.changed.Load()
 		// First fit: the first connections fill up before another is
@@ -229,6 +235,9 @@ func (p *pool) dial(ctx context.Context) (*http.ClientConn, error) {
 // freed, or the connection ended. It may run inside Reserve or RoundTrip,
 // so it never waits on anything they hold.
 func (p *pool) stateChanged(cc *http.ClientConn) {
+	if cc.Err() == nil && p.waiters.Load() == 0 {
+		return // a slot freed, and no request looks for one
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if cc.Err() != nil {
