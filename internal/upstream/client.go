@@ -33,14 +33,17 @@ import (
 	"github.com/opentact-facade/opentact-facade/internal/version"
 )
 
-// noReplay is the empty body of every request without one. An empty body
-// that is not http.NoBody makes Go's transport see a GET or DELETE as not
-// replayable, so that it never re-sends it on its own when a reused
+// noReplay is the empty body of every request without one when the
+// requests go through a caller's http.Client (WithHTTPClient). An empty
+// body that is not http.NoBody makes Go's transport see a GET or DELETE as
+// not replayable, so that it never re-sends it on its own when a reused
 // connection fails: left to itself, it would try every idle pooled
 // connection in turn, each a request Opentact may have received, beyond
 // --upstream-max-attempts. Only the retry policy repeats a request, and
-// only as the endpoint allows. Nothing is sent: the transport finds the
-// body empty and writes the request without one.
+// only as the endpoint allows. It costs a probe of the body per request
+// over HTTP/1.1, and an empty DATA frame after the headers over HTTP/2.
+// The client's own pool sends on http.ClientConn, which never replays, so
+// its requests carry http.NoBody.
 type noReplay struct{}
 
 func (noReplay) Read([]byte) (int, error) { return 0, io.EOF }
@@ -92,6 +95,7 @@ type Client struct {
 	roots       *x509.CertPool
 	pool        *pool // the default transport's; nil with WithHTTPClient
 	observer    Observer
+	noBody      io.ReadCloser // the body of a request without one: see noReplay
 	wrap        func(http.RoundTripper) http.RoundTripper
 	// rt, when set, is c.http's transport, called directly: http.Client
 	// would clone the headers of every request for its redirect handling,
@@ -209,6 +213,9 @@ func New(baseURL string, opts ...Option) (*Client, error) {
 		}
 		c.pool = newPool(tr, u.Scheme, u.Host, c.maxConns, c.maxInFlight)
 		c.http = &http.Client{Transport: c.pool}
+		c.noBody = http.NoBody
+	} else {
+		c.noBody = noReplay{}
 	}
 	if c.wrap != nil {
 		rt := c.http.Transport
@@ -465,7 +472,7 @@ func (k *call) send(ctx context.Context) (_ []byte, status int, _ error) {
 		ProtoMajor: 1,
 		ProtoMinor: 1,
 		Header:     make(http.Header, 4+int(numKinds)),
-		Body:       noReplay{},
+		Body:       c.noBody,
 		Host:       u.Host,
 	}
 	req.Header["Accept"] = acceptJSON

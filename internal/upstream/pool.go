@@ -128,7 +128,7 @@ func (p *pool) RoundTrip(req *http.Request) (*http.Response, error) {
 			p.mu.Unlock()
 		}
 		var se http2.StreamError
-		if _, bodyless := req.Body.(noReplay); err != nil && bodyless && try <= p.maxH2 &&
+		if bodyless := req.Body == nil || req.Body == http.NoBody; err != nil && bodyless && try <= p.maxH2 &&
 			errors.As(err, &se) && se.Code == http2.ErrCodeRefusedStream {
 			continue
 		}

@@ -3,6 +3,7 @@ package upstream_test
 import (
 	"context"
 	"crypto/x509"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -10,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 
 	"github.com/opentact-facade/opentact-facade/internal/testpki"
 	"github.com/opentact-facade/opentact-facade/internal/upstream"
@@ -189,5 +192,51 @@ func TestRootCAs(t *testing.T) {
 	}
 	if _, err := auth(newClient(t, h.srv.URL, upstream.WithRootCAs(h.roots())), context.Background(), basicCreds(t)); err != nil {
 		t.Fatalf("with the host's CA trusted: %v", err)
+	}
+}
+
+// A request without a body goes out without one: over HTTP/2 its HEADERS
+// frame ends the stream (no empty DATA frame after it, which the host
+// would read as a body of unknown length), over HTTP/1.1 it has neither
+// Content-Length nor Transfer-Encoding; traced or not.
+func TestBodylessRequestsSendNoBody(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name   string
+		http2  bool
+		traced bool
+	}{
+		{"HTTP/2", true, false},
+		{"HTTP/2 traced", true, true},
+		{"HTTP/1.1", false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var bad atomic.Pointer[string]
+			srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.ContentLength != 0 || len(r.TransferEncoding) > 0 || r.Header.Get("Content-Length") != "" {
+					s := fmt.Sprintf("%s: ContentLength %d, Transfer-Encoding %q", r.Proto, r.ContentLength, r.TransferEncoding)
+					bad.Store(&s)
+				}
+				w.Header().Set("Content-Type", "application/json")
+				_, _ = w.Write([]byte(okBody))
+			}))
+			srv.EnableHTTP2 = tc.http2
+			srv.StartTLS()
+			t.Cleanup(srv.Close)
+			roots := x509.NewCertPool()
+			roots.AddCert(srv.Certificate())
+			opts := []upstream.Option{upstream.WithRootCAs(roots)}
+			if tc.traced {
+				opts = append(opts, upstream.WithTransportWrapper(func(rt http.RoundTripper) http.RoundTripper { return otelhttp.NewTransport(rt) }))
+			}
+			c := newClient(t, srv.URL, opts...)
+			if _, err := auth(c, context.Background(), basicCreds(t)); err != nil {
+				t.Fatal(err)
+			}
+			if s := bad.Load(); s != nil {
+				t.Errorf("the host saw a body: %s", *s)
+			}
+		})
 	}
 }

@@ -157,9 +157,9 @@ func transient(err error) bool {
 }
 
 // staleConnection: net/http's "server closed idle connection", a
-// keep-alive connection Opentact closed just as the request went out. The
-// transport would replay it by itself, but noReplay (see client.go) leaves
-// the retry to the policy. The error is not exported; its text has been
+// keep-alive connection Opentact closed just as the request went out.
+// Neither the pool nor, thanks to noReplay (see client.go), a caller's
+// transport replays it by itself: the retry is the policy's. The error is not exported; its text has been
 // stable since Go 1.8.
 func staleConnection(err error) bool {
 	return strings.Contains(err.Error(), "server closed idle connection")
