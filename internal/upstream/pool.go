@@ -79,12 +79,25 @@ type conn struct {
 	used    atomic.Bool
 	settled atomic.Bool // its first answer came, or it is HTTP/1.1
 	probing atomic.Bool // its first request is under way
+	// HTTP/1.1: busy is set while its one slot is taken, so that a look
+	// for a slot passes it by without a Reserve, which on a busy
+	// connection takes four locks and makes an error. A hint: Reserve
+	// decides.
+	h1   bool
+	busy atomic.Bool
 }
 
 // reserve reserves a slot on c: any free one once c is settled, else its
 // first request's.
 func (c *conn) reserve() (ok, probe bool) {
 	if c.settled.Load() {
+		if c.h1 {
+			if c.busy.Load() || c.cc.Reserve() != nil {
+				return false, false
+			}
+			c.busy.Store(true)
+			return true, false
+		}
 		return c.cc.Reserve() == nil, false
 	}
 	if !c.probing.CompareAndSwap(false, true) {
@@ -194,8 +207,8 @@ func (p *pool) get(ctx context.Context) (*conn, bool, error) {
 			p.mu.Unlock()
 			return nil, false, err
 		}
-		c := &conn{cc: cc}
 		multiplexed := cc.Available()+cc.InFlight() > 1
+		c := &conn{cc: cc, h1: !multiplexed}
 		c.settled.Store(!multiplexed)
 		ok, probe := c.reserve()
 		p.mu.Lock()
@@ -210,7 +223,12 @@ func (p *pool) get(ctx context.Context) (*conn, bool, error) {
 		p.conns.Store(&conns)
 		p.wakeLocked()
 		p.mu.Unlock()
-		cc.SetStateHook(p.stateChanged)
+		cc.SetStateHook(func(cc *http.ClientConn) {
+			if c.h1 && cc.Available() > 0 {
+				c.busy.Store(false) // before any waiter is woken
+			}
+			p.stateChanged(cc)
+		})
 		if ok {
 			return c, probe, nil
 		}
