@@ -172,9 +172,11 @@ func (c *Core) UnaryInterceptor(ctx context.Context, req any, info *grpc.UnarySe
 	}
 	var key credKey
 	if p.Share || cache != nil {
-		b, err := proto.MarshalOptions{Deterministic: true}.Marshal(msg)
-		if err != nil {
-			return nil, withInfo(codes.Internal, "internal error", ReasonInternalError, 0).Err()
+		var b []byte // an empty request (GetAuth's) keys by method alone
+		if proto.Size(msg) > 0 {
+			if b, err = (proto.MarshalOptions{Deterministic: true}).Marshal(msg); err != nil {
+				return nil, withInfo(codes.Internal, "internal error", ReasonInternalError, 0).Err()
+			}
 		}
 		key = c.keys.key(creds, []byte(info.FullMethod), b)
 	}
