@@ -47,6 +47,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	authv1 "github.com/opentact-facade/opentact-facade/gen/go/opentact/auth/v1"
+	"github.com/opentact-facade/opentact-facade/internal/certs"
 	"github.com/opentact-facade/opentact-facade/internal/upstream"
 )
 
@@ -90,15 +91,9 @@ func load(up, mode, ca string, delay time.Duration) (config, error) {
 	if ca == "" {
 		return cfg, nil
 	}
-	pem, err := os.ReadFile(ca)
-	if err != nil {
-		return cfg, err
-	}
-	cfg.roots = x509.NewCertPool()
-	if !cfg.roots.AppendCertsFromPEM(pem) {
-		return cfg, fmt.Errorf("--upstream-ca %s: no PEM certificate", ca)
-	}
-	return cfg, nil
+	var err error
+	cfg.roots, err = certs.Pool("--upstream-ca", ca)
+	return cfg, err
 }
 
 type config struct {

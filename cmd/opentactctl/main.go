@@ -16,7 +16,6 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -38,6 +37,7 @@ import (
 
 	"github.com/opentact-facade/opentact-facade/client"
 	authv1 "github.com/opentact-facade/opentact-facade/gen/go/opentact/auth/v1"
+	"github.com/opentact-facade/opentact-facade/internal/certs"
 )
 
 func main() {
@@ -756,13 +756,9 @@ func runTokenDeleteAll(ctx context.Context, c *command, args []string) int {
 func tlsConfig(caFile, certFile, keyFile string) (*tls.Config, error) {
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
 	if caFile != "" {
-		pem, err := os.ReadFile(caFile)
+		pool, err := certs.Pool("--cacert", caFile)
 		if err != nil {
-			return nil, fmt.Errorf("--cacert: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("--cacert %s: no PEM certificate in it", caFile)
+			return nil, err
 		}
 		cfg.RootCAs = pool
 	}

@@ -27,6 +27,7 @@ import (
 	"google.golang.org/grpc/stats"
 
 	"github.com/opentact-facade/opentact-facade/internal/admission"
+	"github.com/opentact-facade/opentact-facade/internal/certs"
 	"github.com/opentact-facade/opentact-facade/internal/defaults"
 	"github.com/opentact-facade/opentact-facade/internal/logs"
 	"github.com/opentact-facade/opentact-facade/internal/netguard"
@@ -356,7 +357,7 @@ func upstreamOptions(opts Options) ([]upstream.Option, error) {
 		upstream.WithMaxConnections(opts.UpstreamMaxConnections),
 	}
 	if opts.UpstreamCA != "" {
-		roots, err := loadCAs("upstream CA", opts.UpstreamCA)
+		roots, err := certs.Pool("upstream CA", opts.UpstreamCA)
 		if err != nil {
 			return nil, err
 		}

@@ -2,10 +2,10 @@ package server
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
-	"os"
+
+	"github.com/opentact-facade/opentact-facade/internal/certs"
 )
 
 // TLSFiles names the PEM files for TLS on both listeners.
@@ -34,7 +34,7 @@ func (f TLSFiles) config() (*tls.Config, error) {
 		NextProtos: []string{"h2", "http/1.1"},
 	}
 	if f.ClientCA != "" {
-		pool, err := loadCAs("TLS client CA", f.ClientCA)
+		pool, err := certs.Pool("TLS client CA", f.ClientCA)
 		if err != nil {
 			return nil, err
 		}
@@ -42,17 +42,4 @@ func (f TLSFiles) config() (*tls.Config, error) {
 		c.ClientAuth = tls.RequireAndVerifyClientCert
 	}
 	return c, nil
-}
-
-// loadCAs reads a PEM CA bundle; what names it in errors.
-func loadCAs(what, path string) (*x509.CertPool, error) {
-	pem, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", what, err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("%s %s: no PEM certificate in it", what, path)
-	}
-	return pool, nil
 }
