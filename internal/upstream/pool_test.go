@@ -91,9 +91,12 @@ func newHeldUpstream(t *testing.T, http2 bool, streams, fullAt int) *heldUpstrea
 	return h
 }
 
-func (h *heldUpstream) roots() *x509.CertPool {
+func (h *heldUpstream) roots() *x509.CertPool { return trusting(h.srv) }
+
+// trusting is a pool of srv's certificate alone.
+func trusting(srv *httptest.Server) *x509.CertPool {
 	p := x509.NewCertPool()
-	p.AddCert(h.srv.Certificate())
+	p.AddCert(srv.Certificate())
 	return p
 }
 
@@ -224,9 +227,7 @@ func TestBodylessRequestsSendNoBody(t *testing.T) {
 			srv.EnableHTTP2 = tc.http2
 			srv.StartTLS()
 			t.Cleanup(srv.Close)
-			roots := x509.NewCertPool()
-			roots.AddCert(srv.Certificate())
-			opts := []upstream.Option{upstream.WithRootCAs(roots)}
+			opts := []upstream.Option{upstream.WithRootCAs(trusting(srv))}
 			if tc.traced {
 				opts = append(opts, upstream.WithTransportWrapper(func(rt http.RoundTripper) http.RoundTripper { return otelhttp.NewTransport(rt) }))
 			}
