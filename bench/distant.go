@@ -170,21 +170,22 @@ func (b *bench) distantGroup(ctx context.Context, procs *registry, rep *report, 
 			procs.stop(f.proc)
 		}
 	}()
-	start := func(extra ...string) (*facadeProc, error) {
-		f, err := startFacade(ctx, procs, b.opts.facade, b.upstream, append(b.distantFacadeArgs(p), extra...)...)
+	start := func(path string, args ...string) (*facadeProc, error) {
+		f, err := startFacade(ctx, procs, path, b.upstream, args...)
 		if err != nil {
 			return nil, err
 		}
 		started = append(started, f)
 		return f, b.prime(ctx, f)
 	}
+	facadeArgs := b.distantFacadeArgs(p)
 	var lanes []lane
 	for _, d := range doors {
 		if d == doorDirect {
 			lanes = append(lanes, lane{door: d})
 			continue
 		}
-		f, err := start()
+		f, err := start(b.opts.facade, facadeArgs...)
 		if err != nil {
 			return err
 		}
@@ -197,35 +198,35 @@ func (b *bench) distantGroup(ctx context.Context, procs *registry, rep *report, 
 	// upstream connection) is the least memory holding that many calls
 	// costs. With one account and the cache on, echo is the least a cache
 	// hit costs.
-	var modes [][]string
+	type floorMode struct {
+		name string // its label in the rows
+		args []string
+	}
+	var modes []floorMode
 	switch {
 	case b.opts.floor == "" || !slices.Contains(doors, doorDirect):
 	case sh == shapeDistinct:
-		modes = [][]string{{"forward", "--mode=forward", "--upstream-ca=" + p.caFile}}
+		modes = []floorMode{{"forward", []string{"--mode=forward", "--upstream-ca=" + p.caFile}}}
 		if c == slices.Max(b.opts.distantCallers) {
-			modes = append(modes, []string{"hold", "--mode=echo", "--delay=" + b.opts.delay.String()})
+			modes = append(modes, floorMode{"hold", []string{"--mode=echo", "--delay=" + b.opts.delay.String()}})
 		}
 	case cacheOK:
-		modes = [][]string{{"echo", "--mode=echo"}}
+		modes = []floorMode{{"echo", []string{"--mode=echo"}}}
 	}
 	for _, m := range modes {
 		for _, d := range []doorKind{doorGRPC, doorREST} {
 			// A process per door, as the facade's: its peak RSS is its own.
-			f, err := startFacade(ctx, procs, b.opts.floor, b.upstream, m[1:]...)
+			f, err := start(b.opts.floor, m.args...)
 			if err != nil {
 				return fmt.Errorf("bench/floor: %w", err)
 			}
-			started = append(started, f)
-			f.floor = m[0]
-			if err := b.prime(ctx, f); err != nil {
-				return fmt.Errorf("bench/floor: %w", err)
-			}
+			f.floor = m.name
 			lanes = append(lanes, lane{door: d, fac: f})
 		}
 	}
 	if cacheOK && sh == shapeSame {
 		for _, d := range []doorKind{doorGRPC, doorREST} {
-			f, err := start("--cache-ttl=" + b.opts.cacheTTL)
+			f, err := start(b.opts.facade, append(slices.Clone(facadeArgs), "--cache-ttl="+b.opts.cacheTTL)...)
 			if err != nil {
 				return err
 			}

@@ -701,21 +701,18 @@ func (rep *report) distantTargets(w io.Writer) {
 	o := rep.opts
 	fmt.Fprintln(w, "| shape | measure | facade gRPC | facade REST | target | | `bench/floor`, gRPC / REST |")
 	fmt.Fprintln(w, "| --- | --- | ---: | ---: | ---: | --- | ---: |")
-	// floor is the same measure of bench/floor, when it ran: what the
-	// least facade on this stack reached in the same group.
-	var floor string
-	row := func(shape, measure string, g, r float64, ok bool, format, target string, pass func(float64) bool) {
-		fl := floor
-		floor = ""
+	// floor, the last column, is the same measure of bench/floor where it
+	// ran: what the least facade on this stack reached in the same group.
+	row := func(shape, measure string, g, r float64, ok bool, format, target string, pass func(float64) bool, floor string) {
 		if !ok {
-			fmt.Fprintf(w, "| %s | %s | | | %s | not measured | %s |\n", shape, measure, target, fl)
+			fmt.Fprintf(w, "| %s | %s | | | %s | not measured | %s |\n", shape, measure, target, floor)
 			return
 		}
 		v := "PASS"
 		if !pass(g) || !pass(r) {
 			v = "MISS"
 		}
-		fmt.Fprintf(w, "| %s | %s | "+format+" | "+format+" | %s | %s | %s |\n", shape, measure, g, r, target, v, fl)
+		fmt.Fprintf(w, "| %s | %s | "+format+" | "+format+" | %s | %s | %s |\n", shape, measure, g, r, target, v, floor)
 	}
 	// floorOf formats f of bench/floor's mode, gRPC and REST, in group
 	// (sh, c), or is empty.
@@ -727,6 +724,19 @@ func (rep *report) distantTargets(w io.Writer) {
 		a, b := f(g, r)
 		return fmt.Sprintf(mode+" "+format+" / "+format, a, b)
 	}
+	toDirect := func(d *result) func(g, r *result) (float64, float64) {
+		return func(g, r *result) (float64, float64) { return ratio(g, d), ratio(r, d) }
+	}
+	rss := func(g, r *result) (float64, float64) {
+		return float64(g.peakRSS) / (1 << 20), float64(r.peakRSS) / (1 << 20)
+	}
+	// when is s for a row whose facade phases were measured.
+	when := func(ok bool, s string) string {
+		if ok {
+			return s
+		}
+		return ""
+	}
 	atLeast := func(t float64) func(float64) bool { return func(v float64) bool { return v >= t } }
 	atMost := func(t float64) func(float64) bool { return func(v float64) bool { return v <= t } }
 	doors := func(sh shape, c int, cache bool) (d, g, r *result, ok bool) {
@@ -737,41 +747,34 @@ func (rep *report) distantTargets(w io.Writer) {
 		d, g, r, ok := doors(shapeDistinct, c, false)
 		if c == 1 {
 			var dg, dr float64
-			added := func(x *result) float64 { return float64(x.p50-d.p50) / float64(time.Millisecond) }
+			var floor string
 			if ok {
-				dg, dr = added(g), added(r)
-				floor = floorOf("forward", shapeDistinct, c, "%+.3f", func(g, r *result) (float64, float64) { return added(g), added(r) })
+				added := func(g, r *result) (float64, float64) {
+					return float64(g.p50-d.p50) / float64(time.Millisecond), float64(r.p50-d.p50) / float64(time.Millisecond)
+				}
+				dg, dr = added(g, r)
+				floor = floorOf("forward", shapeDistinct, c, "%+.3f", added)
 			}
-			row("1 caller, distinct credentials", "p50 added over direct, ms", dg, dr, ok, "%+.3f", "≤ 0.3", atMost(0.3))
+			row("1 caller, distinct credentials", "p50 added over direct, ms", dg, dr, ok, "%+.3f", "≤ 0.3", atMost(0.3), floor)
 			continue
 		}
 		label := fmt.Sprintf("%d distinct callers", c)
-		toDirect := func(g, r *result) (float64, float64) { return ratio(g, d), ratio(r, d) }
-		rss := func(g, r *result) (float64, float64) {
-			return float64(g.peakRSS) / (1 << 20), float64(r.peakRSS) / (1 << 20)
-		}
-		if ok {
-			floor = floorOf("forward", shapeDistinct, c, "%.2f", toDirect)
-		}
-		row(label, "throughput ÷ direct's", ratio(g, d), ratio(r, d), ok, "%.2f", "≥ 1", atLeast(1))
+		row(label, "throughput ÷ direct's", ratio(g, d), ratio(r, d), ok, "%.2f", "≥ 1", atLeast(1), when(ok, floorOf("forward", shapeDistinct, c, "%.2f", toDirect(d))))
 		if c >= 2048 {
-			row(label, "most connections open to the upstream at once", g.upOpen, r.upOpen, ok, "%.0f", "≤ 16", atMost(16))
-			if ok {
-				floor = strings.Join(slices.DeleteFunc([]string{floorOf("hold", shapeDistinct, c, "%.1f", rss), floorOf("forward", shapeDistinct, c, "%.1f", rss)}, func(s string) bool { return s == "" }), "; ")
-			}
-			row(label, "facade peak RSS, MiB", float64(g.peakRSS)/(1<<20), float64(r.peakRSS)/(1<<20), ok, "%.1f", "≤ 64", atMost(64))
+			row(label, "most connections open to the upstream at once", g.upOpen, r.upOpen, ok, "%.0f", "≤ 16", atMost(16), "")
+			floor := when(ok, strings.Join(slices.DeleteFunc([]string{floorOf("hold", shapeDistinct, c, "%.1f", rss), floorOf("forward", shapeDistinct, c, "%.1f", rss)}, func(s string) bool { return s == "" }), "; "))
+			gm, rm := rss(g, r)
+			row(label, "facade peak RSS, MiB", gm, rm, ok, "%.1f", "≤ 64", atMost(64), floor)
 		}
 	}
 	if h := o.hotCallers; h > 0 {
 		label := fmt.Sprintf("%d callers, one account, cache off", h)
 		d, g, r, ok := doors(shapeSame, h, false)
-		row(label, "upstream requests per 1,000 calls", g.upPer1000(), r.upPer1000(), ok, "%.1f", "≤ 5", atMost(5))
-		row(label, "throughput ÷ direct's", ratio(g, d), ratio(r, d), ok, "%.2f", "≥ 1", atLeast(1))
+		row(label, "upstream requests per 1,000 calls", g.upPer1000(), r.upPer1000(), ok, "%.1f", "≤ 5", atMost(5), "")
+		row(label, "throughput ÷ direct's", ratio(g, d), ratio(r, d), ok, "%.2f", "≥ 1", atLeast(1), "")
 		d, g, r, ok = doors(shapeSame, h, true)
-		if ok {
-			floor = floorOf("echo", shapeSame, h, "%.2f", func(g, r *result) (float64, float64) { return ratio(g, d), ratio(r, d) })
-		}
-		row(fmt.Sprintf("%d callers, one account, `--cache-ttl=%s`", h, o.cacheTTL), "throughput ÷ direct's", ratio(g, d), ratio(r, d), ok, "%.2f", "≥ 4", atLeast(4))
+		row(fmt.Sprintf("%d callers, one account, `--cache-ttl=%s`", h, o.cacheTTL), "throughput ÷ direct's", ratio(g, d), ratio(r, d), ok, "%.2f", "≥ 4", atLeast(4),
+			when(ok, floorOf("echo", shapeSame, h, "%.2f", toDirect(d))))
 	}
 	c := o.targetCallers
 	fg, fr := rep.findFloor("forward", doorGRPC, c), rep.findFloor("forward", doorREST, c)
@@ -781,7 +784,7 @@ func (rep *report) distantTargets(w io.Writer) {
 	if ok {
 		rg, rr = g.throughput()/fg.throughput(), r.throughput()/fr.throughput()
 	}
-	row(fmt.Sprintf("loopback, %d callers, distinct credentials", c), "throughput ÷ `bench/floor` forward's", rg, rr, ok, "%.2f", "≥ 0.9", atLeast(0.9))
+	row(fmt.Sprintf("loopback, %d callers, distinct credentials", c), "throughput ÷ `bench/floor` forward's", rg, rr, ok, "%.2f", "≥ 0.9", atLeast(0.9), "")
 }
 
 // distantRows is every distant phase, in Markdown.
