@@ -253,12 +253,13 @@ func (p *pool) dial(ctx context.Context) (*http.ClientConn, error) {
 // freed, or the connection ended. It may run inside Reserve or RoundTrip,
 // so it never waits on anything they hold.
 func (p *pool) stateChanged(cc *http.ClientConn) {
-	if cc.Err() == nil && p.waiters.Load() == 0 {
+	ended := cc.Err() != nil
+	if !ended && p.waiters.Load() == 0 {
 		return // a slot freed, and no request looks for one
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if cc.Err() != nil {
+	if ended {
 		p.removeLocked(cc)
 	}
 	p.wakeLocked()
