@@ -511,10 +511,27 @@ func TestStreamWithoutItsRequestIsEnded(t *testing.T) {
 
 // capacityUpstream answers okBody taking `took` each, at most `workers` at
 // once: a real Opentact of bounded capacity, queueing the rest in order.
-// It counts the requests it started work on and those it answered.
+// It counts the requests it started work on and those it answered. hold
+// makes the requests started after it wait on past `took` until release.
 type capacityUpstream struct {
 	*recorder
 	started, answered atomic.Int64
+
+	mu   sync.Mutex
+	held chan struct{} // nil unless held
+}
+
+func (u *capacityUpstream) hold() {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.held = make(chan struct{})
+}
+
+func (u *capacityUpstream) release() {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	close(u.held)
+	u.held = nil
 }
 
 func newCapacityUpstream(t *testing.T, workers int, took time.Duration) *capacityUpstream {
@@ -528,12 +545,22 @@ func newCapacityUpstream(t *testing.T, workers int, took time.Duration) *capacit
 		}
 		defer func() { <-sem }()
 		u.started.Add(1)
+		u.mu.Lock()
+		held := u.held
+		u.mu.Unlock()
 		timer := time.NewTimer(took)
 		defer timer.Stop()
 		select {
 		case <-timer.C:
 		case <-r.Context().Done():
 			return
+		}
+		if held != nil {
+			select {
+			case <-held:
+			case <-r.Context().Done():
+				return
+			}
 		}
 		answer(200, okBody)(w, r)
 		u.answered.Add(1)
@@ -651,12 +678,12 @@ func TestOverloadShedsInsteadOfCollapsing(t *testing.T) {
 }
 
 // TestNoRequestForACallThatCannotUseIt: with Opentact answering in about
-// 300ms and a request under way, a call with 100ms left is refused at
+// 500ms and a request under way, a call with 200ms left is refused at
 // once (DEADLINE_TOO_SHORT), and a call whose caller goes while it waits
 // for a slot never reaches Opentact.
 func TestNoRequestForACallThatCannotUseIt(t *testing.T) {
 	t.Parallel()
-	up := newCapacityUpstream(t, 1, 300*time.Millisecond)
+	up := newCapacityUpstream(t, 1, 500*time.Millisecond)
 	f := startFacade(t, up.URL, func(o *server.Options) { o.UpstreamMaxInFlight = 1 })
 	// Two calls, so the estimate has a sample.
 	for range 2 {
@@ -664,18 +691,21 @@ func TestNoRequestForACallThatCannotUseIt(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// The call under way is held until the end, so that the checks below
+	// do not race its answer on a slow machine.
+	up.hold()
 	busy := make(chan error, 1)
 	go func() {
-		_, err := f.client.GetAuth(authCtx(t, 5*time.Second), &authv1.GetAuthRequest{})
+		_, err := f.client.GetAuth(authCtx(t, 10*time.Second), &authv1.GetAuthRequest{})
 		busy <- err
 	}()
 	waitFor(t, "a request under way", func() bool { return up.started.Load() == 3 })
 
 	start := time.Now()
-	_, err := f.client.GetAuth(authCtx(t, 100*time.Millisecond), &authv1.GetAuthRequest{})
+	_, err := f.client.GetAuth(authCtx(t, 200*time.Millisecond), &authv1.GetAuthRequest{})
 	st := status.Convert(err)
 	if st.Code() != codes.DeadlineExceeded || errorInfo(st).GetReason() != service.ReasonDeadlineTooShort {
-		t.Errorf("a call with 100ms left: %v (reason %q), want DeadlineExceeded %s", err, errorInfo(st).GetReason(), service.ReasonDeadlineTooShort)
+		t.Errorf("a call with 200ms left: %v (reason %q), want DeadlineExceeded %s", err, errorInfo(st).GetReason(), service.ReasonDeadlineTooShort)
 	}
 	if d := time.Since(start); d > 80*time.Millisecond {
 		t.Logf("the refusal took %v", d)
@@ -693,6 +723,7 @@ func TestNoRequestForACallThatCannotUseIt(t *testing.T) {
 	if err := <-gone; status.Code(err) != codes.Canceled {
 		t.Errorf("the caller that went: %v, want Canceled", err)
 	}
+	up.release()
 	if err := <-busy; err != nil {
 		t.Errorf("the call under way: %v", err)
 	}
