@@ -678,12 +678,12 @@ func TestOverloadShedsInsteadOfCollapsing(t *testing.T) {
 }
 
 // TestNoRequestForACallThatCannotUseIt: with Opentact answering in about
-// 500ms and a request under way, a call with 200ms left is refused at
+// 800ms and a request under way, a call with 300ms left is refused at
 // once (DEADLINE_TOO_SHORT), and a call whose caller goes while it waits
 // for a slot never reaches Opentact.
 func TestNoRequestForACallThatCannotUseIt(t *testing.T) {
 	t.Parallel()
-	up := newCapacityUpstream(t, 1, 500*time.Millisecond)
+	up := newCapacityUpstream(t, 1, 800*time.Millisecond)
 	f := startFacade(t, up.URL, func(o *server.Options) { o.UpstreamMaxInFlight = 1 })
 	// Two calls, so the estimate has a sample.
 	for range 2 {
@@ -702,10 +702,10 @@ func TestNoRequestForACallThatCannotUseIt(t *testing.T) {
 	waitFor(t, "a request under way", func() bool { return up.started.Load() == 3 })
 
 	start := time.Now()
-	_, err := f.client.GetAuth(authCtx(t, 200*time.Millisecond), &authv1.GetAuthRequest{})
+	_, err := f.client.GetAuth(authCtx(t, 300*time.Millisecond), &authv1.GetAuthRequest{})
 	st := status.Convert(err)
 	if st.Code() != codes.DeadlineExceeded || errorInfo(st).GetReason() != service.ReasonDeadlineTooShort {
-		t.Errorf("a call with 200ms left: %v (reason %q), want DeadlineExceeded %s", err, errorInfo(st).GetReason(), service.ReasonDeadlineTooShort)
+		t.Errorf("a call with 300ms left: %v (reason %q), want DeadlineExceeded %s", err, errorInfo(st).GetReason(), service.ReasonDeadlineTooShort)
 	}
 	if d := time.Since(start); d > 80*time.Millisecond {
 		t.Logf("the refusal took %v", d)
