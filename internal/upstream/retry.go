@@ -24,7 +24,8 @@ const MaxAttemptsLimit = 5
 // RetryPolicy says how often and how patiently a transient failure is
 // retried. Only an idempotent endpoint is repeated once it may have reached
 // Opentact (see Idempotent); what is retried is only what the outcome says is transient: a connection refused
-// or reset, an answer cut off before its end, and HTTP 502, 503 and 504.
+// or reset, a name lookup that failed for now, an answer cut off before its
+// end, and HTTP 502, 503 and 504.
 // A 4xx (a retried 401 can lock an account), a 500, an answer the facade
 // cannot read, and the caller's own deadline or cancellation are never
 // retried.
@@ -151,9 +152,17 @@ func transient(err error) bool {
 	case FailTransport:
 		return errors.Is(e, syscall.ECONNREFUSED) || errors.Is(e, syscall.ECONNRESET) ||
 			errors.Is(e, syscall.EPIPE) || errors.Is(e, io.ErrUnexpectedEOF) || errors.Is(e, io.EOF) ||
-			errors.Is(e, net.ErrClosed) || staleConnection(e)
+			errors.Is(e, net.ErrClosed) || staleConnection(e) || dnsTransient(e)
 	}
 	return false
+}
+
+// dnsTransient: Opentact's name did not resolve for now (a resolver that
+// timed out or failed); no request was sent. "No such host" is an answer,
+// not retried.
+func dnsTransient(err error) bool {
+	var de *net.DNSError
+	return errors.As(err, &de) && (de.IsTimeout || de.IsTemporary)
 }
 
 // staleConnection: net/http's "server closed idle connection", a

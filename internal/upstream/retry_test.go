@@ -151,6 +151,46 @@ var refused = unavailability{
 	},
 }
 
+// dnsTemporary: the name does not resolve, for now (a resolver that
+// times out or fails, SERVFAIL), until the (failures+1)-th connection
+// attempt. The transport's dialer fails as net.Dialer does, with a
+// *net.DNSError in a *net.OpError; it counts the attempts, since none
+// reaches Opentact.
+func dnsFailure(name string, dns net.DNSError) unavailability {
+	return unavailability{
+		name: name,
+		start: func(t *testing.T, failures int32) (string, func() int32, []upstream.Option) {
+			s := newStub(t, reply(http.StatusOK, okBody))
+			var dials atomic.Int32
+			dialer := &net.Dialer{Timeout: 5 * time.Second}
+			tr := upstream.NewTransport()
+			tr.DialContext = func(ctx context.Context, network, a string) (net.Conn, error) {
+				if dials.Add(1) <= failures {
+					e := dns
+					return nil, &net.OpError{Op: "dial", Net: network, Err: &e}
+				}
+				return dialer.DialContext(ctx, network, a)
+			}
+			hc := &http.Client{Transport: tr}
+			t.Cleanup(hc.CloseIdleConnections)
+			return s.base(), dials.Load, []upstream.Option{upstream.WithHTTPClient(hc)}
+		},
+		check: func(t *testing.T, err error) {
+			t.Helper()
+			var de *net.DNSError
+			if e := asError(t, err); e.Failure != upstream.FailTransport || !errors.As(err, &de) {
+				t.Errorf("error = %v, want FailTransport wrapping a *net.DNSError", err)
+			}
+		},
+	}
+}
+
+var (
+	dnsTemporary = dnsFailure("name lookup failed for now", net.DNSError{Err: "server misbehaving", Name: "api.opentact.example", Server: "127.0.0.53:53", IsTemporary: true})
+	dnsTimeout   = dnsFailure("name lookup timed out", net.DNSError{Err: "i/o timeout", Name: "api.opentact.example", Server: "127.0.0.53:53", IsTimeout: true})
+	dnsNotFound  = dnsFailure("no such host", net.DNSError{Err: "no such host", Name: "api.opentact.example", Server: "127.0.0.53:53", IsNotFound: true})
+)
+
 // reset: the stand-in reads the request and closes the connection with
 // SO_LINGER 0, so that the client reads a TCP RST.
 var reset = unavailability{
@@ -250,7 +290,7 @@ var headerTimeout = unavailability{
 
 // transientFailures are the outcomes the issue says are retried.
 var transientFailures = []unavailability{
-	refused, reset, bodyCut,
+	refused, reset, bodyCut, dnsTemporary, dnsTimeout,
 	statusFailure(http.StatusBadGateway),
 	statusFailure(http.StatusServiceUnavailable),
 	statusFailure(http.StatusGatewayTimeout),
@@ -303,6 +343,19 @@ func TestRetryTransient(t *testing.T) {
 				t.Errorf("Opentact saw %d requests, want 2", n)
 			}
 		})
+	}
+}
+
+// TestRetryNoSuchHost: a name that does not exist is an answer from DNS,
+// not a passing failure: one attempt.
+func TestRetryNoSuchHost(t *testing.T) {
+	t.Parallel()
+	base, seen, opts := dnsNotFound.start(t, forever)
+	c := newClient(t, base, append(opts, fastRetry(3), noBreaker)...)
+	_, err := auth(c, t.Context(), basicCreds(t))
+	dnsNotFound.check(t, err)
+	if n := seen(); n != 1 {
+		t.Errorf("%d lookups, want 1", n)
 	}
 }
 
