@@ -1,7 +1,6 @@
 package upstream_test
 
 import (
-	"context"
 	"errors"
 	"io"
 	"net"
@@ -29,22 +28,19 @@ func TestNotIdempotentRetriedOnlyBeforeSending(t *testing.T) {
 
 	// A real transport whose first dial is refused, as by a host that is
 	// restarting.
-	var dials atomic.Int64
-	tr := upstream.NewTransport()
-	dial := tr.DialContext
-	tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
-		if dials.Add(1) == 1 {
-			return nil, &net.OpError{Op: "dial", Net: network, Err: syscall.ECONNREFUSED}
+	dials, opt := dialing(t, func(n int32, network string) error {
+		if n == 1 {
+			return &net.OpError{Op: "dial", Net: network, Err: syscall.ECONNREFUSED}
 		}
-		return dial(ctx, network, addr)
-	}
-	c := newClient(t, srv.URL, upstream.WithHTTPClient(&http.Client{Transport: tr}), fastRetry(3))
+		return nil
+	})
+	c := newClient(t, srv.URL, opt, fastRetry(3))
 	tok, err := upstream.Do(t.Context(), c, upstream.CreateTokenEndpoint, basicCreds(t), upstream.Request{Body: upstream.TokenCreate{Name: "x"}})
 	if err != nil {
 		t.Fatalf("a refused connection was not retried: %v", err)
 	}
-	if tok.UUID.Value != "u-1" || requests.Load() != 1 || dials.Load() != 2 {
-		t.Errorf("token %+v after %d requests and %d dials, want u-1 after 1 and 2", tok, requests.Load(), dials.Load())
+	if tok.UUID.Value != "u-1" || requests.Load() != 1 || dials() != 2 {
+		t.Errorf("token %+v after %d requests and %d dials, want u-1 after 1 and 2", tok, requests.Load(), dials())
 	}
 }
 

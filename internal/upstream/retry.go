@@ -23,9 +23,9 @@ const MaxAttemptsLimit = 5
 
 // RetryPolicy says how often and how patiently a transient failure is
 // retried. Only an idempotent endpoint is repeated once it may have reached
-// Opentact (see Idempotent); what is retried is only what the outcome says is transient: a connection refused
-// or reset, a name lookup that failed for now, an answer cut off before its
-// end, and HTTP 502, 503 and 504.
+// Opentact (see Idempotent); what is retried is only what the outcome says
+// is transient: a connection refused or reset, a name lookup that failed
+// for now, an answer cut off before its end, and HTTP 502, 503 and 504.
 // A 4xx (a retried 401 can lock an account), a 500, an answer the facade
 // cannot read, and the caller's own deadline or cancellation are never
 // retried.
@@ -168,8 +168,8 @@ func dnsTransient(err error) bool {
 // staleConnection: net/http's "server closed idle connection", a
 // keep-alive connection Opentact closed just as the request went out.
 // Neither the pool nor, thanks to noReplay (see client.go), a caller's
-// transport replays it by itself: the retry is the policy's. The error is not exported; its text has been
-// stable since Go 1.8.
+// transport replays it by itself: the retry is the policy's. The error is
+// not exported; its text has been stable since Go 1.8.
 func staleConnection(err error) bool {
 	return strings.Contains(err.Error(), "server closed idle connection")
 }

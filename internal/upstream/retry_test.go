@@ -96,10 +96,27 @@ func statusFailure(code int) unavailability {
 	}
 }
 
+// dialing is a client option for NewTransport with its dialer wrapped:
+// before connection attempt n (from 1) it calls before, whose error fails
+// the attempt in place of dialing. It returns the count of attempts.
+func dialing(t *testing.T, before func(n int32, network string) error) (func() int32, upstream.Option) {
+	var dials atomic.Int32
+	tr := upstream.NewTransport()
+	dial := tr.DialContext
+	tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		if err := before(dials.Add(1), network); err != nil {
+			return nil, err
+		}
+		return dial(ctx, network, addr)
+	}
+	hc := &http.Client{Transport: tr}
+	t.Cleanup(hc.CloseIdleConnections)
+	return dials.Load, upstream.WithHTTPClient(hc)
+}
+
 // refused: nothing listens on the address until the (failures+1)-th
 // connection attempt, which brings the stand-in up on that address first.
-// The client's transport is NewTransport with its dialer wrapped to count
-// the connection attempts; every attempt really dials.
+// Every attempt really dials (see dialing).
 var refused = unavailability{
 	name: "connection refused",
 	start: func(t *testing.T, failures int32) (string, func() int32, []upstream.Option) {
@@ -122,26 +139,22 @@ var refused = unavailability{
 				srv.Close()
 			}
 		})
-		var dials atomic.Int32
-		dialer := &net.Dialer{Timeout: 5 * time.Second}
-		tr := upstream.NewTransport()
-		tr.DialContext = func(ctx context.Context, network, a string) (net.Conn, error) {
-			if dials.Add(1) == failures+1 {
-				ln, err := net.Listen("tcp", addr)
-				if err != nil {
-					return nil, fmt.Errorf("bringing the stand-in back on %s: %w", addr, err)
-				}
-				s := &httptest.Server{Listener: ln, Config: &http.Server{Handler: reply(http.StatusOK, okBody)}}
-				s.Start()
-				mu.Lock()
-				srv = s
-				mu.Unlock()
+		dials, opt := dialing(t, func(n int32, _ string) error {
+			if n != failures+1 {
+				return nil
 			}
-			return dialer.DialContext(ctx, network, a)
-		}
-		hc := &http.Client{Transport: tr}
-		t.Cleanup(hc.CloseIdleConnections)
-		return "http://" + addr + apiPrefix, dials.Load, []upstream.Option{upstream.WithHTTPClient(hc)}
+			ln, err := net.Listen("tcp", addr)
+			if err != nil {
+				return fmt.Errorf("bringing the stand-in back on %s: %w", addr, err)
+			}
+			s := &httptest.Server{Listener: ln, Config: &http.Server{Handler: reply(http.StatusOK, okBody)}}
+			s.Start()
+			mu.Lock()
+			srv = s
+			mu.Unlock()
+			return nil
+		})
+		return "http://" + addr + apiPrefix, dials, []upstream.Option{opt}
 	},
 	check: func(t *testing.T, err error) {
 		t.Helper()
@@ -151,29 +164,23 @@ var refused = unavailability{
 	},
 }
 
-// dnsTemporary: the name does not resolve, for now (a resolver that
-// times out or fails, SERVFAIL), until the (failures+1)-th connection
-// attempt. The transport's dialer fails as net.Dialer does, with a
-// *net.DNSError in a *net.OpError; it counts the attempts, since none
-// reaches Opentact.
+// dnsFailure: Opentact's name does not resolve, failing as dns says,
+// until the (failures+1)-th connection attempt. The dialer fails as
+// net.Dialer does, with a *net.DNSError in a *net.OpError; the attempts
+// are counted, since none reaches Opentact.
 func dnsFailure(name string, dns net.DNSError) unavailability {
 	return unavailability{
 		name: name,
 		start: func(t *testing.T, failures int32) (string, func() int32, []upstream.Option) {
 			s := newStub(t, reply(http.StatusOK, okBody))
-			var dials atomic.Int32
-			dialer := &net.Dialer{Timeout: 5 * time.Second}
-			tr := upstream.NewTransport()
-			tr.DialContext = func(ctx context.Context, network, a string) (net.Conn, error) {
-				if dials.Add(1) <= failures {
-					e := dns
-					return nil, &net.OpError{Op: "dial", Net: network, Err: &e}
+			dials, opt := dialing(t, func(n int32, network string) error {
+				if n > failures {
+					return nil
 				}
-				return dialer.DialContext(ctx, network, a)
-			}
-			hc := &http.Client{Transport: tr}
-			t.Cleanup(hc.CloseIdleConnections)
-			return s.base(), dials.Load, []upstream.Option{upstream.WithHTTPClient(hc)}
+				e := dns
+				return &net.OpError{Op: "dial", Net: network, Err: &e}
+			})
+			return s.base(), dials, []upstream.Option{opt}
 		},
 		check: func(t *testing.T, err error) {
 			t.Helper()
