@@ -446,10 +446,15 @@ func (k *call) observed(ctx context.Context) (body []byte, status int, took time
 
 // timedOut reports whether err is a transport timeout of Opentact's.
 func timedOut(err error) bool {
-	var e *Error
-	var ne net.Error
-	return errors.As(err, &e) && e.Failure == FailTransport && errors.As(err, &ne) && ne.Timeout()
+	e, ours := errors.AsType[*Error](err)
+	ne, isNet := errors.AsType[net.Error](err)
+	return ours && e.Failure == FailTransport && isNet && ne.Timeout()
 }
+
+// smallHeader is the size a request's header map is made with: Accept,
+// User-Agent, Content-Type, the credentials and a trace context fit the
+// eight entries of Go's small map, which has no table to allocate.
+const smallHeader = 8
 
 // send is one request. status is Opentact's HTTP status, 0 when there was
 // no answer; body is the whole answer of a 2xx, in a pooled buffer that
@@ -471,7 +476,7 @@ func (k *call) send(ctx context.Context) (_ []byte, status int, _ error) {
 		Proto:      "HTTP/1.1",
 		ProtoMajor: 1,
 		ProtoMinor: 1,
-		Header:     make(http.Header, 4+int(numKinds)),
+		Header:     make(http.Header, smallHeader),
 		Body:       c.noBody,
 		Host:       u.Host,
 	}
@@ -614,8 +619,7 @@ const bodyChunk = 4 << 10
 // Opentact.
 func transportError(ctx context.Context, err error) error {
 	// A *url.Error quotes the URL, which may carry a secret path value.
-	var ue *url.Error
-	if errors.As(err, &ue) {
+	if ue, ok := errors.AsType[*url.Error](err); ok {
 		err = ue.Err
 	}
 	if callerEnded(ctx, err) {

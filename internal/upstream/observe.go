@@ -69,14 +69,34 @@ func StatsFrom(ctx context.Context) *Stats {
 
 // outcomeOf classifies one attempt for the Observer.
 func outcomeOf(ctx context.Context, status int, err error) string {
-	var e *Error
+	if status < 100 {
+		if e, ok := errors.AsType[*Error](err); ok {
+			status = e.StatusCode
+		}
+	}
 	switch {
 	case status >= 100:
-		return strconv.Itoa(status/100) + "xx"
-	case errors.As(err, &e) && e.StatusCode >= 100:
-		return strconv.Itoa(e.StatusCode/100) + "xx"
+		return statusClass(status)
 	case callerEnded(ctx, err):
 		return "canceled"
 	}
 	return "transport_error"
+}
+
+// statusClass is an HTTP status's class as a label, "2xx" to "5xx", with
+// no allocation for the usual ones.
+func statusClass(status int) string {
+	switch status / 100 {
+	case 1:
+		return "1xx"
+	case 2:
+		return "2xx"
+	case 3:
+		return "3xx"
+	case 4:
+		return "4xx"
+	case 5:
+		return "5xx"
+	}
+	return strconv.Itoa(status/100) + "xx"
 }

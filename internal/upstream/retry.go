@@ -113,8 +113,8 @@ func newBreaker(p BreakerPolicy) *gobreaker.CircuitBreaker[struct{}] {
 			// The caller giving up says nothing about Opentact. Opentact's
 			// own failures are all *Error, a transport timeout included,
 			// though its cause matches context.DeadlineExceeded.
-			var e *Error
-			return !errors.As(err, &e) && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded))
+			_, ours := errors.AsType[*Error](err)
+			return !ours && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded))
 		},
 	})
 }
@@ -122,8 +122,8 @@ func newBreaker(p BreakerPolicy) *gobreaker.CircuitBreaker[struct{}] {
 // unavailable reports whether err says that Opentact could not be reached
 // or could not answer, as opposed to answering.
 func unavailable(err error) bool {
-	var e *Error
-	if !errors.As(err, &e) {
+	e, ok := errors.AsType[*Error](err)
+	if !ok {
 		return false
 	}
 	switch e.Failure {
@@ -142,8 +142,8 @@ func gatewayStatus(code int) bool {
 // transient reports whether another attempt may succeed where this one
 // failed.
 func transient(err error) bool {
-	var e *Error
-	if !errors.As(err, &e) {
+	e, ok := errors.AsType[*Error](err)
+	if !ok {
 		return false
 	}
 	switch e.Failure {
@@ -161,8 +161,8 @@ func transient(err error) bool {
 // timed out or failed); no request was sent. "No such host" is an answer,
 // not retried.
 func dnsTransient(err error) bool {
-	var de *net.DNSError
-	return errors.As(err, &de) && (de.IsTimeout || de.IsTemporary)
+	de, ok := errors.AsType[*net.DNSError](err)
+	return ok && (de.IsTimeout || de.IsTemporary)
 }
 
 // staleConnection: net/http's "server closed idle connection", a
@@ -197,8 +197,8 @@ func (k *call) withRetries(ctx context.Context, attempt func() error) error {
 			c.observer.Rejected(k.ep.name)
 			return &Error{Failure: FailCircuitOpen, RetryAfter: c.breakerOf.OpenFor, Attempts: n - 1}
 		}
-		var e *Error
-		if errors.As(err, &e) && e.Failure == FailShed {
+		e, _ := errors.AsType[*Error](err)
+		if e != nil && e.Failure == FailShed {
 			// A retry that could not be sent in time: the failure it
 			// would have retried says more than the refusal.
 			if last != nil {
