@@ -98,8 +98,8 @@ func (p *inProcess) Invoke(ctx context.Context, method string, args, reply any, 
 // and maps instead of copying them: after this the gateway only reads the
 // answer, to marshal it, as grpc-go's server only reads what a handler
 // returns, and an answer shared by coalesced calls or cached is never
-// written to. A deep copy (proto.Merge) cost a REST call an allocation
-// per field of the profile.
+// written to. A deep copy (proto.Merge) would allocate for every field of
+// the profile.
 func shallowCopy(dst, src protoreflect.Message) error {
 	if dst.Descriptor() != src.Descriptor() {
 		return status.Errorf(codes.Internal, "the handler answered %s, not %s", src.Descriptor().FullName(), dst.Descriptor().FullName())
