@@ -164,20 +164,8 @@ func (b *bench) distantFacadeArgs(p *pki) []string {
 // facade gRPC and REST with the cache off, and with sh == shapeSame the
 // facade's doors with its cache on too.
 func (b *bench) distantGroup(ctx context.Context, procs *registry, rep *report, p *pki, sh shape, c int, doors []doorKind, cacheOK bool) error {
-	var started []*facadeProc
-	defer func() {
-		for _, f := range started {
-			procs.stop(f.proc)
-		}
-	}()
-	start := func(path string, args ...string) (*facadeProc, error) {
-		f, err := startFacade(ctx, procs, path, b.upstream, args...)
-		if err != nil {
-			return nil, err
-		}
-		started = append(started, f)
-		return f, b.prime(ctx, f)
-	}
+	start, stop := b.groupFacades(ctx, procs)
+	defer stop()
 	facadeArgs := b.distantFacadeArgs(p)
 	var lanes []lane
 	for _, d := range doors {

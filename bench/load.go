@@ -299,6 +299,26 @@ func grpcDoor(addr string, c, perConn int) (caller, func(), error) {
 	return call, closeAll, nil
 }
 
+// groupFacades starts the facades (or floors) of one group of phases
+// against b's upstream, each primed; stop stops every one started.
+func (b *bench) groupFacades(ctx context.Context, procs *registry) (start func(path string, args ...string) (*facadeProc, error), stop func()) {
+	var started []*facadeProc
+	start = func(path string, args ...string) (*facadeProc, error) {
+		f, err := startFacade(ctx, procs, path, b.upstream, args...)
+		if err != nil {
+			return nil, err
+		}
+		started = append(started, f)
+		return f, b.prime(ctx, f)
+	}
+	stop = func() {
+		for _, f := range started {
+			procs.stop(f.proc)
+		}
+	}
+	return start, stop
+}
+
 // prime checks that every door of fac answers right before anything is
 // measured, and makes the first connections.
 func (b *bench) prime(ctx context.Context, fac *facadeProc) error {

@@ -210,20 +210,8 @@ func run(ctx context.Context, o options, procs *registry) error {
 		// group: Go gives memory back to the system only slowly, so a
 		// facade that had just served a heavier phase would carry its
 		// resident set into the next phase's peak.
-		var started []*facadeProc
-		defer func() {
-			for _, f := range started {
-				procs.stop(f.proc)
-			}
-		}()
-		start := func(path string, args ...string) (*facadeProc, error) {
-			f, err := startFacade(ctx, procs, path, env.upstream, args...)
-			if err != nil {
-				return nil, err
-			}
-			started = append(started, f)
-			return f, env.prime(ctx, f)
-		}
+		start, stop := env.groupFacades(ctx, procs)
+		defer stop()
 		lanes := []lane{{door: doorDirect}}
 		for _, d := range []doorKind{doorGRPC, doorREST} {
 			f, err := start(o.facade)
