@@ -140,10 +140,10 @@ func (p *pool) RoundTrip(req *http.Request) (*http.Response, error) {
 			p.wakeLocked()
 			p.mu.Unlock()
 		}
-		var se http2.StreamError
-		if bodyless := req.Body == nil || req.Body == http.NoBody; err != nil && bodyless && try <= p.maxH2 &&
-			errors.As(err, &se) && se.Code == http2.ErrCodeRefusedStream {
-			continue
+		if bodyless := req.Body == nil || req.Body == http.NoBody; err != nil && bodyless && try <= p.maxH2 {
+			if se, ok := errors.AsType[http2.StreamError](err); ok && se.Code == http2.ErrCodeRefusedStream {
+				continue
+			}
 		}
 		return resp, err
 	}
