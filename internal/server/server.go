@@ -224,10 +224,12 @@ func New(opts Options) (*Server, error) {
 			MaxConnectionAgeGrace: 30 * time.Second,
 		}),
 		// A fixed pool of goroutines runs calls, so their stacks, once
-		// grown, are reused instead of grown again for every call. When
-		// every worker is busy grpc-go starts a goroutine as before, so
-		// this never queues a call. Enough workers for a few dozen callers
-		// at once: an idle one costs its stack alone.
+		// grown, are mostly reused instead of grown again for every call
+		// (the garbage collector still halves the stack of a worker idle
+		// long enough). When every worker is busy grpc-go starts a
+		// goroutine as before, so this never queues a call. Enough workers
+		// for a few dozen callers at once: an idle one costs its stack
+		// alone.
 		grpc.NumStreamWorkers(uint32(max(64, 16*runtime.GOMAXPROCS(0)))),
 		grpc.ChainUnaryInterceptor(unary...),
 		grpc.ChainStreamInterceptor(s.streamInterceptors()...),
