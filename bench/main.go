@@ -74,8 +74,8 @@ func parseFlags(args []string) (options, error) {
 	fs.IntVar(&o.cacheMaxEntries, "cache-max-entries", 10000, "--cache-max-entries of the facade in the cache memory table")
 	fs.IntVar(&o.reruns, "reruns", 8, "groups of phases run again, in all, because other processes took CPU meanwhile")
 	fs.BoolVar(&o.micro, "micro", true, "run the Go micro-benchmarks: the mappings and the JSON codecs")
-	fs.StringVar(&o.profileDir, "profile-dir", "", "keep the facade's CPU profiles (see -profile) in this directory, for go tool pprof")
-	fs.BoolVar(&o.profile, "profile", true, "profile the facade (--debug-addr) in one more phase per facade door, distinct credentials, at -target-callers")
+	fs.StringVar(&o.profileDir, "profile-dir", "", "keep the CPU profiles (see -profile) in this directory, for go tool pprof")
+	fs.BoolVar(&o.profile, "profile", true, "profile the facade (--debug-addr), and bench/floor's forward mode with -floor, in one more phase per door each, distinct credentials, at -target-callers")
 	fs.StringVar(&o.microTime, "micro-benchtime", "1s", "-benchtime of the micro-benchmarks")
 	fs.BoolVar(&o.distant, "distant", true, "measure against a distant upstream too: the sandbox over TLS (HTTP/2 offered), answering -delay after each request")
 	fs.DurationVar(&o.delay, "delay", 40*time.Millisecond, "the distant sandbox's delay per answer")
@@ -269,7 +269,8 @@ func run(ctx context.Context, o options, procs *registry) error {
 	}
 
 	// Where the facade's CPU goes, in a phase of its own per door (the
-	// profiler's own cost stays out of the rows above).
+	// profiler's own cost stays out of the rows above), and the floor's
+	// beside it: the difference is what the facade adds.
 	if o.profile {
 		dir := tmp
 		if o.profileDir != "" {
@@ -279,12 +280,17 @@ func run(ctx context.Context, o options, procs *registry) error {
 			dir = o.profileDir
 		}
 		for _, d := range []doorKind{doorGRPC, doorREST} {
-			p, err := env.profilePhase(ctx, procs, dir, d, shapeDistinct, o.targetCallers)
-			if err != nil {
-				return err
+			for _, floor := range []bool{false, true} {
+				if floor && o.floor == "" {
+					continue
+				}
+				p, err := env.profilePhase(ctx, procs, dir, d, shapeDistinct, o.targetCallers, floor)
+				if err != nil {
+					return err
+				}
+				rep.profiles = append(rep.profiles, p)
+				fmt.Printf("profiled %s, %s credentials, %d callers: %.0f µs of CPU per call\n", p.label(), shapeDistinct, o.targetCallers, p.usPerCall)
 			}
-			rep.profiles = append(rep.profiles, p)
-			fmt.Printf("profiled %s, %s credentials, %d callers: %.0f µs of facade CPU per call\n", d, shapeDistinct, o.targetCallers, p.usPerCall)
 		}
 	}
 

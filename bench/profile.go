@@ -15,14 +15,15 @@ import (
 	"time"
 )
 
-// A profiled phase: the facade's own CPU profile (from --debug-addr)
-// over the measured window of one more phase, broken down by what the
-// time was spent on.
+// A profiled phase: the CPU profile of a facade, or of bench/floor in
+// forward mode, from --debug-addr over the measured window of one more
+// phase, broken down by what the time was spent on.
 type profiled struct {
 	door      doorKind
 	shape     shape
 	callers   int
-	usPerCall float64 // the facade's CPU per call in that phase
+	floor     string  // bench/floor's --mode; empty for the facade
+	usPerCall float64 // the profiled process's CPU per call in that phase
 	total     time.Duration
 	areas     []areaShare
 	top       string // go tool pprof -top
@@ -33,23 +34,45 @@ type areaShare struct {
 	share float64 // of the profile's samples
 }
 
-// profilePhase runs one more phase, unreported, against a facade of its
-// own started with --debug-addr, and takes the facade's CPU profile over
-// the measured window.
-func (b *bench) profilePhase(ctx context.Context, procs *registry, tmp string, d doorKind, sh shape, c int) (*profiled, error) {
+// label is the door, or for bench/floor its mode and door, as a result's.
+func (p *profiled) label() string {
+	return (&result{door: p.door, floor: p.floor}).label()
+}
+
+// us is the area's µs per call, 0 if the profile has none of it.
+func (p *profiled) us(area string) float64 {
+	for _, a := range p.areas {
+		if a.area == area {
+			return a.share * p.usPerCall
+		}
+	}
+	return 0
+}
+
+// profilePhase runs one more phase, unreported, against a process of its
+// own started with --debug-addr (the facade, or bench/floor's forward mode
+// with floor set), and takes its CPU profile over the measured window.
+func (b *bench) profilePhase(ctx context.Context, procs *registry, tmp string, d doorKind, sh shape, c int, floor bool) (*profiled, error) {
 	debugAddr, err := freeAddr()
 	if err != nil {
 		return nil, err
 	}
-	fac, err := startFacade(ctx, procs, b.opts.facade, b.upstream, "--debug-addr", debugAddr)
+	bin, args, mode := b.opts.facade, []string{"--debug-addr", debugAddr}, ""
+	if floor {
+		bin, mode = b.opts.floor, "forward"
+		args = append(args, "--mode="+mode)
+	}
+	fac, err := startFacade(ctx, procs, bin, b.upstream, args...)
 	if err != nil {
 		return nil, err
 	}
+	fac.floor = mode
 	defer procs.stop(fac.proc)
 	if err := b.prime(ctx, fac); err != nil {
 		return nil, err
 	}
-	file := filepath.Join(tmp, fmt.Sprintf("cpu-%s-%s-%d.pprof", strings.ReplaceAll(d.String(), " ", "-"), sh, c))
+	p := &profiled{door: d, shape: sh, callers: c, floor: mode}
+	file := filepath.Join(tmp, fmt.Sprintf("cpu-%s-%s-%d.pprof", strings.ReplaceAll(p.label(), " ", "-"), sh, c))
 	secs := max(1, int(b.opts.duration.Round(time.Second)/time.Second))
 	got := make(chan error, 1)
 	go func() {
@@ -64,21 +87,20 @@ func (b *bench) profilePhase(ctx context.Context, procs *registry, tmp string, d
 	}()
 	r, err := b.phase(ctx, d, sh, c, fac, false)
 	if perr := <-got; err == nil && perr != nil {
-		err = fmt.Errorf("profiling the facade: %w", perr)
+		err = fmt.Errorf("profiling %s: %w", p.label(), perr)
 	}
 	if err != nil {
 		return nil, err
 	}
-	p := &profiled{door: d, shape: sh, callers: c}
 	if r.calls > 0 {
 		p.usPerCall = r.cpuFacade / float64(r.calls) * 1e6
 	}
-	traces, err := pprofOutput(ctx, b.opts.goCmd, "-traces", b.opts.facade, file)
+	traces, err := pprofOutput(ctx, b.opts.goCmd, "-traces", bin, file)
 	if err != nil {
 		return nil, err
 	}
 	p.areas, p.total = breakDown(traces)
-	if p.top, err = pprofOutput(ctx, b.opts.goCmd, "-top", "-nodecount=25", b.opts.facade, file); err != nil {
+	if p.top, err = pprofOutput(ctx, b.opts.goCmd, "-top", "-nodecount=25", bin, file); err != nil {
 		return nil, err
 	}
 	// Keep the table, not pprof's header (file name, build id, time).
@@ -141,6 +163,9 @@ var areas = []struct {
 		"net/http.(*persistConn)", "net/http.persistConnWriter", "net/http.(*Transport)", "net/http.(*transferWriter)",
 		"net/http.ReadResponse", "net/http.(*Request).write", "net/http.(*body)", "net/http.(*bodyEOFSignal)",
 		"internal/upstream.", "otelhttp", "gobreaker",
+		// bench/floor's handler makes its request with net/http's Client
+		// and builds its answer: the work the facade's upstream client does.
+		"net/http.(*Client)", "net/http.send", "net/http.NewRequest", "main.(*floor).GetAuth",
 	}},
 	{"service (credentials, sharing, cache, mapping)", []string{"opentact-facade/service."}},
 	{"access log interceptor", []string{"internal/server.(*Server).logCall", "internal/server.(*Server).unaryInterceptors", "internal/server.restClient", "log/slog."}},
@@ -224,12 +249,23 @@ var (
 	schedFrames = []string{"runtime.schedule", "runtime.findRunnable", "runtime.mcall", "runtime.park_m", "runtime.goschedImpl", "runtime.wakep"}
 )
 
+// transparentFrames wrap a connection's reads and writes: the system
+// call under them counts for whoever reads or writes (grpc-go, net/http),
+// as it does in bench/floor, whose connections are not wrapped. What the
+// wrappers do themselves is in frames of their own, which still count.
+var transparentFrames = []string{
+	"internal/netguard.(*guardConn).Read", "internal/netguard.(*guardConn).Write", "internal/netguard.(*guardConn).writeToBoundary",
+}
+
 // classify names the area of one stack, leaf first.
 func classify(stack []string) string {
 	if anyFrameHasPrefix(stack, gcFrames) {
 		return areaGC
 	}
 	for _, f := range stack {
+		if slices.ContainsFunc(transparentFrames, func(t string) bool { return strings.HasSuffix(f, t) }) {
+			continue
+		}
 		for _, a := range areas {
 			for _, p := range a.patterns {
 				if strings.Contains(f, p) {

@@ -668,14 +668,53 @@ func (rep *report) profileRows(w io.Writer) {
 		fmt.Fprintln(w, "Not profiled (`-profile=false`).")
 		return
 	}
-	fmt.Fprintf(w, "The facade's own CPU profile (`--debug-addr`, `/debug/pprof/profile`) over the measured window of one more phase per door, unreported above, with distinct credentials: every call goes to the sandbox. Each sample is put down to the first frame, from the leaf up, that belongs to an area (so a system call counts for the code that made it, and an allocation for the code that asked for it); `bench/profile.go` lists the frames of each area. µs per call is the area's share of the facade's CPU per call in that phase.\n\n")
+	fmt.Fprintf(w, "The CPU profile (`--debug-addr`, `/debug/pprof/profile`) of the facade, and of `bench/floor` in forward mode beside it, over the measured window of one more phase per door and process, unreported above, with distinct credentials: every call goes to the sandbox. Each sample is put down to the first frame, from the leaf up, that belongs to an area (so a system call counts for the code that made it, and an allocation for the code that asked for it); `bench/profile.go` lists the frames of each area. µs per call is the area's share of the process's CPU per call in that phase; the last column is what the facade spends in the area beyond what the floor does.\n\n")
 	for _, p := range rep.profiles {
-		fmt.Fprintf(w, "**%s, %s credentials, %d callers**: %.0f µs of facade CPU per call, %s of samples.\n\n", p.door, p.shape, p.callers, p.usPerCall, p.total)
-		fmt.Fprintf(w, "| area | share | µs per call |\n| --- | ---: | ---: |\n")
-		for _, a := range p.areas {
-			fmt.Fprintf(w, "| %s | %.1f%% | %.0f |\n", a.area, a.share*100, a.share*p.usPerCall)
+		if p.floor != "" {
+			continue
 		}
-		fmt.Fprintf(w, "\n<details><summary><code>go tool pprof -top -nodecount=25</code></summary>\n\n```\n%s```\n\n</details>\n\n", p.top)
+		var fl *profiled
+		for _, q := range rep.profiles {
+			if q.floor != "" && q.door == p.door && q.shape == p.shape && q.callers == p.callers {
+				fl = q
+			}
+		}
+		fmt.Fprintf(w, "**%s, %s credentials, %d callers**: %.0f µs of facade CPU per call, %s of samples", p.door, p.shape, p.callers, p.usPerCall, p.total)
+		if fl != nil {
+			fmt.Fprintf(w, "; %s: %.0f µs, %s of samples", fl.label(), fl.usPerCall, fl.total)
+		}
+		fmt.Fprint(w, ".\n\n")
+		if fl == nil {
+			fmt.Fprintf(w, "| area | share | µs per call |\n| --- | ---: | ---: |\n")
+			for _, a := range p.areas {
+				fmt.Fprintf(w, "| %s | %.1f%% | %.0f |\n", a.area, a.share*100, a.share*p.usPerCall)
+			}
+		} else {
+			fmt.Fprintf(w, "| area | facade share | facade µs per call | floor µs per call | facade − floor |\n| --- | ---: | ---: | ---: | ---: |\n")
+			names := make([]string, 0, len(p.areas)+len(fl.areas))
+			for _, a := range p.areas {
+				names = append(names, a.area)
+			}
+			for _, a := range fl.areas {
+				if !slices.Contains(names, a.area) {
+					names = append(names, a.area)
+				}
+			}
+			for _, n := range names {
+				share := 0.0
+				for _, a := range p.areas {
+					if a.area == n {
+						share = a.share
+					}
+				}
+				fmt.Fprintf(w, "| %s | %.1f%% | %.0f | %.0f | %+.0f |\n", n, share*100, p.us(n), fl.us(n), p.us(n)-fl.us(n))
+			}
+			fmt.Fprintf(w, "| **all** | 100%% | %.0f | %.0f | %+.0f |\n", p.usPerCall, fl.usPerCall, p.usPerCall-fl.usPerCall)
+		}
+		fmt.Fprintf(w, "\n<details><summary><code>go tool pprof -top -nodecount=25</code>, the facade</summary>\n\n```\n%s```\n\n</details>\n\n", p.top)
+		if fl != nil {
+			fmt.Fprintf(w, "<details><summary><code>go tool pprof -top -nodecount=25</code>, %s</summary>\n\n```\n%s```\n\n</details>\n\n", fl.label(), fl.top)
+		}
 	}
 }
 

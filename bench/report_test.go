@@ -28,3 +28,54 @@ BenchmarkErrorStatus/404-2                         	  379318	      3029 ns/op	  
 		t.Errorf("a report without BenchmarkMapping has a mapping table: %q", b.String())
 	}
 }
+
+// TestProfileRowsSetTheFloorBesideTheFacade: each area's µs per call in
+// the facade and in the floor of the same door, their difference, and the
+// areas only one of them has.
+func TestProfileRowsSetTheFloorBesideTheFacade(t *testing.T) {
+	rep := &report{profiles: []*profiled{
+		{door: doorGRPC, shape: shapeDistinct, callers: 16, usPerCall: 100, areas: []areaShare{
+			{area: "gRPC server", share: 0.5}, {area: "metrics", share: 0.5},
+		}},
+		{door: doorGRPC, shape: shapeDistinct, callers: 16, floor: "forward", usPerCall: 80, areas: []areaShare{
+			{area: "gRPC server", share: 0.75}, {area: "other", share: 0.25},
+		}},
+	}}
+	var b strings.Builder
+	rep.profileRows(&b)
+	for _, want := range []string{
+		"floor forward gRPC: 80 µs",
+		"| gRPC server | 50.0% | 50 | 60 | -10 |",
+		"| metrics | 50.0% | 50 | 0 | +50 |",
+		"| other | 0.0% | 0 | 20 | -20 |",
+		"| **all** | 100% | 100 | 80 | +20 |",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("no %q in:\n%s", want, b.String())
+		}
+	}
+	if n := strings.Count(b.String(), "| area |"); n != 1 {
+		t.Errorf("%d tables, want one for the facade's one door:\n%s", n, b.String())
+	}
+}
+
+// TestClassifySeesThroughConnectionWrappers: a system call under the
+// rapid-reset guard's Read or Write counts for grpc-go, which made it, as
+// in bench/floor, whose connections are bare; the guard's own frame
+// inspection still counts as bounds.
+func TestClassifySeesThroughConnectionWrappers(t *testing.T) {
+	const guard = "github.com/opentact-facade/opentact-facade/internal/netguard.(*guardConn)."
+	for _, tc := range []struct {
+		stack []string
+		want  string
+	}{
+		{[]string{"internal/runtime/syscall/linux.Syscall6", "syscall.write", "net.(*conn).Write", guard + "writeToBoundary", guard + "Write",
+			"bufio.(*Writer).Flush", "google.golang.org/grpc/internal/transport.(*loopyWriter).run"}, "gRPC server (grpc-go, HTTP/2)"},
+		{[]string{guard + "inbound", guard + "inspect", guard + "Read", "google.golang.org/grpc/internal/transport.(*http2Server).HandleStreams"},
+			"bounds (admission, overload gate, rapid-reset guard)"},
+	} {
+		if got := classify(tc.stack); got != tc.want {
+			t.Errorf("classify(%s...): %q, want %q", tc.stack[0], got, tc.want)
+		}
+	}
+}

@@ -13,7 +13,9 @@
 // --upstream-ca trusts a PEM bundle for an HTTPS upstream (forward), and
 // --delay makes echo answer that long after each call arrives: the least
 // memory a call held in flight as long as a distant upstream takes can
-// cost, with no upstream connection at all.
+// cost, with no upstream connection at all. --debug-addr serves Go's
+// profiler, as the facade's does, so that make bench can profile the
+// floor beside the facade.
 //
 // It has no interceptors, logs, metrics, traces, retries, circuit
 // breaker, bounds or sharing, and maps nothing but the e-mail. It takes
@@ -33,6 +35,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"strings"
@@ -58,18 +61,26 @@ func main() {
 	mode := flag.String("mode", "forward", "echo or forward")
 	ca := flag.String("upstream-ca", "", "PEM bundle the upstream's certificate must chain to (forward mode)")
 	delay := flag.Duration("delay", 0, "echo mode: answer this long after each call arrives")
+	debugAddr := flag.String("debug-addr", "", "serve Go's profiler (/debug/pprof/) on this address; off when empty")
 	flag.String("log-level", "", "ignored: the floor logs nothing")
 	flag.Parse()
-	if err := run(*grpcAddr, *httpAddr, *up, *mode, *ca, *delay); err != nil {
+	if err := run(*grpcAddr, *httpAddr, *debugAddr, *up, *mode, *ca, *delay); err != nil {
 		fmt.Fprintln(os.Stderr, "floor:", err)
 		os.Exit(1)
 	}
 }
 
-func run(grpcAddr, httpAddr, up, mode, ca string, delay time.Duration) error {
+func run(grpcAddr, httpAddr, debugAddr, up, mode, ca string, delay time.Duration) error {
 	cfg, err := load(up, mode, ca, delay)
 	if err != nil {
 		return err
+	}
+	if debugAddr != "" {
+		dl, err := net.Listen("tcp", debugAddr)
+		if err != nil {
+			return err
+		}
+		defer serveProfiler(dl)()
 	}
 	gl, err := net.Listen("tcp", grpcAddr)
 	if err != nil {
@@ -83,6 +94,25 @@ func run(grpcAddr, httpAddr, up, mode, ca string, delay time.Duration) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	return serve(ctx, gl, hl, cfg)
+}
+
+// serveProfiler serves Go's profiler on ln, a listener of its own, until
+// stop is called.
+func serveProfiler(ln net.Listener) (stop func()) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = srv.Serve(ln)
+	}()
+	return func() {
+		_ = srv.Close()
+		<-done
+	}
 }
 
 // load is the floor's configuration from its flags.
