@@ -49,6 +49,9 @@ func (p *profiled) us(area string) float64 {
 	return 0
 }
 
+// profileStretch is how many times -duration a profiled phase runs.
+const profileStretch = 3
+
 // profilePhase runs one more phase, unreported, against a process of its
 // own started with --debug-addr (the facade, or bench/floor's forward mode
 // with floor set), and takes its CPU profile over the measured window.
@@ -73,6 +76,10 @@ func (b *bench) profilePhase(ctx context.Context, procs *registry, tmp string, d
 	}
 	p := &profiled{door: d, shape: sh, callers: c, floor: mode}
 	file := filepath.Join(tmp, fmt.Sprintf("cpu-%s-%s-%d.pprof", strings.ReplaceAll(p.label(), " ", "-"), sh, c))
+	// Go samples 100 times a second: a longer phase than the others, for
+	// areas of a few µs per call to rise above the sampling noise.
+	defer func(d time.Duration) { b.opts.duration = d }(b.opts.duration)
+	b.opts.duration *= profileStretch
 	secs := max(1, int(b.opts.duration.Round(time.Second)/time.Second))
 	got := make(chan error, 1)
 	go func() {

@@ -668,7 +668,7 @@ func (rep *report) profileRows(w io.Writer) {
 		fmt.Fprintln(w, "Not profiled (`-profile=false`).")
 		return
 	}
-	fmt.Fprintf(w, "The CPU profile (`--debug-addr`, `/debug/pprof/profile`) of the facade, and of `bench/floor` in forward mode beside it, over the measured window of one more phase per door and process, unreported above, with distinct credentials: every call goes to the sandbox. Each sample is put down to the first frame, from the leaf up, that belongs to an area (so a system call counts for the code that made it, and an allocation for the code that asked for it); `bench/profile.go` lists the frames of each area. µs per call is the area's share of the process's CPU per call in that phase; the last column is what the facade spends in the area beyond what the floor does.\n\n")
+	fmt.Fprintf(w, "The CPU profile (`--debug-addr`, `/debug/pprof/profile`) of the facade, and of `bench/floor` in forward mode beside it, over the measured window of one more phase per door and process, unreported above, %d× as long as the others, with distinct credentials: every call goes to the sandbox. Each sample is put down to the first frame, from the leaf up, that belongs to an area (so a system call counts for the code that made it, and an allocation for the code that asked for it); `bench/profile.go` lists the frames of each area. µs per call is the area's share of the process's CPU per call in that phase; the last column is what the facade spends in the area beyond what the floor does. An area's figure moves by a few µs per call from one run to the next (the profiler samples 100 times a second), more than the total does.\n\n", profileStretch)
 	for _, p := range rep.profiles {
 		if p.floor != "" {
 			continue
