@@ -220,9 +220,15 @@ type UpstreamMetrics struct {
 }
 
 type endpointSeries struct {
-	inFlight prometheus.Gauge
-	requests map[string]prometheus.Counter  // by outcome
-	duration map[string]prometheus.Observer // by outcome
+	inFlight  prometheus.Gauge
+	byOutcome map[string]outcomeSeries
+}
+
+// outcomeSeries are one endpoint's requests counter and duration
+// histogram for one outcome.
+type outcomeSeries struct {
+	requests prometheus.Counter
+	duration prometheus.Observer
 }
 
 var _ upstream.Observer = (*UpstreamMetrics)(nil)
@@ -258,12 +264,11 @@ func newUpstreamMetrics(shed *prometheus.CounterVec) *UpstreamMetrics {
 	}
 	u.series = make(map[string]*endpointSeries)
 	for _, e := range upstream.Endpoints() {
-		es := &endpointSeries{inFlight: u.inFlight.WithLabelValues(e), requests: map[string]prometheus.Counter{}, duration: map[string]prometheus.Observer{}}
+		es := &endpointSeries{inFlight: u.inFlight.WithLabelValues(e), byOutcome: map[string]outcomeSeries{}}
 		u.retries.WithLabelValues(e)
 		u.rejected.WithLabelValues(e)
 		for _, o := range outcomes {
-			es.requests[o] = u.requests.WithLabelValues(e, o)
-			es.duration[o] = u.duration.WithLabelValues(e, o)
+			es.byOutcome[o] = outcomeSeries{requests: u.requests.WithLabelValues(e, o), duration: u.duration.WithLabelValues(e, o)}
 		}
 		u.series[e] = es
 	}
@@ -298,10 +303,10 @@ func (u *UpstreamMetrics) RequestStarted(endpoint string) {
 // RequestDone implements upstream.Observer.
 func (u *UpstreamMetrics) RequestDone(endpoint, outcome string, d time.Duration) {
 	if es := u.series[endpoint]; es != nil {
-		if c := es.requests[outcome]; c != nil {
+		if oc, ok := es.byOutcome[outcome]; ok {
 			es.inFlight.Dec()
-			c.Inc()
-			es.duration[outcome].Observe(d.Seconds())
+			oc.requests.Inc()
+			oc.duration.Observe(d.Seconds())
 			return
 		}
 	}
