@@ -39,15 +39,19 @@ func (p *profiled) label() string {
 	return (&result{door: p.door, floor: p.floor}).label()
 }
 
-// us is the area's µs per call, 0 if the profile has none of it.
-func (p *profiled) us(area string) float64 {
+// share is the area's share of the samples, 0 if the profile has none
+// of it.
+func (p *profiled) share(area string) float64 {
 	for _, a := range p.areas {
 		if a.area == area {
-			return a.share * p.usPerCall
+			return a.share
 		}
 	}
 	return 0
 }
+
+// us is the area's µs per call.
+func (p *profiled) us(area string) float64 { return p.share(area) * p.usPerCall }
 
 // profileStretch is how many times -duration a profiled phase runs.
 const profileStretch = 3

@@ -701,13 +701,7 @@ func (rep *report) profileRows(w io.Writer) {
 				}
 			}
 			for _, n := range names {
-				share := 0.0
-				for _, a := range p.areas {
-					if a.area == n {
-						share = a.share
-					}
-				}
-				fmt.Fprintf(w, "| %s | %.1f%% | %.0f | %.0f | %+.0f |\n", n, share*100, p.us(n), fl.us(n), p.us(n)-fl.us(n))
+				fmt.Fprintf(w, "| %s | %.1f%% | %.0f | %.0f | %+.0f |\n", n, p.share(n)*100, p.us(n), fl.us(n), p.us(n)-fl.us(n))
 			}
 			fmt.Fprintf(w, "| **all** | 100%% | %.0f | %.0f | %+.0f |\n", p.usPerCall, fl.usPerCall, p.usPerCall-fl.usPerCall)
 		}
