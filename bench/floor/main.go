@@ -35,7 +35,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/pprof"
 	"os"
 	"os/signal"
 	"strings"
@@ -51,6 +50,7 @@ import (
 
 	authv1 "github.com/opentact-facade/opentact-facade/gen/go/opentact/auth/v1"
 	"github.com/opentact-facade/opentact-facade/internal/certs"
+	"github.com/opentact-facade/opentact-facade/internal/profiler"
 	"github.com/opentact-facade/opentact-facade/internal/upstream"
 )
 
@@ -80,7 +80,7 @@ func run(grpcAddr, httpAddr, debugAddr, up, mode, ca string, delay time.Duration
 		if err != nil {
 			return err
 		}
-		defer serveProfiler(dl)()
+		defer profiler.Serve(dl)()
 	}
 	gl, err := net.Listen("tcp", grpcAddr)
 	if err != nil {
@@ -94,25 +94,6 @@ func run(grpcAddr, httpAddr, debugAddr, up, mode, ca string, delay time.Duration
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	return serve(ctx, gl, hl, cfg)
-}
-
-// serveProfiler serves Go's profiler on ln, a listener of its own, until
-// stop is called.
-func serveProfiler(ln net.Listener) (stop func()) {
-	mux := http.NewServeMux()
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = srv.Serve(ln)
-	}()
-	return func() {
-		_ = srv.Close()
-		<-done
-	}
 }
 
 // load is the floor's configuration from its flags.

@@ -133,32 +133,6 @@ func TestFloorRefusesAnUnknownMode(t *testing.T) {
 	}
 }
 
-// TestFloorServesTheProfiler: --debug-addr serves a CPU profile that go
-// tool pprof reads (gzipped protobuf), as make bench fetches it, and
-// nothing runs after it stops.
-func TestFloorServesTheProfiler(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	stop := serveProfiler(ln)
-	client := &http.Client{Transport: &http.Transport{}}
-	resp, err := client.Get("http://" + ln.Addr().String() + "/debug/pprof/profile?seconds=1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if err != nil || resp.StatusCode != http.StatusOK || len(body) < 2 || body[0] != 0x1f || body[1] != 0x8b {
-		t.Errorf("GET /debug/pprof/profile: %d, %d bytes (%v), want 200 and a gzipped profile", resp.StatusCode, len(body), err)
-	}
-	client.CloseIdleConnections()
-	stop()
-	if _, err := client.Get("http://" + ln.Addr().String() + "/debug/pprof/"); err == nil {
-		t.Error("the profiler still answers after stop")
-	}
-}
-
 // TestFloorForwardsOverHTTPS: with --upstream-ca the forward mode trusts
 // that CA alone, and speaks HTTP/2 to it, as the distant rows need.
 func TestFloorForwardsOverHTTPS(t *testing.T) {

@@ -9,8 +9,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
-	"net/http/pprof"
 	"os"
 	"os/signal"
 	"syscall"
@@ -20,6 +18,7 @@ import (
 
 	"github.com/opentact-facade/opentact-facade/internal/config"
 	"github.com/opentact-facade/opentact-facade/internal/logs"
+	"github.com/opentact-facade/opentact-facade/internal/profiler"
 	"github.com/opentact-facade/opentact-facade/internal/server"
 	"github.com/opentact-facade/opentact-facade/internal/telemetry"
 	"github.com/opentact-facade/opentact-facade/internal/version"
@@ -93,23 +92,14 @@ func run(ctx context.Context, cfg config.Config) error {
 	return server.Run(ctx, cfg.Server)
 }
 
-// serveDebug serves Go's profiler on addr, on a listener of its own, so
-// that it is never reachable through the service's ports. The handlers
-// show code paths and sizes, never request data; the address should still
-// be loopback or otherwise private.
+// serveDebug serves Go's profiler on addr, on a listener of its own (see
+// profiler.Serve).
 func serveDebug(addr string, log *slog.Logger) (stop func(), err error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("debug listener: %w", err)
 	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
+	stop = profiler.Serve(ln)
 	log.Info("profiler serving", slog.String("debug_addr", ln.Addr().String()))
-	return func() { _ = srv.Close() }, nil
+	return stop, nil
 }
