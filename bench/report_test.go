@@ -3,6 +3,7 @@ package main
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestMappingRows(t *testing.T) {
@@ -77,5 +78,26 @@ func TestClassifySeesThroughConnectionWrappers(t *testing.T) {
 		if got := classify(tc.stack); got != tc.want {
 			t.Errorf("classify(%s...): %q, want %q", tc.stack[0], got, tc.want)
 		}
+	}
+}
+
+// TestFloorBudgetRows: the loopback target as facade CPU per call, from
+// the whole path's CPU per call through the floor and through the facade.
+func TestFloorBudgetRows(t *testing.T) {
+	rep := &report{opts: options{targetCallers: 16}}
+	rep.add(&result{door: doorGRPC, shape: shapeDistinct, callers: 16, floor: "forward", calls: 1000, window: time.Second,
+		cpuGen: 0.033, cpuSandbox: 0.045, cpuFacade: 0.083})
+	rep.add(&result{door: doorGRPC, shape: shapeDistinct, callers: 16, calls: 800, window: time.Second,
+		cpuGen: 0.038 * 0.8, cpuSandbox: 0.048 * 0.8, cpuFacade: 0.113 * 0.8})
+	var b strings.Builder
+	rep.floorBudgetRows(&b)
+	// (33 + 45 + 83) / 0.9 = 178.9 for the facade path; the generator and
+	// the sandbox take 86 of it.
+	want := "| facade gRPC | 33 + 45 + 83 | 38 + 48 + 113 | 0.81 | 0.80 | 93 µs (measured: 113) | +10 µs | +5 µs |"
+	if !strings.Contains(b.String(), want) {
+		t.Errorf("no %q in:\n%s", want, b.String())
+	}
+	if strings.Contains(b.String(), "facade REST") {
+		t.Errorf("a REST row without REST phases:\n%s", b.String())
 	}
 }
