@@ -294,14 +294,15 @@ func (rep *report) floorBudgetRows(w io.Writer) {
 		if f == nil || x == nil || f.calls == 0 || x.calls == 0 {
 			continue
 		}
-		floorPath := perCall(f.cpuGen+f.cpuSandbox+f.cpuFacade, f)
+		floorOwn, facadeOwn := perCall(f.cpuFacade, f), perCall(x.cpuFacade, x)
+		floorPath := perCall(f.cpuGen+f.cpuSandbox, f) + floorOwn
 		rest := perCall(x.cpuGen+x.cpuSandbox, x)
 		budget := floorPath/floorTarget - rest
 		fmt.Fprintf(w, "| %s | %.0f + %.0f + %.0f | %.0f + %.0f + %.0f | %.2f | %.2f | %.0f µs (measured: %.0f) | %+.0f µs | %+.0f µs |\n", d,
-			us(perCall(f.cpuGen, f)), us(perCall(f.cpuSandbox, f)), us(perCall(f.cpuFacade, f)),
-			us(perCall(x.cpuGen, x)), us(perCall(x.cpuSandbox, x)), us(perCall(x.cpuFacade, x)),
-			floorPath/(rest+perCall(x.cpuFacade, x)), x.throughput()/f.throughput(),
-			us(budget), us(perCall(x.cpuFacade, x)), us(budget-perCall(f.cpuFacade, f)),
+			us(perCall(f.cpuGen, f)), us(perCall(f.cpuSandbox, f)), us(floorOwn),
+			us(perCall(x.cpuGen, x)), us(perCall(x.cpuSandbox, x)), us(facadeOwn),
+			floorPath/(rest+facadeOwn), x.throughput()/f.throughput(),
+			us(budget), us(facadeOwn), us(budget-floorOwn),
 			us(perCall(x.cpuGen, x)-perCall(f.cpuGen, f)))
 	}
 }
