@@ -209,6 +209,11 @@ func (c *Core) UnaryInterceptor(ctx context.Context, req any, info *grpc.UnarySe
 			return nil, err
 		}
 		m, _ := resp.(proto.Message)
+		if p.Tells != nil && c.cache != nil {
+			p.Tells(m, func(token string, expiredOn time.Time) {
+				c.cache.expire(c.tag(token), expiredOn.Add(-expirySkew))
+			})
+		}
 		if cache != nil {
 			var expires time.Time
 			if p.Expires != nil {

@@ -24,9 +24,14 @@ type Policy struct {
 	// Revokes names the API token a call revokes, or all of them, so that
 	// no cached answer to a call carrying it is served once it has run.
 	Revokes func(req proto.Message) (token string, all bool)
+	// Tells hands tell each API token a successful answer shows, with
+	// its expired_on, so that no cached answer to a call carrying that
+	// token is served past it.
+	Tells func(resp proto.Message, tell func(token string, expiredOn time.Time))
 }
 
-// policies are the entries of the methods that are not plain writes.
+// policies are the entries of the methods that are not plain writes, and
+// of the writes whose answers tell the cache something.
 //
 // ListTokens is shared but not cached: the list changes with every write
 // of its user, through any credential or replica, and carries secrets.
@@ -36,11 +41,28 @@ var policies = map[string]Policy{
 		if !ok {
 			return time.Time{}
 		}
-		return exp.Add(-jwtSkew)
+		return exp.Add(-expirySkew)
 	}},
-	authv1.TokenService_ListTokens_FullMethodName: {Share: true},
+	authv1.TokenService_ListTokens_FullMethodName: {Share: true, Tells: func(resp proto.Message, tell func(string, time.Time)) {
+		for _, t := range resp.(*authv1.ListTokensResponse).GetTokens() {
+			tellToken(t, tell)
+		}
+	}},
+	authv1.TokenService_CreateToken_FullMethodName: {Tells: func(resp proto.Message, tell func(string, time.Time)) {
+		tellToken(resp.(*authv1.CreateTokenResponse).GetToken(), tell)
+	}},
+	authv1.TokenService_UpdateToken_FullMethodName: {Tells: func(resp proto.Message, tell func(string, time.Time)) {
+		tellToken(resp.(*authv1.UpdateTokenResponse).GetToken(), tell)
+	}},
 	authv1.TokenService_DeleteToken_FullMethodName: {Revokes: func(req proto.Message) (string, bool) {
 		return req.(*authv1.DeleteTokenRequest).GetToken(), false
 	}},
 	authv1.TokenService_DeleteAllTokens_FullMethodName: {Revokes: func(proto.Message) (string, bool) { return "", true }},
+}
+
+// tellToken tells t's expiry, when its answer has both the token and it.
+func tellToken(t *authv1.Token, tell func(string, time.Time)) {
+	if t.GetToken() != "" && t.GetExpiredOn() != nil {
+		tell(t.GetToken(), t.GetExpiredOn().AsTime())
+	}
 }

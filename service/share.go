@@ -184,8 +184,10 @@ func (f *flights) leave(key credKey, fl *flight) {
 // bound on entries and one on bytes (each answer counted as its encoded
 // size plus cacheEntryOverhead), the least recently used going first. It
 // never keeps an error, never serves an answer past the expiry its policy
-// reads from it (a JWT's), and drops the answers to calls that carried a
-// token once that token is revoked through the facade.
+// reads from it (a JWT's) or past the expired_on of the API token its call
+// carried (when a token answer through the facade told it), and drops the
+// answers to calls that carried a token once that token is revoked
+// through the facade.
 type cache struct {
 	lru      *lru.Cache[credKey, cacheEntry]
 	ttl      time.Duration
@@ -199,6 +201,9 @@ type cache struct {
 	// byToken indexes the entries of calls that carried a token
 	// (Authorization: Bearer) by the token's tag; guarded by addMu.
 	byToken map[credKey]map[credKey]struct{}
+	// tokenExpiry is the expired_on (less expirySkew) of the API tokens
+	// that token answers have shown, by tag; bounded like the entries.
+	tokenExpiry *lru.Cache[credKey, time.Time]
 	// revocations counts revocations, so that an answer to a request
 	// under way while one happened is not kept after it.
 	revocations atomic.Uint64
@@ -221,9 +226,11 @@ const (
 // the message structs, the key and the LRU's bookkeeping.
 const cacheEntryOverhead = 1280
 
-// jwtSkew: an answer is dropped this long before its JWT expires, so that
-// a caller never receives a token about to die in flight.
-const jwtSkew = 5 * time.Second
+// expirySkew: an answer is dropped this long before the JWT in it, or the
+// API token its call carried, expires, so that a caller is never handed a
+// credential about to die in flight, nor one that Opentact's clock, a
+// little ahead of ours, has already seen die.
+const expirySkew = 5 * time.Second
 
 func newCache(ttl time.Duration, maxEntries int, maxBytes int64) *cache {
 	if maxEntries <= 0 {
@@ -233,6 +240,7 @@ func newCache(ttl time.Duration, maxEntries int, maxBytes int64) *cache {
 		maxBytes = DefaultCacheMaxBytes
 	}
 	c := &cache{ttl: ttl, now: time.Now, maxBytes: maxBytes, byToken: map[credKey]map[credKey]struct{}{}}
+	c.tokenExpiry, _ = lru.New[credKey, time.Time](maxEntries)
 	// The callback keeps the byte count and the token index (it runs under
 	// addMu, or on a get's Remove, which takes it); evictions are counted
 	// where they happen, as the LRU calls it on Remove too.
@@ -283,8 +291,15 @@ func (c *cache) add(key credKey, resp proto.Message, expires time.Time, token cr
 	resp = proto.Clone(resp)
 	c.addMu.Lock()
 	defer c.addMu.Unlock()
-	if token != (credKey{}) && c.revocations.Load() != since {
-		return
+	if token != (credKey{}) {
+		if c.revocations.Load() != since {
+			return
+		}
+		if at, ok := c.tokenExpiry.Peek(token); ok && at.Before(until) {
+			if until = at; !c.now().Before(until) {
+				return
+			}
+		}
 	}
 	c.lru.Remove(key) // an entry replaced is uncounted by the callback
 	c.bytes.Add(size)
@@ -302,6 +317,19 @@ func (c *cache) add(key credKey, resp proto.Message, expires time.Time, token cr
 			break
 		}
 		c.evicted.Add(1)
+	}
+}
+
+// expire records that the API token tagged token is not to be answered
+// for from the cache from at on, and drops its answers kept longer.
+func (c *cache) expire(token credKey, at time.Time) {
+	c.addMu.Lock()
+	defer c.addMu.Unlock()
+	c.tokenExpiry.Add(token, at)
+	for k := range c.byToken[token] {
+		if e, ok := c.lru.Peek(k); ok && e.expires.After(at) {
+			c.lru.Remove(k) // the callback edits byToken[token]: allowed while ranging over it
+		}
 	}
 }
 

@@ -178,7 +178,7 @@ func TestCacheExpiryIsNoEviction(t *testing.T) {
 		t.Errorf("after expiry: %d evictions, %d entries; want 0, 0", c.evicted.Load(), c.lru.Len())
 	}
 
-	// A JWT's exp (less jwtSkew) ends the entry before the TTL does.
+	// A JWT's exp (less expirySkew) ends the entry before the TTL does.
 	add(key("b"), resp(jwtWith(fmt.Sprintf(`{"exp":%d}`, now.Add(10*time.Second).Unix()))))
 	now = now.Add(4 * time.Second)
 	if _, ok := c.get(key("b")); !ok {
@@ -194,9 +194,9 @@ func TestCacheExpiryIsNoEviction(t *testing.T) {
 		t.Error("a JWT with exp 0 was cached")
 	}
 	// A JWT about to expire is not kept at all.
-	add(key("c"), resp(jwtWith(fmt.Sprintf(`{"exp":%d}`, now.Add(jwtSkew).Unix()))))
+	add(key("c"), resp(jwtWith(fmt.Sprintf(`{"exp":%d}`, now.Add(expirySkew).Unix()))))
 	if c.lru.Len() != 0 {
-		t.Errorf("a JWT expiring in %v was cached", jwtSkew)
+		t.Errorf("a JWT expiring in %v was cached", expirySkew)
 	}
 
 	// LRU: a, b, then a read of a, then c pushes b out.
@@ -291,5 +291,52 @@ func TestCacheRevocation(t *testing.T) {
 	}
 	if len(c.byToken) != 0 {
 		t.Errorf("the token index keeps %d tags after every tagged entry went", len(c.byToken))
+	}
+}
+
+// TestCacheTokenExpiry: a token's expiry, once told, ends the answers to
+// calls that carried it then, not at the TTL: one kept past it is dropped
+// at once, one kept until before it stays, and one added later is kept
+// only until it; a token already expired is not cached at all; the
+// expiries kept are bounded like the entries.
+func TestCacheTokenExpiry(t *testing.T) {
+	t.Parallel()
+	now := time.Unix(1_700_000_000, 0)
+	k := newKeyer()
+	tag := func(tok string) credKey { return k.key(upstream.Credentials{}, []byte(tok)) }
+	key := func(name string) credKey {
+		return k.key(mustCreds(t, map[upstream.Kind]string{upstream.XAuthToken: name}))
+	}
+	resp := &authv1.GetAuthResponse{}
+	c := newCache(time.Minute, 3, 0)
+	c.now = func() time.Time { return now }
+	c.add(key("t1-long"), resp, time.Time{}, tag("t1"), 0)
+	c.add(key("t1-short"), resp, now.Add(10*time.Second), tag("t1"), 0)
+	c.add(key("t2"), resp, time.Time{}, tag("t2"), 0)
+
+	c.expire(tag("t1"), now.Add(20*time.Second))
+	for name, want := range map[string]bool{"t1-long": false, "t1-short": true, "t2": true} {
+		if _, ok := c.get(key(name)); ok != want {
+			t.Errorf("t1 told to expire in 20s: %s cached: %v, want %v", name, ok, want)
+		}
+	}
+	c.add(key("t1-long"), resp, time.Time{}, tag("t1"), 0)
+	now = now.Add(19 * time.Second)
+	if _, ok := c.get(key("t1-long")); !ok {
+		t.Error("an answer added after t1's expiry was told is gone before it")
+	}
+	now = now.Add(time.Second)
+	if _, ok := c.get(key("t1-long")); ok {
+		t.Error("an answer to a call carrying t1 was served at t1's expiry")
+	}
+	c.add(key("t1-long"), resp, time.Time{}, tag("t1"), 0)
+	if _, ok := c.lru.Peek(key("t1-long")); ok {
+		t.Error("an answer to a call carrying an expired token was cached")
+	}
+	for _, tok := range []string{"a", "b", "c", "d"} {
+		c.expire(tag(tok), now)
+	}
+	if n := c.tokenExpiry.Len(); n != 3 {
+		t.Errorf("%d token expiries kept, want the bound, 3", n)
 	}
 }

@@ -512,6 +512,81 @@ func TestRevocationThroughTheFacadeIsImmediate(t *testing.T) {
 	}
 }
 
+// TestCachedAnswersEndAtTheTokensExpiry: with the cache on, a token
+// answer through the facade that shows token T expiring ends the cached
+// answers to calls carrying Bearer T at that time (less the skew):
+// ListTokens showing T expired drops T's answer at once and keeps the
+// next one out; CreateToken answering T about to expire keeps T's
+// answers out from the start; UpdateToken extending T lets them be cached
+// again; other tokens' answers stay.
+func TestCachedAnswersEndAtTheTokensExpiry(t *testing.T) {
+	t.Parallel()
+	const t1, t2 = "Exp1aDSQ8W48IETeNBfxbBqwgwzWLTvFojSnLgiXP5X8NSoE", "Exp2aDSQ8W48IETeNBfxbBqwgwzWLTvFojSnLgiXP5X8NSoE"
+	token := func(tok string, expires time.Time) string {
+		return fmt.Sprintf(`{"name":"ci","ttl":60,"token":%q,"expired_on":%q,"uuid":"bac27d93-df33-4e47-b4a1-edfcae0d3654"}`,
+			tok, expires.UTC().Format(time.RFC3339Nano))
+	}
+	var auths atomic.Int64
+	var next atomic.Value // the token answer's payload
+	up := newTokenUpstream(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/rest/auth" {
+			auths.Add(1)
+			answer(200, okBody)(w, r)
+			return
+		}
+		answer(200, `{"success":true,"payload":`+next.Load().(string)+`}`)(w, r)
+	})
+	f := startFacade(t, up.URL, func(o *server.Options) { o.CacheTTL = time.Hour })
+	cachedNow := func(tok string) bool {
+		t.Helper()
+		ctx := metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+tok)
+		before := auths.Load()
+		if _, err := f.client.GetAuth(ctx, &authv1.GetAuthRequest{}); err != nil {
+			t.Fatal(err)
+		}
+		return auths.Load() == before
+	}
+	for _, tok := range []string{t1, t2} {
+		cachedNow(tok)
+		if !cachedNow(tok) {
+			t.Fatalf("%.4s: the second GetAuth was not answered from the cache", tok)
+		}
+	}
+
+	next.Store(`[` + token(t1, time.Now().Add(-time.Minute)) + `]`)
+	if _, err := f.tokens.ListTokens(basicCtx(t), &authv1.ListTokensRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	if cachedNow(t1) || cachedNow(t1) {
+		t.Error("after ListTokens showed T1 expired, a call carrying Bearer T1 was answered from the cache")
+	}
+	if !cachedNow(t2) {
+		t.Error("ListTokens showing T1 expired dropped T2's answer")
+	}
+
+	// Extended: cached again. Over REST too.
+	next.Store(token(t1, time.Now().Add(time.Hour)))
+	r, body := f.restBody(t, http.MethodPatch, "/v1/tokens/bac27d93-df33-4e47-b4a1-edfcae0d3654",
+		http.Header{"Authorization": {demoBasic}, "Content-Type": {"application/json"}}, `{"ttl":3600}`)
+	if r.StatusCode != http.StatusOK {
+		t.Fatalf("REST UpdateToken: %d %s", r.StatusCode, body)
+	}
+	cachedNow(t1)
+	if !cachedNow(t1) {
+		t.Error("after UpdateToken extended T1, its answer was not cached again")
+	}
+
+	// Created expiring within the skew: never cached.
+	const t3 = "Exp3aDSQ8W48IETeNBfxbBqwgwzWLTvFojSnLgiXP5X8NSoE"
+	next.Store(token(t3, time.Now().Add(2*time.Second)))
+	if _, err := f.tokens.CreateToken(basicCtx(t), &authv1.CreateTokenRequest{Name: "ci", Ttl: ptr(int32(60))}); err != nil {
+		t.Fatal(err)
+	}
+	if cachedNow(t3) || cachedNow(t3) {
+		t.Error("a call carrying a token about to expire was answered from the cache")
+	}
+}
+
 // TestRESTBodiesAndRoutes: POST and PATCH bodies reach the service;
 // malformed JSON and unknown fields are 400 before Opentact; the body cap
 // is 413; a known path with another method is 405 with that route's
