@@ -255,16 +255,23 @@ func TestCacheBoundedInBytes(t *testing.T) {
 	}
 }
 
+// tokenKeys are a keyer's tag of an API token and key of a call carrying
+// the X-Auth-Token name, for cache tests.
+func tokenKeys(t *testing.T) (tag, key func(string) credKey) {
+	k := newKeyer()
+	tag = func(tok string) credKey { return k.key(upstream.Credentials{}, []byte(tok)) }
+	key = func(name string) credKey {
+		return k.key(mustCreds(t, map[upstream.Kind]string{upstream.XAuthToken: name}))
+	}
+	return tag, key
+}
+
 // TestCacheRevocation: revoking a token drops the answers of every call
 // that carried it and no other; revoking all drops every answer of a call
 // that carried a token; an answer fetched across a revocation is not kept.
 func TestCacheRevocation(t *testing.T) {
 	t.Parallel()
-	k := newKeyer()
-	tag := func(tok string) credKey { return k.key(upstream.Credentials{}, []byte(tok)) }
-	key := func(name string) credKey {
-		return k.key(mustCreds(t, map[upstream.Kind]string{upstream.XAuthToken: name}))
-	}
+	tag, key := tokenKeys(t)
 	resp := &authv1.GetAuthResponse{}
 	c := newCache(time.Minute, 100, 0)
 	c.add(key("t1-a"), resp, time.Time{}, tag("t1"), 0)
@@ -302,11 +309,7 @@ func TestCacheRevocation(t *testing.T) {
 func TestCacheTokenExpiry(t *testing.T) {
 	t.Parallel()
 	now := time.Unix(1_700_000_000, 0)
-	k := newKeyer()
-	tag := func(tok string) credKey { return k.key(upstream.Credentials{}, []byte(tok)) }
-	key := func(name string) credKey {
-		return k.key(mustCreds(t, map[upstream.Kind]string{upstream.XAuthToken: name}))
-	}
+	tag, key := tokenKeys(t)
 	resp := &authv1.GetAuthResponse{}
 	c := newCache(time.Minute, 3, 0)
 	c.now = func() time.Time { return now }
