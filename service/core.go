@@ -210,8 +210,8 @@ func (c *Core) UnaryInterceptor(ctx context.Context, req any, info *grpc.UnarySe
 		}
 		m, _ := resp.(proto.Message)
 		if p.Tells != nil && c.cache != nil {
-			p.Tells(m, func(token string, expiredOn time.Time) {
-				c.cache.expire(c.tag(token), expiredOn.Add(-expirySkew))
+			p.Tells(m, func(token string, expires time.Time) {
+				c.cache.expire(c.tag(token), expires)
 			})
 		}
 		if cache != nil {

@@ -25,9 +25,9 @@ type Policy struct {
 	// no cached answer to a call carrying it is served once it has run.
 	Revokes func(req proto.Message) (token string, all bool)
 	// Tells hands tell each API token a successful answer shows, with
-	// its expired_on, so that no cached answer to a call carrying that
-	// token is served past it.
-	Tells func(resp proto.Message, tell func(token string, expiredOn time.Time))
+	// when an answer to a call carrying it stops being true (its
+	// expired_on), so that no cached one is served past that.
+	Tells func(resp proto.Message, tell func(token string, expires time.Time))
 }
 
 // policies are the entries of the methods that are not plain writes, and
@@ -60,9 +60,10 @@ var policies = map[string]Policy{
 	authv1.TokenService_DeleteAllTokens_FullMethodName: {Revokes: func(proto.Message) (string, bool) { return "", true }},
 }
 
-// tellToken tells t's expiry, when its answer has both the token and it.
+// tellToken tells t's expiry, less the skew as for a JWT, when its answer
+// has both the token and it.
 func tellToken(t *authv1.Token, tell func(string, time.Time)) {
 	if t.GetToken() != "" && t.GetExpiredOn() != nil {
-		tell(t.GetToken(), t.GetExpiredOn().AsTime())
+		tell(t.GetToken(), t.GetExpiredOn().AsTime().Add(-expirySkew))
 	}
 }
