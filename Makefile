@@ -21,11 +21,15 @@ LDFLAGS := -X $(PKG)/internal/version.Version=$(VERSION) -X $(PKG)/internal/vers
 OPENAPI_GEN   := gen/openapiv2/opentact.swagger.json
 OPENAPI_EMBED := internal/openapi/openapi.json
 
-# buf/validate/validate.proto comes from this Go module, through the module
-# proxy (buf's schema registry is not used); copied, never committed.
+# Imported protos come from Go modules, through the module proxy (buf's
+# schema registry is not used); copied, never committed:
+# buf/validate/validate.proto from protovalidate, google/api's HTTP
+# annotations from grpc-gateway v1, which carries them.
 PROTOVALIDATE := github.com/bufbuild/protovalidate@v1.2.2
+GOOGLEAPIS    := github.com/grpc-ecosystem/grpc-gateway@v1.16.0
 PROTODEPS     := .cache/protodeps
 VALIDATE_PROTO := $(PROTODEPS)/buf/validate/validate.proto
+HTTP_PROTO     := $(PROTODEPS)/google/api/annotations.proto
 # Only our own files are generated and linted.
 BUF_PATHS     := --path proto/opentact
 
@@ -45,12 +49,20 @@ build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/...
 
 ## protodeps: the imported protos that come from Go modules
-protodeps: $(VALIDATE_PROTO)
+protodeps: $(VALIDATE_PROTO) $(HTTP_PROTO)
+
+# moddir prints the directory of Go module $(1), downloading it first.
+moddir = $$($(GO) mod download -json $(1) | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$$/\1/p')
 
 $(VALIDATE_PROTO):
-	dir=$$($(GO) mod download -json $(PROTOVALIDATE) | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$$/\1/p'); \
+	dir=$(call moddir,$(PROTOVALIDATE)); \
 	test -n "$$dir" || { echo 'could not download $(PROTOVALIDATE)' >&2; exit 1; }; \
 	mkdir -p $(@D); cp "$$dir/proto/protovalidate/buf/validate/validate.proto" $@; chmod 644 $@
+
+$(HTTP_PROTO):
+	dir=$(call moddir,$(GOOGLEAPIS)); \
+	test -n "$$dir" || { echo 'could not download $(GOOGLEAPIS)' >&2; exit 1; }; \
+	mkdir -p $(@D); cp "$$dir/third_party/googleapis/google/api/annotations.proto" "$$dir/third_party/googleapis/google/api/http.proto" $(@D)/; chmod 644 $(@D)/*.proto
 
 ## generate: regenerate gen/ from proto/ (commit the result)
 generate: protodeps

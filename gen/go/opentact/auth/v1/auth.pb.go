@@ -7,6 +7,8 @@
 package authv1
 
 import (
+	_ "github.com/opentact-facade/opentact-facade/gen/go/opentact/api/v1"
+	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
@@ -565,7 +567,7 @@ var File_opentact_auth_v1_auth_proto protoreflect.FileDescriptor
 
 const file_opentact_auth_v1_auth_proto_rawDesc = "" +
 	"\n" +
-	"\x1bopentact/auth/v1/auth.proto\x12\x10opentact.auth.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x10\n" +
+	"\x1bopentact/auth/v1/auth.proto\x12\x10opentact.auth.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1eopentact/api/v1/upstream.proto\"\x10\n" +
 	"\x0eGetAuthRequest\"=\n" +
 	"\x0fGetAuthResponse\x12*\n" +
 	"\x04user\x18\x01 \x01(\v2\x16.opentact.auth.v1.UserR\x04user\"\xd2\b\n" +
@@ -614,13 +616,13 @@ const file_opentact_auth_v1_auth_proto_rawDesc = "" +
 	"\x0e_gmail_user_idB\x13\n" +
 	"\x11_facebook_user_idB\x10\n" +
 	"\x0e_apple_user_idB\x11\n" +
-	"\x0f_wechat_user_id\"\xd0\a\n" +
+	"\x0f_wechat_user_id\"\xd8\a\n" +
 	"\aAccount\x12\x17\n" +
 	"\x04uuid\x18\x01 \x01(\tH\x00R\x04uuid\x88\x01\x01\x12\x19\n" +
 	"\x05email\x18\x02 \x01(\tH\x01R\x05email\x88\x01\x01\x12\x17\n" +
 	"\x04name\x18\x03 \x01(\tH\x02R\x04name\x88\x01\x01\x12\x19\n" +
-	"\x05level\x18\x04 \x01(\tH\x03R\x05level\x88\x01\x01\x12\x1d\n" +
-	"\abalance\x18\x05 \x01(\tH\x04R\abalance\x88\x01\x01\x129\n" +
+	"\x05level\x18\x04 \x01(\tH\x03R\x05level\x88\x01\x01\x12%\n" +
+	"\abalance\x18\x05 \x01(\tB\x06\xba\xe1\x18\x02\x18\x01H\x04R\abalance\x88\x01\x01\x129\n" +
 	"\n" +
 	"created_on\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedOn\x12;\n" +
 	"\vmodified_on\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\n" +
@@ -658,9 +660,12 @@ const file_opentact_auth_v1_auth_proto_rawDesc = "" +
 	"\x05_cityB\f\n" +
 	"\n" +
 	"_class4_idB\r\n" +
-	"\v_wss_online2]\n" +
-	"\vAuthService\x12N\n" +
-	"\aGetAuth\x12 .opentact.auth.v1.GetAuthRequest\x1a!.opentact.auth.v1.GetAuthResponseBKZIgithub.com/opentact-facade/opentact-facade/gen/go/opentact/auth/v1;authv1b\x06proto3"
+	"\v_wss_online2\x91\x01\n" +
+	"\vAuthService\x12\x81\x01\n" +
+	"\aGetAuth\x12 .opentact.auth.v1.GetAuthRequest\x1a!.opentact.auth.v1.GetAuthResponse\"1\xb2\xe1\x18\x1aB\x04userJ\x04authX\x01\n" +
+	"\n" +
+	"/rest/auth\x82\xd3\xe4\x93\x02\n" +
+	"\x12\b/v1/auth\x90\x02\x01BKZIgithub.com/opentact-facade/opentact-facade/gen/go/opentact/auth/v1;authv1b\x06proto3"
 
 var (
 	file_opentact_auth_v1_auth_proto_rawDescOnce sync.Once

@@ -8,6 +8,8 @@ package authv1
 
 import (
 	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
+	_ "github.com/opentact-facade/opentact-facade/gen/go/opentact/api/v1"
+	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
@@ -623,7 +625,7 @@ var File_opentact_auth_v1_token_proto protoreflect.FileDescriptor
 
 const file_opentact_auth_v1_token_proto_rawDesc = "" +
 	"\n" +
-	"\x1copentact/auth/v1/token.proto\x12\x10opentact.auth.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1bopentact/auth/v1/auth.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x80\x04\n" +
+	"\x1copentact/auth/v1/token.proto\x12\x10opentact.auth.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1eopentact/api/v1/upstream.proto\x1a\x1bopentact/auth/v1/auth.proto\"\x80\x04\n" +
 	"\x05Token\x12\x17\n" +
 	"\x04uuid\x18\x01 \x01(\tH\x00R\x04uuid\x88\x01\x01\x12\x17\n" +
 	"\x04name\x18\x02 \x01(\tH\x01R\x04name\x88\x01\x01\x12\x1e\n" +
@@ -670,14 +672,19 @@ const file_opentact_auth_v1_token_proto_rawDesc = "" +
 	"\fother_fields\x18d \x03(\v2:.opentact.auth.v1.DeleteAllTokensResponse.OtherFieldsEntryR\votherFields\x1a>\n" +
 	"\x10OtherFieldsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x012\xe3\x03\n" +
-	"\fTokenService\x12Z\n" +
-	"\vCreateToken\x12$.opentact.auth.v1.CreateTokenRequest\x1a%.opentact.auth.v1.CreateTokenResponse\x12W\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x012\xce\x06\n" +
+	"\fTokenService\x12\x9a\x01\n" +
+	"\vCreateToken\x12$.opentact.auth.v1.CreateTokenRequest\x1a%.opentact.auth.v1.CreateTokenResponse\">\xb2\xe1\x18%:\x01*B\x05tokenJ\ftoken.create\x12\v/rest/token\x82\xd3\xe4\x93\x02\x0f:\x01*\"\n" +
+	"/v1/tokens\x12\x98\x01\n" +
 	"\n" +
-	"ListTokens\x12#.opentact.auth.v1.ListTokensRequest\x1a$.opentact.auth.v1.ListTokensResponse\x12Z\n" +
-	"\vUpdateToken\x12$.opentact.auth.v1.UpdateTokenRequest\x1a%.opentact.auth.v1.UpdateTokenResponse\x12Z\n" +
-	"\vDeleteToken\x12$.opentact.auth.v1.DeleteTokenRequest\x1a%.opentact.auth.v1.DeleteTokenResponse\x12f\n" +
-	"\x0fDeleteAllTokens\x12(.opentact.auth.v1.DeleteAllTokensRequest\x1a).opentact.auth.v1.DeleteAllTokensResponseBKZIgithub.com/opentact-facade/opentact-facade/gen/go/opentact/auth/v1;authv1b\x06proto3"
+	"ListTokens\x12#.opentact.auth.v1.ListTokensRequest\x1a$.opentact.auth.v1.ListTokensResponse\"?\xb2\xe1\x18&B\x06tokensJ\n" +
+	"token.list\n" +
+	"\x10/rest/token/list\x82\xd3\xe4\x93\x02\f\x12\n" +
+	"/v1/tokens\x90\x02\x01\x12\xab\x01\n" +
+	"\vUpdateToken\x12$.opentact.auth.v1.UpdateTokenRequest\x1a%.opentact.auth.v1.UpdateTokenResponse\"O\xb2\xe1\x18,:\x01*B\x05tokenJ\ftoken.update\"\x12/rest/token/{uuid}\x82\xd3\xe4\x93\x02\x16:\x01*2\x11/v1/tokens/{uuid}\x90\x02\x02\x12\xb0\x01\n" +
+	"\vDeleteToken\x12$.opentact.auth.v1.DeleteTokenRequest\x1a%.opentact.auth.v1.DeleteTokenResponse\"T\xb2\xe1\x181B\x05tokenJ\ftoken.deleteR\x05token*\x13/rest/token/{token}\x82\xd3\xe4\x93\x02\x16:\x01*\"\x11/v1/tokens:delete\x90\x02\x02\x12\xa4\x01\n" +
+	"\x0fDeleteAllTokens\x12(.opentact.auth.v1.DeleteAllTokensRequest\x1a).opentact.auth.v1.DeleteAllTokensResponse\"<\xb2\xe1\x18#J\x10token.delete_all*\x0f/rest/token/all\x82\xd3\xe4\x93\x02\f*\n" +
+	"/v1/tokens\x90\x02\x02BKZIgithub.com/opentact-facade/opentact-facade/gen/go/opentact/auth/v1;authv1b\x06proto3"
 
 var (
 	file_opentact_auth_v1_token_proto_rawDescOnce sync.Once
