@@ -1,34 +1,18 @@
+// Package service is the list of the facade's services and the few
+// behaviours of theirs that no declaration can say. Every method is
+// served by the engine (internal/engine) from its declaration in the
+// proto: adding a call is adding its declaration, and adding a service
+// is adding a line here.
 package service
 
 import (
-	"context"
-
-	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
-	"google.golang.org/grpc"
-
 	authv1 "github.com/opentact-facade/opentact-facade/gen/go/opentact/auth/v1"
+	"github.com/opentact-facade/opentact-facade/internal/engine"
 )
 
-// Service is one gRPC service of the facade: its description, its
-// implementation, and its REST routes' registration on the gateway, which
-// calls it through cc.
-type Service struct {
-	Desc    *grpc.ServiceDesc
-	Impl    any
-	Gateway func(ctx context.Context, mux *runtime.ServeMux, cc grpc.ClientConnInterface) error
-}
-
-// Services are the facade's services, on c.
-func (c *Core) Services() []Service { return c.services }
-
-// services lists the facade's services; one entry per service.
-func services(c *Core) []Service {
-	return []Service{
-		{&authv1.AuthService_ServiceDesc, &AuthServer{core: c}, func(ctx context.Context, mux *runtime.ServeMux, cc grpc.ClientConnInterface) error {
-			return authv1.RegisterAuthServiceHandlerClient(ctx, mux, authv1.NewAuthServiceClient(cc))
-		}},
-		{&authv1.TokenService_ServiceDesc, &TokenServer{core: c}, func(ctx context.Context, mux *runtime.ServeMux, cc grpc.ClientConnInterface) error {
-			return authv1.RegisterTokenServiceHandlerClient(ctx, mux, authv1.NewTokenServiceClient(cc))
-		}},
-	}
+// Services are the facade's services, each with its generated REST
+// gateway registration.
+var Services = []engine.Service{
+	engine.Serve(authv1.AuthService_ServiceDesc.ServiceName, authv1.RegisterAuthServiceHandlerClient, authv1.NewAuthServiceClient),
+	engine.Serve(authv1.TokenService_ServiceDesc.ServiceName, authv1.RegisterTokenServiceHandlerClient, authv1.NewTokenServiceClient),
 }

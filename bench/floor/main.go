@@ -50,6 +50,7 @@ import (
 
 	authv1 "github.com/opentact-facade/opentact-facade/gen/go/opentact/auth/v1"
 	"github.com/opentact-facade/opentact-facade/internal/certs"
+	"github.com/opentact-facade/opentact-facade/internal/codec"
 	"github.com/opentact-facade/opentact-facade/internal/profiler"
 	"github.com/opentact-facade/opentact-facade/internal/upstream"
 )
@@ -211,12 +212,17 @@ func (f *floor) GetAuth(ctx context.Context, _ *authv1.GetAuthRequest) (*authv1.
 	case resp.StatusCode != http.StatusOK:
 		return nil, status.Errorf(codes.Unknown, "upstream HTTP %d", resp.StatusCode)
 	}
-	u, err := upstream.DecodeAnswer(upstream.AuthEndpoint, body)
-	if err != nil {
+	var u authv1.GetAuthResponse
+	m := u.ProtoReflect()
+	if err := upstream.DecodeAnswer(body, func(p []byte) error { return codec.DecodeField(p, m, userField) }); err != nil {
 		return nil, status.Error(codes.Internal, "upstream answer not understood")
 	}
-	return answer(u.Email.Value), nil
+	return answer(u.GetUser().GetEmail()), nil
 }
+
+// userField is the field GET /rest/auth's payload fills, as the facade
+// declares it.
+var userField = (&authv1.GetAuthResponse{}).ProtoReflect().Descriptor().Fields().ByName("user")
 
 func answer(email string) *authv1.GetAuthResponse {
 	return &authv1.GetAuthResponse{User: &authv1.User{Email: &email}}

@@ -32,11 +32,12 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
+	apiv1 "github.com/opentact-facade/opentact-facade/gen/go/opentact/api/v1"
 	authv1 "github.com/opentact-facade/opentact-facade/gen/go/opentact/auth/v1"
+	"github.com/opentact-facade/opentact-facade/internal/engine"
 	"github.com/opentact-facade/opentact-facade/internal/netguard"
 	"github.com/opentact-facade/opentact-facade/internal/server"
 	"github.com/opentact-facade/opentact-facade/internal/upstream"
-	"github.com/opentact-facade/opentact-facade/service"
 )
 
 // This file is the abuse suite: what an attacker or an unlucky operator
@@ -365,13 +366,13 @@ func TestInFlightBoundAcrossDoors(t *testing.T) {
 	start := time.Now()
 	_, err := f.client.GetAuth(authCtx(t, 10*time.Second), &authv1.GetAuthRequest{})
 	st := status.Convert(err)
-	if st.Code() != codes.Unavailable || errorInfo(st).GetReason() != service.ReasonBusy || retryInfo(st) != time.Second {
-		t.Errorf("a 4th call over gRPC: %v (reason %q, RetryInfo %v), want Unavailable, %s, 1s", err, errorInfo(st).GetReason(), retryInfo(st), service.ReasonBusy)
+	if st.Code() != codes.Unavailable || errorInfo(st).GetReason() != apiv1.ErrorReason_FACADE_BUSY.String() || retryInfo(st) != time.Second {
+		t.Errorf("a 4th call over gRPC: %v (reason %q, RetryInfo %v), want Unavailable, %s, 1s", err, errorInfo(st).GetReason(), retryInfo(st), apiv1.ErrorReason_FACADE_BUSY.String())
 	}
 	resp, body := f.rest(t, http.MethodGet, "/v1/auth", http.Header{"X-Auth-Token": {"tok-rest"}})
 	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") != "1" ||
-		errorInfo(restStatus(t, body)).GetReason() != service.ReasonBusy {
-		t.Errorf("a 4th call over REST: %d, Retry-After %q, %s; want 503, 1, %s", resp.StatusCode, resp.Header.Get("Retry-After"), body, service.ReasonBusy)
+		errorInfo(restStatus(t, body)).GetReason() != apiv1.ErrorReason_FACADE_BUSY.String() {
+		t.Errorf("a 4th call over REST: %d, Retry-After %q, %s; want 503, 1, %s", resp.StatusCode, resp.Header.Get("Retry-After"), body, apiv1.ErrorReason_FACADE_BUSY.String())
 	}
 	if d := time.Since(start); d > 2*time.Second {
 		t.Errorf("the refusals took %v, want them at once", d)
@@ -439,8 +440,8 @@ func TestRefusedBeforeAHandlerExists(t *testing.T) {
 	}
 	for _, e := range ends[:5] {
 		reason, retry := reasonOf(t, e.details)
-		if e.status != "14" || reason != service.ReasonBusy || retry != time.Second {
-			t.Errorf("stream %d: grpc-status %q, reason %q, RetryInfo %v; want 14 (Unavailable), %s, 1s", e.stream, e.status, reason, retry, service.ReasonBusy)
+		if e.status != "14" || reason != apiv1.ErrorReason_FACADE_BUSY.String() || retry != time.Second {
+			t.Errorf("stream %d: grpc-status %q, reason %q, RetryInfo %v; want 14 (Unavailable), %s, 1s", e.stream, e.status, reason, retry, apiv1.ErrorReason_FACADE_BUSY.String())
 		}
 	}
 	if n := up.calls.Load(); n != 0 {
@@ -636,7 +637,7 @@ func TestOverloadShedsInsteadOfCollapsing(t *testing.T) {
 						mu.Lock()
 						latencies = append(latencies, o.elapsed)
 						mu.Unlock()
-					case reason == service.ReasonUpstreamOverloaded || reason == service.ReasonDeadlineTooShort || reason == service.ReasonBusy:
+					case reason == apiv1.ErrorReason_UPSTREAM_OVERLOADED.String() || reason == apiv1.ErrorReason_DEADLINE_TOO_SHORT.String() || reason == apiv1.ErrorReason_FACADE_BUSY.String():
 						shed.Add(1)
 						if retryInfo(o.st) > 0 {
 							withRetry.Add(1)
@@ -704,8 +705,8 @@ func TestNoRequestForACallThatCannotUseIt(t *testing.T) {
 	start := time.Now()
 	_, err := f.client.GetAuth(authCtx(t, 300*time.Millisecond), &authv1.GetAuthRequest{})
 	st := status.Convert(err)
-	if st.Code() != codes.DeadlineExceeded || errorInfo(st).GetReason() != service.ReasonDeadlineTooShort {
-		t.Errorf("a call with 300ms left: %v (reason %q), want DeadlineExceeded %s", err, errorInfo(st).GetReason(), service.ReasonDeadlineTooShort)
+	if st.Code() != codes.DeadlineExceeded || errorInfo(st).GetReason() != apiv1.ErrorReason_DEADLINE_TOO_SHORT.String() {
+		t.Errorf("a call with 300ms left: %v (reason %q), want DeadlineExceeded %s", err, errorInfo(st).GetReason(), apiv1.ErrorReason_DEADLINE_TOO_SHORT.String())
 	}
 	if d := time.Since(start); d > 80*time.Millisecond {
 		t.Logf("the refusal took %v", d)
@@ -1187,7 +1188,7 @@ func TestDeploymentFitsTheWorstCase(t *testing.T) {
 		{"connections, both listeners", 2 * server.DefaultMaxConnections * worstPerConn},
 		{"requests to Opentact", upstream.DefaultMaxInFlight * worstPerUpstreamRequest},
 		{"answers held: read, decoded, encoded", 3 * server.DefaultMaxAnswerBytes},
-		{"the cache", service.DefaultCacheMaxBytes},
+		{"the cache", engine.DefaultCacheMaxBytes},
 		{"runtime and idle facade", worstBaseline},
 	}
 	var worst int64

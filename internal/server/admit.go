@@ -13,9 +13,9 @@ import (
 	"google.golang.org/grpc/tap"
 
 	"github.com/opentact-facade/opentact-facade/internal/admission"
+	"github.com/opentact-facade/opentact-facade/internal/apierr"
 	"github.com/opentact-facade/opentact-facade/internal/logs"
 	"github.com/opentact-facade/opentact-facade/internal/telemetry"
-	"github.com/opentact-facade/opentact-facade/service"
 )
 
 // busyRetryAfter is the RetryInfo (Retry-After on REST) of a call turned
@@ -38,7 +38,7 @@ type admitter struct {
 }
 
 func newAdmitter(l *admission.Limiter, requestTimeout time.Duration, m *telemetry.Metrics, log *slog.Logger, sampler *logs.Sampler) *admitter {
-	return &admitter{limiter: l, requestTimeout: requestTimeout, metrics: m, log: log, sampler: sampler, busy: service.Busy(busyRetryAfter)}
+	return &admitter{limiter: l, requestTimeout: requestTimeout, metrics: m, log: log, sampler: sampler, busy: apierr.Busy(busyRetryAfter)}
 }
 
 // streamState is what the tap handle leaves in an admitted stream's

@@ -9,10 +9,10 @@ import (
 
 	"google.golang.org/grpc/codes"
 
+	apiv1 "github.com/opentact-facade/opentact-facade/gen/go/opentact/api/v1"
 	"github.com/opentact-facade/opentact-facade/internal/faultupstream"
 	"github.com/opentact-facade/opentact-facade/internal/server"
 	"github.com/opentact-facade/opentact-facade/internal/upstream"
-	"github.com/opentact-facade/opentact-facade/service"
 )
 
 // waitBreaker waits up to 5s for the breaker to be in state.
@@ -51,7 +51,7 @@ func TestBreakerOpensOnUnavailabilityAndProbes(t *testing.T) {
 	}
 	wantOpen := func(what string, o outcome, requests int64, rest bool) {
 		t.Helper()
-		want(what, o, codes.Unavailable, service.ReasonCircuitOpen, requests, rest)
+		want(what, o, codes.Unavailable, apiv1.ErrorReason_UPSTREAM_CIRCUIT_OPEN.String(), requests, rest)
 		if got := retryInfo(o.st); got != openFor {
 			t.Errorf("%s: RetryInfo %v, want the %v the breaker stays open", what, got, openFor)
 		}
@@ -65,7 +65,7 @@ func TestBreakerOpensOnUnavailabilityAndProbes(t *testing.T) {
 		if s.BreakerState() != "closed" {
 			t.Fatalf("breaker %s after %d failures, want closed until 3", s.BreakerState(), i)
 		}
-		want("failure "+strconv.Itoa(i+1), grpcCall(ctx, f, h), codes.Unavailable, service.ReasonUnavailable, int64(i+1), false)
+		want("failure "+strconv.Itoa(i+1), grpcCall(ctx, f, h), codes.Unavailable, apiv1.ErrorReason_UPSTREAM_UNAVAILABLE.String(), int64(i+1), false)
 	}
 	opened := time.Now()
 	if got := s.BreakerState(); got != "open" {
@@ -90,7 +90,7 @@ func TestBreakerOpensOnUnavailabilityAndProbes(t *testing.T) {
 	if since := time.Since(opened); since < openFor-100*time.Millisecond {
 		t.Errorf("half-open %v after opening, want after %v", since, openFor)
 	}
-	want("failed probe", grpcCall(ctx, f, h), codes.Unavailable, service.ReasonUnavailable, 4, false)
+	want("failed probe", grpcCall(ctx, f, h), codes.Unavailable, apiv1.ErrorReason_UPSTREAM_UNAVAILABLE.String(), 4, false)
 	if got := s.BreakerState(); got != "open" {
 		t.Fatalf("breaker %s after a failed probe, want open", got)
 	}
@@ -108,7 +108,7 @@ func TestBreakerOpensOnUnavailabilityAndProbes(t *testing.T) {
 	// request rather than ask the breaker.
 	other := http.Header{"Authorization": {basic("breaker-other@example.com", "pw")}}
 	o = grpcCall(ctx, f, other)
-	if msg := wrongAnswer(o, other, codes.Unavailable, service.ReasonCircuitOpen, false); msg != "" {
+	if msg := wrongAnswer(o, other, codes.Unavailable, apiv1.ErrorReason_UPSTREAM_CIRCUIT_OPEN.String(), false); msg != "" {
 		t.Errorf("grpc while the probe is in flight: %s", msg)
 	}
 	if got := retryInfo(o.st); got != openFor {
@@ -190,12 +190,12 @@ func TestBreakerIgnoresAnswersAndAbandonedCalls(t *testing.T) {
 				t.Errorf("after the %s calls: %d requests, want %d (one per call: the breaker never refused one)", fault, got, calls)
 			}
 		}
-		check(faultupstream.Unauthorized, 50, codes.Unauthenticated, service.ReasonUnauthorized)
-		check(faultupstream.InternalError, 5, codes.Internal, service.ReasonInternalError)
-		check(faultupstream.BrokenJSON, 5, codes.Internal, service.ReasonMalformedResponse)
-		check(faultupstream.HTML200, 5, codes.Internal, service.ReasonMalformedResponse)
-		check(faultupstream.Redirect, 5, codes.Internal, service.ReasonRedirect)
-		check(faultupstream.Huge, 5, codes.Internal, service.ReasonResponseTooLarge)
+		check(faultupstream.Unauthorized, 50, codes.Unauthenticated, apiv1.ErrorReason_UNAUTHORIZED.String())
+		check(faultupstream.InternalError, 5, codes.Internal, apiv1.ErrorReason_UPSTREAM_INTERNAL_ERROR.String())
+		check(faultupstream.BrokenJSON, 5, codes.Internal, apiv1.ErrorReason_UPSTREAM_MALFORMED_RESPONSE.String())
+		check(faultupstream.HTML200, 5, codes.Internal, apiv1.ErrorReason_UPSTREAM_MALFORMED_RESPONSE.String())
+		check(faultupstream.Redirect, 5, codes.Internal, apiv1.ErrorReason_UPSTREAM_REDIRECT.String())
+		check(faultupstream.Huge, 5, codes.Internal, apiv1.ErrorReason_UPSTREAM_RESPONSE_TOO_LARGE.String())
 		afterwards(t, f, s, up)
 	})
 

@@ -11,8 +11,8 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
+	apiv1 "github.com/opentact-facade/opentact-facade/gen/go/opentact/api/v1"
 	authv1 "github.com/opentact-facade/opentact-facade/gen/go/opentact/auth/v1"
-	"github.com/opentact-facade/opentact-facade/service"
 )
 
 // credentialHeaders are the headers the upstream may see carrying a
@@ -139,8 +139,8 @@ func TestNoCredentialsNeverReachesOpentact(t *testing.T) {
 	} {
 		_, err := f.client.GetAuth(metadata.AppendToOutgoingContext(context.Background(), md...), &authv1.GetAuthRequest{})
 		st := status.Convert(err)
-		if st.Code() != codes.Unauthenticated || errorInfo(st).GetReason() != service.ReasonCredentialsMissing {
-			t.Errorf("grpc %s: %v, want Unauthenticated with reason %s", name, err, service.ReasonCredentialsMissing)
+		if st.Code() != codes.Unauthenticated || errorInfo(st).GetReason() != apiv1.ErrorReason_CREDENTIALS_MISSING.String() {
+			t.Errorf("grpc %s: %v, want Unauthenticated with reason %s", name, err, apiv1.ErrorReason_CREDENTIALS_MISSING.String())
 		}
 	}
 	for name, h := range map[string]http.Header{
@@ -185,8 +185,8 @@ func TestMalformedCredentialIsInvalidArgument(t *testing.T) {
 			continue
 		}
 		st := restStatus(t, body)
-		if st.Code() != codes.InvalidArgument || errorInfo(st).GetReason() != service.ReasonCredentialsMalformed {
-			t.Errorf("rest %s: %v, want InvalidArgument with reason %s", name, st.Err(), service.ReasonCredentialsMalformed)
+		if st.Code() != codes.InvalidArgument || errorInfo(st).GetReason() != apiv1.ErrorReason_CREDENTIALS_MALFORMED.String() {
+			t.Errorf("rest %s: %v, want InvalidArgument with reason %s", name, st.Err(), apiv1.ErrorReason_CREDENTIALS_MALFORMED.String())
 		}
 		if strings.Contains(string(body), "secret") {
 			t.Errorf("rest %s: error body %s shows the credential", name, body)

@@ -16,10 +16,11 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
+	apiv1 "github.com/opentact-facade/opentact-facade/gen/go/opentact/api/v1"
 	authv1 "github.com/opentact-facade/opentact-facade/gen/go/opentact/auth/v1"
+	"github.com/opentact-facade/opentact-facade/internal/apierr"
 	"github.com/opentact-facade/opentact-facade/internal/server"
 	"github.com/opentact-facade/opentact-facade/internal/upstream"
-	"github.com/opentact-facade/opentact-facade/service"
 )
 
 const secretToken = "tok-SECRET-4242"
@@ -59,39 +60,39 @@ func TestErrorTable(t *testing.T) {
 		attempts   int64 // requests the upstream sees per call: 3 for a transient failure, retried; else 1
 	}
 	rows := []row{
-		{name: "400", handler: opentactError(400, "Bad request"), code: codes.InvalidArgument, reason: service.ReasonBadRequest, httpStatus: "400", msg: "opentact: Bad request"},
-		{name: "401", handler: opentactError(401, "Invalid credentials"), code: codes.Unauthenticated, reason: service.ReasonUnauthorized, httpStatus: "401", msg: service.MessageUnauthorized},
-		{name: "401 echoing the token", handler: opentactError(401, "Token "+secretToken+" is invalid"), code: codes.Unauthenticated, reason: service.ReasonUnauthorized, httpStatus: "401", msg: service.MessageUnauthorized},
-		{name: "403", handler: opentactError(403, "Forbidden"), code: codes.PermissionDenied, reason: service.ReasonForbidden, httpStatus: "403", msg: "opentact: Forbidden"},
-		{name: "404", handler: opentactError(404, "User not found"), code: codes.NotFound, reason: service.ReasonNotFound, httpStatus: "404", msg: "opentact: User not found"},
-		{name: "409", handler: opentactError(409, "Conflict"), code: codes.Aborted, reason: service.ReasonConflict, httpStatus: "409", msg: "opentact: Conflict"},
+		{name: "400", handler: opentactError(400, "Bad request"), code: codes.InvalidArgument, reason: apiv1.ErrorReason_BAD_REQUEST.String(), httpStatus: "400", msg: "opentact: Bad request"},
+		{name: "401", handler: opentactError(401, "Invalid credentials"), code: codes.Unauthenticated, reason: apiv1.ErrorReason_UNAUTHORIZED.String(), httpStatus: "401", msg: apierr.MessageUnauthorized},
+		{name: "401 echoing the token", handler: opentactError(401, "Token "+secretToken+" is invalid"), code: codes.Unauthenticated, reason: apiv1.ErrorReason_UNAUTHORIZED.String(), httpStatus: "401", msg: apierr.MessageUnauthorized},
+		{name: "403", handler: opentactError(403, "Forbidden"), code: codes.PermissionDenied, reason: apiv1.ErrorReason_FORBIDDEN.String(), httpStatus: "403", msg: "opentact: Forbidden"},
+		{name: "404", handler: opentactError(404, "User not found"), code: codes.NotFound, reason: apiv1.ErrorReason_NOT_FOUND.String(), httpStatus: "404", msg: "opentact: User not found"},
+		{name: "409", handler: opentactError(409, "Conflict"), code: codes.Aborted, reason: apiv1.ErrorReason_CONFLICT.String(), httpStatus: "409", msg: "opentact: Conflict"},
 		{name: "429", handler: func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Retry-After", "12")
 			opentactError(429, "Too many requests")(w, r)
-		}, code: codes.ResourceExhausted, reason: service.ReasonRateLimited, httpStatus: "429", msg: "opentact: Too many requests", retry: 12 * time.Second},
-		{name: "500", handler: opentactError(500, "Internal error"), code: codes.Internal, reason: service.ReasonInternalError, httpStatus: "500", msg: "opentact: Internal error"},
-		{name: "501", handler: opentactError(501, "Not implemented"), code: codes.Unimplemented, reason: service.ReasonNotImplemented, httpStatus: "501", msg: "Not implemented"},
+		}, code: codes.ResourceExhausted, reason: apiv1.ErrorReason_RATE_LIMITED.String(), httpStatus: "429", msg: "opentact: Too many requests", retry: 12 * time.Second},
+		{name: "500", handler: opentactError(500, "Internal error"), code: codes.Internal, reason: apiv1.ErrorReason_UPSTREAM_INTERNAL_ERROR.String(), httpStatus: "500", msg: "opentact: Internal error"},
+		{name: "501", handler: opentactError(501, "Not implemented"), code: codes.Unimplemented, reason: apiv1.ErrorReason_NOT_IMPLEMENTED.String(), httpStatus: "501", msg: "Not implemented"},
 		{name: "502 HTML from a load balancer", handler: func(w http.ResponseWriter, _ *http.Request) {
 			w.Header().Set("Content-Type", "text/html")
 			w.WriteHeader(502)
 			_, _ = io.WriteString(w, "<html><body><h1>502 Bad Gateway</h1></body></html>")
-		}, code: codes.Unavailable, reason: service.ReasonUnavailable, httpStatus: "502", msg: "HTTP 502", attempts: 3},
-		{name: "503", handler: opentactError(503, "Maintenance"), code: codes.Unavailable, reason: service.ReasonUnavailable, httpStatus: "503", msg: "Maintenance", attempts: 3},
-		{name: "504", handler: opentactError(504, "Gateway timeout"), code: codes.Unavailable, reason: service.ReasonUnavailable, httpStatus: "504", msg: "Gateway timeout", attempts: 3},
-		{name: "other 4xx", handler: opentactError(422, "Unprocessable"), code: codes.FailedPrecondition, reason: service.ReasonClientError, httpStatus: "422", msg: "Unprocessable"},
-		{name: "other 5xx", handler: opentactError(507, "Insufficient storage"), code: codes.Internal, reason: service.ReasonServerError, httpStatus: "507", msg: "Insufficient storage"},
+		}, code: codes.Unavailable, reason: apiv1.ErrorReason_UPSTREAM_UNAVAILABLE.String(), httpStatus: "502", msg: "HTTP 502", attempts: 3},
+		{name: "503", handler: opentactError(503, "Maintenance"), code: codes.Unavailable, reason: apiv1.ErrorReason_UPSTREAM_UNAVAILABLE.String(), httpStatus: "503", msg: "Maintenance", attempts: 3},
+		{name: "504", handler: opentactError(504, "Gateway timeout"), code: codes.Unavailable, reason: apiv1.ErrorReason_UPSTREAM_UNAVAILABLE.String(), httpStatus: "504", msg: "Gateway timeout", attempts: 3},
+		{name: "other 4xx", handler: opentactError(422, "Unprocessable"), code: codes.FailedPrecondition, reason: apiv1.ErrorReason_UPSTREAM_CLIENT_ERROR.String(), httpStatus: "422", msg: "Unprocessable"},
+		{name: "other 5xx", handler: opentactError(507, "Insufficient storage"), code: codes.Internal, reason: apiv1.ErrorReason_UPSTREAM_SERVER_ERROR.String(), httpStatus: "507", msg: "Insufficient storage"},
 		{name: "3xx", handler: func(w http.ResponseWriter, r *http.Request) {
 			http.Redirect(w, r, "https://elsewhere.example/rest/auth", http.StatusMovedPermanently)
-		}, code: codes.Internal, reason: service.ReasonRedirect, httpStatus: "301", msg: "redirect"},
-		{name: "200 with success false", handler: answer(200, `{"success":false,"message":"Account locked","status":200}`), code: codes.Internal, reason: service.ReasonRejected, httpStatus: "200", msg: "opentact: Account locked"},
-		{name: "200 with HTML", handler: answer(200, `<!doctype html><p>hello`), code: codes.Internal, reason: service.ReasonMalformedResponse, httpStatus: "200", msg: "not the documented JSON"},
-		{name: "200 with broken JSON", handler: answer(200, `{"success":true,"payload":{"uuid":"u"`), code: codes.Internal, reason: service.ReasonMalformedResponse, httpStatus: "200", msg: "not the documented JSON"},
-		{name: "200 without payload", handler: answer(200, `{"success":true}`), code: codes.Internal, reason: service.ReasonMalformedResponse, httpStatus: "200", msg: "not the documented JSON"},
-		{name: "connection refused", upstream: "http://" + closedAddr(t), code: codes.Unavailable, reason: service.ReasonUnreachable, msg: "connection refused", attempts: 3},
-		{name: "connection reset before an answer", handler: hijack(func(*bufio.ReadWriter) {}), code: codes.Unavailable, reason: service.ReasonUnreachable, msg: "unreachable", attempts: 3},
+		}, code: codes.Internal, reason: apiv1.ErrorReason_UPSTREAM_REDIRECT.String(), httpStatus: "301", msg: "redirect"},
+		{name: "200 with success false", handler: answer(200, `{"success":false,"message":"Account locked","status":200}`), code: codes.Internal, reason: apiv1.ErrorReason_UPSTREAM_REJECTED.String(), httpStatus: "200", msg: "opentact: Account locked"},
+		{name: "200 with HTML", handler: answer(200, `<!doctype html><p>hello`), code: codes.Internal, reason: apiv1.ErrorReason_UPSTREAM_MALFORMED_RESPONSE.String(), httpStatus: "200", msg: "not the documented JSON"},
+		{name: "200 with broken JSON", handler: answer(200, `{"success":true,"payload":{"uuid":"u"`), code: codes.Internal, reason: apiv1.ErrorReason_UPSTREAM_MALFORMED_RESPONSE.String(), httpStatus: "200", msg: "not the documented JSON"},
+		{name: "200 without payload", handler: answer(200, `{"success":true}`), code: codes.Internal, reason: apiv1.ErrorReason_UPSTREAM_MALFORMED_RESPONSE.String(), httpStatus: "200", msg: "not the documented JSON"},
+		{name: "connection refused", upstream: "http://" + closedAddr(t), code: codes.Unavailable, reason: apiv1.ErrorReason_UPSTREAM_UNREACHABLE.String(), msg: "connection refused", attempts: 3},
+		{name: "connection reset before an answer", handler: hijack(func(*bufio.ReadWriter) {}), code: codes.Unavailable, reason: apiv1.ErrorReason_UPSTREAM_UNREACHABLE.String(), msg: "unreachable", attempts: 3},
 		{name: "body cut off", handler: hijack(func(rw *bufio.ReadWriter) {
 			_, _ = rw.WriteString("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"success\":true,\"payload\":{")
-		}), code: codes.Unavailable, reason: service.ReasonUnreachable, msg: "closed before the answer was complete", attempts: 3},
+		}), code: codes.Unavailable, reason: apiv1.ErrorReason_UPSTREAM_UNREACHABLE.String(), msg: "closed before the answer was complete", attempts: 3},
 	}
 	for _, tc := range rows {
 		t.Run(tc.name, func(t *testing.T) {
@@ -118,8 +119,8 @@ func TestErrorTable(t *testing.T) {
 			if rec != nil && rec.calls.Load() != 2*wantAttempts {
 				t.Errorf("rest: the upstream saw %d requests in all, want %d", rec.calls.Load(), 2*wantAttempts)
 			}
-			if tc.code == codes.Unauthenticated && resp.Header.Get("Www-Authenticate") != service.MessageUnauthorized {
-				t.Errorf("rest: WWW-Authenticate %q, want the fixed %q", resp.Header.Get("Www-Authenticate"), service.MessageUnauthorized)
+			if tc.code == codes.Unauthenticated && resp.Header.Get("Www-Authenticate") != apierr.MessageUnauthorized {
+				t.Errorf("rest: WWW-Authenticate %q, want the fixed %q", resp.Header.Get("Www-Authenticate"), apierr.MessageUnauthorized)
 			}
 			if want := runtime.HTTPStatusFromCode(tc.code); resp.StatusCode != want {
 				t.Errorf("rest: HTTP status %d, want %d", resp.StatusCode, want)
@@ -213,8 +214,8 @@ func TestUpstreamTimeout(t *testing.T) {
 	start := time.Now()
 	_, err := f.client.GetAuth(metadata.AppendToOutgoingContext(context.Background(), "authorization", demoBasic), &authv1.GetAuthRequest{})
 	st := status.Convert(err)
-	if st.Code() != codes.DeadlineExceeded || errorInfo(st).GetReason() != service.ReasonTimeout {
-		t.Errorf("%v, want DeadlineExceeded with reason %s", err, service.ReasonTimeout)
+	if st.Code() != codes.DeadlineExceeded || errorInfo(st).GetReason() != apiv1.ErrorReason_UPSTREAM_TIMEOUT.String() {
+		t.Errorf("%v, want DeadlineExceeded with reason %s", err, apiv1.ErrorReason_UPSTREAM_TIMEOUT.String())
 	}
 	if d := time.Since(start); d > 3*time.Second {
 		t.Errorf("took %v, want about the 150ms upstream timeout", d)

@@ -24,11 +24,12 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	apiv1 "github.com/opentact-facade/opentact-facade/gen/go/opentact/api/v1"
 	authv1 "github.com/opentact-facade/opentact-facade/gen/go/opentact/auth/v1"
+	"github.com/opentact-facade/opentact-facade/internal/apierr"
 	"github.com/opentact-facade/opentact-facade/internal/faultupstream"
 	"github.com/opentact-facade/opentact-facade/internal/server"
 	"github.com/opentact-facade/opentact-facade/internal/upstream"
-	"github.com/opentact-facade/opentact-facade/service"
 )
 
 // This file drives every fault of internal/faultupstream through the
@@ -204,8 +205,8 @@ func wrongAnswer(o outcome, h http.Header, code codes.Code, reason string, rest 
 	if got := errorInfo(o.st).GetReason(); got != reason {
 		return fmt.Sprintf("reason %q, want %q", got, reason)
 	}
-	if reason != "" && errorInfo(o.st).GetDomain() != service.Domain {
-		return fmt.Sprintf("ErrorInfo domain %q, want %q", errorInfo(o.st).GetDomain(), service.Domain)
+	if reason != "" && errorInfo(o.st).GetDomain() != apierr.Domain {
+		return fmt.Sprintf("ErrorInfo domain %q, want %q", errorInfo(o.st).GetDomain(), apierr.Domain)
 	}
 	if rest {
 		if want := gwruntime.HTTPStatusFromCode(code); o.httpCode != want {
@@ -227,14 +228,14 @@ func wrongAnswer(o outcome, h http.Header, code codes.Code, reason string, rest 
 // upstream, so that the facade's pool toward it stays empty.
 func warmUp(t *testing.T, f *facade, up *faultupstream.Server) {
 	t.Helper()
-	if o := grpcCall(context.Background(), f, nil); wrongAnswer(o, nil, codes.Unauthenticated, service.ReasonCredentialsMissing, false) != "" {
+	if o := grpcCall(context.Background(), f, nil); wrongAnswer(o, nil, codes.Unauthenticated, apiv1.ErrorReason_CREDENTIALS_MISSING.String(), false) != "" {
 		t.Fatalf("warm-up over gRPC: %v", o.st.Err())
 	}
 	o, err := restCall(context.Background(), f.http, f, nil)
 	if err != nil {
 		t.Fatalf("warm-up over REST: %v", err)
 	}
-	if msg := wrongAnswer(o, nil, codes.Unauthenticated, service.ReasonCredentialsMissing, true); msg != "" {
+	if msg := wrongAnswer(o, nil, codes.Unauthenticated, apiv1.ErrorReason_CREDENTIALS_MISSING.String(), true); msg != "" {
 		t.Fatalf("warm-up over REST: %s", msg)
 	}
 	if n := up.Requests(); n != 0 {
@@ -315,50 +316,50 @@ func TestFaults(t *testing.T) {
 			code: codes.DeadlineExceeded, requests: 1, minTime: 250 * time.Millisecond, maxTime: 3 * time.Second, disconnect: true},
 		{name: "hang until --upstream-timeout", fault: faultupstream.Hang,
 			opts: func(o *server.Options) { o.UpstreamTimeout = 300 * time.Millisecond },
-			code: codes.DeadlineExceeded, reason: service.ReasonTimeout, requests: 1,
+			code: codes.DeadlineExceeded, reason: apiv1.ErrorReason_UPSTREAM_TIMEOUT.String(), requests: 1,
 			minTime: 250 * time.Millisecond, maxTime: 3 * time.Second, disconnect: true},
-		{name: "reset", fault: faultupstream.Reset, code: codes.Unavailable, reason: service.ReasonUnreachable,
+		{name: "reset", fault: faultupstream.Reset, code: codes.Unavailable, reason: apiv1.ErrorReason_UPSTREAM_UNREACHABLE.String(),
 			requests: 3, maxTime: 3 * time.Second},
-		{name: "truncate", fault: faultupstream.Truncate, code: codes.Unavailable, reason: service.ReasonUnreachable,
+		{name: "truncate", fault: faultupstream.Truncate, code: codes.Unavailable, reason: apiv1.ErrorReason_UPSTREAM_UNREACHABLE.String(),
 			requests: 3, maxTime: 3 * time.Second},
-		{name: "huge (64 MiB)", fault: faultupstream.Huge, code: codes.Internal, reason: service.ReasonResponseTooLarge,
+		{name: "huge (64 MiB)", fault: faultupstream.Huge, code: codes.Internal, reason: apiv1.ErrorReason_UPSTREAM_RESPONSE_TOO_LARGE.String(),
 			httpStatus: "200", requests: 1, maxTime: 2 * time.Second, disconnect: true},
 		// Headers are capped too (upstream.MaxResponseHeaderBytes): an 8 MiB
 		// header block is refused as soon as the cap is passed.
-		{name: "huge headers (8 MiB)", fault: faultupstream.HugeHeaders, code: codes.Internal, reason: service.ReasonResponseTooLarge,
+		{name: "huge headers (8 MiB)", fault: faultupstream.HugeHeaders, code: codes.Internal, reason: apiv1.ErrorReason_UPSTREAM_RESPONSE_TOO_LARGE.String(),
 			requests: 1, maxTime: 2 * time.Second},
 		{name: "a body over a lowered --upstream-max-body", fault: faultupstream.OK, opts: func(o *server.Options) { o.UpstreamMaxBody = 256 },
-			code: codes.Internal, reason: service.ReasonResponseTooLarge, httpStatus: "200", requests: 1, maxTime: 3 * time.Second},
-		{name: "html 502", fault: faultupstream.HTML, code: codes.Unavailable, reason: service.ReasonUnavailable,
+			code: codes.Internal, reason: apiv1.ErrorReason_UPSTREAM_RESPONSE_TOO_LARGE.String(), httpStatus: "200", requests: 1, maxTime: 3 * time.Second},
+		{name: "html 502", fault: faultupstream.HTML, code: codes.Unavailable, reason: apiv1.ErrorReason_UPSTREAM_UNAVAILABLE.String(),
 			httpStatus: "502", requests: 3, maxTime: 3 * time.Second},
-		{name: "html 200", fault: faultupstream.HTML200, code: codes.Internal, reason: service.ReasonMalformedResponse,
+		{name: "html 200", fault: faultupstream.HTML200, code: codes.Internal, reason: apiv1.ErrorReason_UPSTREAM_MALFORMED_RESPONSE.String(),
 			httpStatus: "200", requests: 1, maxTime: 3 * time.Second},
-		{name: "broken json", fault: faultupstream.BrokenJSON, code: codes.Internal, reason: service.ReasonMalformedResponse,
+		{name: "broken json", fault: faultupstream.BrokenJSON, code: codes.Internal, reason: apiv1.ErrorReason_UPSTREAM_MALFORMED_RESPONSE.String(),
 			httpStatus: "200", requests: 1, maxTime: 3 * time.Second},
-		{name: "redirect to another listener", fault: faultupstream.Redirect, code: codes.Internal, reason: service.ReasonRedirect,
+		{name: "redirect to another listener", fault: faultupstream.Redirect, code: codes.Internal, reason: apiv1.ErrorReason_UPSTREAM_REDIRECT.String(),
 			httpStatus: "302", requests: 1, maxTime: 3 * time.Second},
-		{name: "503 without Retry-After", fault: faultupstream.Unavailable, code: codes.Unavailable, reason: service.ReasonUnavailable,
+		{name: "503 without Retry-After", fault: faultupstream.Unavailable, code: codes.Unavailable, reason: apiv1.ErrorReason_UPSTREAM_UNAVAILABLE.String(),
 			httpStatus: "503", requests: 3, maxTime: 3 * time.Second},
 		// Retry-After 1s is within the 2s the policy honours: two waits of 1s.
 		{name: "503 with Retry-After 1s", fault: faultupstream.Unavailable, setup: retryAfter(time.Second),
-			code: codes.Unavailable, reason: service.ReasonUnavailable, httpStatus: "503", retryInfo: time.Second,
+			code: codes.Unavailable, reason: apiv1.ErrorReason_UPSTREAM_UNAVAILABLE.String(), httpStatus: "503", retryInfo: time.Second,
 			requests: 3, minTime: 2 * time.Second, maxTime: 6 * time.Second},
 		// Retry-After 2s, the most the policy honours, under a 3s deadline:
 		// the second wait would end after the deadline, so it is not
 		// started, and the last failure comes back at once (at about 2s),
 		// not DeadlineExceeded at 3s.
 		{name: "503 with Retry-After 2s and a 3s deadline", fault: faultupstream.Unavailable, setup: retryAfter(2 * time.Second),
-			deadline: 3 * time.Second, code: codes.Unavailable, reason: service.ReasonUnavailable, httpStatus: "503",
+			deadline: 3 * time.Second, code: codes.Unavailable, reason: apiv1.ErrorReason_UPSTREAM_UNAVAILABLE.String(), httpStatus: "503",
 			retryInfo: 2 * time.Second, requests: 2, minTime: 2 * time.Second, maxTime: 2900 * time.Millisecond},
 		// Retry-After 10s is beyond what the policy waits: passed on at once.
 		{name: "503 with Retry-After 10s", fault: faultupstream.Unavailable, setup: retryAfter(10 * time.Second),
-			code: codes.Unavailable, reason: service.ReasonUnavailable, httpStatus: "503", retryInfo: 10 * time.Second,
+			code: codes.Unavailable, reason: apiv1.ErrorReason_UPSTREAM_UNAVAILABLE.String(), httpStatus: "503", retryInfo: 10 * time.Second,
 			requests: 1, maxTime: 2 * time.Second},
 		{name: "flap 503 then OK", fault: faultupstream.Flap, setup: func(up *faultupstream.Server) { up.SetFlap(1) },
 			code: codes.OK, requests: 2, maxTime: 3 * time.Second},
-		{name: "401", fault: faultupstream.Unauthorized, code: codes.Unauthenticated, reason: service.ReasonUnauthorized,
+		{name: "401", fault: faultupstream.Unauthorized, code: codes.Unauthenticated, reason: apiv1.ErrorReason_UNAUTHORIZED.String(),
 			httpStatus: "401", requests: 1, maxTime: 3 * time.Second},
-		{name: "500", fault: faultupstream.InternalError, code: codes.Internal, reason: service.ReasonInternalError,
+		{name: "500", fault: faultupstream.InternalError, code: codes.Internal, reason: apiv1.ErrorReason_UPSTREAM_INTERNAL_ERROR.String(),
 			httpStatus: "500", requests: 1, maxTime: 3 * time.Second},
 	}
 	covered := map[faultupstream.Fault]bool{}
@@ -473,7 +474,7 @@ func TestHugeBodyDoesNotGrowMemory(t *testing.T) {
 	o := grpcCall(context.Background(), f, h)
 	runtime.ReadMemStats(&after)
 
-	if msg := wrongAnswer(o, h, codes.Internal, service.ReasonResponseTooLarge, false); msg != "" {
+	if msg := wrongAnswer(o, h, codes.Internal, apiv1.ErrorReason_UPSTREAM_RESPONSE_TOO_LARGE.String(), false); msg != "" {
 		t.Errorf("grpc: %s", msg)
 	}
 	if o.elapsed > 2*time.Second {
@@ -524,7 +525,7 @@ func TestNoReplayOfResetsOnReusedConnections(t *testing.T) {
 
 	reset := http.Header{"X-Auth-Token": {"fault:reset:1"}}
 	o := grpcCall(context.Background(), f, reset)
-	if msg := wrongAnswer(o, reset, codes.Unavailable, service.ReasonUnreachable, false); msg != "" {
+	if msg := wrongAnswer(o, reset, codes.Unavailable, apiv1.ErrorReason_UPSTREAM_UNREACHABLE.String(), false); msg != "" {
 		t.Errorf("first reset call: %s", msg)
 	}
 	first := up.Requests() - k
@@ -534,7 +535,7 @@ func TestNoReplayOfResetsOnReusedConnections(t *testing.T) {
 
 	before := up.Requests()
 	o = grpcCall(context.Background(), f, reset)
-	if msg := wrongAnswer(o, reset, codes.Unavailable, service.ReasonUnreachable, false); msg != "" {
+	if msg := wrongAnswer(o, reset, codes.Unavailable, apiv1.ErrorReason_UPSTREAM_UNREACHABLE.String(), false); msg != "" {
 		t.Errorf("second reset call: %s", msg)
 	}
 	if got := up.Requests() - before; got != 1 {

@@ -15,7 +15,7 @@ import (
 	"google.golang.org/grpc/metadata"
 
 	authv1 "github.com/opentact-facade/opentact-facade/gen/go/opentact/auth/v1"
-	"github.com/opentact-facade/opentact-facade/internal/upstream"
+	"github.com/opentact-facade/opentact-facade/internal/codec"
 )
 
 // fullPasswordHash is the password field of testdata/opentact/auth-full.json.
@@ -156,12 +156,12 @@ func TestDroppedNamesAreInTheREADME(t *testing.T) {
 	if line == "" {
 		t.Fatal(`README.md has no line saying which names are "never carried"`)
 	}
-	for _, name := range upstream.DroppedNames {
+	for _, name := range codec.DroppedNames {
 		if !strings.Contains(line, "`"+name+"`") {
 			t.Errorf("README's dropped names (%q) lack `%s`", strings.TrimSpace(line), name)
 		}
 	}
-	if n := strings.Count(line, "`") / 2; n != len(upstream.DroppedNames) {
-		t.Errorf("README names %d code spans on its dropped-names line, upstream drops %d: %q", n, len(upstream.DroppedNames), line)
+	if n := strings.Count(line, "`") / 2; n != len(codec.DroppedNames) {
+		t.Errorf("README names %d code spans on its dropped-names line, upstream drops %d: %q", n, len(codec.DroppedNames), line)
 	}
 }

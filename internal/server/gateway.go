@@ -18,9 +18,9 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/opentact-facade/opentact-facade/internal/engine"
 	"github.com/opentact-facade/opentact-facade/internal/openapi"
 	"github.com/opentact-facade/opentact-facade/internal/upstream"
-	"github.com/opentact-facade/opentact-facade/service"
 )
 
 // newGateway returns grpc-gateway's mux, for the services to register
@@ -88,7 +88,7 @@ func checkRequest(mux *runtime.ServeMux, routes []openapi.Route) http.Handler {
 			_, out := runtime.MarshalerForRequest(mux, r)
 			runtime.HTTPError(r.Context(), mux, out, w, r, err)
 		}
-		if _, err := service.CredentialsFromHeaders(r.Header.Values); status.Code(err) == codes.InvalidArgument {
+		if _, err := engine.CredentialsFromHeaders(r.Header.Values); status.Code(err) == codes.InvalidArgument {
 			fail(err)
 			return
 		}

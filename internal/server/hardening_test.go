@@ -33,10 +33,10 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
+	apiv1 "github.com/opentact-facade/opentact-facade/gen/go/opentact/api/v1"
 	authv1 "github.com/opentact-facade/opentact-facade/gen/go/opentact/auth/v1"
 	"github.com/opentact-facade/opentact-facade/internal/server"
 	"github.com/opentact-facade/opentact-facade/internal/testpki"
-	"github.com/opentact-facade/opentact-facade/service"
 )
 
 // This file checks the facade's hardening against hostile or careless
@@ -669,8 +669,8 @@ func TestControlCharactersInCredentials(t *testing.T) {
 			t.Fatalf("status %d: %s, want 400", resp.StatusCode, body)
 		}
 		st := restStatus(t, body)
-		if st.Code() != codes.InvalidArgument || errorInfo(st).GetReason() != service.ReasonCredentialsMalformed {
-			t.Errorf("%v, want InvalidArgument with reason %s", st.Err(), service.ReasonCredentialsMalformed)
+		if st.Code() != codes.InvalidArgument || errorInfo(st).GetReason() != apiv1.ErrorReason_CREDENTIALS_MALFORMED.String() {
+			t.Errorf("%v, want InvalidArgument with reason %s", st.Err(), apiv1.ErrorReason_CREDENTIALS_MALFORMED.String())
 		}
 		if bytes.Contains(body, []byte("secret")) {
 			t.Errorf("the answer %s echoes the value", body)
@@ -906,8 +906,8 @@ func TestCallerDeadlineIsCapped(t *testing.T) {
 		t.Errorf("gRPC: took %v, want about the 300ms cap", d)
 	}
 	st := status.Convert(err)
-	if st.Code() != codes.DeadlineExceeded || errorInfo(st).GetReason() != service.ReasonTimeout {
-		t.Errorf("gRPC: %v, want DeadlineExceeded with reason %s", err, service.ReasonTimeout)
+	if st.Code() != codes.DeadlineExceeded || errorInfo(st).GetReason() != apiv1.ErrorReason_UPSTREAM_TIMEOUT.String() {
+		t.Errorf("gRPC: %v, want DeadlineExceeded with reason %s", err, apiv1.ErrorReason_UPSTREAM_TIMEOUT.String())
 	}
 
 	start = time.Now()
@@ -918,8 +918,8 @@ func TestCallerDeadlineIsCapped(t *testing.T) {
 	if resp.StatusCode != http.StatusGatewayTimeout {
 		t.Errorf("REST: status %d, want 504", resp.StatusCode)
 	}
-	if st := restStatus(t, body); st.Code() != codes.DeadlineExceeded || errorInfo(st).GetReason() != service.ReasonTimeout {
-		t.Errorf("REST: %v, want DeadlineExceeded with reason %s", st.Err(), service.ReasonTimeout)
+	if st := restStatus(t, body); st.Code() != codes.DeadlineExceeded || errorInfo(st).GetReason() != apiv1.ErrorReason_UPSTREAM_TIMEOUT.String() {
+		t.Errorf("REST: %v, want DeadlineExceeded with reason %s", st.Err(), apiv1.ErrorReason_UPSTREAM_TIMEOUT.String())
 	}
 }
 
@@ -1102,8 +1102,8 @@ func TestShutdownGraceCutsCallsThatNeverEnd(t *testing.T) {
 	select {
 	case err := <-grpcErr:
 		st := status.Convert(err)
-		if st.Code() != codes.Unavailable || errorInfo(st).GetReason() != service.ReasonShuttingDown {
-			t.Errorf("gRPC call ended by the grace: %v, want Unavailable %s", err, service.ReasonShuttingDown)
+		if st.Code() != codes.Unavailable || errorInfo(st).GetReason() != apiv1.ErrorReason_FACADE_SHUTTING_DOWN.String() {
+			t.Errorf("gRPC call ended by the grace: %v, want Unavailable %s", err, apiv1.ErrorReason_FACADE_SHUTTING_DOWN.String())
 		}
 	case <-time.After(5 * time.Second):
 		t.Error("the gRPC call did not end after Serve returned")
@@ -1113,8 +1113,8 @@ func TestShutdownGraceCutsCallsThatNeverEnd(t *testing.T) {
 		if r.err != nil || r.code != http.StatusServiceUnavailable {
 			t.Fatalf("REST call ended by the grace: status %d, error %v; want 503", r.code, r.err)
 		}
-		if reason := errorInfo(restStatus(t, r.body)).GetReason(); reason != service.ReasonShuttingDown {
-			t.Errorf("REST call ended by the grace: reason %q, want %s", reason, service.ReasonShuttingDown)
+		if reason := errorInfo(restStatus(t, r.body)).GetReason(); reason != apiv1.ErrorReason_FACADE_SHUTTING_DOWN.String() {
+			t.Errorf("REST call ended by the grace: reason %q, want %s", reason, apiv1.ErrorReason_FACADE_SHUTTING_DOWN.String())
 		}
 	case <-time.After(5 * time.Second):
 		t.Error("the REST call did not end after Serve returned")

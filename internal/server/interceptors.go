@@ -17,9 +17,9 @@ import (
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 
+	"github.com/opentact-facade/opentact-facade/internal/apierr"
 	"github.com/opentact-facade/opentact-facade/internal/telemetry"
 	"github.com/opentact-facade/opentact-facade/internal/upstream"
-	"github.com/opentact-facade/opentact-facade/service"
 )
 
 // The interceptors every call passes, REST calls included (the gateway
@@ -37,10 +37,11 @@ import (
 //     rather than a cut connection;
 //   - recovery from a panic into Internal (go-grpc-middleware), so one bad
 //     call cannot take the process down; the log and metrics outside it
-//     record the recovered code;
-//   - the services' pipeline (service.Core): credentials, validation,
-//     deadline, request coalescing and caching by the method's policy, and
-//     the status of a failure.
+//     record the recovered code.
+//
+// The handler inside them all is the engine's (internal/engine): its
+// pipeline reads the credentials, validates, bounds the deadline, shares
+// and caches by the method's declaration, and maps a failure to a status.
 //
 // The access log is our own rather than go-grpc-middleware's logging
 // interceptor, which builds its fields on every call even when the level
@@ -48,7 +49,7 @@ import (
 //
 // No request, response or metadata is logged: they hold credentials.
 
-func (s *Server) unaryInterceptors(pipeline grpc.UnaryServerInterceptor) []grpc.UnaryServerInterceptor {
+func (s *Server) unaryInterceptors() []grpc.UnaryServerInterceptor {
 	return []grpc.UnaryServerInterceptor{
 		s.admit.unaryInterceptor,
 		func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
@@ -61,7 +62,6 @@ func (s *Server) unaryInterceptors(pipeline grpc.UnaryServerInterceptor) []grpc.
 		s.metrics.GRPC.UnaryServerInterceptor(),
 		s.endAtGrace,
 		recovery.UnaryServerInterceptor(recovery.WithRecoveryHandlerContext(panicHandler(s.log))),
-		pipeline,
 	}
 }
 
@@ -101,7 +101,7 @@ func (s *Server) endAtGrace(ctx context.Context, req any, _ *grpc.UnaryServerInf
 	resp, err := handler(ctx, req)
 	if err != nil && errors.Is(context.Cause(ctx), errShuttingDown) {
 		s.metrics.Shed(telemetry.ShedShutdown)
-		return nil, service.ShuttingDown()
+		return nil, apierr.ShuttingDown()
 	}
 	return resp, err
 }

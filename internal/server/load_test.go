@@ -16,8 +16,8 @@ import (
 	"go.uber.org/goleak"
 	"google.golang.org/grpc/codes"
 
+	apiv1 "github.com/opentact-facade/opentact-facade/gen/go/opentact/api/v1"
 	"github.com/opentact-facade/opentact-facade/internal/faultupstream"
-	"github.com/opentact-facade/opentact-facade/service"
 )
 
 // credentialKinds is how many credential sets callerCredentials builds.
@@ -117,15 +117,15 @@ type loadKind struct {
 var loadMix = []loadKind{
 	{"", 600, codes.OK, "", 1},
 	{faultupstream.OK, 100, codes.OK, "", 1},
-	{faultupstream.Unauthorized, 80, codes.Unauthenticated, service.ReasonUnauthorized, 1},
-	{faultupstream.BrokenJSON, 40, codes.Internal, service.ReasonMalformedResponse, 1},
-	{faultupstream.HTML200, 40, codes.Internal, service.ReasonMalformedResponse, 1},
-	{faultupstream.InternalError, 40, codes.Internal, service.ReasonInternalError, 1},
-	{faultupstream.Unavailable, 40, codes.Unavailable, service.ReasonUnavailable, 3},
-	{faultupstream.HTML, 20, codes.Unavailable, service.ReasonUnavailable, 3},
-	{faultupstream.Redirect, 30, codes.Internal, service.ReasonRedirect, 1},
-	{faultupstream.Reset, 5, codes.Unavailable, service.ReasonUnreachable, 3},
-	{faultupstream.Truncate, 5, codes.Unavailable, service.ReasonUnreachable, 3},
+	{faultupstream.Unauthorized, 80, codes.Unauthenticated, apiv1.ErrorReason_UNAUTHORIZED.String(), 1},
+	{faultupstream.BrokenJSON, 40, codes.Internal, apiv1.ErrorReason_UPSTREAM_MALFORMED_RESPONSE.String(), 1},
+	{faultupstream.HTML200, 40, codes.Internal, apiv1.ErrorReason_UPSTREAM_MALFORMED_RESPONSE.String(), 1},
+	{faultupstream.InternalError, 40, codes.Internal, apiv1.ErrorReason_UPSTREAM_INTERNAL_ERROR.String(), 1},
+	{faultupstream.Unavailable, 40, codes.Unavailable, apiv1.ErrorReason_UPSTREAM_UNAVAILABLE.String(), 3},
+	{faultupstream.HTML, 20, codes.Unavailable, apiv1.ErrorReason_UPSTREAM_UNAVAILABLE.String(), 3},
+	{faultupstream.Redirect, 30, codes.Internal, apiv1.ErrorReason_UPSTREAM_REDIRECT.String(), 1},
+	{faultupstream.Reset, 5, codes.Unavailable, apiv1.ErrorReason_UPSTREAM_UNREACHABLE.String(), 3},
+	{faultupstream.Truncate, 5, codes.Unavailable, apiv1.ErrorReason_UPSTREAM_UNREACHABLE.String(), 3},
 }
 
 // loadCall is call n of the mix: its kind and its caller's credentials.

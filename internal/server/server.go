@@ -29,6 +29,7 @@ import (
 	"github.com/opentact-facade/opentact-facade/internal/admission"
 	"github.com/opentact-facade/opentact-facade/internal/certs"
 	"github.com/opentact-facade/opentact-facade/internal/defaults"
+	"github.com/opentact-facade/opentact-facade/internal/engine"
 	"github.com/opentact-facade/opentact-facade/internal/logs"
 	"github.com/opentact-facade/opentact-facade/internal/netguard"
 	"github.com/opentact-facade/opentact-facade/internal/openapi"
@@ -73,8 +74,8 @@ type Options struct {
 	GRPCAddr            string        // gRPC listen address; DefaultGRPCAddr if empty
 	HTTPAddr            string        // REST gateway listen address; DefaultHTTPAddr if empty
 	Upstream            string        // Opentact's base URL; DefaultUpstream if empty
-	UpstreamTimeout     time.Duration // bound on a call without a caller deadline, retries included; service.DefaultUpstreamTimeout if 0
-	MaxCallTimeout      time.Duration // cap on a caller's deadline; service.DefaultMaxCallTimeout if 0
+	UpstreamTimeout     time.Duration // bound on a call without a caller deadline, retries included; engine.DefaultUpstreamTimeout if 0
+	MaxCallTimeout      time.Duration // cap on a caller's deadline; engine.DefaultMaxCallTimeout if 0
 	UpstreamMaxAttempts int           // attempts per call, retries included, at most upstream.MaxAttemptsLimit; 3 if 0
 	UpstreamMaxBody     int64         // cap on Opentact's answer in bytes; upstream.DefaultMaxBodySize if 0
 	InsecureUpstream    bool          // allow a plain-http upstream that is not on loopback
@@ -82,7 +83,7 @@ type Options struct {
 	ShutdownDelay       time.Duration // how long to keep serving, not ready, before draining
 	TLS                 TLSFiles      // TLS on both listeners when Cert is set
 	CacheTTL            time.Duration // keep successful answers this long; 0 turns the cache off
-	CacheMaxEntries     int           // bound on cached answers; service.DefaultCacheMaxEntries if 0
+	CacheMaxEntries     int           // bound on cached answers; engine.DefaultCacheMaxEntries if 0
 	Logger              *slog.Logger  // nil discards logs
 
 	// MaxInFlight bounds the calls in flight, gRPC and REST together; a
@@ -125,7 +126,7 @@ type Options struct {
 	// on both listeners; DefaultIdleTimeout if 0.
 	IdleTimeout time.Duration
 	// CacheMaxBytes bounds the cache by the size of its answers;
-	// service.DefaultCacheMaxBytes if 0.
+	// engine.DefaultCacheMaxBytes if 0.
 	CacheMaxBytes int64
 	// ResetPolicy, when not nil, replaces the default judgement of an
 	// HTTP/2 rapid reset on the gRPC port.
@@ -180,7 +181,11 @@ func New(opts Options) (*Server, error) {
 	opts = withDefaults(opts)
 	s := &Server{log: opts.Logger, grace: opts.ShutdownGrace, delay: opts.ShutdownDelay, sampler: logs.NewSampler(20, 100)}
 	s.endCalls, s.cancelEnd = context.WithCancelCause(context.Background())
-	s.metrics = telemetry.NewMetrics(func() string { return s.upstream.BreakerState() })
+	endpoints, err := engine.Endpoints(service.Services)
+	if err != nil {
+		return nil, err
+	}
+	s.metrics = telemetry.NewMetrics(func() string { return s.upstream.BreakerState() }, endpoints)
 	uopts, err := upstreamOptions(opts)
 	if err != nil {
 		return nil, err
@@ -198,14 +203,19 @@ func New(opts Options) (*Server, error) {
 	s.limiter = admission.New(opts.MaxInFlight, opts.MaxAnswerBytes)
 	s.admit = newAdmitter(s.limiter, opts.RequestTimeout, s.metrics, opts.Logger, s.sampler)
 
-	timeouts := service.Timeouts{Default: opts.UpstreamTimeout, Max: opts.MaxCallTimeout}
-	core, err := service.NewCore(client, timeouts, opts.Logger, service.Options{CacheTTL: opts.CacheTTL, CacheMaxEntries: opts.CacheMaxEntries, CacheMaxBytes: opts.CacheMaxBytes})
+	core, err := engine.New(client, service.Services, service.Hooks, engine.Options{
+		Timeouts:        engine.Timeouts{Default: opts.UpstreamTimeout, Max: opts.MaxCallTimeout},
+		Log:             opts.Logger,
+		CacheTTL:        opts.CacheTTL,
+		CacheMaxEntries: opts.CacheMaxEntries,
+		CacheMaxBytes:   opts.CacheMaxBytes,
+	})
 	if err != nil {
 		return nil, err
 	}
-	// One chain of unary interceptors, for gRPC calls and the gateway's,
-	// the services' pipeline innermost.
-	unary := s.unaryInterceptors(core.UnaryInterceptor)
+	// One chain of unary interceptors, for gRPC calls and the gateway's;
+	// the engine's pipeline runs inside each method's handler.
+	unary := s.unaryInterceptors()
 	serverOpts := []grpc.ServerOption{
 		grpc.InTapHandle(s.admit.tap),
 		grpc.MaxRecvMsgSize(maxRecvMsgSize),
@@ -253,10 +263,12 @@ func New(opts Options) (*Server, error) {
 	// in-process connection: the same interceptors, the same pipeline.
 	s.inProcess = newInProcess(unary, statsHandler)
 	gateway := newGateway()
+	for _, desc := range core.ServiceDescs() {
+		s.services = append(s.services, desc.ServiceName)
+		s.grpc.RegisterService(desc, core)
+		s.inProcess.register(desc, core)
+	}
 	for _, svc := range core.Services() {
-		s.services = append(s.services, svc.Desc.ServiceName)
-		s.grpc.RegisterService(svc.Desc, svc.Impl)
-		s.inProcess.register(svc.Desc, svc.Impl)
 		if err := svc.Gateway(context.Background(), gateway, s.inProcess); err != nil {
 			return nil, err
 		}

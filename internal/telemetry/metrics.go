@@ -50,7 +50,7 @@ var listeners = []string{"grpc", "rest"}
 // metrics, the Go runtime and process collectors, and
 // opentact_facade_build_info. breakerState reports the circuit breaker's
 // state ("closed", "half-open" or "open") at scrape time.
-func NewMetrics(breakerState func() string) *Metrics {
+func NewMetrics(breakerState func() string, endpoints []string) *Metrics {
 	reg := prometheus.NewRegistry()
 	m := &Metrics{
 		registry: reg,
@@ -70,7 +70,7 @@ func NewMetrics(breakerState func() string) *Metrics {
 			Help: "Connections the facade ended for abuse, by reason: rapid_reset (HTTP/2 streams reset by the client as fast as it opened them).",
 		}, []string{"reason"}),
 	}
-	m.Upstream = newUpstreamMetrics(m.shed)
+	m.Upstream = newUpstreamMetrics(m.shed, endpoints)
 	for _, r := range shedReasons {
 		m.shed.WithLabelValues(r)
 	}
@@ -237,7 +237,7 @@ var _ upstream.Observer = (*UpstreamMetrics)(nil)
 // that each series exists from the start.
 var outcomes = []string{"2xx", "3xx", "4xx", "5xx", "transport_error", "canceled"}
 
-func newUpstreamMetrics(shed *prometheus.CounterVec) *UpstreamMetrics {
+func newUpstreamMetrics(shed *prometheus.CounterVec, endpoints []string) *UpstreamMetrics {
 	u := &UpstreamMetrics{
 		shed: shed,
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -263,7 +263,7 @@ func newUpstreamMetrics(shed *prometheus.CounterVec) *UpstreamMetrics {
 		}, []string{"endpoint"}),
 	}
 	u.series = make(map[string]*endpointSeries)
-	for _, e := range upstream.Endpoints() {
+	for _, e := range endpoints {
 		es := &endpointSeries{inFlight: u.inFlight.WithLabelValues(e), byOutcome: map[string]outcomeSeries{}}
 		u.retries.WithLabelValues(e)
 		u.rejected.WithLabelValues(e)

@@ -25,7 +25,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/go-json-experiment/json/jsontext"
 	"github.com/sony/gobreaker/v2"
 
 	"github.com/opentact-facade/opentact-facade/internal/admission"
@@ -320,14 +319,20 @@ func isLoopback(host string) bool {
 }
 
 // Request is what a call sends besides its credentials: the values of
-// the endpoint's path parameters, in order, and a body, encoded as JSON
-// (nil sends none).
+// the endpoint's path parameters, in order, its query, and a body.
 type Request struct {
 	Path []string
-	Body any
+	// Query is the encoded query, without "?"; empty sends none.
+	Query string
+	// Body is sent as is; nil sends none.
+	Body []byte
+	// ContentType is Body's type; "application/json" when empty.
+	ContentType string
 }
 
-// Do calls endpoint e with creds and returns the payload of its answer.
+// Do calls endpoint e with creds, and hands decode the payload of its
+// answer: the JSON text of Opentact's "payload", nil when the answer has
+// none. An error from decode makes the answer malformed (FailMalformed).
 // A transient failure is retried as the client's RetryPolicy says, all
 // attempts inside ctx, and only where e allows it (see Idempotent); while
 // the circuit breaker is open no request is sent at all.
@@ -335,50 +340,47 @@ type Request struct {
 // Errors: ErrNoCredentials (nothing was sent), a context error when ctx
 // ended first (errors.Is with context.Canceled or DeadlineExceeded), or an
 // *Error for every other failure, FailCircuitOpen included.
-func Do[T any](ctx context.Context, c *Client, e *Endpoint[T], creds Credentials, r Request) (*T, error) {
+func Do(ctx context.Context, c *Client, e *Endpoint, creds Credentials, r Request, decode func(payload []byte) error) error {
 	if creds.Empty() {
-		return nil, ErrNoCredentials
+		return ErrNoCredentials
 	}
 	path, err := e.escapedPath(r.Path)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	call := &call{c: c, ep: e.spec(), creds: creds, path: path, stats: StatsFrom(ctx)}
+	call := &call{c: c, ep: e, creds: creds, path: path, query: r.Query, body: r.Body, stats: StatsFrom(ctx)}
 	defer call.done()
 	if e.secretPath {
 		call.secrets = r.Path
 	}
 	if r.Body != nil {
-		if call.body, err = json.Marshal(r.Body); err != nil {
-			return nil, fmt.Errorf("endpoint %s: encoding the request: %w", e.name, err)
+		call.contentType = acceptJSON
+		if r.ContentType != "" {
+			call.contentType = []string{r.ContentType}
 		}
 	}
-	var out *T
-	err = call.withRetries(ctx, func() error {
+	return call.withRetries(ctx, func() error {
 		body, status, err := call.attempt(ctx)
 		if err != nil {
 			return err
 		}
-		out, err = decodeAnswer[T](status, body, creds, call.secrets)
-		return err
+		return decodeAnswer(status, body, creds, call.secrets, decode)
 	})
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
 }
 
 // call is one Do: what every attempt sends, and how it went.
 type call struct {
-	c       *Client
-	ep      endpointSpec
-	creds   Credentials
-	path    string   // escaped, under the base URL
-	secrets []string // path values never to be shown
-	body    []byte
-	stats   *Stats
-	buf     *bytes.Buffer // the answer body, pooled
-	written bool          // a byte of some attempt may have reached Opentact
+	c           *Client
+	ep          *Endpoint
+	creds       Credentials
+	path        string   // escaped, under the base URL
+	query       string   // encoded
+	secrets     []string // path values never to be shown
+	body        []byte
+	contentType []string
+	stats       *Stats
+	buf         *bytes.Buffer // the answer body, pooled
+	written     bool          // a byte of some attempt may have reached Opentact
 }
 
 // done gives the body buffer back, wiped.
@@ -462,7 +464,7 @@ const smallHeader = 8
 func (k *call) send(ctx context.Context) (_ []byte, status int, _ error) {
 	c := k.c
 	u := *c.base
-	u.Path, u.RawPath = c.base.Path+k.path, ""
+	u.Path, u.RawPath, u.RawQuery = c.base.Path+k.path, "", k.query
 	if strings.IndexByte(k.path, '%') >= 0 {
 		// The escaped path, as it is to be sent: Path holds it unescaped.
 		u.RawPath = c.base.EscapedPath() + k.path
@@ -487,7 +489,7 @@ func (k *call) send(ctx context.Context) (_ []byte, status int, _ error) {
 		// the retry policy does, and only where the endpoint allows.
 		req.Body = io.NopCloser(bytes.NewReader(k.body))
 		req.ContentLength = int64(len(k.body))
-		req.Header["Content-Type"] = acceptJSON
+		req.Header["Content-Type"] = k.contentType
 	}
 	k.creds.setOn(req.Header)
 	if !k.ep.idempotent {
@@ -650,7 +652,7 @@ func callerEnded(ctx context.Context, err error) bool {
 // "status", and for a validation error "fields": {"<param>": {"message",
 // "value"}}}.
 type errorBody struct {
-	Message String                     `json:"message"`
+	Message text                       `json:"message"`
 	Fields  map[string]json.RawMessage `json:"fields"`
 }
 
@@ -684,7 +686,7 @@ func fieldErrors(fields map[string]json.RawMessage, creds Credentials, secrets [
 	out := make([]FieldError, 0, min(len(fields), maxFields))
 	for name, raw := range fields {
 		var entry struct {
-			Message String `json:"message"`
+			Message text `json:"message"`
 		}
 		msg := ""
 		if s, ok := unquote(raw); ok {
@@ -701,39 +703,29 @@ func fieldErrors(fields map[string]json.RawMessage, creds Credentials, secrets [
 	return out
 }
 
-// envelope is Opentact's answer: {"success": true, "payload": ...}.
-type envelope struct {
-	Success Bool           `json:"success"` // not *bool: "success":"true" would decode as false
-	Message String         `json:"message"`
-	Payload jsontext.Value `json:"payload"`
-}
-
-// DecodeAnswer decodes a 200 answer body of endpoint e as the client does,
+// DecodeAnswer hands decode the payload of a 200 answer body as Do does,
 // for benchmarks and tools.
-func DecodeAnswer[T any](e *Endpoint[T], body []byte) (*T, error) {
-	return decodeAnswer[T](http.StatusOK, body, Credentials{}, nil)
+func DecodeAnswer(body []byte, decode func(payload []byte) error) error {
+	return decodeAnswer(http.StatusOK, body, Credentials{}, nil, decode)
 }
 
-func decodeAnswer[T any](statusCode int, body []byte, creds Credentials, secrets []string) (*T, error) {
+func decodeAnswer(statusCode int, body []byte, creds Credentials, secrets []string, decode func([]byte) error) error {
 	var env envelope
 	err := decodeJSON(body, &env)
 	switch {
 	case env.Success.Valid && !env.Success.Value:
-		return nil, &Error{Failure: FailRejected, StatusCode: statusCode, Message: scrub(env.Message.Value, creds, secrets...)}
+		return &Error{Failure: FailRejected, StatusCode: statusCode, Message: scrub(env.Message.Value, creds, secrets...)}
 	case err != nil:
-		return nil, &Error{Failure: FailMalformed, StatusCode: statusCode, cause: err}
+		return &Error{Failure: FailMalformed, StatusCode: statusCode, cause: err}
 	case !env.Success.Valid:
-		return nil, &Error{Failure: FailMalformed, StatusCode: statusCode, cause: errors.New(`no boolean "success" field`)}
+		return &Error{Failure: FailMalformed, StatusCode: statusCode, cause: errors.New(`no boolean "success" field`)}
 	}
-	out := new(T)
-	if len(env.Payload) == 0 || string(env.Payload) == "null" {
-		if _, empty := any(out).(*Empty); empty {
-			return out, nil
-		}
-		return nil, &Error{Failure: FailMalformed, StatusCode: statusCode, cause: errors.New(`no "payload"`)}
+	payload := []byte(env.Payload)
+	if len(payload) == 0 || string(payload) == "null" {
+		payload = nil
 	}
-	if err := decodeJSON(env.Payload, out); err != nil {
-		return nil, &Error{Failure: FailMalformed, StatusCode: statusCode, cause: err}
+	if err := decode(payload); err != nil {
+		return &Error{Failure: FailMalformed, StatusCode: statusCode, cause: err}
 	}
-	return out, nil
+	return nil
 }

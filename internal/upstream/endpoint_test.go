@@ -1,6 +1,7 @@
 package upstream_test
 
 import (
+	"encoding/json"
 	"errors"
 	"io"
 	"net"
@@ -35,7 +36,10 @@ func TestNotIdempotentRetriedOnlyBeforeSending(t *testing.T) {
 		return nil
 	})
 	c := newClient(t, srv.URL, opt, fastRetry(3))
-	tok, err := upstream.Do(t.Context(), c, upstream.CreateTokenEndpoint, basicCreds(t), upstream.Request{Body: upstream.TokenCreate{Name: "x"}})
+	var tok profile
+	err := upstream.Do(t.Context(), c, createTokenEndpoint, basicCreds(t), upstream.Request{Body: []byte(`{"name":"x"}`)}, func(p []byte) error {
+		return json.Unmarshal(p, &tok)
+	})
 	if err != nil {
 		t.Fatalf("a refused connection was not retried: %v", err)
 	}
@@ -65,7 +69,7 @@ func TestEndpointPaths(t *testing.T) {
 		"x#frag":        "DELETE /prefix/rest/token/x%23frag",
 		"caf\u00e9 \t!": "DELETE /prefix/rest/token/caf%C3%A9%20%09%21",
 	} {
-		if _, err := upstream.Do(t.Context(), c, upstream.DeleteTokenEndpoint, basicCreds(t), upstream.Request{Path: []string{value}}); err != nil {
+		if err := upstream.Do(t.Context(), c, deleteTokenEndpoint, basicCreds(t), upstream.Request{Path: []string{value}}, ignore); err != nil {
 			t.Fatalf("%q: %v", value, err)
 		}
 		if got := uri.Load(); got != want {
@@ -73,10 +77,13 @@ func TestEndpointPaths(t *testing.T) {
 		}
 	}
 	for _, path := range [][]string{nil, {""}, {"a", "b"}} {
-		_, err := upstream.Do(t.Context(), c, upstream.DeleteTokenEndpoint, basicCreds(t), upstream.Request{Path: path})
+		err := upstream.Do(t.Context(), c, deleteTokenEndpoint, basicCreds(t), upstream.Request{Path: path}, ignore)
 		var ue *upstream.Error
 		if err == nil || errors.As(err, &ue) {
 			t.Errorf("path values %q: %v, want a local error and no request", path, err)
 		}
 	}
 }
+
+// ignore takes any payload.
+func ignore([]byte) error { return nil }

@@ -613,7 +613,7 @@ func TestRetryCancelledDuringBackoff(t *testing.T) {
 		cancel()
 	}()
 	type result struct {
-		u   *upstream.User
+		u   *profile
 		err error
 	}
 	done := make(chan result, 1)

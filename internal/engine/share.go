@@ -1,15 +1,12 @@
-package service
+package engine
 
 import (
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/binary"
-	"encoding/json"
 	"hash"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -183,7 +180,7 @@ func (f *flights) leave(key credKey, fl *flight) {
 // cache keeps successful answers for a while, by call key, within a
 // bound on entries and one on bytes (each answer counted as its encoded
 // size plus cacheEntryOverhead), the least recently used going first. It
-// never keeps an error, never serves an answer past the expiry its policy
+// never keeps an error, never serves an answer past the expiry its hook
 // reads from it (a JWT's) or past the expired_on of the API token its call
 // carried (when a token answer through the facade told it), and drops the
 // answers to calls that carried a token once that token is revoked
@@ -201,8 +198,9 @@ type cache struct {
 	// byToken indexes the entries of calls that carried a token
 	// (Authorization: Bearer) by the token's tag; guarded by addMu.
 	byToken map[credKey]map[credKey]struct{}
-	// tokenExpiry is the expired_on (less expirySkew) of the API tokens
-	// that token answers have shown, by tag; bounded like the entries.
+	// tokenExpiry is when answers to calls carrying each API token that
+	// a Tells hook has shown stop being true, by tag; bounded like the
+	// entries.
 	tokenExpiry *lru.Cache[credKey, time.Time]
 	// revocations counts revocations, so that an answer to a request
 	// under way while one happened is not kept after it.
@@ -225,12 +223,6 @@ const (
 // cacheEntryOverhead is what an entry costs beyond its encoded answer:
 // the message structs, the key and the LRU's bookkeeping.
 const cacheEntryOverhead = 1280
-
-// expirySkew: an answer is dropped this long before the JWT in it, or the
-// API token its call carried, expires, so that a caller is never handed a
-// credential about to die in flight, nor one that Opentact's clock, a
-// little ahead of ours, has already seen die.
-const expirySkew = 5 * time.Second
 
 func newCache(ttl time.Duration, maxEntries int, maxBytes int64) *cache {
 	if maxEntries <= 0 {
@@ -350,33 +342,4 @@ func (c *cache) revoke(token credKey, all bool) {
 	for _, k := range keys {
 		c.lru.Remove(k)
 	}
-}
-
-// jwtExpiry reads the "exp" claim of a JWT, without checking its
-// signature (the facade has no key; the claim only shortens caching).
-func jwtExpiry(token string) (time.Time, bool) {
-	parts := strings.Split(token, ".")
-	if len(parts) != 3 {
-		return time.Time{}, false
-	}
-	payload, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parts[1], "="))
-	if err != nil {
-		return time.Time{}, false
-	}
-	var claims struct {
-		Exp *json.Number `json:"exp"`
-	}
-	if json.Unmarshal(payload, &claims) != nil || claims.Exp == nil {
-		return time.Time{}, false
-	}
-	secs, err := claims.Exp.Float64()
-	if err != nil || secs > 1<<40 {
-		return time.Time{}, false
-	}
-	if secs <= 0 {
-		// 1970 or before: long expired, so never cached (rather than
-		// cached for the whole TTL as a token without exp would be).
-		return time.Unix(0, 0), true
-	}
-	return time.Unix(int64(secs), 0), true
 }

@@ -1,11 +1,10 @@
-package service
+package engine
 
 import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
-	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -15,61 +14,6 @@ import (
 	authv1 "github.com/opentact-facade/opentact-facade/gen/go/opentact/auth/v1"
 	"github.com/opentact-facade/opentact-facade/internal/upstream"
 )
-
-// jwtWith builds a JWT-shaped token whose payload segment is claims
-// (base64url without padding); header and signature are arbitrary.
-func jwtWith(claims string) string {
-	enc := base64.RawURLEncoding.EncodeToString
-	return enc([]byte(`{"alg":"HS256","typ":"JWT"}`)) + "." + enc([]byte(claims)) + "." + enc([]byte("signature"))
-}
-
-func TestJWTExpiry(t *testing.T) {
-	t.Parallel()
-	padded := func(claims string) string {
-		p := base64.URLEncoding.EncodeToString([]byte(claims))
-		if !strings.HasSuffix(p, "=") {
-			panic("claims chosen to need padding: " + claims)
-		}
-		return "eyJhbGciOiJIUzI1NiJ9." + p + ".c2ln"
-	}
-	for _, tc := range []struct {
-		name  string
-		token string
-		want  time.Time // zero: no expiry
-	}{
-		{"integer exp", jwtWith(`{"sub":"u-1","exp":1700000000}`), time.Unix(1700000000, 0)},
-		{"exp as a float", jwtWith(`{"exp":1700000000.75}`), time.Unix(1700000000, 0)},
-		{"exp in exponent form", jwtWith(`{"exp":1.7e9}`), time.Unix(1700000000, 0)},
-		{"exp with other claims around it", jwtWith(`{"iat":1,"exp":1700000001,"nbf":2,"uuid":"x"}`), time.Unix(1700000001, 0)},
-		{"padded payload", padded(`{"exp": 1700000000}`), time.Unix(1700000000, 0)},
-		{"no exp", jwtWith(`{"sub":"u-1"}`), time.Time{}},
-		{"exp null", jwtWith(`{"exp":null}`), time.Time{}},
-		{"exp a word", jwtWith(`{"exp":"tomorrow"}`), time.Time{}},
-		{"exp an object", jwtWith(`{"exp":{"at":1700000000}}`), time.Time{}},
-		// A JWT whose exp is at or before 1970 has long expired: never
-		// keep it (the TTL alone would serve it past its expiry).
-		{"exp zero", jwtWith(`{"exp":0}`), time.Unix(0, 0)},
-		{"exp negative", jwtWith(`{"exp":-5}`), time.Unix(0, 0)},
-		{"exp hugely negative", jwtWith(`{"exp":-1e300}`), time.Unix(0, 0)},
-		{"huge exp", jwtWith(`{"exp":1e300}`), time.Time{}},
-		{"exp past 2^40", jwtWith(fmt.Sprintf(`{"exp":%d}`, int64(1)<<41)), time.Time{}},
-		{"payload not JSON", jwtWith(`exp=1700000000`), time.Time{}},
-		{"payload a JSON array", jwtWith(`[1700000000]`), time.Time{}},
-		{"two parts", strings.Join(strings.Split(jwtWith(`{"exp":1700000000}`), ".")[:2], "."), time.Time{}},
-		{"four parts", jwtWith(`{"exp":1700000000}`) + ".more", time.Time{}},
-		{"one part", "opaque-api-token", time.Time{}},
-		{"empty", "", time.Time{}},
-		{"bad base64", "eyJhbGciOiJIUzI1NiJ9.!!not*base64!!.c2ln", time.Time{}},
-		{"standard base64 alphabet", "a." + base64.RawStdEncoding.EncodeToString([]byte(`{"exp":1700000000,"x":"~~~~>>>"}`)) + ".c", time.Time{}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			got, ok := jwtExpiry(tc.token)
-			if ok != !tc.want.IsZero() || !got.Equal(tc.want) {
-				t.Errorf("jwtExpiry(%q) = %v, %v; want %v, %v", tc.token, got, ok, tc.want, !tc.want.IsZero())
-			}
-		})
-	}
-}
 
 func mustCreds(t *testing.T, values map[upstream.Kind]string) upstream.Credentials {
 	t.Helper()
@@ -160,13 +104,10 @@ func TestCacheExpiryIsNoEviction(t *testing.T) {
 	key := func(tok string) credKey {
 		return k.key(mustCreds(t, map[upstream.Kind]string{upstream.XAuthToken: tok}))
 	}
-	resp := func(token string) *authv1.GetAuthResponse {
-		return &authv1.GetAuthResponse{User: &authv1.User{Token: &token}}
-	}
-	expires := policies[authv1.AuthService_GetAuth_FullMethodName].Expires
-	add := func(key credKey, r *authv1.GetAuthResponse) { c.add(key, r, expires(r), credKey{}, 0) }
+	resp := &authv1.GetAuthResponse{}
+	add := func(key credKey, expires time.Time) { c.add(key, resp, expires, credKey{}, 0) }
 
-	add(key("a"), resp("opaque"))
+	add(key("a"), time.Time{})
 	if _, ok := c.get(key("a")); !ok {
 		t.Fatal("miss right after add")
 	}
@@ -178,32 +119,32 @@ func TestCacheExpiryIsNoEviction(t *testing.T) {
 		t.Errorf("after expiry: %d evictions, %d entries; want 0, 0", c.evicted.Load(), c.lru.Len())
 	}
 
-	// A JWT's exp (less expirySkew) ends the entry before the TTL does.
-	add(key("b"), resp(jwtWith(fmt.Sprintf(`{"exp":%d}`, now.Add(10*time.Second).Unix()))))
+	// An answer's own expiry (a JWT's, from its hook) ends the entry
+	// before the TTL does.
+	add(key("b"), now.Add(5*time.Second))
 	now = now.Add(4 * time.Second)
 	if _, ok := c.get(key("b")); !ok {
-		t.Fatal("miss 4s into a JWT that lives 10s")
+		t.Fatal("miss 1s before the answer expires")
 	}
 	now = now.Add(time.Second)
 	if _, ok := c.get(key("b")); ok {
-		t.Fatal("hit 5s before the JWT expires")
+		t.Fatal("hit when the answer expires")
 	}
-	// A JWT with exp 0 has expired: not kept, whatever the TTL.
-	add(key("z"), resp(jwtWith(`{"exp":0}`)))
+	// An answer that has expired is not kept, whatever the TTL.
+	add(key("z"), time.Unix(0, 0))
 	if c.lru.Len() != 0 {
-		t.Error("a JWT with exp 0 was cached")
+		t.Error("an answer that expired in 1970 was cached")
 	}
-	// A JWT about to expire is not kept at all.
-	add(key("c"), resp(jwtWith(fmt.Sprintf(`{"exp":%d}`, now.Add(expirySkew).Unix()))))
+	add(key("c"), now)
 	if c.lru.Len() != 0 {
-		t.Errorf("a JWT expiring in %v was cached", expirySkew)
+		t.Error("an answer expiring now was cached")
 	}
 
 	// LRU: a, b, then a read of a, then c pushes b out.
-	add(key("a"), resp("opaque"))
-	add(key("b"), resp("opaque"))
+	add(key("a"), time.Time{})
+	add(key("b"), time.Time{})
 	c.get(key("a"))
-	add(key("c"), resp("opaque"))
+	add(key("c"), time.Time{})
 	if _, ok := c.get(key("b")); ok {
 		t.Error("b, least recently used, is still cached")
 	}

@@ -1,4 +1,7 @@
-package service
+// Package apierr is the facade's one mapping from failures to gRPC
+// statuses: every error a caller gets carries a google.rpc.ErrorInfo in
+// Domain whose reason is an opentact.api.v1.ErrorReason.
+package apierr
 
 import (
 	"context"
@@ -19,41 +22,12 @@ import (
 	"google.golang.org/protobuf/protoadapt"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	apiv1 "github.com/opentact-facade/opentact-facade/gen/go/opentact/api/v1"
 	"github.com/opentact-facade/opentact-facade/internal/upstream"
 )
 
 // Domain is the google.rpc.ErrorInfo domain of every error the facade returns.
 const Domain = "opentact.org"
-
-// Reasons carried in google.rpc.ErrorInfo. They are part of the API:
-// clients may switch on them.
-const (
-	ReasonCredentialsMissing   = "CREDENTIALS_MISSING"         // no credential header at all
-	ReasonCredentialsMalformed = "CREDENTIALS_MALFORMED"       // a credential header the facade will not forward
-	ReasonInvalidRequest       = "INVALID_REQUEST"             // the request breaks a rule of its proto; BadRequest names the fields
-	ReasonBadRequest           = "BAD_REQUEST"                 // Opentact answered 400
-	ReasonUnauthorized         = "UNAUTHORIZED"                // 401
-	ReasonForbidden            = "FORBIDDEN"                   // 403
-	ReasonNotFound             = "NOT_FOUND"                   // 404
-	ReasonConflict             = "CONFLICT"                    // 409
-	ReasonRateLimited          = "RATE_LIMITED"                // 429
-	ReasonInternalError        = "UPSTREAM_INTERNAL_ERROR"     // 500
-	ReasonNotImplemented       = "NOT_IMPLEMENTED"             // 501
-	ReasonUnavailable          = "UPSTREAM_UNAVAILABLE"        // 502, 503, 504
-	ReasonClientError          = "UPSTREAM_CLIENT_ERROR"       // any other 4xx
-	ReasonServerError          = "UPSTREAM_SERVER_ERROR"       // any other 5xx
-	ReasonRedirect             = "UPSTREAM_REDIRECT"           // a 3xx: redirects are never followed
-	ReasonRejected             = "UPSTREAM_REJECTED"           // 2xx with "success": false
-	ReasonMalformedResponse    = "UPSTREAM_MALFORMED_RESPONSE" // 2xx body that is not the documented JSON
-	ReasonResponseTooLarge     = "UPSTREAM_RESPONSE_TOO_LARGE" // body over the size cap
-	ReasonUnreachable          = "UPSTREAM_UNREACHABLE"        // refused, reset, cut off, DNS, TLS
-	ReasonTimeout              = "UPSTREAM_TIMEOUT"            // no answer within --upstream-timeout
-	ReasonCircuitOpen          = "UPSTREAM_CIRCUIT_OPEN"       // Opentact kept failing; the facade is not calling it for a while
-	ReasonBusy                 = "FACADE_BUSY"                 // the facade is at its bound of calls in flight
-	ReasonUpstreamOverloaded   = "UPSTREAM_OVERLOADED"         // every request slot to Opentact is busy, and the call could not get one in time
-	ReasonDeadlineTooShort     = "DEADLINE_TOO_SHORT"          // the call has less time left than Opentact takes to answer
-	ReasonShuttingDown         = "FACADE_SHUTTING_DOWN"        // the call was still running at the end of the shutdown grace
-)
 
 // The only messages an Unauthenticated status carries. They are fixed
 // text, never Opentact's words: grpc-gateway copies the message of an
@@ -64,10 +38,10 @@ const (
 	MessageUnauthorized       = "opentact did not accept the credentials"
 )
 
-// errorStatus turns the outcome of an upstream call into the status of
+// FromError turns the outcome of an upstream call into the status of
 // the call. ctx is the caller's: when it has ended, its end is the
 // answer, whatever the upstream call reported.
-func errorStatus(ctx context.Context, err error) *status.Status {
+func FromError(ctx context.Context, err error) *status.Status {
 	if ctx.Err() != nil {
 		return status.FromContextError(ctx.Err())
 	}
@@ -85,9 +59,9 @@ func errorStatus(ctx context.Context, err error) *status.Status {
 			// the same deadline (a shared request), whose timer fired first.
 			return status.FromContextError(context.DeadlineExceeded)
 		}
-		return withInfo(codes.DeadlineExceeded, "opentact did not answer in time", ReasonTimeout, 0)
+		return WithInfo(codes.DeadlineExceeded, "opentact did not answer in time", apiv1.ErrorReason_UPSTREAM_TIMEOUT, 0)
 	case errors.Is(err, upstream.ErrNoCredentials):
-		return missingCredentials()
+		return MissingCredentials()
 	default:
 		return status.New(codes.Internal, "internal error")
 	}
@@ -101,7 +75,7 @@ func upstreamStatus(e *upstream.Error) *status.Status {
 	case upstream.FailStatus:
 		code, reason := statusCodeFor(e.StatusCode)
 		if code == codes.Unauthenticated {
-			st := withInfo(code, MessageUnauthorized, reason, e.StatusCode)
+			st := WithInfo(code, MessageUnauthorized, reason, e.StatusCode)
 			if e.Message != "" {
 				st = withInfoMeta(code, MessageUnauthorized, reason, e.StatusCode, "opentactMessage", e.Message)
 			}
@@ -111,33 +85,33 @@ func upstreamStatus(e *upstream.Error) *status.Status {
 		if e.StatusCode >= 300 && e.StatusCode < 400 {
 			fallback = fmt.Sprintf("opentact answered with a redirect (HTTP %d), which is never followed; check that the upstream URL is Opentact's https address", e.StatusCode)
 		}
-		st := withInfo(code, opentactMessage(e, fallback), reason, e.StatusCode)
+		st := WithInfo(code, opentactMessage(e, fallback), reason, e.StatusCode)
 		if len(e.Fields) > 0 && code == codes.InvalidArgument {
 			br := &errdetails.BadRequest{}
 			for _, f := range e.Fields {
 				br.FieldViolations = append(br.FieldViolations, &errdetails.BadRequest_FieldViolation{Field: f.Field, Description: f.Message})
 			}
-			st = withDetail(st, br)
+			st = WithDetail(st, br)
 		}
 		if e.RetryAfter > 0 && (code == codes.ResourceExhausted || code == codes.Unavailable) {
-			st = withDetail(st, &errdetails.RetryInfo{RetryDelay: durationpb.New(e.RetryAfter)})
+			st = WithDetail(st, &errdetails.RetryInfo{RetryDelay: durationpb.New(e.RetryAfter)})
 		}
 		return st
 	case upstream.FailRejected:
 		fallback := fmt.Sprintf("opentact answered HTTP %d with success false", e.StatusCode)
-		return withInfo(codes.Internal, opentactMessage(e, fallback), ReasonRejected, e.StatusCode)
+		return WithInfo(codes.Internal, opentactMessage(e, fallback), apiv1.ErrorReason_UPSTREAM_REJECTED, e.StatusCode)
 	case upstream.FailMalformed:
-		return withInfo(codes.Internal, fmt.Sprintf("opentact answered HTTP %d with a body that is not the documented JSON", e.StatusCode), ReasonMalformedResponse, e.StatusCode)
+		return WithInfo(codes.Internal, fmt.Sprintf("opentact answered HTTP %d with a body that is not the documented JSON", e.StatusCode), apiv1.ErrorReason_UPSTREAM_MALFORMED_RESPONSE, e.StatusCode)
 	case upstream.FailTooLarge:
-		return withInfo(codes.Internal, fmt.Sprintf("opentact's HTTP %d answer is larger than the facade accepts", e.StatusCode), ReasonResponseTooLarge, e.StatusCode)
+		return WithInfo(codes.Internal, fmt.Sprintf("opentact's HTTP %d answer is larger than the facade accepts", e.StatusCode), apiv1.ErrorReason_UPSTREAM_RESPONSE_TOO_LARGE, e.StatusCode)
 	case upstream.FailTransport:
-		return withInfo(codes.Unavailable, "opentact unreachable: "+transportProblem(e), ReasonUnreachable, 0)
+		return WithInfo(codes.Unavailable, "opentact unreachable: "+transportProblem(e), apiv1.ErrorReason_UPSTREAM_UNREACHABLE, 0)
 	case upstream.FailShed:
 		return shedStatus(e)
 	case upstream.FailCircuitOpen:
-		st := withInfo(codes.Unavailable, "opentact kept failing; the facade stopped calling it for a while", ReasonCircuitOpen, 0)
+		st := WithInfo(codes.Unavailable, "opentact kept failing; the facade stopped calling it for a while", apiv1.ErrorReason_UPSTREAM_CIRCUIT_OPEN, 0)
 		if e.RetryAfter > 0 {
-			st = withDetail(st, &errdetails.RetryInfo{RetryDelay: durationpb.New(e.RetryAfter)})
+			st = WithDetail(st, &errdetails.RetryInfo{RetryDelay: durationpb.New(e.RetryAfter)})
 		}
 		return st
 	}
@@ -153,34 +127,34 @@ func opentactMessage(e *upstream.Error, fallback string) string {
 }
 
 // statusCodeFor is the table from Opentact's HTTP status to a gRPC code.
-func statusCodeFor(httpStatus int) (codes.Code, string) {
+func statusCodeFor(httpStatus int) (codes.Code, apiv1.ErrorReason) {
 	switch httpStatus {
 	case http.StatusBadRequest:
-		return codes.InvalidArgument, ReasonBadRequest
+		return codes.InvalidArgument, apiv1.ErrorReason_BAD_REQUEST
 	case http.StatusUnauthorized:
-		return codes.Unauthenticated, ReasonUnauthorized
+		return codes.Unauthenticated, apiv1.ErrorReason_UNAUTHORIZED
 	case http.StatusForbidden:
-		return codes.PermissionDenied, ReasonForbidden
+		return codes.PermissionDenied, apiv1.ErrorReason_FORBIDDEN
 	case http.StatusNotFound:
-		return codes.NotFound, ReasonNotFound
+		return codes.NotFound, apiv1.ErrorReason_NOT_FOUND
 	case http.StatusConflict:
-		return codes.Aborted, ReasonConflict
+		return codes.Aborted, apiv1.ErrorReason_CONFLICT
 	case http.StatusTooManyRequests:
-		return codes.ResourceExhausted, ReasonRateLimited
+		return codes.ResourceExhausted, apiv1.ErrorReason_RATE_LIMITED
 	case http.StatusInternalServerError:
-		return codes.Internal, ReasonInternalError
+		return codes.Internal, apiv1.ErrorReason_UPSTREAM_INTERNAL_ERROR
 	case http.StatusNotImplemented:
-		return codes.Unimplemented, ReasonNotImplemented
+		return codes.Unimplemented, apiv1.ErrorReason_NOT_IMPLEMENTED
 	case http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
-		return codes.Unavailable, ReasonUnavailable
+		return codes.Unavailable, apiv1.ErrorReason_UPSTREAM_UNAVAILABLE
 	}
 	switch {
 	case httpStatus >= 400 && httpStatus < 500:
-		return codes.FailedPrecondition, ReasonClientError
+		return codes.FailedPrecondition, apiv1.ErrorReason_UPSTREAM_CLIENT_ERROR
 	case httpStatus >= 300 && httpStatus < 400:
-		return codes.Internal, ReasonRedirect
+		return codes.Internal, apiv1.ErrorReason_UPSTREAM_REDIRECT
 	default:
-		return codes.Internal, ReasonServerError
+		return codes.Internal, apiv1.ErrorReason_UPSTREAM_SERVER_ERROR
 	}
 }
 
@@ -215,9 +189,9 @@ func transportProblem(err error) string {
 // Opentact, because it already had as many calls in flight as it
 // allows; retryAfter, when positive, is sent as RetryInfo.
 func Busy(retryAfter time.Duration) error {
-	st := withInfo(codes.Unavailable, "the facade has too many calls in flight; try again later", ReasonBusy, 0)
+	st := WithInfo(codes.Unavailable, "the facade has too many calls in flight; try again later", apiv1.ErrorReason_FACADE_BUSY, 0)
 	if retryAfter > 0 {
-		st = withDetail(st, &errdetails.RetryInfo{RetryDelay: durationpb.New(retryAfter)})
+		st = WithDetail(st, &errdetails.RetryInfo{RetryDelay: durationpb.New(retryAfter)})
 	}
 	return st.Err()
 }
@@ -226,13 +200,13 @@ func Busy(retryAfter time.Duration) error {
 func shedStatus(e *upstream.Error) *status.Status {
 	switch e.ShedReason {
 	case upstream.ShedQueue:
-		st := withInfo(codes.Unavailable, fmt.Sprintf("the facade is sending Opentact as many requests as it allows, and this call would not get its answer in time (Opentact answers in about %v); try again later", e.Estimate.Round(time.Millisecond)), ReasonUpstreamOverloaded, 0)
+		st := WithInfo(codes.Unavailable, fmt.Sprintf("the facade is sending Opentact as many requests as it allows, and this call would not get its answer in time (Opentact answers in about %v); try again later", e.Estimate.Round(time.Millisecond)), apiv1.ErrorReason_UPSTREAM_OVERLOADED, 0)
 		if e.RetryAfter > 0 {
-			st = withDetail(st, &errdetails.RetryInfo{RetryDelay: durationpb.New(e.RetryAfter)})
+			st = WithDetail(st, &errdetails.RetryInfo{RetryDelay: durationpb.New(e.RetryAfter)})
 		}
 		return st
 	case upstream.ShedDeadline:
-		return withInfo(codes.DeadlineExceeded, fmt.Sprintf("the call has less time left than Opentact takes to answer (about %v); not sent", e.Estimate.Round(time.Millisecond)), ReasonDeadlineTooShort, 0)
+		return WithInfo(codes.DeadlineExceeded, fmt.Sprintf("the call has less time left than Opentact takes to answer (about %v); not sent", e.Estimate.Round(time.Millisecond)), apiv1.ErrorReason_DEADLINE_TOO_SHORT, 0)
 	}
 	return status.New(codes.Canceled, "the caller went before the request was sent")
 }
@@ -240,22 +214,22 @@ func shedStatus(e *upstream.Error) *status.Status {
 // ShuttingDown is the error of a call the server ended at the end of its
 // shutdown grace.
 func ShuttingDown() error {
-	return withInfo(codes.Unavailable, "the facade is shutting down; try another replica", ReasonShuttingDown, 0).Err()
+	return WithInfo(codes.Unavailable, "the facade is shutting down; try another replica", apiv1.ErrorReason_FACADE_SHUTTING_DOWN, 0).Err()
 }
 
-func missingCredentials() *status.Status {
-	return withInfo(codes.Unauthenticated, MessageCredentialsMissing, ReasonCredentialsMissing, 0)
+func MissingCredentials() *status.Status {
+	return WithInfo(codes.Unauthenticated, MessageCredentialsMissing, apiv1.ErrorReason_CREDENTIALS_MISSING, 0)
 }
 
-// withInfo builds a status with one ErrorInfo in Domain; httpStatus, when
+// WithInfo builds a status with one ErrorInfo in Domain; httpStatus, when
 // not 0, is Opentact's HTTP status, in the metadata key "httpStatus".
-func withInfo(code codes.Code, msg, reason string, httpStatus int) *status.Status {
+func WithInfo(code codes.Code, msg string, reason apiv1.ErrorReason, httpStatus int) *status.Status {
 	return withInfoMeta(code, msg, reason, httpStatus)
 }
 
-// withInfoMeta is withInfo with more metadata, given as key, value pairs.
-func withInfoMeta(code codes.Code, msg, reason string, httpStatus int, kv ...string) *status.Status {
-	info := &errdetails.ErrorInfo{Domain: Domain, Reason: reason}
+// withInfoMeta is WithInfo with more metadata, given as key, value pairs.
+func withInfoMeta(code codes.Code, msg string, reason apiv1.ErrorReason, httpStatus int, kv ...string) *status.Status {
+	info := &errdetails.ErrorInfo{Domain: Domain, Reason: reason.String()}
 	if httpStatus != 0 || len(kv) > 0 {
 		info.Metadata = make(map[string]string, 1+len(kv)/2)
 	}
@@ -265,10 +239,10 @@ func withInfoMeta(code codes.Code, msg, reason string, httpStatus int, kv ...str
 	for i := 0; i+1 < len(kv); i += 2 {
 		info.Metadata[kv[i]] = kv[i+1]
 	}
-	return withDetail(status.New(code, msg), info)
+	return WithDetail(status.New(code, msg), info)
 }
 
-func withDetail(st *status.Status, detail protoadapt.MessageV1) *status.Status {
+func WithDetail(st *status.Status, detail protoadapt.MessageV1) *status.Status {
 	out, err := st.WithDetails(detail)
 	if err != nil {
 		return st

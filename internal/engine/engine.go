@@ -1,0 +1,270 @@
+// Package engine serves every declared Opentact call from its declaration
+// in the proto (see package declare): one generic gRPC handler per method,
+// and one pipeline for all of them. A call passes the caller's
+// credentials, the request's validation, the call's deadline, request
+// coalescing and the response cache as its declaration says, then one
+// request to Opentact built from the request's fields, and Opentact's
+// payload decoded straight into the response message (package codec).
+// Behaviour no declaration can say is a Hooks value, by method name.
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync/atomic"
+	"time"
+
+	"buf.build/go/protovalidate"
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/reflect/protoregistry"
+
+	"github.com/opentact-facade/opentact-facade/internal/declare"
+	"github.com/opentact-facade/opentact-facade/internal/defaults"
+	"github.com/opentact-facade/opentact-facade/internal/upstream"
+)
+
+// Defaults for Timeouts fields left zero.
+const (
+	DefaultUpstreamTimeout = defaults.UpstreamTimeout
+	DefaultMaxCallTimeout  = defaults.MaxCallTimeout
+)
+
+// Timeouts bound a call, all its upstream attempts included.
+type Timeouts struct {
+	// Default bounds a call whose caller set no deadline.
+	Default time.Duration
+	// Max caps a caller's deadline: a caller may shorten a call, not
+	// stretch it past this. Never below Default.
+	Max time.Duration
+}
+
+// Limit is how long a call starting now may last, whatever the
+// caller's own deadline: Max when ctx has one (a caller may shorten a
+// call, not stretch it past Max), Default when it has none.
+func (t Timeouts) Limit(ctx context.Context) time.Duration {
+	if _, ok := ctx.Deadline(); ok {
+		return t.Max
+	}
+	return t.Default
+}
+
+// withDefaults fills zero fields (see defaults.CallTimeouts).
+func (t Timeouts) withDefaults() Timeouts {
+	t.Default, t.Max = defaults.CallTimeouts(t.Default, t.Max)
+	return t
+}
+
+// Options are the engine's settings.
+type Options struct {
+	// Timeouts bound each call; zero fields take the defaults.
+	Timeouts Timeouts
+	// Log receives a line per failed call; nil discards them.
+	Log *slog.Logger
+	// CacheTTL, when positive, keeps each successful answer of a method
+	// that declares cache for this long (or less, as its hooks say).
+	CacheTTL time.Duration
+	// CacheMaxEntries bounds the cache (least recently used out first);
+	// DefaultCacheMaxEntries if 0.
+	CacheMaxEntries int
+	// CacheMaxBytes bounds the cache by the size of its answers;
+	// DefaultCacheMaxBytes if 0.
+	CacheMaxBytes int64
+}
+
+// Service is one gRPC service the engine serves: its name, and the
+// registration of its REST routes on the gateway, which calls it through
+// a connection.
+type Service struct {
+	Name    protoreflect.FullName
+	Gateway func(ctx context.Context, mux *runtime.ServeMux, cc grpc.ClientConnInterface) error
+}
+
+// Serve names a service to serve, with its generated gateway
+// registration and client constructor, such as
+// Serve(authv1.AuthService_ServiceDesc.ServiceName,
+// authv1.RegisterAuthServiceHandlerClient, authv1.NewAuthServiceClient).
+func Serve[C any](name string, register func(context.Context, *runtime.ServeMux, C) error, client func(grpc.ClientConnInterface) C) Service {
+	return Service{
+		Name: protoreflect.FullName(name),
+		Gateway: func(ctx context.Context, mux *runtime.ServeMux, cc grpc.ClientConnInterface) error {
+			return register(ctx, mux, client(cc))
+		},
+	}
+}
+
+// Declared reads the declaration of every method of services.
+func Declared(services []Service) ([]*declare.Call, error) {
+	var out []*declare.Call
+	for _, s := range services {
+		d, err := protoregistry.GlobalFiles.FindDescriptorByName(s.Name)
+		if err != nil {
+			return nil, fmt.Errorf("service %s: %w", s.Name, err)
+		}
+		sd, ok := d.(protoreflect.ServiceDescriptor)
+		if !ok {
+			return nil, fmt.Errorf("%s is not a service", s.Name)
+		}
+		calls, err := declare.Service(sd)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, calls...)
+	}
+	return out, nil
+}
+
+// Endpoints are the metric names of the declared calls of services, in
+// order, each once.
+func Endpoints(services []Service) ([]string, error) {
+	calls, err := Declared(services)
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, c := range calls {
+		if !slices.Contains(names, c.Name) {
+			names = append(names, c.Name)
+		}
+	}
+	return names, nil
+}
+
+// Engine serves the declared calls of its services.
+type Engine struct {
+	client    *upstream.Client
+	timeouts  Timeouts
+	log       *slog.Logger
+	keys      *keyer
+	flights   flights
+	cache     *cache // nil when off
+	shared    atomic.Uint64
+	validator protovalidate.Validator
+	services  []Service
+	descs     []*grpc.ServiceDesc
+	methods   map[string]*method // by full method name
+}
+
+// New returns an engine serving services through client. hooks attach
+// behaviour to methods by full method name ("/package.Service/Method");
+// it is an error for a hook to name a method that is not served.
+func New(client *upstream.Client, services []Service, hooks map[string]Hooks, o Options) (*Engine, error) {
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	v, err := protovalidate.New()
+	if err != nil {
+		return nil, err
+	}
+	e := &Engine{
+		client:    client,
+		timeouts:  o.Timeouts.withDefaults(),
+		log:       o.Log,
+		keys:      newKeyer(),
+		validator: v,
+		services:  services,
+		methods:   map[string]*method{},
+	}
+	if o.CacheTTL > 0 {
+		e.cache = newCache(o.CacheTTL, o.CacheMaxEntries, o.CacheMaxBytes)
+	}
+	for _, s := range services {
+		d, err := protoregistry.GlobalFiles.FindDescriptorByName(s.Name)
+		if err != nil {
+			return nil, fmt.Errorf("service %s: %w", s.Name, err)
+		}
+		sd, ok := d.(protoreflect.ServiceDescriptor)
+		if !ok {
+			return nil, fmt.Errorf("%s is not a service", s.Name)
+		}
+		calls, err := declare.Service(sd)
+		if err != nil {
+			return nil, err
+		}
+		desc := &grpc.ServiceDesc{
+			ServiceName: string(sd.FullName()),
+			// Any value serves: every method's handler is the engine's.
+			HandlerType: (*any)(nil),
+			Metadata:    sd.ParentFile().Path(),
+		}
+		for _, c := range calls {
+			m, err := e.newMethod(c, hooks[c.FullMethod])
+			if err != nil {
+				return nil, err
+			}
+			e.methods[c.FullMethod] = m
+			desc.Methods = append(desc.Methods, grpc.MethodDesc{MethodName: string(c.Method.Name()), Handler: m.handle})
+		}
+		e.descs = append(e.descs, desc)
+	}
+	for name := range hooks {
+		if e.methods[name] == nil {
+			return nil, fmt.Errorf("hooks for %s, which is not a served method", name)
+		}
+	}
+	return e, nil
+}
+
+// Services are the served services.
+func (e *Engine) Services() []Service { return e.services }
+
+// ServiceDescs describe the served services for a grpc.Server (or the
+// REST gateway's in-process connection), each to be registered with the
+// engine as its implementation.
+func (e *Engine) ServiceDescs() []*grpc.ServiceDesc { return e.descs }
+
+// Counters are running totals for metrics.
+type Counters struct {
+	CacheHits, CacheMisses, CacheEvictions uint64
+	CacheEntries                           int
+	CacheBytes                             int64  // the size of the cached answers, as the byte bound counts it
+	Shared                                 uint64 // calls answered by another call's request
+}
+
+// Counters returns the running totals.
+func (e *Engine) Counters() Counters {
+	out := Counters{Shared: e.shared.Load()}
+	if e.cache != nil {
+		out.CacheHits, out.CacheMisses, out.CacheEvictions = e.cache.hits.Load(), e.cache.misses.Load(), e.cache.evicted.Load()
+		out.CacheEntries = e.cache.lru.Len()
+		out.CacheBytes = e.cache.bytes.Load()
+	}
+	return out
+}
+
+// CacheEnabled reports whether answers are cached.
+func (e *Engine) CacheEnabled() bool { return e.cache != nil }
+
+// Timeouts are the bounds the engine puts on a call, defaults filled in.
+func (e *Engine) Timeouts() Timeouts { return e.timeouts }
+
+// errInternal is a failure of the facade itself, never the caller's.
+var errInternal = errors.New("internal error")
+
+// handle is the grpc.MethodDesc handler of every method: it decodes the
+// request into the method's message and runs the pipeline, under the
+// server's interceptors.
+func (m *method) handle(_ any, ctx context.Context, dec func(any) error, ic grpc.UnaryServerInterceptor) (any, error) {
+	req := m.request.New().Interface()
+	if err := dec(req); err != nil {
+		return nil, err
+	}
+	if ic == nil {
+		return m.serve(ctx, req)
+	}
+	return ic(ctx, req, m.info, m.unary)
+}
+
+// unary adapts serve to grpc.UnaryHandler.
+func (m *method) unary(ctx context.Context, req any) (any, error) {
+	msg, ok := req.(proto.Message)
+	if !ok {
+		return nil, errInternal
+	}
+	return m.serve(ctx, msg)
+}
