@@ -14,8 +14,10 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -422,12 +424,28 @@ const minMaskedLen = 8
 
 // print prints an answer as JSON, with Opentact's field names.
 func (c *command) print(resp proto.Message) int {
-	out, err := protojson.MarshalOptions{Multiline: true, UseProtoNames: true}.Marshal(resp)
+	out, err := marshalJSON(resp)
 	if err != nil {
 		return c.fail(exitFailed, "printing the answer: %v", err)
 	}
 	fmt.Fprintln(c.stdout, string(out))
 	return exitOK
+}
+
+// marshalJSON is every answer as the commands print it: protojson with
+// Opentact's field names, indented by encoding/json with two spaces.
+// protojson varies its spacing from build to build on purpose; the
+// re-indented text is the same for the same answer, for scripts and diffs.
+func marshalJSON(m proto.Message) ([]byte, error) {
+	compact, err := protojson.MarshalOptions{UseProtoNames: true}.Marshal(m)
+	if err != nil {
+		return nil, err
+	}
+	var out bytes.Buffer
+	if err := json.Indent(&out, compact, "", "  "); err != nil {
+		return nil, err
+	}
+	return out.Bytes(), nil
 }
 
 func (c *command) withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
@@ -507,23 +525,68 @@ func hideSecret(t *authv1.Token) {
 }
 
 // hideTree replaces every secret (a field marked debug_redact) set in m or
-// in a message under it, such as the JWTs of an account's users.
+// in a message under it, such as the JWTs of an account's users: a text
+// becomes marker, each text of a list or map too, and a secret of any
+// other kind, which cannot show the marker, is cleared.
 func hideTree(m protoreflect.Message, marker string) {
+	hidden := protoreflect.ValueOfString(marker)
+	eachSecret(m, func(m protoreflect.Message, fd protoreflect.FieldDescriptor, v protoreflect.Value) {
+		switch {
+		case fd.IsMap() && fd.MapValue().Kind() == protoreflect.StringKind:
+			var keys []protoreflect.MapKey
+			v.Map().Range(func(k protoreflect.MapKey, _ protoreflect.Value) bool {
+				keys = append(keys, k)
+				return true
+			})
+			for _, k := range keys {
+				v.Map().Set(k, hidden)
+			}
+		case fd.IsList() && fd.Kind() == protoreflect.StringKind:
+			for i := range v.List().Len() {
+				v.List().Set(i, hidden)
+			}
+		case !fd.IsMap() && !fd.IsList() && fd.Kind() == protoreflect.StringKind:
+			if v.String() != "" {
+				m.Set(fd, hidden)
+			}
+		default:
+			m.Clear(fd)
+		}
+	})
+}
+
+// eachSecret calls f for every field marked debug_redact that is set in m
+// or in a message under it, with the message that holds it. f may set or
+// clear that field.
+func eachSecret(m protoreflect.Message, f func(m protoreflect.Message, fd protoreflect.FieldDescriptor, v protoreflect.Value)) {
 	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
 		switch {
-		case fd.Kind() == protoreflect.StringKind && !fd.IsList() && !fd.IsMap():
-			if opts, ok := fd.Options().(*descriptorpb.FieldOptions); ok && opts.GetDebugRedact() && v.String() != "" {
-				m.Set(fd, protoreflect.ValueOfString(marker))
+		case redacted(fd):
+			f(m, fd, v)
+		case fd.IsMap():
+			if fd.MapValue().Message() != nil {
+				v.Map().Range(func(_ protoreflect.MapKey, mv protoreflect.Value) bool {
+					eachSecret(mv.Message(), f)
+					return true
+				})
 			}
-		case fd.Kind() == protoreflect.MessageKind && fd.IsList():
-			for i := range v.List().Len() {
-				hideTree(v.List().Get(i).Message(), marker)
+		case fd.IsList():
+			if fd.Message() != nil {
+				for i := range v.List().Len() {
+					eachSecret(v.List().Get(i).Message(), f)
+				}
 			}
-		case fd.Kind() == protoreflect.MessageKind && !fd.IsMap():
-			hideTree(v.Message(), marker)
+		case fd.Message() != nil:
+			eachSecret(v.Message(), f)
 		}
 		return true
 	})
+}
+
+// redacted reports whether fd is marked debug_redact: a secret.
+func redacted(fd protoreflect.FieldDescriptor) bool {
+	opts, ok := fd.Options().(*descriptorpb.FieldOptions)
+	return ok && opts.GetDebugRedact()
 }
 
 func runTokenCreate(ctx context.Context, c *command, args []string) int {

@@ -23,7 +23,11 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protodesc"
+	"google.golang.org/protobuf/types/descriptorpb"
+	"google.golang.org/protobuf/types/dynamicpb"
 
 	authv1 "github.com/opentact-facade/opentact-facade/gen/go/opentact/auth/v1"
 	"github.com/opentact-facade/opentact-facade/internal/sandbox"
@@ -982,5 +986,106 @@ func TestSecretsHiddenAtAnyDepth(t *testing.T) {
 	hideSecret(tok)
 	if tok.GetToken() != hiddenSecret || strings.HasPrefix(tok.GetUser().GetToken(), "eyJ") {
 		t.Errorf("token %q, owner's JWT %q: want both hidden", tok.GetToken(), tok.GetUser().GetToken())
+	}
+}
+
+// TestHideTreeAnyKind: a secret of any kind is hidden: texts (alone, in a
+// list, as map values) show the marker, other kinds are cleared, and
+// messages in maps are walked.
+func TestHideTreeAnyKind(t *testing.T) {
+	t.Parallel()
+	redact := &descriptorpb.FieldOptions{DebugRedact: proto.Bool(true)}
+	opt := descriptorpb.FieldDescriptorProto_LABEL_OPTIONAL.Enum()
+	rep := descriptorpb.FieldDescriptorProto_LABEL_REPEATED.Enum()
+	str := descriptorpb.FieldDescriptorProto_TYPE_STRING.Enum()
+	msg := descriptorpb.FieldDescriptorProto_TYPE_MESSAGE.Enum()
+	field := func(name string, n int32, label *descriptorpb.FieldDescriptorProto_Label, typ *descriptorpb.FieldDescriptorProto_Type, typeName string, opts *descriptorpb.FieldOptions) *descriptorpb.FieldDescriptorProto {
+		f := &descriptorpb.FieldDescriptorProto{Name: proto.String(name), JsonName: proto.String(name), Number: proto.Int32(n), Label: label, Type: typ, Options: opts}
+		if typeName != "" {
+			f.TypeName = proto.String(typeName)
+		}
+		return f
+	}
+	entry := func(name, valueType string, typ *descriptorpb.FieldDescriptorProto_Type) *descriptorpb.DescriptorProto {
+		return &descriptorpb.DescriptorProto{
+			Name:    proto.String(name),
+			Field:   []*descriptorpb.FieldDescriptorProto{field("key", 1, opt, str, "", nil), field("value", 2, opt, typ, valueType, nil)},
+			Options: &descriptorpb.MessageOptions{MapEntry: proto.Bool(true)},
+		}
+	}
+	fd, err := protodesc.NewFile(&descriptorpb.FileDescriptorProto{
+		Name: proto.String("secrets.proto"), Package: proto.String("t"), Syntax: proto.String("proto3"),
+		MessageType: []*descriptorpb.DescriptorProto{{
+			Name: proto.String("Secrets"),
+			Field: []*descriptorpb.FieldDescriptorProto{
+				field("text", 1, opt, str, "", redact),
+				field("texts", 2, rep, str, "", redact),
+				field("by_name", 3, rep, msg, ".t.Secrets.ByNameEntry", redact),
+				field("raw", 4, opt, descriptorpb.FieldDescriptorProto_TYPE_BYTES.Enum(), "", redact),
+				field("pin", 5, opt, descriptorpb.FieldDescriptorProto_TYPE_INT32.Enum(), "", redact),
+				field("inner", 6, opt, msg, ".t.Secrets", redact),
+				field("items", 7, rep, msg, ".t.Secrets.ItemsEntry", nil),
+				field("plain", 8, opt, str, "", nil),
+			},
+			NestedType: []*descriptorpb.DescriptorProto{entry("ByNameEntry", "", str), entry("ItemsEntry", ".t.Secrets", msg)},
+		}},
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	md := fd.Messages().Get(0)
+	m := dynamicpb.NewMessage(md)
+	if err := protojson.Unmarshal([]byte(`{
+		"text": "s1", "texts": ["s2", "s3"], "by_name": {"k": "s4"}, "raw": "czU=", "pin": 1234,
+		"inner": {"plain": "s6"}, "items": {"i": {"text": "s7", "plain": "p"}}, "plain": "p"}`), m); err != nil {
+		t.Fatal(err)
+	}
+	hideTree(m, "H")
+	got, err := protojson.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := dynamicpb.NewMessage(md)
+	if err := protojson.Unmarshal([]byte(`{
+		"text": "H", "texts": ["H", "H"], "by_name": {"k": "H"},
+		"items": {"i": {"text": "H", "plain": "p"}}, "plain": "p"}`), want); err != nil {
+		t.Fatal(err)
+	}
+	if !proto.Equal(m, want) {
+		t.Errorf("hidden: %s", got)
+	}
+}
+
+// TestAnswersPrintedStably: an answer is printed as the same text by every
+// build, two spaces of indent and one after a colon, which protojson's
+// own multi-line output, varied on purpose, is not.
+func TestAnswersPrintedStably(t *testing.T) {
+	t.Parallel()
+	var stdout bytes.Buffer
+	c := newCommand("auth", authUsage, func(string) (string, bool) { return "", false }, strings.NewReader(""), &stdout, io.Discard)
+	resp := &authv1.GetAuthResponse{User: &authv1.User{
+		Email: proto.String("a@b.c"), WssOnline: proto.Bool(true),
+		Account: &authv1.Account{Name: proto.String("ACME"), Users: []*authv1.User{{Email: proto.String("u@b.c")}}},
+	}}
+	if code := c.print(resp); code != exitOK {
+		t.Fatalf("exit %d", code)
+	}
+	const want = `{
+  "user": {
+    "email": "a@b.c",
+    "wss_online": true,
+    "account": {
+      "name": "ACME",
+      "users": [
+        {
+          "email": "u@b.c"
+        }
+      ]
+    }
+  }
+}
+`
+	if stdout.String() != want {
+		t.Errorf("printed\n%s\nwant\n%s", stdout.String(), want)
 	}
 }
