@@ -75,9 +75,10 @@ const usage = `Usage:
   opentactctl token update UUID [--name NAME] [--ttl SECONDS] [flags]
   opentactctl token delete [flags]   (the secret in ` + envTokenToDelete + ` or on stdin)
   opentactctl token delete-all --yes [flags]
+  opentactctl methods [--json]
 
-Calls opentact-facade and prints the answer as JSON. Run a command with -h
-for its flags.
+Calls opentact-facade and prints the answer as JSON; methods lists every
+method served. Run a command with -h for its flags.
 
 ` + credentialsHelp
 
@@ -221,6 +222,8 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 			return exitUsage
 		}
 		return do(ctx, newCommand("token "+args[1], help, lookupEnv, stdin, stdout, stderr), args[2:])
+	case "methods":
+		return runMethods(newLocalCommand("methods", methodsUsage, stdout, stderr), args[1:])
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stderr, usage)
 		return exitOK
@@ -256,25 +259,28 @@ func newCommand(name, help string, lookupEnv func(string) (string, bool), stdin 
 		}
 		return def
 	}
+	c := newLocalCommand(name, help, stdout, stderr)
+	c.lookupEnv, c.stdin = lookupEnv, stdin
+	fs := c.fs
+	c.addr = fs.String("addr", env("OPENTACT_FACADE_ADDR", "127.0.0.1:9090"), "the facade's gRPC address (env OPENTACT_FACADE_ADDR)")
+	c.plaintext = fs.Bool("plaintext", false, "connect without TLS; the credentials then travel in clear text")
+	c.caFile = fs.String("cacert", "", "PEM CA bundle to verify the facade's certificate (default: the system's)")
+	c.certFile = fs.String("cert", "", "PEM client certificate, for a facade that requires mTLS")
+	c.keyFile = fs.String("key", "", "PEM key of --cert")
+	c.email = fs.String("email", env("OPENTACT_EMAIL", ""), "e-mail for Basic credentials (env OPENTACT_EMAIL)")
+	c.kind = fs.String("kind", "", "token kind instead of Basic: bearer, token, google, facebook or ha1b")
+	c.secretStdin = fs.Bool("secret-stdin", false, "read the password or token from the first line of standard input")
+	c.timeout = fs.Duration("timeout", 10*time.Second, "deadline of the call")
+	return c
+}
+
+// newLocalCommand is a command that calls nothing: no connection or
+// credential flags.
+func newLocalCommand(name, help string, stdout, stderr io.Writer) *command {
 	fs := flag.NewFlagSet("opentactctl "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, help); fs.PrintDefaults() }
-	return &command{
-		fs:          fs,
-		lookupEnv:   lookupEnv,
-		stdin:       stdin,
-		stdout:      stdout,
-		stderr:      stderr,
-		addr:        fs.String("addr", env("OPENTACT_FACADE_ADDR", "127.0.0.1:9090"), "the facade's gRPC address (env OPENTACT_FACADE_ADDR)"),
-		plaintext:   fs.Bool("plaintext", false, "connect without TLS; the credentials then travel in clear text"),
-		caFile:      fs.String("cacert", "", "PEM CA bundle to verify the facade's certificate (default: the system's)"),
-		certFile:    fs.String("cert", "", "PEM client certificate, for a facade that requires mTLS"),
-		keyFile:     fs.String("key", "", "PEM key of --cert"),
-		email:       fs.String("email", env("OPENTACT_EMAIL", ""), "e-mail for Basic credentials (env OPENTACT_EMAIL)"),
-		kind:        fs.String("kind", "", "token kind instead of Basic: bearer, token, google, facebook or ha1b"),
-		secretStdin: fs.Bool("secret-stdin", false, "read the password or token from the first line of standard input"),
-		timeout:     fs.Duration("timeout", 10*time.Second, "deadline of the call"),
-	}
+	return &command{fs: fs, stdout: stdout, stderr: stderr}
 }
 
 func (c *command) fail(code int, format string, a ...any) int {
