@@ -76,9 +76,11 @@ const usage = `Usage:
   opentactctl token delete [flags]   (the secret in ` + envTokenToDelete + ` or on stdin)
   opentactctl token delete-all --yes [flags]
   opentactctl methods [--json]
+  opentactctl call <Service>/<Method> [REQUEST|-] [--show-token] [flags]
 
-Calls opentact-facade and prints the answer as JSON; methods lists every
-method served. Run a command with -h for its flags.
+Calls opentact-facade and prints the answer as JSON. methods lists every
+method served; call calls any of them with a JSON request (a secret in it
+goes on standard input, with -). Run a command with -h for its flags.
 
 ` + credentialsHelp
 
@@ -224,6 +226,8 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 		return do(ctx, newCommand("token "+args[1], help, lookupEnv, stdin, stdout, stderr), args[2:])
 	case "methods":
 		return runMethods(newLocalCommand("methods", methodsUsage, stdout, stderr), args[1:])
+	case "call":
+		return runCall(ctx, newCommand("call", callUsage, lookupEnv, stdin, stdout, stderr), args[1:])
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stderr, usage)
 		return exitOK
@@ -479,7 +483,7 @@ func runAuth(ctx context.Context, c *command, args []string) int {
 		return c.callFailed(err)
 	}
 	if !*showToken {
-		hideTree(resp.ProtoReflect(), "[hidden: use --show-token]")
+		hideTree(resp.ProtoReflect(), showTokenMarker)
 	}
 	return c.print(resp)
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -15,6 +16,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -35,7 +37,41 @@ import (
 	"github.com/opentact-facade/opentact-facade/internal/testpki"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// binDir holds the command as built by builtBinary, for the whole run.
+var binDir string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "opentactctl-test")
+	if err != nil {
+		panic(err)
+	}
+	binDir = dir
+	goleak.VerifyTestMain(m, goleak.Cleanup(func(int) { _ = os.RemoveAll(dir) }))
+}
+
+var (
+	buildOnce sync.Once
+	buildErr  error
+)
+
+// builtBinary builds the command once for all the tests that run it as a
+// process, and returns its path.
+func builtBinary(t *testing.T) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	bin := filepath.Join(binDir, "opentactctl")
+	buildOnce.Do(func() {
+		if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return bin
+}
 
 const (
 	demoUUID     = "0116f6d1-1280-44b2-9134-da48509ec575"
@@ -64,10 +100,19 @@ func startStack(t *testing.T, tlsFiles *server.TLSFiles) *stack {
 		sb.ServeHTTP(w, r)
 	}))
 	t.Cleanup(up.Close)
+	st.addr = startFacade(t, up.URL, tlsFiles)
+	return st
+}
+
+// startFacade runs a facade in front of the Opentact at upstream until
+// the test ends, and returns its gRPC address; tlsFiles, when set, turns
+// on TLS.
+func startFacade(t *testing.T, upstream string, tlsFiles *server.TLSFiles) string {
+	t.Helper()
 	opts := server.Options{
 		GRPCAddr:      "127.0.0.1:0",
 		HTTPAddr:      "127.0.0.1:0",
-		Upstream:      up.URL,
+		Upstream:      upstream,
 		ShutdownGrace: 5 * time.Second,
 		Logger:        slog.New(slog.DiscardHandler),
 	}
@@ -87,8 +132,7 @@ func startStack(t *testing.T, tlsFiles *server.TLSFiles) *stack {
 			t.Errorf("Serve: %v", err)
 		}
 	})
-	st.addr = s.GRPCAddr().String()
-	return st
+	return s.GRPCAddr().String()
 }
 
 // result is what one run of the command did.
@@ -505,14 +549,7 @@ func TestMutualTLSFacade(t *testing.T) {
 // travels in the environment, never in the arguments.
 func TestBinary(t *testing.T) {
 	t.Parallel()
-	if testing.Short() {
-		t.Skip("builds the binary")
-	}
-	bin := filepath.Join(t.TempDir(), "opentactctl")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := builtBinary(t)
 	st := startStack(t, nil)
 
 	env := slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "OPENTACT_") })
@@ -1053,39 +1090,5 @@ func TestHideTreeAnyKind(t *testing.T) {
 	}
 	if !proto.Equal(m, want) {
 		t.Errorf("hidden: %s", got)
-	}
-}
-
-// TestAnswersPrintedStably: an answer is printed as the same text by every
-// build, two spaces of indent and one after a colon, which protojson's
-// own multi-line output, varied on purpose, is not.
-func TestAnswersPrintedStably(t *testing.T) {
-	t.Parallel()
-	var stdout bytes.Buffer
-	c := newCommand("auth", authUsage, func(string) (string, bool) { return "", false }, strings.NewReader(""), &stdout, io.Discard)
-	resp := &authv1.GetAuthResponse{User: &authv1.User{
-		Email: proto.String("a@b.c"), WssOnline: proto.Bool(true),
-		Account: &authv1.Account{Name: proto.String("ACME"), Users: []*authv1.User{{Email: proto.String("u@b.c")}}},
-	}}
-	if code := c.print(resp); code != exitOK {
-		t.Fatalf("exit %d", code)
-	}
-	const want = `{
-  "user": {
-    "email": "a@b.c",
-    "wss_online": true,
-    "account": {
-      "name": "ACME",
-      "users": [
-        {
-          "email": "u@b.c"
-        }
-      ]
-    }
-  }
-}
-`
-	if stdout.String() != want {
-		t.Errorf("printed\n%s\nwant\n%s", stdout.String(), want)
 	}
 }
