@@ -5,6 +5,9 @@
 //	TOKEN=$(opentactctl token create --email anna@example.com --name ci --ttl 3600)
 //	opentactctl token list --email anna@example.com
 //	printf '%s\n' "$TOKEN" | opentactctl token delete --email anna@example.com
+//	opentactctl methods
+//	opentactctl call TokenService/ListTokens --email anna@example.com
+//	printf '{"token": "%s"}' "$TOKEN" | opentactctl call TokenService/DeleteToken -
 //
 // Secrets (a password, a token, the token to delete) come from the
 // environment or from standard input, never from a flag or an argument:
