@@ -5,6 +5,9 @@
 //	TOKEN=$(opentactctl token create --email anna@example.com --name ci --ttl 3600)
 //	opentactctl token list --email anna@example.com
 //	printf '%s\n' "$TOKEN" | opentactctl token delete --email anna@example.com
+//	opentactctl methods
+//	opentactctl call TokenService/ListTokens --email anna@example.com
+//	printf '{"token": "%s"}' "$TOKEN" | opentactctl call TokenService/DeleteToken -
 //
 // Secrets (a password, a token, the token to delete) come from the
 // environment or from standard input, never from a flag or an argument:
@@ -14,8 +17,10 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -73,9 +78,12 @@ const usage = `Usage:
   opentactctl token update UUID [--name NAME] [--ttl SECONDS] [flags]
   opentactctl token delete [flags]   (the secret in ` + envTokenToDelete + ` or on stdin)
   opentactctl token delete-all --yes [flags]
+  opentactctl methods [--json]
+  opentactctl call <Service>/<Method> [REQUEST|-] [--show-token] [flags]
 
-Calls opentact-facade and prints the answer as JSON. Run a command with -h
-for its flags.
+Calls opentact-facade and prints the answer as JSON. methods lists every
+method served; call calls any of them with a JSON request (a secret in it
+goes on standard input, with -). Run a command with -h for its flags.
 
 ` + credentialsHelp
 
@@ -219,6 +227,10 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 			return exitUsage
 		}
 		return do(ctx, newCommand("token "+args[1], help, lookupEnv, stdin, stdout, stderr), args[2:])
+	case "methods":
+		return runMethods(newLocalCommand("methods", methodsUsage, stdout, stderr), args[1:])
+	case "call":
+		return runCall(ctx, newCommand("call", callUsage, lookupEnv, stdin, stdout, stderr), args[1:])
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stderr, usage)
 		return exitOK
@@ -254,25 +266,28 @@ func newCommand(name, help string, lookupEnv func(string) (string, bool), stdin 
 		}
 		return def
 	}
+	c := newLocalCommand(name, help, stdout, stderr)
+	c.lookupEnv, c.stdin = lookupEnv, stdin
+	fs := c.fs
+	c.addr = fs.String("addr", env("OPENTACT_FACADE_ADDR", "127.0.0.1:9090"), "the facade's gRPC address (env OPENTACT_FACADE_ADDR)")
+	c.plaintext = fs.Bool("plaintext", false, "connect without TLS; the credentials then travel in clear text")
+	c.caFile = fs.String("cacert", "", "PEM CA bundle to verify the facade's certificate (default: the system's)")
+	c.certFile = fs.String("cert", "", "PEM client certificate, for a facade that requires mTLS")
+	c.keyFile = fs.String("key", "", "PEM key of --cert")
+	c.email = fs.String("email", env("OPENTACT_EMAIL", ""), "e-mail for Basic credentials (env OPENTACT_EMAIL)")
+	c.kind = fs.String("kind", "", "token kind instead of Basic: bearer, token, google, facebook or ha1b")
+	c.secretStdin = fs.Bool("secret-stdin", false, "read the password or token from the first line of standard input")
+	c.timeout = fs.Duration("timeout", 10*time.Second, "deadline of the call")
+	return c
+}
+
+// newLocalCommand is a command that calls nothing: no connection or
+// credential flags.
+func newLocalCommand(name, help string, stdout, stderr io.Writer) *command {
 	fs := flag.NewFlagSet("opentactctl "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, help); fs.PrintDefaults() }
-	return &command{
-		fs:          fs,
-		lookupEnv:   lookupEnv,
-		stdin:       stdin,
-		stdout:      stdout,
-		stderr:      stderr,
-		addr:        fs.String("addr", env("OPENTACT_FACADE_ADDR", "127.0.0.1:9090"), "the facade's gRPC address (env OPENTACT_FACADE_ADDR)"),
-		plaintext:   fs.Bool("plaintext", false, "connect without TLS; the credentials then travel in clear text"),
-		caFile:      fs.String("cacert", "", "PEM CA bundle to verify the facade's certificate (default: the system's)"),
-		certFile:    fs.String("cert", "", "PEM client certificate, for a facade that requires mTLS"),
-		keyFile:     fs.String("key", "", "PEM key of --cert"),
-		email:       fs.String("email", env("OPENTACT_EMAIL", ""), "e-mail for Basic credentials (env OPENTACT_EMAIL)"),
-		kind:        fs.String("kind", "", "token kind instead of Basic: bearer, token, google, facebook or ha1b"),
-		secretStdin: fs.Bool("secret-stdin", false, "read the password or token from the first line of standard input"),
-		timeout:     fs.Duration("timeout", 10*time.Second, "deadline of the call"),
-	}
+	return &command{fs: fs, stdout: stdout, stderr: stderr}
 }
 
 func (c *command) fail(code int, format string, a ...any) int {
@@ -422,12 +437,28 @@ const minMaskedLen = 8
 
 // print prints an answer as JSON, with Opentact's field names.
 func (c *command) print(resp proto.Message) int {
-	out, err := protojson.MarshalOptions{Multiline: true, UseProtoNames: true}.Marshal(resp)
+	out, err := marshalJSON(resp)
 	if err != nil {
 		return c.fail(exitFailed, "printing the answer: %v", err)
 	}
 	fmt.Fprintln(c.stdout, string(out))
 	return exitOK
+}
+
+// marshalJSON is every answer as the commands print it: protojson with
+// Opentact's field names, indented by encoding/json with two spaces.
+// protojson varies its spacing from build to build on purpose; the
+// re-indented text is the same for the same answer, for scripts and diffs.
+func marshalJSON(m proto.Message) ([]byte, error) {
+	compact, err := protojson.MarshalOptions{UseProtoNames: true}.Marshal(m)
+	if err != nil {
+		return nil, err
+	}
+	var out bytes.Buffer
+	if err := json.Indent(&out, compact, "", "  "); err != nil {
+		return nil, err
+	}
+	return out.Bytes(), nil
 }
 
 func (c *command) withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
@@ -455,7 +486,7 @@ func runAuth(ctx context.Context, c *command, args []string) int {
 		return c.callFailed(err)
 	}
 	if !*showToken {
-		hideTree(resp.ProtoReflect(), "[hidden: use --show-token]")
+		hideTree(resp.ProtoReflect(), showTokenMarker)
 	}
 	return c.print(resp)
 }
@@ -507,23 +538,68 @@ func hideSecret(t *authv1.Token) {
 }
 
 // hideTree replaces every secret (a field marked debug_redact) set in m or
-// in a message under it, such as the JWTs of an account's users.
+// in a message under it, such as the JWTs of an account's users: a text
+// becomes marker, each text of a list or map too, and a secret of any
+// other kind, which cannot show the marker, is cleared.
 func hideTree(m protoreflect.Message, marker string) {
+	hidden := protoreflect.ValueOfString(marker)
+	eachSecret(m, func(m protoreflect.Message, fd protoreflect.FieldDescriptor, v protoreflect.Value) {
+		switch {
+		case fd.IsMap() && fd.MapValue().Kind() == protoreflect.StringKind:
+			var keys []protoreflect.MapKey
+			v.Map().Range(func(k protoreflect.MapKey, _ protoreflect.Value) bool {
+				keys = append(keys, k)
+				return true
+			})
+			for _, k := range keys {
+				v.Map().Set(k, hidden)
+			}
+		case fd.IsList() && fd.Kind() == protoreflect.StringKind:
+			for i := range v.List().Len() {
+				v.List().Set(i, hidden)
+			}
+		case !fd.IsMap() && !fd.IsList() && fd.Kind() == protoreflect.StringKind:
+			if v.String() != "" {
+				m.Set(fd, hidden)
+			}
+		default:
+			m.Clear(fd)
+		}
+	})
+}
+
+// eachSecret calls f for every field marked debug_redact that is set in m
+// or in a message under it, with the message that holds it. f may set or
+// clear that field.
+func eachSecret(m protoreflect.Message, f func(m protoreflect.Message, fd protoreflect.FieldDescriptor, v protoreflect.Value)) {
 	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
 		switch {
-		case fd.Kind() == protoreflect.StringKind && !fd.IsList() && !fd.IsMap():
-			if opts, ok := fd.Options().(*descriptorpb.FieldOptions); ok && opts.GetDebugRedact() && v.String() != "" {
-				m.Set(fd, protoreflect.ValueOfString(marker))
+		case redacted(fd):
+			f(m, fd, v)
+		case fd.IsMap():
+			if fd.MapValue().Message() != nil {
+				v.Map().Range(func(_ protoreflect.MapKey, mv protoreflect.Value) bool {
+					eachSecret(mv.Message(), f)
+					return true
+				})
 			}
-		case fd.Kind() == protoreflect.MessageKind && fd.IsList():
-			for i := range v.List().Len() {
-				hideTree(v.List().Get(i).Message(), marker)
+		case fd.IsList():
+			if fd.Message() != nil {
+				for i := range v.List().Len() {
+					eachSecret(v.List().Get(i).Message(), f)
+				}
 			}
-		case fd.Kind() == protoreflect.MessageKind && !fd.IsMap():
-			hideTree(v.Message(), marker)
+		case fd.Message() != nil:
+			eachSecret(v.Message(), f)
 		}
 		return true
 	})
+}
+
+// redacted reports whether fd is marked debug_redact: a secret.
+func redacted(fd protoreflect.FieldDescriptor) bool {
+	opts, ok := fd.Options().(*descriptorpb.FieldOptions)
+	return ok && opts.GetDebugRedact()
 }
 
 func runTokenCreate(ctx context.Context, c *command, args []string) int {

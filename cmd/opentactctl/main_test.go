@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -15,6 +16,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -23,7 +25,11 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protodesc"
+	"google.golang.org/protobuf/types/descriptorpb"
+	"google.golang.org/protobuf/types/dynamicpb"
 
 	authv1 "github.com/opentact-facade/opentact-facade/gen/go/opentact/auth/v1"
 	"github.com/opentact-facade/opentact-facade/internal/sandbox"
@@ -31,7 +37,41 @@ import (
 	"github.com/opentact-facade/opentact-facade/internal/testpki"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// binDir holds the command as built by builtBinary, for the whole run.
+var binDir string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "opentactctl-test")
+	if err != nil {
+		panic(err)
+	}
+	binDir = dir
+	goleak.VerifyTestMain(m, goleak.Cleanup(func(int) { _ = os.RemoveAll(dir) }))
+}
+
+var (
+	buildOnce sync.Once
+	buildErr  error
+)
+
+// builtBinary builds the command once for all the tests that run it as a
+// process, and returns its path.
+func builtBinary(t *testing.T) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	bin := filepath.Join(binDir, "opentactctl")
+	buildOnce.Do(func() {
+		if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return bin
+}
 
 const (
 	demoUUID     = "0116f6d1-1280-44b2-9134-da48509ec575"
@@ -60,10 +100,19 @@ func startStack(t *testing.T, tlsFiles *server.TLSFiles) *stack {
 		sb.ServeHTTP(w, r)
 	}))
 	t.Cleanup(up.Close)
+	st.addr = startFacade(t, up.URL, tlsFiles)
+	return st
+}
+
+// startFacade runs a facade in front of the Opentact at upstream until
+// the test ends, and returns its gRPC address; tlsFiles, when set, turns
+// on TLS.
+func startFacade(t *testing.T, upstream string, tlsFiles *server.TLSFiles) string {
+	t.Helper()
 	opts := server.Options{
 		GRPCAddr:      "127.0.0.1:0",
 		HTTPAddr:      "127.0.0.1:0",
-		Upstream:      up.URL,
+		Upstream:      upstream,
 		ShutdownGrace: 5 * time.Second,
 		Logger:        slog.New(slog.DiscardHandler),
 	}
@@ -83,8 +132,7 @@ func startStack(t *testing.T, tlsFiles *server.TLSFiles) *stack {
 			t.Errorf("Serve: %v", err)
 		}
 	})
-	st.addr = s.GRPCAddr().String()
-	return st
+	return s.GRPCAddr().String()
 }
 
 // result is what one run of the command did.
@@ -501,14 +549,7 @@ func TestMutualTLSFacade(t *testing.T) {
 // travels in the environment, never in the arguments.
 func TestBinary(t *testing.T) {
 	t.Parallel()
-	if testing.Short() {
-		t.Skip("builds the binary")
-	}
-	bin := filepath.Join(t.TempDir(), "opentactctl")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := builtBinary(t)
 	st := startStack(t, nil)
 
 	env := slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "OPENTACT_") })
@@ -982,5 +1023,72 @@ func TestSecretsHiddenAtAnyDepth(t *testing.T) {
 	hideSecret(tok)
 	if tok.GetToken() != hiddenSecret || strings.HasPrefix(tok.GetUser().GetToken(), "eyJ") {
 		t.Errorf("token %q, owner's JWT %q: want both hidden", tok.GetToken(), tok.GetUser().GetToken())
+	}
+}
+
+// TestHideTreeAnyKind: a secret of any kind is hidden: texts (alone, in a
+// list, as map values) show the marker, other kinds are cleared, and
+// messages in maps are walked.
+func TestHideTreeAnyKind(t *testing.T) {
+	t.Parallel()
+	redact := &descriptorpb.FieldOptions{DebugRedact: proto.Bool(true)}
+	opt := descriptorpb.FieldDescriptorProto_LABEL_OPTIONAL.Enum()
+	rep := descriptorpb.FieldDescriptorProto_LABEL_REPEATED.Enum()
+	str := descriptorpb.FieldDescriptorProto_TYPE_STRING.Enum()
+	msg := descriptorpb.FieldDescriptorProto_TYPE_MESSAGE.Enum()
+	field := func(name string, n int32, label *descriptorpb.FieldDescriptorProto_Label, typ *descriptorpb.FieldDescriptorProto_Type, typeName string, opts *descriptorpb.FieldOptions) *descriptorpb.FieldDescriptorProto {
+		f := &descriptorpb.FieldDescriptorProto{Name: proto.String(name), JsonName: proto.String(name), Number: proto.Int32(n), Label: label, Type: typ, Options: opts}
+		if typeName != "" {
+			f.TypeName = proto.String(typeName)
+		}
+		return f
+	}
+	entry := func(name, valueType string, typ *descriptorpb.FieldDescriptorProto_Type) *descriptorpb.DescriptorProto {
+		return &descriptorpb.DescriptorProto{
+			Name:    proto.String(name),
+			Field:   []*descriptorpb.FieldDescriptorProto{field("key", 1, opt, str, "", nil), field("value", 2, opt, typ, valueType, nil)},
+			Options: &descriptorpb.MessageOptions{MapEntry: proto.Bool(true)},
+		}
+	}
+	fd, err := protodesc.NewFile(&descriptorpb.FileDescriptorProto{
+		Name: proto.String("secrets.proto"), Package: proto.String("t"), Syntax: proto.String("proto3"),
+		MessageType: []*descriptorpb.DescriptorProto{{
+			Name: proto.String("Secrets"),
+			Field: []*descriptorpb.FieldDescriptorProto{
+				field("text", 1, opt, str, "", redact),
+				field("texts", 2, rep, str, "", redact),
+				field("by_name", 3, rep, msg, ".t.Secrets.ByNameEntry", redact),
+				field("raw", 4, opt, descriptorpb.FieldDescriptorProto_TYPE_BYTES.Enum(), "", redact),
+				field("pin", 5, opt, descriptorpb.FieldDescriptorProto_TYPE_INT32.Enum(), "", redact),
+				field("inner", 6, opt, msg, ".t.Secrets", redact),
+				field("items", 7, rep, msg, ".t.Secrets.ItemsEntry", nil),
+				field("plain", 8, opt, str, "", nil),
+			},
+			NestedType: []*descriptorpb.DescriptorProto{entry("ByNameEntry", "", str), entry("ItemsEntry", ".t.Secrets", msg)},
+		}},
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	md := fd.Messages().Get(0)
+	m := dynamicpb.NewMessage(md)
+	if err := protojson.Unmarshal([]byte(`{
+		"text": "s1", "texts": ["s2", "s3"], "by_name": {"k": "s4"}, "raw": "czU=", "pin": 1234,
+		"inner": {"plain": "s6"}, "items": {"i": {"text": "s7", "plain": "p"}}, "plain": "p"}`), m); err != nil {
+		t.Fatal(err)
+	}
+	hideTree(m, "H")
+	got, err := protojson.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := dynamicpb.NewMessage(md)
+	if err := protojson.Unmarshal([]byte(`{
+		"text": "H", "texts": ["H", "H"], "by_name": {"k": "H"},
+		"items": {"i": {"text": "H", "plain": "p"}}, "plain": "p"}`), want); err != nil {
+		t.Fatal(err)
+	}
+	if !proto.Equal(m, want) {
+		t.Errorf("hidden: %s", got)
 	}
 }
