@@ -145,6 +145,8 @@ type Sandbox struct {
 	byFacebook map[string]*user
 	byHA1B     map[string]*user
 
+	routes []route
+
 	tokens *tokenStore // the only state that changes after New
 }
 
@@ -189,6 +191,7 @@ func New(opts Options) (*Sandbox, error) {
 			return nil, fmt.Errorf("account %d: %w", i, err)
 		}
 	}
+	s.routes = handWritten
 	return s, nil
 }
 
