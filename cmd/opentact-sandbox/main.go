@@ -1,8 +1,9 @@
-// Command opentact-sandbox is an offline stand-in for Opentact's auth and
-// token API (GET /rest/auth and /rest/token...), for local runs, tests and
-// benchmarks. It knows the documented demo account
+// Command opentact-sandbox is an offline stand-in for Opentact, for local
+// runs, tests and benchmarks: auth and tokens (GET /rest/auth and
+// /rest/token...) and every call the facade declares, served from the
+// declarations (see package sandbox). It knows the documented demo account
 // (opentact@callify.io / 12345678) and any accounts given in a JSON file;
-// tokens created through it live in memory until it stops. With
+// tokens and records created through it live in memory until it stops. With
 // --tls-cert and --tls-key it serves HTTPS (HTTP/2 and HTTP/1.1), and with
 // --delay it answers as late as a distant host would.
 package main
@@ -73,7 +74,7 @@ func run(addr, accountsFile string, ttl time.Duration, cert, key string, delay t
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	log.Info("sandbox serving", slog.String("api", "auth and token (/rest/auth, /rest/token)"),
+	log.Info("sandbox serving", slog.String("api", "auth, tokens and every declared call"),
 		slog.String("addr", lis.Addr().String()), slog.Bool("tls", tlsConfig != nil),
 		slog.Duration("delay", delay), slog.String("demo_email", sandbox.DemoEmail))
 	return sandbox.Serve(ctx, lis, sandbox.Delayed(sb, delay), tlsConfig)

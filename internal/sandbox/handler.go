@@ -20,50 +20,71 @@ type route struct {
 	method  string
 	pattern string
 	segs    []string
-	serve   func(s *Sandbox, w http.ResponseWriter, r *http.Request, u *user, param string) int
+	// coll is the collection a hand-written route owns, so that no
+	// declared call is served generically from beside it.
+	coll  string
+	serve func(s *Sandbox, w http.ResponseWriter, r *http.Request, u *user, params []string) int
 }
 
-// routes lists literal paths before {param} ones: the first route that
-// matches both path and method wins, so /rest/token/all is not a secret.
-var routes = func(rs ...route) []route {
+func newRoute(method, pattern string, serve func(*Sandbox, http.ResponseWriter, *http.Request, *user, []string) int) route {
+	return route{method: method, pattern: pattern, segs: strings.Split(strings.TrimPrefix(pattern, "/"), "/"), serve: serve}
+}
+
+// byParam adapts a handler of a route with at most one {param}.
+func byParam(f func(*Sandbox, http.ResponseWriter, *http.Request, *user, string) int) func(*Sandbox, http.ResponseWriter, *http.Request, *user, []string) int {
+	return func(s *Sandbox, w http.ResponseWriter, r *http.Request, u *user, params []string) int {
+		var p string
+		if len(params) > 0 {
+			p = params[len(params)-1]
+		}
+		return f(s, w, r, u, p)
+	}
+}
+
+// handWritten are the routes of Opentact's own behaviour, matched before
+// the declared calls served generically. They list literal paths before
+// {param} ones: the first route that matches both path and method wins,
+// so /rest/token/all is not a secret.
+var handWritten = func(rs ...route) []route {
 	for i := range rs {
-		rs[i].segs = strings.Split(strings.TrimPrefix(rs[i].pattern, "/"), "/")
+		rs[i].coll = "/" + rs[i].segs[0] + "/" + rs[i].segs[1]
 	}
 	return rs
 }(
-	route{method: http.MethodGet, pattern: "/rest/auth", serve: (*Sandbox).serveAuth},
-	route{method: http.MethodPost, pattern: "/rest/token", serve: (*Sandbox).serveCreate},
-	route{method: http.MethodGet, pattern: "/rest/token/list", serve: (*Sandbox).serveList},
-	route{method: http.MethodDelete, pattern: "/rest/token/all", serve: (*Sandbox).serveDeleteAll},
-	route{method: http.MethodPatch, pattern: "/rest/token/{uuid}", serve: (*Sandbox).serveUpdate},
-	route{method: http.MethodDelete, pattern: "/rest/token/{token}", serve: (*Sandbox).serveDelete},
+	newRoute(http.MethodGet, "/rest/auth", byParam((*Sandbox).serveAuth)),
+	newRoute(http.MethodPost, "/rest/token", byParam((*Sandbox).serveCreate)),
+	newRoute(http.MethodGet, "/rest/token/list", byParam((*Sandbox).serveList)),
+	newRoute(http.MethodDelete, "/rest/token/all", byParam((*Sandbox).serveDeleteAll)),
+	newRoute(http.MethodPatch, "/rest/token/{uuid}", byParam((*Sandbox).serveUpdate)),
+	newRoute(http.MethodDelete, "/rest/token/{token}", byParam((*Sandbox).serveDelete)),
 )
 
 // match reports whether the path segments end with rt's pattern, and the
-// {param} segment if it has one. segs[0] is the empty string before the
-// path's leading slash.
-func (rt *route) match(segs []string) (string, bool) {
+// values of its {param} segments in order. segs[0] is the empty string
+// before the path's leading slash.
+func (rt *route) match(segs []string) ([]string, bool) {
 	if len(segs) <= len(rt.segs) {
-		return "", false
+		return nil, false
 	}
-	var param string
+	var params []string
 	for i, want := range rt.segs {
 		got := segs[len(segs)-len(rt.segs)+i]
 		switch {
 		case strings.HasPrefix(want, "{"):
 			if got == "" {
-				return "", false
+				return nil, false
 			}
-			param = got
+			params = append(params, got)
 		case got != want:
-			return "", false
+			return nil, false
 		}
 	}
-	return param, true
+	return params, true
 }
 
-// ServeHTTP answers Opentact's auth and token calls (under any path
-// prefix) as Opentact does, and every other request with its error body.
+// ServeHTTP answers Opentact's auth and token calls and every declared
+// call (under any path prefix) as Opentact does, and every other request
+// with its error body.
 func (s *Sandbox) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	status, name, kinds := s.serve(w, r)
 	// The route, never the raw path: DELETE /rest/token/{token} carries a
@@ -86,9 +107,9 @@ func (s *Sandbox) serve(w http.ResponseWriter, r *http.Request) (int, string, st
 		allow []string
 		name  string // of the first route whose path matches
 	)
-	for i := range routes {
-		rt := &routes[i]
-		param, ok := rt.match(segs)
+	for i := range s.routes {
+		rt := &s.routes[i]
+		params, ok := rt.match(segs)
 		if !ok {
 			continue
 		}
@@ -109,7 +130,7 @@ func (s *Sandbox) serve(w http.ResponseWriter, r *http.Request) (int, string, st
 		case !ok:
 			return writeError(w, http.StatusUnauthorized, "Invalid credentials"), name, kinds
 		}
-		return rt.serve(s, w, r, u, param), name, kinds
+		return rt.serve(s, w, r, u, params), name, kinds
 	}
 	if allow == nil {
 		return writeError(w, http.StatusNotFound, "Not found"), "", ""

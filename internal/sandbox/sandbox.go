@@ -1,7 +1,12 @@
-// Package sandbox is an offline stand-in for Opentact's auth and token API
-// (GET /rest/auth; POST /rest/token, GET /rest/token/list,
-// PATCH /rest/token/{uuid}, DELETE /rest/token/{token} and
-// DELETE /rest/token/all), in the spirit of stripe-mock: it knows a few
+// Package sandbox is an offline stand-in for Opentact, in the spirit of
+// stripe-mock. It serves every call the facade declares (package declare)
+// from the same declarations: a declared create, get, list, search,
+// update or delete is served by a generic in-memory collection per path
+// and per account, and a declared read of one object from what the
+// caller's profile or a fixture says. Hand-written code is only for
+// behaviour Opentact has of its own: GET /rest/auth and the token calls
+// (POST /rest/token, GET /rest/token/list, PATCH /rest/token/{uuid},
+// DELETE /rest/token/{token} and DELETE /rest/token/all). It knows a few
 // accounts (the documented demo account, plus any loaded from a file),
 // checks every credential kind Opentact accepts, answers with Opentact's
 // documented payload and error shapes, and issues real signed JWTs that it
@@ -16,10 +21,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"time"
+
+	"github.com/opentact-facade/opentact-facade/internal/declare"
+	"github.com/opentact-facade/opentact-facade/internal/engine"
+	"github.com/opentact-facade/opentact-facade/service"
 )
 
 // The documented demo account: the Basic header of Opentact's example call
@@ -126,12 +137,19 @@ type Options struct {
 	Accounts []Account        // the accounts it knows; Demo() is always added
 	Secret   []byte           // HMAC-SHA256 key for its JWTs; random when empty
 	TokenTTL time.Duration    // lifetime of an issued JWT; 24h when 0
-	Now      func() time.Time // the clock, for JWTs and created tokens; time.Now when nil
+	Now      func() time.Time // the clock, for JWTs, tokens and records; time.Now when nil
 	Logger   *slog.Logger     // nil discards logs
+	// Calls are the declared calls to serve besides auth and tokens; nil
+	// serves those of the facade's services (service.Services).
+	Calls []*declare.Call
+	// Fixtures holds the data of read-only collections, a JSON file per
+	// collection path (rest/dict/tz.json); nil uses the embedded
+	// internal/sandbox/fixtures.
+	Fixtures fs.FS
 }
 
-// Sandbox serves the auth and token API. It is an http.Handler, safe for
-// concurrent use.
+// Sandbox serves auth, tokens and the declared calls. It is an
+// http.Handler, safe for concurrent use.
 type Sandbox struct {
 	secret []byte
 	ttl    time.Duration
@@ -145,7 +163,10 @@ type Sandbox struct {
 	byFacebook map[string]*user
 	byHA1B     map[string]*user
 
-	tokens *tokenStore // the only state that changes after New
+	routes []route // the hand-written ones first, then the declared calls'
+
+	tokens  *tokenStore // with records, the only state that changes after New
+	records *recordStore
 }
 
 type user struct {
@@ -154,9 +175,16 @@ type user struct {
 	// profile is the payload object without its "token" and without the
 	// closing brace, ready to have a token appended.
 	profile []byte
+	// account names the records the user sees: those of its profile's
+	// account (users of one account share them), or its own.
+	account string
+	// accountJSON is the profile's "account" object, if it has one.
+	accountJSON json.RawMessage
 }
 
-// New returns a Sandbox knowing opts.Accounts and the demo account.
+// New returns a Sandbox knowing opts.Accounts and the demo account. It
+// fails when a declared call can be served neither by a hand-written
+// route nor generically, naming the call and what it lacks.
 func New(opts Options) (*Sandbox, error) {
 	s := &Sandbox{
 		secret:     opts.Secret,
@@ -170,6 +198,7 @@ func New(opts Options) (*Sandbox, error) {
 		byFacebook: map[string]*user{},
 		byHA1B:     map[string]*user{},
 		tokens:     newTokenStore(),
+		records:    newRecordStore(),
 	}
 	if len(s.secret) == 0 {
 		s.secret = make([]byte, 32)
@@ -189,6 +218,22 @@ func New(opts Options) (*Sandbox, error) {
 			return nil, fmt.Errorf("account %d: %w", i, err)
 		}
 	}
+	calls := opts.Calls
+	if calls == nil {
+		var err error
+		if calls, err = engine.Declared(service.Services); err != nil {
+			return nil, err
+		}
+	}
+	fixtures := opts.Fixtures
+	if fixtures == nil {
+		fixtures = embeddedFixtures()
+	}
+	generic, err := plan(calls, fixtures)
+	if err != nil {
+		return nil, err
+	}
+	s.routes = append(slices.Clip(handWritten), generic...)
 	return s, nil
 }
 
@@ -215,7 +260,16 @@ func (s *Sandbox) add(a Account) error {
 	if err != nil {
 		return err
 	}
-	u := &user{uuid: id, password: a.Password, profile: profile[:len(profile)-1]}
+	u := &user{uuid: id, password: a.Password, profile: profile[:len(profile)-1], account: "user " + id}
+	if acct := fields["account"]; len(acct) > 0 && acct[0] == '{' {
+		u.accountJSON = acct
+		var a struct {
+			UUID string `json:"uuid"`
+		}
+		if json.Unmarshal(acct, &a) == nil && a.UUID != "" {
+			u.account = "account " + a.UUID
+		}
+	}
 	type claim struct {
 		index map[string]*user
 		kind  string

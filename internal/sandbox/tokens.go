@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -234,19 +235,9 @@ type tokenFields struct {
 // readTokenFields reads and checks a JSON object body. On failure it has
 // written the error and returns its status.
 func readTokenFields(w http.ResponseWriter, r *http.Request, needName bool) (tokenFields, int) {
-	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodySize))
-	var tooLarge *http.MaxBytesError
-	switch {
-	case errors.As(err, &tooLarge):
-		return tokenFields{}, writeError(w, http.StatusRequestEntityTooLarge, "Request body too large")
-	case err != nil:
-		return tokenFields{}, writeError(w, http.StatusBadRequest, "Could not read the request body")
-	case !json.Valid(b):
-		return tokenFields{}, writeError(w, http.StatusBadRequest, "Malformed JSON body")
-	}
-	var obj map[string]json.RawMessage
-	if json.Unmarshal(b, &obj) != nil || obj == nil {
-		return tokenFields{}, writeError(w, http.StatusBadRequest, "The body must be a JSON object")
+	obj, status := readObject(w, r, false)
+	if status != 0 {
+		return tokenFields{}, status
 	}
 	var (
 		f    tokenFields
@@ -286,6 +277,29 @@ func readTokenFields(w http.ResponseWriter, r *http.Request, needName bool) (tok
 		return tokenFields{}, writeValidationError(w, errs)
 	}
 	return f, 0
+}
+
+// readObject reads a JSON object body; an empty one is {} when
+// emptyIsObject. On failure it has written the error and returns its
+// status.
+func readObject(w http.ResponseWriter, r *http.Request, emptyIsObject bool) (map[string]json.RawMessage, int) {
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodySize))
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
+		return nil, writeError(w, http.StatusRequestEntityTooLarge, "Request body too large")
+	case err != nil:
+		return nil, writeError(w, http.StatusBadRequest, "Could not read the request body")
+	case emptyIsObject && len(bytes.TrimSpace(b)) == 0:
+		return map[string]json.RawMessage{}, 0
+	case !json.Valid(b):
+		return nil, writeError(w, http.StatusBadRequest, "Malformed JSON body")
+	}
+	var obj map[string]json.RawMessage
+	if json.Unmarshal(b, &obj) != nil || obj == nil {
+		return nil, writeError(w, http.StatusBadRequest, "The body must be a JSON object")
+	}
+	return obj, 0
 }
 
 func present(raw json.RawMessage) bool { return raw != nil && string(raw) != "null" }
