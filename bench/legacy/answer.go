@@ -93,3 +93,13 @@ func DecodeEmpty(body []byte) (*authv1.DeleteAllTokensResponse, error) {
 	}
 	return &authv1.DeleteAllTokensResponse{OtherFields: otherFields(&e.Carried)}, nil
 }
+
+// DecodeAuthPayload is GetAuth's answer from the payload of GET
+// /rest/auth's answer alone, the envelope already read.
+func DecodeAuthPayload(payload []byte) (*authv1.GetAuthResponse, error) {
+	u := new(User)
+	if err := decodeJSON(payload, u); err != nil {
+		return nil, err
+	}
+	return &authv1.GetAuthResponse{User: user(u)}, nil
+}

@@ -21,6 +21,7 @@ import (
 	"sync"
 	"unicode"
 
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
@@ -99,14 +100,15 @@ const (
 type field struct {
 	fd     protoreflect.FieldDescriptor
 	key    string
-	kind   kind // of the value, a list's element or a map's value
+	kind   kind              // of the value: a list's element, a map's value
+	pkind  protoreflect.Kind // the same, as protobuf's wire has it
 	list   bool
 	isMap  bool
-	mapKey kind
-	number bool                         // a string of digits sent as a JSON number
-	msg    *plan                        // for kMessage
-	enum   *enumNames                   // for kEnum
-	valFD  protoreflect.FieldDescriptor // the map's value field
+	mapKey protoreflect.Kind
+	number bool       // a string of digits sent as a JSON number
+	msg    *plan      // for kMessage
+	enum   *enumNames // for kEnum
+	tag    []byte     // the field's tag on the wire, with its value's wire type
 }
 
 // plan is a message's fields by key, worked out once per descriptor.
@@ -153,12 +155,16 @@ func buildPlan(md protoreflect.MessageDescriptor, building map[protoreflect.Mess
 		opt := fieldOption(fd)
 		vd := fd
 		if f.isMap {
-			f.mapKey = kindOf(fd.MapKey(), nil)
+			f.mapKey = fd.MapKey().Kind()
 			vd = fd.MapValue()
-			f.valFD = vd
 		}
-		f.kind = kindOf(vd, opt)
+		f.kind, f.pkind = kindOf(vd, opt), vd.Kind()
 		f.number = opt.GetNumber() && vd.Kind() == protoreflect.StringKind
+		typ := wireType(vd.Kind())
+		if f.isMap {
+			typ = protowire.BytesType
+		}
+		f.tag = protowire.AppendTag(nil, fd.Number(), typ)
 		switch f.kind {
 		case kMessage:
 			f.msg = buildPlan(vd.Message(), building)
@@ -216,6 +222,21 @@ func kindOf(fd protoreflect.FieldDescriptor, opt *apiv1.Field) kind {
 		return kTimestamp
 	}
 	return kMessage
+}
+
+// wireType is how protobuf's wire holds a value of kind k.
+func wireType(k protoreflect.Kind) protowire.Type {
+	switch k {
+	case protoreflect.StringKind, protoreflect.BytesKind, protoreflect.MessageKind:
+		return protowire.BytesType
+	case protoreflect.GroupKind:
+		return protowire.StartGroupType
+	case protoreflect.Fixed32Kind, protoreflect.Sfixed32Kind, protoreflect.FloatKind:
+		return protowire.Fixed32Type
+	case protoreflect.Fixed64Kind, protoreflect.Sfixed64Kind, protoreflect.DoubleKind:
+		return protowire.Fixed64Type
+	}
+	return protowire.VarintType
 }
 
 // enumNames spells an enum's values as Opentact does. The zero value is

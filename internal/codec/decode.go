@@ -6,23 +6,25 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"strconv"
 	"sync"
 	"time"
 	"unicode/utf8"
 
 	"github.com/go-json-experiment/json/jsontext"
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
-	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
 // Names match exactly, as Opentact spells them; a repeated name is applied
 // again and invalid UTF-8 is no error, as encoding/json has it.
 var decodeOptions = []jsontext.Options{jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true)}
 
-// Decode reads Opentact's JSON object b into m, leniently: only b that is
-// not one JSON object (broken JSON, another type, trailing data) is an
-// error.
+// Decode reads Opentact's JSON object b into m, replacing what m held,
+// leniently: only b that is not one JSON object (broken JSON, another
+// type, trailing data) is an error.
 func Decode(b []byte, m protoreflect.Message) error {
 	p := planOf(m.Descriptor())
 	if p.err != nil {
@@ -33,15 +35,21 @@ func Decode(b []byte, m protoreflect.Message) error {
 	if k := d.dec.PeekKind(); k != '{' {
 		return d.notA(k, "an object")
 	}
-	if err := d.object(p, m); err != nil {
+	var err error
+	if d.wire, err = d.object(p, d.wire[:0]); err != nil {
 		return err
 	}
-	return d.end()
+	if err := d.end(); err != nil {
+		return err
+	}
+	proto.Reset(m.Interface())
+	return d.unmarshal(m)
 }
 
-// DecodeField reads the JSON value b into field fd of m: a message or map
-// field takes an object and a repeated field an array, and any other JSON
-// type is an error; a scalar field takes b leniently, as in an object.
+// DecodeField reads the JSON value b into field fd of m, replacing what
+// fd held: a message or map field takes an object and a repeated field an
+// array, and any other JSON type is an error; a scalar field takes b
+// leniently, as in an object.
 //
 // A repeated message field is read as Opentact's lists have been: a null
 // element is an empty message, and an element of another type fails the
@@ -58,20 +66,26 @@ func DecodeField(b []byte, m protoreflect.Message, fd protoreflect.FieldDescript
 	d := getDecoder(b)
 	defer putDecoder(d)
 	var err error
+	out := d.wire[:0]
 	switch k := d.dec.PeekKind(); {
 	case f.list && k != '[':
 		err = d.notA(k, "an array")
 	case f.list && f.kind == kMessage:
-		err = d.strictList(f, m)
+		out, err = d.strictList(f, out)
 	case (f.isMap || f.kind == kMessage) && k != '{':
 		err = d.notA(k, "an object")
 	default:
-		err = d.member(f, m)
+		out, _, err = d.member(f, out)
 	}
+	d.wire = out
 	if err != nil {
 		return err
 	}
-	return d.end()
+	if err := d.end(); err != nil {
+		return err
+	}
+	m.Clear(fd)
+	return d.unmarshal(m)
 }
 
 // fieldOf is f's plan, also for a field whose key is dropped.
@@ -85,12 +99,18 @@ func (p *plan) fieldOf(fd protoreflect.FieldDescriptor) *field {
 }
 
 // decoder is a pooled jsontext.Decoder reading straight from the input,
-// with scratch space for unquoting and for other_fields' text.
+// with scratch space for unquoting, for other_fields' text and for the
+// protobuf wire encoding of what it reads.
+//
+// What is read is written as protobuf's wire encoding, which
+// proto.Unmarshal then sets into the message: that is protobuf's fast
+// path, for generated and dynamic messages alike.
 type decoder struct {
 	in      bytes.Buffer
 	dec     jsontext.Decoder
 	scratch []byte
 	raw     rawEncoder
+	wire    []byte
 }
 
 var decoders = sync.Pool{New: func() any { return new(decoder) }}
@@ -107,6 +127,9 @@ func putDecoder(d *decoder) {
 	d.dec.Reset(&d.in)
 	if cap(d.scratch) > 64<<10 {
 		d.scratch = nil
+	}
+	if cap(d.wire) > 64<<10 {
+		d.wire = nil
 	}
 	if d.raw.buf.Cap() > 64<<10 {
 		d.raw.buf = bytes.Buffer{}
@@ -154,325 +177,389 @@ func (d *decoder) end() error {
 	return nil
 }
 
-// object reads a JSON object, which the decoder is at, into m.
-func (d *decoder) object(p *plan, m protoreflect.Message) error {
-	if _, err := d.dec.ReadToken(); err != nil {
-		return err
+// unmarshal sets what was read into m.
+func (d *decoder) unmarshal(m protoreflect.Message) error {
+	if err := (proto.UnmarshalOptions{Merge: true}).Unmarshal(d.wire, m.Interface()); err != nil {
+		return fmt.Errorf("codec: %s: %w", m.Descriptor().FullName(), err)
 	}
-	var other protoreflect.Map
+	return nil
+}
+
+// span is where, in the wire encoding of an object, a message, list or
+// map member was written: the whole of it is replaced by a later member
+// of the same name, where protobuf would merge the two.
+type span struct {
+	f          *field
+	start, end int
+}
+
+// object reads a JSON object, which the decoder is at, as a message of
+// plan p, appending its wire encoding to out.
+func (d *decoder) object(p *plan, out []byte) ([]byte, error) {
+	if _, err := d.dec.ReadToken(); err != nil {
+		return out, err
+	}
+	spans := make([]span, 0, 4)
 	for {
 		if d.dec.PeekKind() == '}' {
 			_, err := d.dec.ReadToken()
-			return err
+			return out, err
 		}
 		quoted, err := d.dec.ReadValue()
 		if err != nil {
-			return err
+			return out, err
 		}
 		name := d.unquote(quoted)
 		if f := p.byKey[string(name)]; f != nil {
-			if err := d.member(f, m); err != nil {
-				return err
+			start := len(out)
+			var ok bool
+			if out, ok, err = d.member(f, out); err != nil {
+				return out, err
+			}
+			if ok && (f.list || f.isMap || f.kind == kMessage) {
+				out, spans = replace(out, spans, span{f, start, len(out)})
 			}
 			continue
 		}
 		if p.other == nil || dropped(name) {
 			if err := d.dec.SkipValue(); err != nil {
-				return err
+				return out, err
 			}
 			continue
 		}
-		key := string(name) // before the next read reuses the scratch space
+		// An other_fields entry: the name, then the value as JSON text.
+		out = protowire.AppendTag(out, OtherFieldsNumber, protowire.BytesType)
+		at := len(out)
+		out = protowire.AppendTag(out, 1, protowire.BytesType)
+		out = protowire.AppendBytes(out, name)
 		text, err := d.rawText()
 		if err != nil {
-			return err
+			return out, err
 		}
-		if other == nil {
-			other = m.Mutable(p.other).Map()
-		}
-		other.Set(protoreflect.ValueOfString(key).MapKey(), protoreflect.ValueOfString(text))
+		out = protowire.AppendTag(out, 2, protowire.BytesType)
+		out = protowire.AppendBytes(out, text)
+		out = insertLen(out, at)
 	}
 }
 
-// member reads the next value into field f of m. A value f cannot hold
-// leaves whatever f had.
-func (d *decoder) member(f *field, m protoreflect.Message) error {
+// replace records s, first cutting out the earlier member of s's field,
+// if any.
+func replace(out []byte, spans []span, s span) ([]byte, []span) {
+	for i, e := range spans {
+		if e.f != s.f {
+			continue
+		}
+		n := e.end - e.start
+		out = append(out[:e.start], out[e.end:]...)
+		for j := range spans {
+			if spans[j].start >= e.end {
+				spans[j].start -= n
+				spans[j].end -= n
+			}
+		}
+		s.start, s.end = s.start-n, s.end-n
+		spans[i] = s
+		return out, spans
+	}
+	return out, append(spans, s)
+}
+
+// insertLen puts the length of out[at:] before it, as a length-delimited
+// value on the wire.
+func insertLen(out []byte, at int) []byte {
+	n := len(out) - at
+	size := protowire.SizeVarint(uint64(n))
+	out = append(out, make([]byte, size)...)
+	copy(out[at+size:], out[at:at+n])
+	protowire.AppendVarint(out[:at], uint64(n))
+	return out
+}
+
+// member reads the next value as field f, appending its wire encoding to
+// out; ok is false, and nothing is appended, when f cannot hold the
+// value, which leaves whatever f had.
+func (d *decoder) member(f *field, out []byte) (_ []byte, ok bool, err error) {
 	switch {
 	case f.list:
 		if d.dec.PeekKind() != '[' {
-			return d.dec.SkipValue()
+			return out, false, d.dec.SkipValue()
 		}
-		return d.list(f, m)
+		out, err = d.list(f, out)
+		return out, true, err
 	case f.isMap:
 		if d.dec.PeekKind() != '{' {
-			return d.dec.SkipValue()
+			return out, false, d.dec.SkipValue()
 		}
-		return d.mapValue(f, m)
+		out, err = d.mapValue(f, out)
+		return out, true, err
 	}
-	v, ok, err := d.value(f, maker{m: m, fd: f.fd})
-	if err != nil || !ok {
-		return err
-	}
-	m.Set(f.fd, v)
-	return nil
-}
-
-// maker makes the new message of a message field, list element or map
-// value.
-type maker struct {
-	m  protoreflect.Message
-	fd protoreflect.FieldDescriptor
-	l  protoreflect.List
-	mv protoreflect.Map
-}
-
-func (k maker) new() protoreflect.Message {
-	switch {
-	case k.l != nil:
-		return k.l.NewElement().Message()
-	case k.mv != nil:
-		return k.mv.NewValue().Message()
-	}
-	return k.m.NewField(k.fd).Message()
+	return d.value(f, f.tag, out)
 }
 
 // value reads the next value as one of kind f.kind (a field's, a list
-// element's or a map value's); ok is false when the value cannot be one.
-func (d *decoder) value(f *field, mk maker) (v protoreflect.Value, ok bool, err error) {
+// element's or a map value's), appending it to out after tag.
+func (d *decoder) value(f *field, tag, out []byte) (_ []byte, ok bool, err error) {
 	k := d.dec.PeekKind()
 	switch {
 	case f.kind == kMessage && k == '{':
-		sub := mk.new()
-		if err := d.object(f.msg, sub); err != nil {
-			return v, false, err
-		}
-		return protoreflect.ValueOfMessage(sub), true, nil
+		return d.nested(f, tag, out)
 	case f.kind == kTimestamp && k == '"':
 		raw, err := d.dec.ReadValue()
 		if err != nil {
-			return v, false, err
+			return out, false, err
 		}
 		t, ok := parseTime(d.unquote(raw))
 		if !ok {
-			return v, false, nil
+			return out, false, nil
 		}
-		return protoreflect.ValueOfMessage(setTimestamp(mk.new(), t)), true, nil
+		// Both fields, zero or not, so that a later timestamp replaces an
+		// earlier one whole.
+		out = append(out, tag...)
+		at := len(out)
+		out = protowire.AppendTag(out, 1, protowire.VarintType)
+		out = protowire.AppendVarint(out, uint64(t.Unix()))
+		out = protowire.AppendTag(out, 2, protowire.VarintType)
+		out = protowire.AppendVarint(out, uint64(t.Nanosecond()))
+		return insertLen(out, at), true, nil
 	case f.kind != kMessage && f.kind != kTimestamp && (k == '"' || k == '0' || k == 't' || k == 'f'):
 		raw, err := d.dec.ReadValue()
 		if err != nil {
-			return v, false, err
+			return out, false, err
 		}
-		v, ok := d.scalar(f.kind, f.enum, raw)
-		return v, ok, nil
+		out, ok := d.scalar(f, tag, raw, out)
+		return out, ok, nil
 	}
-	return v, false, d.dec.SkipValue()
+	return out, false, d.dec.SkipValue()
+}
+
+// nested reads a JSON object, which the decoder is at, as a message of
+// f's, appending it to out after tag.
+func (d *decoder) nested(f *field, tag, out []byte) ([]byte, bool, error) {
+	out = append(out, tag...)
+	at := len(out)
+	out, err := d.object(f.msg, out)
+	if f.pkind == protoreflect.GroupKind {
+		return protowire.AppendTag(out, f.fd.Number(), protowire.EndGroupType), true, err
+	}
+	return insertLen(out, at), true, err
 }
 
 // scalar reads the JSON string, number or boolean raw as a value of kind
-// k.
-func (d *decoder) scalar(k kind, enum *enumNames, raw []byte) (protoreflect.Value, bool) {
+// f.kind, appending it to out after tag.
+func (d *decoder) scalar(f *field, tag, raw, out []byte) ([]byte, bool) {
 	switch raw[0] {
 	case 't', 'f':
-		return protoreflect.ValueOfBool(raw[0] == 't'), k == kBool
+		if f.kind != kBool {
+			return out, false
+		}
+		var v uint64
+		if raw[0] == 't' {
+			v = 1
+		}
+		return protowire.AppendVarint(append(out, tag...), v), true
 	case '"':
 		text := d.unquote(raw)
-		switch k {
+		switch f.kind {
 		case kString:
-			return protoreflect.ValueOfString(string(text)), true
+			return protowire.AppendBytes(append(out, tag...), text), true
 		case kDecimal:
-			return protoreflect.ValueOfString(string(text)), isNumber(text)
+			if !isNumber(text) {
+				return out, false
+			}
+			return protowire.AppendBytes(append(out, tag...), text), true
 		case kEnum:
-			n, ok := enum.byName[string(text)]
-			return protoreflect.ValueOfEnum(n), ok
+			n, ok := f.enum.byName[string(text)]
+			return appendVarint(out, tag, ok, uint64(n)), ok
 		case kBytes:
-			b, ok := decodeBase64(text)
-			return protoreflect.ValueOfBytes(b), ok
+			return appendBase64(out, tag, text)
 		}
-		return number(k, text)
+		return appendNumber(out, tag, f.pkind, text)
 	}
-	switch k {
+	switch f.kind {
 	case kString, kDecimal:
-		return protoreflect.ValueOfString(string(raw)), true
+		return protowire.AppendBytes(append(out, tag...), raw), true
 	}
-	return number(k, raw)
+	return appendNumber(out, tag, f.pkind, raw)
 }
 
-// number reads the JSON number text as a value of kind k, if k is a
-// number kind that holds it.
-func number(k kind, text []byte) (protoreflect.Value, bool) {
+// appendVarint appends tag and v to out when ok.
+func appendVarint(out, tag []byte, ok bool, v uint64) []byte {
+	if !ok {
+		return out
+	}
+	return protowire.AppendVarint(append(out, tag...), v)
+}
+
+// appendNumber appends the JSON number text to out after tag, as a value
+// of kind k, when k is a number kind that holds it.
+func appendNumber(out, tag []byte, k protoreflect.Kind, text []byte) ([]byte, bool) {
 	switch k {
-	case kInt32, kInt64:
+	case protoreflect.Int32Kind, protoreflect.Sint32Kind, protoreflect.Sfixed32Kind,
+		protoreflect.Int64Kind, protoreflect.Sint64Kind, protoreflect.Sfixed64Kind:
 		if !isInteger(text) {
-			return protoreflect.Value{}, false
+			return out, false
 		}
-		if k == kInt32 {
-			n, err := strconv.ParseInt(string(text), 10, 32)
-			return protoreflect.ValueOfInt32(int32(n)), err == nil
+		bits := 64
+		if k == protoreflect.Int32Kind || k == protoreflect.Sint32Kind || k == protoreflect.Sfixed32Kind {
+			bits = 32
 		}
-		n, err := strconv.ParseInt(string(text), 10, 64)
-		return protoreflect.ValueOfInt64(n), err == nil
-	case kUint32, kUint64:
+		n, err := strconv.ParseInt(string(text), 10, bits)
+		if err != nil {
+			return out, false
+		}
+		out = append(out, tag...)
+		switch k {
+		case protoreflect.Sint32Kind, protoreflect.Sint64Kind:
+			return protowire.AppendVarint(out, protowire.EncodeZigZag(n)), true
+		case protoreflect.Sfixed32Kind:
+			return protowire.AppendFixed32(out, uint32(n)), true
+		case protoreflect.Sfixed64Kind:
+			return protowire.AppendFixed64(out, uint64(n)), true
+		}
+		return protowire.AppendVarint(out, uint64(n)), true
+	case protoreflect.Uint32Kind, protoreflect.Fixed32Kind, protoreflect.Uint64Kind, protoreflect.Fixed64Kind:
 		if !isInteger(text) {
-			return protoreflect.Value{}, false
+			return out, false
 		}
 		if string(text) == "-0" {
 			text = text[1:]
 		}
-		if k == kUint32 {
-			n, err := strconv.ParseUint(string(text), 10, 32)
-			return protoreflect.ValueOfUint32(uint32(n)), err == nil
+		bits := 64
+		if k == protoreflect.Uint32Kind || k == protoreflect.Fixed32Kind {
+			bits = 32
 		}
-		n, err := strconv.ParseUint(string(text), 10, 64)
-		return protoreflect.ValueOfUint64(n), err == nil
-	case kFloat:
+		n, err := strconv.ParseUint(string(text), 10, bits)
+		if err != nil {
+			return out, false
+		}
+		out = append(out, tag...)
+		switch k {
+		case protoreflect.Fixed32Kind:
+			return protowire.AppendFixed32(out, uint32(n)), true
+		case protoreflect.Fixed64Kind:
+			return protowire.AppendFixed64(out, n), true
+		}
+		return protowire.AppendVarint(out, n), true
+	case protoreflect.FloatKind:
 		if !isNumber(text) {
-			return protoreflect.Value{}, false
+			return out, false
 		}
 		x, err := strconv.ParseFloat(string(text), 32)
-		return protoreflect.ValueOfFloat32(float32(x)), err == nil
-	case kDouble:
+		if err != nil {
+			return out, false
+		}
+		return protowire.AppendFixed32(append(out, tag...), math.Float32bits(float32(x))), true
+	case protoreflect.DoubleKind:
 		if !isNumber(text) {
-			return protoreflect.Value{}, false
+			return out, false
 		}
 		x, err := strconv.ParseFloat(string(text), 64)
-		return protoreflect.ValueOfFloat64(x), err == nil
-	}
-	return protoreflect.Value{}, false
-}
-
-// mapKey reads a member name as a key of kind k.
-func mapKey(k kind, name []byte) (protoreflect.MapKey, bool) {
-	switch k {
-	case kString:
-		return protoreflect.ValueOfString(string(name)).MapKey(), true
-	case kBool:
-		switch string(name) {
-		case "true":
-			return protoreflect.ValueOfBool(true).MapKey(), true
-		case "false":
-			return protoreflect.ValueOfBool(false).MapKey(), true
-		}
-		return protoreflect.MapKey{}, false
-	}
-	if v, ok := number(k, name); ok {
-		return v.MapKey(), true
-	}
-	return protoreflect.MapKey{}, false
-}
-
-// list reads a JSON array, which the decoder is at, into list field f of
-// m, replacing what f had: the elements f can hold, in order. No such
-// element leaves f empty.
-func (d *decoder) list(f *field, m protoreflect.Message) error {
-	if _, err := d.dec.ReadToken(); err != nil {
-		return err
-	}
-	l := m.NewField(f.fd).List()
-	for d.dec.PeekKind() != ']' {
-		v, ok, err := d.value(f, maker{l: l})
 		if err != nil {
-			return err
+			return out, false
 		}
-		if ok {
-			l.Append(v)
-		}
+		return protowire.AppendFixed64(append(out, tag...), math.Float64bits(x)), true
 	}
-	if _, err := d.dec.ReadToken(); err != nil {
-		return err
-	}
-	if l.Len() == 0 {
-		m.Clear(f.fd)
-		return nil
-	}
-	m.Set(f.fd, protoreflect.ValueOfList(l))
-	return nil
+	return out, false
 }
 
-// strictList reads a JSON array into repeated message field f of m as
-// Opentact's top-level lists have been read: a null element is an empty
-// message and an element of another type is an error.
-func (d *decoder) strictList(f *field, m protoreflect.Message) error {
+// list reads a JSON array, which the decoder is at, as list field f,
+// appending the elements f can hold, in order.
+func (d *decoder) list(f *field, out []byte) ([]byte, error) {
 	if _, err := d.dec.ReadToken(); err != nil {
-		return err
+		return out, err
 	}
-	l := m.NewField(f.fd).List()
+	for d.dec.PeekKind() != ']' {
+		var err error
+		if out, _, err = d.value(f, f.tag, out); err != nil {
+			return out, err
+		}
+	}
+	_, err := d.dec.ReadToken()
+	return out, err
+}
+
+// strictList reads a JSON array, which the decoder is at, into repeated
+// message field f as Opentact's top-level lists have been read: a null
+// element is an empty message and an element of another type is an
+// error.
+func (d *decoder) strictList(f *field, out []byte) ([]byte, error) {
+	if _, err := d.dec.ReadToken(); err != nil {
+		return out, err
+	}
 	for {
+		var err error
 		switch k := d.dec.PeekKind(); k {
 		case ']':
-			if _, err := d.dec.ReadToken(); err != nil {
-				return err
-			}
-			if l.Len() > 0 {
-				m.Set(f.fd, protoreflect.ValueOfList(l))
-			}
-			return nil
+			_, err := d.dec.ReadToken()
+			return out, err
 		case 'n':
-			if err := d.dec.SkipValue(); err != nil {
-				return err
-			}
-			l.Append(protoreflect.ValueOfMessage(l.NewElement().Message()))
+			err = d.dec.SkipValue()
+			out = protowire.AppendVarint(append(out, f.tag...), 0)
 		case '{':
-			e := l.NewElement().Message()
-			if err := d.object(f.msg, e); err != nil {
-				return err
-			}
-			l.Append(protoreflect.ValueOfMessage(e))
+			out, _, err = d.nested(f, f.tag, out)
 		default:
-			return d.notA(k, "an object")
+			return out, d.notA(k, "an object")
+		}
+		if err != nil {
+			return out, err
 		}
 	}
 }
 
-// mapValue reads a JSON object, which the decoder is at, into map field
-// f of m, replacing what f had: the members whose name is a key of f's
-// type and whose value f's values can hold.
-func (d *decoder) mapValue(f *field, m protoreflect.Message) error {
+// mapValue reads a JSON object, which the decoder is at, as map field f,
+// appending the members whose name is a key of f's type and whose value
+// f's values can hold.
+func (d *decoder) mapValue(f *field, out []byte) ([]byte, error) {
 	if _, err := d.dec.ReadToken(); err != nil {
-		return err
+		return out, err
 	}
-	mv := m.NewField(f.fd).Map()
+	keyTag := protowire.AppendTag(nil, 1, wireType(f.mapKey))
+	valTag := protowire.AppendTag(nil, 2, wireType(f.pkind))
 	for d.dec.PeekKind() != '}' {
 		quoted, err := d.dec.ReadValue()
 		if err != nil {
-			return err
+			return out, err
 		}
 		name := d.unquote(quoted)
 		if dropped(name) {
 			if err := d.dec.SkipValue(); err != nil {
-				return err
+				return out, err
 			}
 			continue
 		}
-		key, okKey := mapKey(f.mapKey, name)
-		v, ok, err := d.value(f, maker{mv: mv})
+		start := len(out)
+		out = append(out, f.tag...)
+		at := len(out)
+		out, okKey := appendKey(out, keyTag, f.mapKey, name)
+		out, ok, err := d.value(f, valTag, out)
 		if err != nil {
-			return err
+			return out, err
 		}
-		if ok && okKey {
-			mv.Set(key, v)
+		if !ok || !okKey {
+			out = out[:start]
+			continue
 		}
+		out = insertLen(out, at)
 	}
-	if _, err := d.dec.ReadToken(); err != nil {
-		return err
-	}
-	if mv.Len() == 0 {
-		m.Clear(f.fd)
-		return nil
-	}
-	m.Set(f.fd, protoreflect.ValueOfMap(mv))
-	return nil
+	_, err := d.dec.ReadToken()
+	return out, err
 }
 
-// setTimestamp sets the Timestamp message ts to t.
-func setTimestamp(ts protoreflect.Message, t time.Time) protoreflect.Message {
-	if g, ok := ts.Interface().(*timestamppb.Timestamp); ok {
-		g.Seconds, g.Nanos = t.Unix(), int32(t.Nanosecond())
-		return ts
+// appendKey appends the member name as a map key of kind k.
+func appendKey(out, tag []byte, k protoreflect.Kind, name []byte) ([]byte, bool) {
+	switch k {
+	case protoreflect.StringKind:
+		return protowire.AppendBytes(append(out, tag...), name), true
+	case protoreflect.BoolKind:
+		switch string(name) {
+		case "true":
+			return appendVarint(out, tag, true, 1), true
+		case "false":
+			return appendVarint(out, tag, true, 0), true
+		}
+		return out, false
 	}
-	fds := ts.Descriptor().Fields()
-	ts.Set(fds.ByNumber(1), protoreflect.ValueOfInt64(t.Unix()))
-	ts.Set(fds.ByNumber(2), protoreflect.ValueOfInt32(int32(t.Nanosecond())))
-	return ts
+	return appendNumber(out, tag, k, name)
 }
 
 // The range of a google.protobuf.Timestamp: 0001-01-01 to 9999-12-31 UTC.
@@ -493,13 +580,16 @@ func parseTime(s []byte) (time.Time, bool) {
 	return time.Time{}, false
 }
 
-func decodeBase64(s []byte) ([]byte, bool) {
+func appendBase64(out, tag, text []byte) ([]byte, bool) {
+	start := len(out)
+	out = append(out, tag...)
+	at := len(out)
 	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.URLEncoding, base64.RawStdEncoding, base64.RawURLEncoding} {
-		if b, err := enc.AppendDecode(nil, s); err == nil {
-			return b, true
+		if b, err := enc.AppendDecode(out, text); err == nil {
+			return insertLen(b, at), true
 		}
 	}
-	return nil, false
+	return out[:start], false
 }
 
 // unquote is the text of the JSON string quoted, in the decoder's scratch

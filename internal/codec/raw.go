@@ -15,14 +15,14 @@ type rawEncoder struct {
 // rawText reads the next value as other_fields keeps it: as JSON text,
 // numbers digit for digit, nesting as sent, strings re-encoded (invalid
 // UTF-8 becomes U+FFFD), members under a dropped name left out at any
-// depth.
-func (d *decoder) rawText() (string, error) {
+// depth. The text is valid until the next rawText.
+func (d *decoder) rawText() ([]byte, error) {
 	d.raw.buf.Reset()
 	d.raw.enc.Reset(&d.raw.buf, decodeOptions...)
 	if err := d.copyValue(); err != nil {
-		return "", err
+		return nil, err
 	}
-	return string(bytes.TrimSuffix(d.raw.buf.Bytes(), []byte("\n"))), nil
+	return bytes.TrimSuffix(d.raw.buf.Bytes(), []byte("\n")), nil
 }
 
 // copyValue copies the next value to d.raw.enc, leaving out any object
