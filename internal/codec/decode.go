@@ -530,9 +530,9 @@ func (d *decoder) mapValue(f *field, out []byte) ([]byte, error) {
 		start := len(out)
 		out = append(out, f.tag...)
 		at := len(out)
-		out, okKey := appendKey(out, keyTag, f.mapKey, name)
-		out, ok, err := d.value(f, valTag, out)
-		if err != nil {
+		var okKey, ok bool
+		out, okKey = appendKey(out, keyTag, f.mapKey, name)
+		if out, ok, err = d.value(f, valTag, out); err != nil {
 			return out, err
 		}
 		if !ok || !okKey {
