@@ -129,6 +129,17 @@ func planOf(md protoreflect.MessageDescriptor) *plan {
 	}
 	building := map[protoreflect.MessageDescriptor]*plan{}
 	p := buildPlan(md, building)
+	// A message cannot be coded when one it holds cannot.
+	for changed := true; changed; {
+		changed = false
+		for _, q := range building {
+			for _, f := range q.fields {
+				if f.msg != nil && f.msg.err != nil && q.err == nil {
+					q.err, changed = f.msg.err, true
+				}
+			}
+		}
+	}
 	for d, q := range building {
 		plans.LoadOrStore(d, q)
 	}

@@ -179,7 +179,10 @@ func (d *decoder) end() error {
 
 // unmarshal sets what was read into m.
 func (d *decoder) unmarshal(m protoreflect.Message) error {
-	if err := (proto.UnmarshalOptions{Merge: true}).Unmarshal(d.wire, m.Interface()); err != nil {
+	// Partial and deep messages are what the answer held: as lenient as
+	// the rest, and as deep as the JSON decoder allows.
+	opts := proto.UnmarshalOptions{Merge: true, AllowPartial: true, RecursionLimit: math.MaxInt32}
+	if err := opts.Unmarshal(d.wire, m.Interface()); err != nil {
 		return fmt.Errorf("codec: %s: %w", m.Descriptor().FullName(), err)
 	}
 	return nil
@@ -344,6 +347,15 @@ func (d *decoder) nested(f *field, tag, out []byte) ([]byte, bool, error) {
 	return insertLen(out, at), true, err
 }
 
+// emptyMessage appends an empty message as a value of f's.
+func emptyMessage(f *field, out []byte) []byte {
+	out = append(out, f.tag...)
+	if f.pkind == protoreflect.GroupKind {
+		return protowire.AppendTag(out, f.fd.Number(), protowire.EndGroupType)
+	}
+	return protowire.AppendVarint(out, 0)
+}
+
 // scalar reads the JSON string, number or boolean raw as a value of kind
 // f.kind, appending it to out after tag.
 func (d *decoder) scalar(f *field, tag, raw, out []byte) ([]byte, bool) {
@@ -494,7 +506,7 @@ func (d *decoder) strictList(f *field, out []byte) ([]byte, error) {
 			return out, err
 		case 'n':
 			err = d.dec.SkipValue()
-			out = protowire.AppendVarint(append(out, f.tag...), 0)
+			out = emptyMessage(f, out)
 		case '{':
 			out, _, err = d.nested(f, f.tag, out)
 		default:

@@ -267,6 +267,36 @@ func TestDecodeErrors(t *testing.T) {
 	if err := codec.Decode([]byte(`{"b":"x"}`), newTest(t, "Clash")); err == nil {
 		t.Error("Decode into a message whose fields share a key succeeded, want an error")
 	}
+	if err := codec.Decode([]byte(`{}`), newTest(t, "HoldsClash")); err == nil {
+		t.Error("Decode into a message holding one whose fields share a key succeeded, want an error")
+	}
+}
+
+// TestDecodeOtherEncodings: a required field that is absent fails
+// nothing; delimited (group) messages are read as any other.
+func TestDecodeOtherEncodings(t *testing.T) {
+	t.Parallel()
+	req := newTest(t, "Required")
+	if err := codec.Decode([]byte(`{"s":"x"}`), req); err != nil {
+		t.Errorf("Decode without a required field: %v", err)
+	}
+	if diff := cmp.Diff(parseTest(t, "Required", `s: "x"`), req, protocmp.Transform()); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+
+	got := newTest(t, "Delimited")
+	if err := codec.Decode([]byte(`{"g":{"s":"x","g":{}},"g":{"s":"y","g":{}},"gs":[{"s":"a"},1,{}]}`), got); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(parseTest(t, "Delimited", `g { s: "y" g {} } gs { s: "a" } gs {}`), got, protocmp.Transform()); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+	if err := codec.DecodeField([]byte(`[null,{"s":"b"}]`), got, fieldOf(t, got, "gs")); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(parseTest(t, "Delimited", `g { s: "y" g {} } gs {} gs { s: "b" }`), got, protocmp.Transform()); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
 }
 
 // TestDecodeField: a payload into one field of a response.

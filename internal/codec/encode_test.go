@@ -92,6 +92,9 @@ func TestEncodeErrors(t *testing.T) {
 	if _, err := codec.Encode(nil, parseTest(t, "Clash", `a: "x"`), nil); err == nil {
 		t.Error("Encode of a message whose fields share a key succeeded, want an error")
 	}
+	if _, err := codec.Encode(nil, parseTest(t, "HoldsClash", ``), nil); err == nil {
+		t.Error("Encode of a message holding one whose fields share a key succeeded, want an error")
+	}
 }
 
 // TestEncodeGenerated: request messages of the API, with the fields a

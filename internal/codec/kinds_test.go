@@ -105,6 +105,21 @@ message_type {
   field { name: "s" number: 1 type: TYPE_STRING }
 }
 message_type {
+  name: "HoldsClash"
+  field { name: "c" number: 1 type: TYPE_MESSAGE type_name: ".codectest.Clash" }
+}
+message_type {
+  name: "Required"
+  field { name: "r" number: 1 type: TYPE_STRING options { features { field_presence: LEGACY_REQUIRED } } }
+  field { name: "s" number: 2 type: TYPE_STRING }
+}
+message_type {
+  name: "Delimited"
+  field { name: "g" number: 1 type: TYPE_MESSAGE type_name: ".codectest.Delimited" options { features { message_encoding: DELIMITED } } }
+  field { name: "gs" number: 2 label: LABEL_REPEATED type: TYPE_MESSAGE type_name: ".codectest.Delimited" options { features { message_encoding: DELIMITED } } }
+  field { name: "s" number: 3 type: TYPE_STRING }
+}
+message_type {
   name: "Clash"
   field { name: "a" number: 1 type: TYPE_STRING options { [opentact.api.v1.field] { key: "b" } } }
   field { name: "b" number: 2 type: TYPE_STRING }
@@ -137,7 +152,7 @@ func newTest(t testing.TB, name protoreflect.Name) *dynamicpb.Message {
 func parseTest(t testing.TB, name protoreflect.Name, text string) *dynamicpb.Message {
 	t.Helper()
 	m := newTest(t, name)
-	if err := prototext.Unmarshal([]byte(text), m); err != nil {
+	if err := (prototext.UnmarshalOptions{AllowPartial: true}).Unmarshal([]byte(text), m); err != nil {
 		t.Fatalf("test data %q: %v", text, err)
 	}
 	return m
