@@ -88,7 +88,7 @@ func DecodeField(b []byte, m protoreflect.Message, fd protoreflect.FieldDescript
 	return d.unmarshal(m)
 }
 
-// fieldOf is f's plan, also for a field whose key is dropped.
+// fieldOf is fd's entry in p, also for a field whose key is dropped.
 func (p *plan) fieldOf(fd protoreflect.FieldDescriptor) *field {
 	for _, f := range p.fields {
 		if f.fd == fd || f.fd.Number() == fd.Number() && f.fd.FullName() == fd.FullName() {
@@ -99,12 +99,12 @@ func (p *plan) fieldOf(fd protoreflect.FieldDescriptor) *field {
 }
 
 // decoder is a pooled jsontext.Decoder reading straight from the input,
-// with scratch space for unquoting, for other_fields' text and for the
-// protobuf wire encoding of what it reads.
+// with scratch space for unquoting and for other_fields' text.
 //
-// What is read is written as protobuf's wire encoding, which
-// proto.Unmarshal then sets into the message: that is protobuf's fast
-// path, for generated and dynamic messages alike.
+// What it reads it writes as protobuf's wire encoding, into wire, which
+// proto.Unmarshal then sets into the message: protobuf's fast path, for
+// generated and dynamic messages alike, costs far less than setting each
+// field through protoreflect.
 type decoder struct {
 	in      bytes.Buffer
 	dec     jsontext.Decoder
