@@ -162,10 +162,9 @@ var areas = []struct {
 	name     string
 	patterns []string
 }{
-	{"decoding Opentact's JSON (go-json-experiment/json, encoding/json)", []string{
-		"encoding/json.", "go-json-experiment/json", "internal/upstream.decode", "internal/upstream.(*Account)",
-		"internal/upstream.(*String)", "internal/upstream.(*Time)", "internal/upstream.(*Decimal)", "internal/upstream.(*Bool)",
-		"internal/upstream.(*Int32)", "internal/upstream.readValue", "internal/upstream.unquote",
+	{"decoding Opentact's JSON (internal/codec, go-json-experiment/json, encoding/json)", []string{
+		"encoding/json.", "go-json-experiment/json", "internal/codec.", "internal/upstream.decode",
+		"internal/upstream.(*text)", "internal/upstream.(*flag)", "internal/upstream.unquote",
 	}},
 	{"bounds (admission, overload gate, rapid-reset guard)", []string{
 		"internal/admission.", "internal/netguard.", "internal/upstream.(*gate)", "internal/server.(*admitter)",
@@ -178,7 +177,7 @@ var areas = []struct {
 		// and builds its answer: the work the facade's upstream client does.
 		"net/http.(*Client)", "net/http.send", "net/http.NewRequest", "main.(*floor).GetAuth",
 	}},
-	{"service (credentials, sharing, cache, mapping)", []string{"opentact-facade/service."}},
+	{"engine (credentials, validation, sharing, cache, the request's encoding)", []string{"internal/engine.", "internal/apierr.", "opentact-facade/service."}},
 	{"access log interceptor", []string{"internal/server.(*Server).logCall", "internal/server.(*Server).unaryInterceptors", "internal/server.restClient", "log/slog."}},
 	{"metrics (Prometheus)", []string{"prometheus"}},
 	{"protobuf encoding (binary; JSON for REST)", []string{

@@ -612,7 +612,7 @@ func (rep *report) write(path string) error {
 	rep.peakRows(&b)
 	fmt.Fprintf(&b, "\n### Cache\n\nA facade with `--cache-ttl=10m --cache-max-entries=%d`, called over gRPC by 64 callers, each distinct user once; RSS read 0.5s after each step.\n\n", o.cacheMaxEntries)
 	rep.cacheRows(&b)
-	fmt.Fprintf(&b, "\n## Micro-benchmarks\n\n`go test -run '^$' -benchmem -benchtime %s`: `-bench .` in `./service` (the payload and error mappings), `-bench Decode` in `./internal/upstream` (Opentact's answer, by the client's decoder) and `-bench RESTAnswer` in `./internal/server` (the REST answer, by the gateway's marshaler); run after the load phases, once the sandbox and the facades are stopped.\n\n", o.microTime)
+	fmt.Fprintf(&b, "\n## Micro-benchmarks\n\n`go test -run '^$' -benchmem -benchtime %s`: `-bench Mapping` in `./internal/codec` (Opentact's payload to its message, by the codec and by the typed structs it replaced), `-bench ErrorStatus` in `./internal/apierr` (the error mapping) and `-bench RESTAnswer` in `./internal/server` (the REST answer, by the gateway's marshaler); run after the load phases, once the sandbox and the facades are stopped.\n\n", o.microTime)
 	if rep.micro == "" {
 		fmt.Fprintln(&b, "Not run (`-micro=false`).")
 	} else {
@@ -626,7 +626,8 @@ func (rep *report) write(path string) error {
 }
 
 // mappingRows puts BenchmarkMapping's before and after side by side: the
-// GET /rest/auth answer to its message, before and after other_fields.
+// payload of GET /rest/auth's answer to its message, by the typed structs
+// and mapping the codec replaced and by the codec.
 func mappingRows(w io.Writer, micro string) {
 	type result struct{ ns, allocs float64 }
 	got := map[string]result{}
@@ -648,22 +649,22 @@ func mappingRows(w io.Writer, micro string) {
 			continue
 		}
 		got[name] = r
-		if strings.Contains(name, "/before/") {
+		if strings.HasSuffix(name, "/before/decode+map") {
 			keys = append(keys, name)
 		}
 	}
 	if len(keys) == 0 {
 		return
 	}
-	fmt.Fprintf(w, "### Mapping, before and after other_fields\n\n`BenchmarkMapping` in `./service`: GET /rest/auth's answer to its message. *documented* is Opentact's documented answer, which has nothing unmodelled; *full* has every documented field and members carried in `other_fields`. *before* is the decoding and mapping as they were before `other_fields` (kept in `service/baseline_test.go`).\n\n")
-	fmt.Fprintf(w, "| profile | step | before ns/op | after ns/op | after / before | allocs before → after |\n| --- | --- | ---: | ---: | ---: | ---: |\n")
+	fmt.Fprintf(w, "### Decoding, before and after the codec\n\n`BenchmarkMapping` in `./internal/codec`: the payload of GET /rest/auth's answer to GetAuth's message. *documented* is Opentact's documented answer, which has nothing unmodelled; *full* has every documented field and members carried in `other_fields`. *before* is the typed structs and mapping the codec replaced (kept in `bench/legacy`), *after* the codec.\n\n")
+	fmt.Fprintf(w, "| profile | before ns/op | after ns/op | after / before | allocs before → after |\n| --- | ---: | ---: | ---: | ---: |\n")
 	for _, k := range keys {
 		before, after := got[k], got[strings.Replace(k, "/before/", "/after/", 1)]
 		if after.ns == 0 {
 			continue
 		}
-		profile, step, _ := strings.Cut(k, "/before/")
-		fmt.Fprintf(w, "| %s | %s | %.0f | %.0f | %.2f | %.0f → %.0f |\n", profile, step, before.ns, after.ns, after.ns/before.ns, before.allocs, after.allocs)
+		profile, _, _ := strings.Cut(k, "/before/")
+		fmt.Fprintf(w, "| %s | %.0f | %.0f | %.2f | %.0f → %.0f |\n", profile, before.ns, after.ns, after.ns/before.ns, before.allocs, after.allocs)
 	}
 	fmt.Fprintln(w)
 }
@@ -691,12 +692,12 @@ func runMicro(ctx context.Context, goCmd, benchtime string) (string, error) {
 	return all.String(), nil
 }
 
-// microBenchmarks are the Go benchmarks the report runs: the payload and
-// error mappings, and the JSON codecs (Opentact's answer
+// microBenchmarks are the Go benchmarks the report runs: the payload's
+// decoding and the error mapping, and the JSON codecs (Opentact's answer
 // in, the REST answer out), with encoding/json beside the client's decoder.
 var microBenchmarks = []struct{ pkg, pattern string }{
-	{"./service", "."},
-	{"./internal/upstream", "^BenchmarkDecode$"},
+	{"./internal/codec", "^BenchmarkMapping$"},
+	{"./internal/apierr", "^BenchmarkErrorStatus$"},
 	{"./internal/server", "^BenchmarkRESTAnswer$"},
 }
 
