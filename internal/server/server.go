@@ -374,6 +374,7 @@ func upstreamOptions(opts Options) ([]upstream.Option, error) {
 	if tp := opts.TracerProvider; tp != nil {
 		// A client span per request to Opentact, and traceparent on it.
 		// Trace context only: a caller's baggage is not Opentact's to see.
+		// r.URL is the route template (see upstream.WithTransportWrapper).
 		uopts = append(uopts, upstream.WithTransportWrapper(func(rt http.RoundTripper) http.RoundTripper {
 			return otelhttp.NewTransport(rt,
 				otelhttp.WithTracerProvider(tp),

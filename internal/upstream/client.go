@@ -159,7 +159,10 @@ func WithTransportTimeouts(t TransportTimeouts) Option {
 }
 
 // WithTransportWrapper wraps the client's transport, the default one or
-// WithHTTPClient's, e.g. in otelhttp.NewTransport for traces.
+// WithHTTPClient's, e.g. in otelhttp.NewTransport for traces. The wrapper
+// sees each request's URL as its endpoint's route template
+// (https://host/rest/token/%7Buuid%7D), never the path values; the
+// request is sent to its real URL beneath it.
 func WithTransportWrapper(wrap func(http.RoundTripper) http.RoundTripper) Option {
 	return func(c *Client) { c.wrap = wrap }
 }
@@ -222,8 +225,8 @@ func New(baseURL string, opts ...Option) (*Client, error) {
 		if rt == nil {
 			rt = http.DefaultTransport
 		}
-		// The wrapper (tracing) sees a secret-path request by its route
-		// alone; revealURL, under it, sends it to its real URL.
+		// The wrapper (tracing) sees a request by its route alone;
+		// revealURL, under it, sends it to its real URL.
 		c.http.Transport = c.wrap(revealURL{rt})
 	}
 	c.http.CheckRedirect = func(*http.Request, []*http.Request) error {
@@ -496,7 +499,10 @@ func (k *call) send(ctx context.Context) (_ []byte, status int, _ error) {
 			GotConn: func(httptrace.GotConnInfo) { k.written = true },
 		})
 	}
-	if k.ep.secretPath && c.wrap != nil {
+	if c.wrap != nil && k.path != k.ep.route {
+		// A path value (a token's uuid, or its secret) is the caller's
+		// data: the wrapper (tracing) names the request and fills url.full
+		// from the route template instead, for every endpoint.
 		ctx = context.WithValue(ctx, realURLKey{}, &u)
 		shown := *c.base
 		shown.Path, shown.RawPath = c.base.Path+k.ep.route, ""
@@ -537,12 +543,12 @@ func (k *call) send(ctx context.Context) (_ []byte, status int, _ error) {
 	return body, resp.StatusCode, nil
 }
 
-// realURLKey carries a secret-path request's real URL past the transport
-// wrapper (tracing), which sees only the route; see revealURL.
+// realURLKey carries a request's real URL past the transport wrapper
+// (tracing), which sees only the route; see revealURL.
 type realURLKey struct{}
 
-// revealURL is the transport under the wrapper: it sends a secret-path
-// request to its real URL.
+// revealURL is the transport under the wrapper: it sends a request shown
+// by its route to its real URL.
 type revealURL struct{ next http.RoundTripper }
 
 func (t revealURL) RoundTrip(r *http.Request) (*http.Response, error) {

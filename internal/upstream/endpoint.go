@@ -14,7 +14,7 @@ import (
 type Endpoint[T any] struct {
 	name       string
 	method     string
-	route      string   // the path template, as declared: for logs, spans and metrics
+	route      string   // the path template, as declared: all that logs, spans and metrics see
 	literal    []string // the template's literal parts, one more than its parameters
 	params     []string // the parameters' names
 	idempotent bool
@@ -32,9 +32,9 @@ type endpointFlags struct{ idempotent, secretPath bool }
 // byte of it was written.
 func Idempotent() EndpointOption { return func(f *endpointFlags) { f.idempotent = true } }
 
-// SecretPath marks an endpoint whose path parameters are secrets: the
-// request's URL is shown to tracing and logs as its template only, and
-// Opentact's messages are scrubbed of the values.
+// SecretPath marks an endpoint whose path parameters are secrets:
+// Opentact's messages are scrubbed of the values (see scrub). Tracing and
+// logs see every endpoint's URL as its template only, secret or not.
 func SecretPath() EndpointOption { return func(f *endpointFlags) { f.secretPath = true } }
 
 // NewEndpoint declares an Opentact call. name is its metric label (such as
