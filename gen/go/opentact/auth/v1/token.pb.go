@@ -335,7 +335,9 @@ func (x *ListTokensResponse) GetTokens() []*Token {
 // set are sent.
 type UpdateTokenRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The token's uuid; required.
+	// The token's uuid, as Token.uuid gives it; required, and a UUID (such
+	// as bac27d93-df33-4e47-b4a1-edfcae0d3654), so that no other word (such
+	// as "all" or "list") reaches Opentact's path.
 	Uuid string `protobuf:"bytes,1,opt,name=uuid,proto3" json:"uuid,omitempty"`
 	// A new name; left as it is when unset.
 	Name *string `protobuf:"bytes,2,opt,name=name,proto3,oneof" json:"name,omitempty"`
@@ -652,9 +654,9 @@ const file_opentact_auth_v1_token_proto_rawDesc = "" +
 	"\x05token\x18\x01 \x01(\v2\x17.opentact.auth.v1.TokenR\x05token\"\x13\n" +
 	"\x11ListTokensRequest\"E\n" +
 	"\x12ListTokensResponse\x12/\n" +
-	"\x06tokens\x18\x01 \x03(\v2\x17.opentact.auth.v1.TokenR\x06tokens\"\x86\x01\n" +
-	"\x12UpdateTokenRequest\x12&\n" +
-	"\x04uuid\x18\x01 \x01(\tB\x12\xbaH\x0fr\r\x10\x01Z\x03allZ\x04listR\x04uuid\x12\x17\n" +
+	"\x06tokens\x18\x01 \x03(\v2\x17.opentact.auth.v1.TokenR\x06tokens\"|\n" +
+	"\x12UpdateTokenRequest\x12\x1c\n" +
+	"\x04uuid\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x04uuid\x12\x17\n" +
 	"\x04name\x18\x02 \x01(\tH\x00R\x04name\x88\x01\x01\x12\x1e\n" +
 	"\x03ttl\x18\x03 \x01(\x05B\a\xbaH\x04\x1a\x02(<H\x01R\x03ttl\x88\x01\x01B\a\n" +
 	"\x05_nameB\x06\n" +
