@@ -297,6 +297,23 @@ func TestTokenRequestsValidatedBeforeOpentact(t *testing.T) {
 			_, err := f.tokens.DeleteToken(ctx, &authv1.DeleteTokenRequest{Token: "all"})
 			return err
 		}, http.MethodPost, "/v1/tokens:delete", `{"token":"all"}`, []string{"token"}},
+		// In any letter case: Opentact's path may not tell ALL from all.
+		{"delete the token named ALL", func(ctx context.Context) error {
+			_, err := f.tokens.DeleteToken(ctx, &authv1.DeleteTokenRequest{Token: "ALL"})
+			return err
+		}, http.MethodPost, "/v1/tokens:delete", `{"token":"ALL"}`, []string{"token"}},
+		{"delete the token named All", func(ctx context.Context) error {
+			_, err := f.tokens.DeleteToken(ctx, &authv1.DeleteTokenRequest{Token: "All"})
+			return err
+		}, http.MethodPost, "/v1/tokens:delete", `{"token":"All"}`, []string{"token"}},
+		{"delete the token named LIST", func(ctx context.Context) error {
+			_, err := f.tokens.DeleteToken(ctx, &authv1.DeleteTokenRequest{Token: "LIST"})
+			return err
+		}, http.MethodPost, "/v1/tokens:delete", `{"token":"LIST"}`, []string{"token"}},
+		{"delete the token named lIsT", func(ctx context.Context) error {
+			_, err := f.tokens.DeleteToken(ctx, &authv1.DeleteTokenRequest{Token: "lIsT"})
+			return err
+		}, http.MethodPost, "/v1/tokens:delete", `{"token":"lIsT"}`, []string{"token"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := tc.grpc(basicCtx(t))
