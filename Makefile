@@ -31,7 +31,7 @@ BUF_PATHS     := --path proto/opentact
 
 # Fuzz targets as package:FuzzName. `make test` runs each for FUZZ_SMOKE;
 # `make fuzz` for FUZZTIME each.
-FUZZ_TARGETS := ./service:FuzzAuthResponse ./internal/upstream:FuzzParseCredentials ./internal/upstream:FuzzDecodeAnswer
+FUZZ_TARGETS := ./service:FuzzAuthResponse ./internal/upstream:FuzzParseCredentials ./internal/upstream:FuzzDecodeAnswer ./internal/upstream:FuzzScrub
 FUZZ_SMOKE   ?= 3s
 FUZZTIME     ?= 2m
 

@@ -670,10 +670,11 @@ func statusError(resp *http.Response, body []byte, creds Credentials, secrets []
 	if json.Unmarshal(body, &eb) != nil {
 		return e
 	}
+	sc := newScrubber(creds, secrets)
 	if eb.Message.Valid {
-		e.Message = scrub(eb.Message.Value, creds, secrets...)
+		e.Message = sc.scrub(eb.Message.Value)
 	}
-	e.Fields = fieldErrors(eb.Fields, creds, secrets)
+	e.Fields = fieldErrors(eb.Fields, sc)
 	return e
 }
 
@@ -683,7 +684,7 @@ const maxFields = 32
 // fieldErrors reads the entries of "fields", each an object with a
 // "message" (or the message itself as a string), sorted by field; their
 // text is scrubbed as Opentact's message is.
-func fieldErrors(fields map[string]json.RawMessage, creds Credentials, secrets []string) []FieldError {
+func fieldErrors(fields map[string]json.RawMessage, sc scrubber) []FieldError {
 	if len(fields) == 0 {
 		return nil
 	}
@@ -698,7 +699,7 @@ func fieldErrors(fields map[string]json.RawMessage, creds Credentials, secrets [
 		} else if json.Unmarshal(raw, &entry) == nil && entry.Message.Valid {
 			msg = entry.Message.Value
 		}
-		out = append(out, FieldError{Field: scrub(name, creds, secrets...), Message: scrub(msg, creds, secrets...)})
+		out = append(out, FieldError{Field: sc.scrub(name), Message: sc.scrub(msg)})
 	}
 	slices.SortFunc(out, func(a, b FieldError) int { return strings.Compare(a.Field, b.Field) })
 	if len(out) > maxFields {
