@@ -110,11 +110,11 @@ func (s *telSecrets) in(where, text string) []string {
 // telMetrics is one scrape of /metrics, parsed.
 type telMetrics map[string]*dto.MetricFamily
 
-// telScrape scrapes GET /metrics on the facade's HTTP port, in the
+// telScrape scrapes GET /metrics on the facade's admin port, in the
 // Prometheus text format, and parses it.
 func telScrape(t *testing.T, f *facade) (telMetrics, string) {
 	t.Helper()
-	resp, body := f.rest(t, http.MethodGet, "/metrics", nil)
+	resp, body := f.admin(t, "/metrics")
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("GET /metrics: %d %s", resp.StatusCode, body)
 	}

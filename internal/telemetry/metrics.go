@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/opentact-facade/opentact-facade/internal/netguard"
 	"github.com/opentact-facade/opentact-facade/internal/upstream"
 	"github.com/opentact-facade/opentact-facade/internal/version"
 )
@@ -43,8 +44,13 @@ const (
 
 var shedReasons = []string{ShedInFlight, upstream.ShedQueue, upstream.ShedDeadline, upstream.ShedCallerGone, ShedRequestTimeout, ShedShutdown}
 
-// Listeners are the values of the listener label.
-var listeners = []string{"grpc", "rest"}
+// Listeners are the values of the listener label: the two public ports
+// and the admin port (probes and metrics).
+var listeners = []string{"grpc", "rest", "admin"}
+
+// Why a listener refused a connection, the reason label of
+// opentact_facade_connections_refused_total: netguard's reasons.
+var refusedReasons = []string{netguard.RefusedMax, netguard.RefusedPerClient}
 
 // NewMetrics registers the gRPC server metrics, the upstream client
 // metrics, the Go runtime and process collectors, and
@@ -63,8 +69,8 @@ func NewMetrics(breakerState func() string) *Metrics {
 		}, []string{"reason"}),
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "opentact_facade_connections_refused_total",
-			Help: "Connections closed as soon as accepted because the listener had as many open as it allows.",
-		}, []string{"listener"}),
+			Help: "Connections closed as soon as accepted, by listener and reason: max_connections (the listener had as many open as it allows), max_connections_per_client (the client's address had as many open as it allows).",
+		}, []string{"listener", "reason"}),
 		cut: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "opentact_facade_connections_cut_total",
 			Help: "Connections the facade ended for abuse, by reason: rapid_reset (HTTP/2 streams reset by the client as fast as it opened them).",
@@ -75,7 +81,9 @@ func NewMetrics(breakerState func() string) *Metrics {
 		m.shed.WithLabelValues(r)
 	}
 	for _, l := range listeners {
-		m.refused.WithLabelValues(l)
+		for _, r := range refusedReasons {
+			m.refused.WithLabelValues(l, r)
+		}
 	}
 	m.cut.WithLabelValues("rapid_reset")
 	buildInfo := prometheus.NewGauge(prometheus.GaugeOpts{
@@ -107,9 +115,11 @@ func (m *Metrics) Handler() http.Handler {
 // Shed counts a call refused for reason (one of the Shed* reasons).
 func (m *Metrics) Shed(reason string) { m.shed.WithLabelValues(reason).Inc() }
 
-// ConnectionRefused counts a connection the listener ("grpc" or "rest")
-// closed because it was at its bound.
-func (m *Metrics) ConnectionRefused(listener string) { m.refused.WithLabelValues(listener).Inc() }
+// ConnectionRefused counts a connection the listener ("grpc", "rest" or
+// "admin") closed because it was at a bound; reason is netguard's.
+func (m *Metrics) ConnectionRefused(listener, reason string) {
+	m.refused.WithLabelValues(listener, reason).Inc()
+}
 
 // ConnectionCut counts a connection ended for abuse.
 func (m *Metrics) ConnectionCut(reason string) { m.cut.WithLabelValues(reason).Inc() }
