@@ -122,7 +122,8 @@ func (f *facade) admin(t testing.TB, path string) (*http.Response, []byte) {
 	return f.do(t, f.adminURL, http.MethodGet, path, nil, "")
 }
 
-// do calls method path under base with the headers and body given.
+// do calls method path under base with the headers and body given, a
+// body as application/json unless header says otherwise.
 func (f *facade) do(t testing.TB, base, method, path string, header http.Header, body string) (*http.Response, []byte) {
 	t.Helper()
 	var rd io.Reader
@@ -132,6 +133,9 @@ func (f *facade) do(t testing.TB, base, method, path string, header http.Header,
 	req, err := http.NewRequest(method, base+path, rd)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if _, set := header["Content-Type"]; body != "" && !set {
+		req.Header.Set("Content-Type", "application/json") // as the API asks; a test of it sets its own, or nil for none
 	}
 	for k, vs := range header {
 		req.Header[k] = vs

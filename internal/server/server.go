@@ -286,7 +286,7 @@ func New(opts Options) (*Server, error) {
 		return nil, err
 	}
 	s.http = &http.Server{
-		Handler:           s.routes(s.admit.restHandler(gateway, checkRequest(gateway, routes))),
+		Handler:           s.routes(s.admit.restHandler(gateway, newRESTEdge(gateway, routes).check(gateway))),
 		ReadHeaderTimeout: opts.ReadHeaderTimeout,
 		ReadTimeout:       opts.ReadHeaderTimeout + opts.RequestTimeout,
 		// A REST call lasts at most the longest call timeout; leave room
