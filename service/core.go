@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -269,28 +270,34 @@ func (c *Core) failed(ctx context.Context, method string, creds upstream.Credent
 	return st.Err()
 }
 
-// validate checks msg against the rules in its proto (protovalidate): a
-// request that breaks one is InvalidArgument with a BadRequest naming each
-// field, and is never sent.
+// validate checks msg's text (textViolations: no control or bidi
+// characters, bounded lengths, whatever the method) and the rules in its
+// proto (protovalidate): a request that breaks one is InvalidArgument
+// with a BadRequest naming each field, and is never sent.
 func (c *Core) validate(msg proto.Message) error {
-	err := c.validator.Validate(msg)
-	if err == nil {
+	violations := textViolations(msg.ProtoReflect())
+	if err := c.validator.Validate(msg); err != nil {
+		var verr *protovalidate.ValidationError
+		if !errors.As(err, &verr) {
+			return withInfo(codes.Internal, "internal error: the request could not be validated", ReasonInternalError, 0).Err()
+		}
+		for _, v := range verr.Violations {
+			violations = append(violations, &errdetails.BadRequest_FieldViolation{
+				Field:       protovalidate.FieldPathString(v.Proto.GetField()),
+				Description: v.Proto.GetMessage(),
+				Reason:      v.Proto.GetRuleId(),
+			})
+		}
+	}
+	if len(violations) == 0 {
 		return nil
 	}
-	var verr *protovalidate.ValidationError
-	if !errors.As(err, &verr) {
-		return withInfo(codes.Internal, "internal error: the request could not be validated", ReasonInternalError, 0).Err()
-	}
-	br := &errdetails.BadRequest{}
+	br := &errdetails.BadRequest{FieldViolations: violations}
 	var fields []string
-	for _, v := range verr.Violations {
-		field := protovalidate.FieldPathString(v.Proto.GetField())
-		fields = append(fields, field)
-		br.FieldViolations = append(br.FieldViolations, &errdetails.BadRequest_FieldViolation{
-			Field:       field,
-			Description: v.Proto.GetMessage(),
-			Reason:      v.Proto.GetRuleId(),
-		})
+	for _, v := range br.FieldViolations {
+		if !slices.Contains(fields, v.GetField()) {
+			fields = append(fields, v.GetField())
+		}
 	}
 	st := withInfo(codes.InvalidArgument, "invalid request: "+strings.Join(fields, ", "), ReasonInvalidRequest, 0)
 	return withDetail(st, br).Err()
