@@ -1,23 +1,18 @@
 package server
 
 import (
-	"context"
-	"math"
-	"net/http"
 	"net/textproto"
-	"strconv"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
-	"google.golang.org/genproto/googleapis/rpc/errdetails"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/opentact-facade/opentact-facade/internal/upstream"
 )
 
 // newGateway returns grpc-gateway's mux, for the services to register
-// their routes on; restEdge.check puts the facade's checks in front of it.
-func newGateway() *runtime.ServeMux {
+// their routes on; e.check puts the facade's checks in front of it, and
+// e answers its errors.
+func newGateway(e *restEdge) *runtime.ServeMux {
 	return runtime.NewServeMux(
 		runtime.WithMarshalerOption(runtime.MIMEWildcard, restMarshaler()),
 		runtime.WithIncomingHeaderMatcher(credentialHeaderMatcher),
@@ -25,7 +20,8 @@ func newGateway() *runtime.ServeMux {
 		runtime.WithOutgoingHeaderMatcher(dropAll),
 		runtime.WithOutgoingTrailerMatcher(dropAll),
 		runtime.WithDisableHTTPMethodOverride(),
-		runtime.WithErrorHandler(errorHandler),
+		runtime.WithErrorHandler(e.errorHandler),
+		runtime.WithRoutingErrorHandler(e.routingErrorHandler),
 	)
 }
 
@@ -66,15 +62,3 @@ func credentialHeaderMatcher(key string) (string, bool) {
 }
 
 func dropAll(string) (string, bool) { return "", false }
-
-// errorHandler is grpc-gateway's, plus a Retry-After header when the status
-// carries a google.rpc.RetryInfo (a 429 or 503 from Opentact).
-func errorHandler(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
-	for _, d := range status.Convert(err).Details() {
-		if ri, ok := d.(*errdetails.RetryInfo); ok && ri.GetRetryDelay() != nil {
-			secs := math.Ceil(ri.GetRetryDelay().AsDuration().Seconds())
-			w.Header().Set("Retry-After", strconv.Itoa(int(secs)))
-		}
-	}
-	runtime.DefaultHTTPErrorHandler(ctx, mux, m, w, r, err)
-}

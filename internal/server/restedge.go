@@ -2,32 +2,67 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
+	"math"
 	"mime"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/opentact-facade/opentact-facade/internal/logs"
 	"github.com/opentact-facade/opentact-facade/internal/openapi"
+	"github.com/opentact-facade/opentact-facade/internal/telemetry"
 	"github.com/opentact-facade/opentact-facade/service"
 )
 
 // restEdge is what the REST port checks before grpc-gateway decodes a
 // request, and how it answers a request it refuses: with a JSON
-// google.rpc.Status, as every other REST error.
+// google.rpc.Status, as every other REST error. Every request refused
+// before a handler, by the edge or by the gateway (no route, a body it
+// cannot decode), is counted by reason and logged, rate limited.
 type restEdge struct {
-	mux    *runtime.ServeMux
-	routes []openapi.Route
+	mux     *runtime.ServeMux // the gateway, whose errors the edge answers
+	routes  []openapi.Route
+	metrics *telemetry.Metrics
+	log     *slog.Logger
+	sampler *logs.Sampler // refusals come in floods: their lines are rate limited
 }
 
-func newRESTEdge(mux *runtime.ServeMux, routes []openapi.Route) *restEdge {
-	return &restEdge{mux: mux, routes: routes}
+// newRESTEdge returns the edge and the gateway behind it, for the
+// services to register their routes on.
+func newRESTEdge(routes []openapi.Route, m *telemetry.Metrics, log *slog.Logger, sampler *logs.Sampler) (*restEdge, *runtime.ServeMux) {
+	e := &restEdge{routes: routes, metrics: m, log: log, sampler: sampler}
+	e.mux = newGateway(e)
+	return e, e.mux
+}
+
+// restCall is what the edge knows of a request on its way: whether the
+// gateway handed it to the services (inProcess.Invoke ran), and whether
+// it was already counted as refused. Only the request's goroutine
+// touches it.
+type restCall struct {
+	invoked, refused bool
+}
+
+type restCallKey struct{}
+
+// markInvoked records, for the REST edge, that the gateway handed the
+// call to the services: an error after this is the handler's, not a
+// refusal.
+func markInvoked(ctx context.Context) {
+	if c, _ := ctx.Value(restCallKey{}).(*restCall); c != nil {
+		c.invoked = true
+	}
 }
 
 // check refuses, before next (the gateway) sees it, a REST request:
@@ -48,14 +83,16 @@ func newRESTEdge(mux *runtime.ServeMux, routes []openapi.Route) *restEdge {
 // halfway; a route without a body gets none.
 func (e *restEdge) check(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r = r.WithContext(context.WithValue(r.Context(), restCallKey{}, &restCall{}))
 		if _, err := service.CredentialsFromHeaders(r.Header.Values); status.Code(err) == codes.InvalidArgument {
-			e.refuse(w, r, 0, err)
+			e.refuse(w, r, telemetry.RESTMalformedCredentials, 0, err)
 			return
 		}
 		route, known := routeOf(e.routes, r.URL.Path)
 		if known && !slices.Contains(route.Methods, r.Method) {
 			w.Header().Set("Allow", strings.Join(route.Methods, ", "))
-			e.refuse(w, r, http.StatusMethodNotAllowed, status.Error(codes.Unimplemented, http.StatusText(http.StatusMethodNotAllowed)))
+			e.refuse(w, r, telemetry.RESTMethodNotAllowed, http.StatusMethodNotAllowed,
+				status.Error(codes.Unimplemented, http.StatusText(http.StatusMethodNotAllowed)))
 			return
 		}
 		if r.Body == http.NoBody {
@@ -65,21 +102,21 @@ func (e *restEdge) check(next http.Handler) http.Handler {
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxRESTBody))
 		if err != nil {
 			if tooLarge := (*http.MaxBytesError)(nil); errors.As(err, &tooLarge) {
-				e.refuse(w, r, http.StatusRequestEntityTooLarge,
+				e.refuse(w, r, telemetry.RESTBodyTooLarge, http.StatusRequestEntityTooLarge,
 					status.Errorf(codes.InvalidArgument, "the request body is larger than %d bytes", maxRESTBody))
 				return
 			}
-			e.refuse(w, r, 0, status.Error(codes.InvalidArgument, "the request body could not be read"))
+			e.refuse(w, r, telemetry.RESTMalformedRequest, 0, status.Error(codes.InvalidArgument, "the request body could not be read"))
 			return
 		}
 		if len(body) > 0 {
 			if !isJSON(r.Header.Values("Content-Type")) {
-				e.refuse(w, r, http.StatusUnsupportedMediaType,
+				e.refuse(w, r, telemetry.RESTUnsupportedMediaType, http.StatusUnsupportedMediaType,
 					status.Error(codes.InvalidArgument, "the request body must be application/json (charset utf-8 if any)"))
 				return
 			}
 			if !oneJSONValue(body) {
-				e.refuse(w, r, 0, status.Error(codes.InvalidArgument, "the request body holds more than one JSON value"))
+				e.refuse(w, r, telemetry.RESTMalformedRequest, 0, status.Error(codes.InvalidArgument, "the request body holds more than one JSON value"))
 				return
 			}
 		}
@@ -92,15 +129,72 @@ func (e *restEdge) check(next http.Handler) http.Handler {
 	})
 }
 
-// refuse answers a refused request with err's status as a JSON
-// google.rpc.Status, and with code as the HTTP status when it is not 0
-// (the gRPC code's otherwise).
-func (e *restEdge) refuse(w http.ResponseWriter, r *http.Request, code int, err error) {
-	_, out := runtime.MarshalerForRequest(e.mux, r)
-	if code != 0 {
-		err = &runtime.HTTPStatusError{HTTPStatus: code, Err: err}
+// refuse counts and logs a refused request, for reason (a
+// telemetry.REST* reason), and answers it with err's status as a JSON
+// google.rpc.Status, with code as the HTTP status when it is not 0 (the
+// gRPC code's otherwise).
+func (e *restEdge) refuse(w http.ResponseWriter, r *http.Request, reason string, code int, err error) {
+	if code == 0 {
+		code = runtime.HTTPStatusFromCode(status.Code(err))
 	}
-	runtime.HTTPError(r.Context(), e.mux, out, w, r, err)
+	e.refused(r, reason, code)
+	_, out := runtime.MarshalerForRequest(e.mux, r)
+	runtime.HTTPError(r.Context(), e.mux, out, w, r, &runtime.HTTPStatusError{HTTPStatus: code, Err: err})
+}
+
+// refused counts a request refused before a handler and logs it, rate
+// limited: its method, its path (escaped, cut short), the reason, the
+// HTTP status and the client's address; never a header or the body.
+func (e *restEdge) refused(r *http.Request, reason string, code int) {
+	if c, _ := r.Context().Value(restCallKey{}).(*restCall); c != nil {
+		if c.refused {
+			return
+		}
+		c.refused = true
+	}
+	e.metrics.RESTRefused(reason)
+	e.sampler.Log(r.Context(), e.log, slog.LevelInfo, "REST request refused",
+		slog.String("http.method", truncate(r.Method, 20)),
+		slog.String("http.path", truncate(r.URL.EscapedPath(), 200)),
+		slog.String("reason", reason),
+		slog.Int("http.status", code),
+		slog.String("peer.address", r.RemoteAddr))
+}
+
+// routingErrorHandler answers a request the gateway has no route for
+// (404, or 405 for a path the edge does not know), counting it.
+func (e *restEdge) routingErrorHandler(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, code int) {
+	reason := telemetry.RESTMalformedRequest
+	switch code {
+	case http.StatusNotFound:
+		reason = telemetry.RESTNotFound
+	case http.StatusMethodNotAllowed:
+		reason = telemetry.RESTMethodNotAllowed
+	}
+	e.refused(r, reason, code)
+	runtime.DefaultRoutingErrorHandler(ctx, mux, m, w, r, code)
+}
+
+// errorHandler is grpc-gateway's, plus a Retry-After header when the
+// status carries a google.rpc.RetryInfo (a 429 or 503 from Opentact). An
+// error before the gateway handed the call to the services is the
+// gateway's refusal of the request (a body or path value it could not
+// decode, a malformed Grpc-Timeout): it is counted as one.
+func (e *restEdge) errorHandler(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
+	if c, _ := ctx.Value(restCallKey{}).(*restCall); c != nil && !c.invoked && !c.refused {
+		code := runtime.HTTPStatusFromCode(status.Code(err))
+		if se := (*runtime.HTTPStatusError)(nil); errors.As(err, &se) {
+			code = se.HTTPStatus
+		}
+		e.refused(r, telemetry.RESTMalformedRequest, code)
+	}
+	for _, d := range status.Convert(err).Details() {
+		if ri, ok := d.(*errdetails.RetryInfo); ok && ri.GetRetryDelay() != nil {
+			secs := math.Ceil(ri.GetRetryDelay().AsDuration().Seconds())
+			w.Header().Set("Retry-After", strconv.Itoa(int(secs)))
+		}
+	}
+	runtime.DefaultHTTPErrorHandler(ctx, mux, m, w, r, err)
 }
 
 // isJSON reports whether a request's Content-Type values say JSON: one

@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 
 	"google.golang.org/grpc/codes"
@@ -71,5 +72,81 @@ func TestRESTTakesOnlyOneJSONValue(t *testing.T) {
 	}
 	if n := len(up.requests()); n != 6 {
 		t.Errorf("Opentact saw %d requests, want the 6 taken", n)
+	}
+}
+
+// TestRESTRefusalsAreCountedAndLogged: every REST request refused before
+// a handler, by the edge or by the gateway's routing and decoding, is
+// counted in opentact_facade_rest_refused_total by reason and logged
+// (method, path, reason, status, peer; never a header or the body); the
+// handler's own errors (no credentials, a validation error) are not
+// refusals.
+func TestRESTRefusalsAreCountedAndLogged(t *testing.T) {
+	t.Parallel()
+	up := newTokenUpstream(t, nil)
+	f := startFacade(t, up.URL)
+	auth := http.Header{"Authorization": {demoBasic}}
+	for _, tc := range []struct {
+		name, method, path string
+		header             http.Header
+		body               string
+		code               int
+		reason             string
+	}{
+		{"malformed JSON", http.MethodPost, "/v1/tokens", auth, `{"name":`, http.StatusBadRequest, "malformed_request"},
+		{"an unknown field", http.MethodPost, "/v1/tokens", auth, `{"name":"x","tll":1}`, http.StatusBadRequest, "malformed_request"},
+		{"two JSON values", http.MethodPost, "/v1/tokens", auth, `{"name":"x"}{}`, http.StatusBadRequest, "malformed_request"},
+		{"a bad Grpc-Timeout", http.MethodGet, "/v1/auth", http.Header{"Authorization": {demoBasic}, "Grpc-Timeout": {"soon"}}, "", http.StatusBadRequest, "malformed_request"},
+		{"no route", http.MethodGet, "/v1/nothing", auth, "", http.StatusNotFound, "not_found"},
+		{"no route, POST", http.MethodPost, "/nothing/at/all", auth, `{}`, http.StatusNotFound, "not_found"},
+		{"another method", http.MethodPut, "/v1/tokens", auth, `{}`, http.StatusMethodNotAllowed, "method_not_allowed"},
+		{"a body too large", http.MethodPost, "/v1/tokens", auth, `{"name":"` + strings.Repeat("n", 20<<10) + `"}`, http.StatusRequestEntityTooLarge, "body_too_large"},
+		{"text/plain", http.MethodPost, "/v1/tokens", http.Header{"Authorization": {demoBasic}, "Content-Type": {"text/plain"}}, `{"name":"x"}`, http.StatusUnsupportedMediaType, "unsupported_media_type"},
+		{"a malformed credential", http.MethodGet, "/v1/auth", http.Header{"X-Auth-Token": {"tök-secret"}}, "", http.StatusBadRequest, "malformed_credentials"},
+	} {
+		resp, body := f.restBody(t, tc.method, tc.path, tc.header, tc.body)
+		if resp.StatusCode != tc.code {
+			t.Errorf("%s: %d %.100s, want %d", tc.name, resp.StatusCode, body, tc.code)
+		}
+	}
+	// The handler's errors: not refusals.
+	if resp, _ := f.rest(t, http.MethodGet, "/v1/auth", nil); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("without credentials: %d, want 401", resp.StatusCode)
+	}
+	if resp, _ := f.restBody(t, http.MethodPost, "/v1/tokens", auth, `{"name":""}`); resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("an empty name: %d, want 400", resp.StatusCode)
+	}
+
+	want := map[string]float64{"malformed_request": 4, "not_found": 2, "method_not_allowed": 1, "body_too_large": 1, "unsupported_media_type": 1, "malformed_credentials": 1}
+	text := shMetrics(t, f)
+	for reason, n := range want {
+		if got, _ := shSample(text, "opentact_facade_rest_refused_total", `reason="`+reason+`"`); got != n {
+			t.Errorf("rest_refused_total{reason=%q} = %v, want %v", reason, got, n)
+		}
+	}
+	if got, _ := shSample(text, "opentact_facade_rest_refused_total"); got != 10 {
+		t.Errorf("rest_refused_total = %v in all, want 10", got)
+	}
+
+	lines := f.logs.lines("REST request refused")
+	byReason := map[string]int{}
+	for _, l := range lines {
+		byReason[l["reason"].(string)]++
+		for _, k := range []string{"http.method", "http.path", "http.status", "peer.address"} {
+			if l[k] == nil || l[k] == "" {
+				t.Errorf("a refusal line without %s: %v", k, l)
+			}
+		}
+	}
+	for reason, n := range want {
+		if byReason[reason] != int(n) {
+			t.Errorf("%d lines for %s, want %v", byReason[reason], reason, n)
+		}
+	}
+	if l := f.logs.String(); strings.Contains(l, "tök-secret") || strings.Contains(l, demoBasic) {
+		t.Error("the logs hold a credential")
+	}
+	if n := len(up.requests()); n != 0 {
+		t.Errorf("Opentact saw %d requests", n)
 	}
 }

@@ -265,7 +265,11 @@ func New(opts Options) (*Server, error) {
 	// Every service on the gRPC server, and on the gateway through the
 	// in-process connection: the same interceptors, the same pipeline.
 	s.inProcess = newInProcess(unary, statsHandler)
-	gateway := newGateway()
+	routes, err := openapi.Routes()
+	if err != nil {
+		return nil, err
+	}
+	edge, gateway := newRESTEdge(routes, s.metrics, opts.Logger, s.sampler)
 	for _, svc := range core.Services() {
 		s.services = append(s.services, svc.Desc.ServiceName)
 		s.grpc.RegisterService(svc.Desc, svc.Impl)
@@ -281,12 +285,8 @@ func New(opts Options) (*Server, error) {
 	s.metrics.GRPC.InitializeMetrics(s.grpc)
 	s.setReady(true)
 
-	routes, err := openapi.Routes()
-	if err != nil {
-		return nil, err
-	}
 	s.http = &http.Server{
-		Handler:           s.routes(s.admit.restHandler(gateway, newRESTEdge(gateway, routes).check(gateway))),
+		Handler:           s.routes(s.admit.restHandler(gateway, edge.check(gateway))),
 		ReadHeaderTimeout: opts.ReadHeaderTimeout,
 		ReadTimeout:       opts.ReadHeaderTimeout + opts.RequestTimeout,
 		// A REST call lasts at most the longest call timeout; leave room
