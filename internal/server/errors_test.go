@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -121,8 +122,8 @@ func TestErrorTable(t *testing.T) {
 			if rec != nil && rec.calls.Load() != 2*wantAttempts {
 				t.Errorf("rest: the upstream saw %d requests in all, want %d", rec.calls.Load(), 2*wantAttempts)
 			}
-			if tc.code == codes.Unauthenticated && resp.Header.Get("Www-Authenticate") != service.MessageUnauthorized {
-				t.Errorf("rest: WWW-Authenticate %q, want the fixed %q", resp.Header.Get("Www-Authenticate"), service.MessageUnauthorized)
+			if got, want := resp.Header.Values("WWW-Authenticate"), []string{`Basic realm="opentact"`, "Bearer"}; tc.code == codes.Unauthenticated && !slices.Equal(got, want) {
+				t.Errorf("rest: WWW-Authenticate %q, want the challenges %q", got, want)
 			}
 			if want := runtime.HTTPStatusFromCode(tc.code); resp.StatusCode != want {
 				t.Errorf("rest: HTTP status %d, want %d", resp.StatusCode, want)

@@ -10,6 +10,7 @@ import (
 	"math"
 	"mime"
 	"net/http"
+	"path"
 	"slices"
 	"strconv"
 	"strings"
@@ -103,7 +104,7 @@ func (e *restEdge) check(next http.Handler) http.Handler {
 		if err != nil {
 			if tooLarge := (*http.MaxBytesError)(nil); errors.As(err, &tooLarge) {
 				e.refuse(w, r, telemetry.RESTBodyTooLarge, http.StatusRequestEntityTooLarge,
-					status.Errorf(codes.InvalidArgument, "the request body is larger than %d bytes", maxRESTBody))
+					status.Errorf(codes.ResourceExhausted, "the request body is larger than %d bytes", maxRESTBody))
 				return
 			}
 			e.refuse(w, r, telemetry.RESTMalformedRequest, 0, status.Error(codes.InvalidArgument, "the request body could not be read"))
@@ -188,13 +189,33 @@ func (e *restEdge) errorHandler(ctx context.Context, mux *runtime.ServeMux, m ru
 		}
 		e.refused(r, telemetry.RESTMalformedRequest, code)
 	}
-	for _, d := range status.Convert(err).Details() {
+	st := status.Convert(err)
+	for _, d := range st.Details() {
 		if ri, ok := d.(*errdetails.RetryInfo); ok && ri.GetRetryDelay() != nil {
 			secs := math.Ceil(ri.GetRetryDelay().AsDuration().Seconds())
 			w.Header().Set("Retry-After", strconv.Itoa(int(secs)))
 		}
 	}
+	if st.Code() == codes.Unauthenticated {
+		// grpc-gateway puts the status message in WWW-Authenticate; a 401
+		// carries challenges instead (RFC 9110, section 11.6.1).
+		w = challengeWriter{w}
+	}
 	runtime.DefaultHTTPErrorHandler(ctx, mux, m, w, r, err)
+}
+
+// challengeWriter sets a 401's WWW-Authenticate to the schemes the facade
+// takes, as the answer's header is written.
+type challengeWriter struct{ http.ResponseWriter }
+
+func (c challengeWriter) WriteHeader(code int) {
+	if code == http.StatusUnauthorized {
+		h := c.Header()
+		h.Del("WWW-Authenticate")
+		h.Add("WWW-Authenticate", `Basic realm="opentact"`)
+		h.Add("WWW-Authenticate", "Bearer")
+	}
+	c.ResponseWriter.WriteHeader(code)
 }
 
 // isJSON reports whether a request's Content-Type values say JSON: one
@@ -232,10 +253,15 @@ func oneJSONValue(body []byte) bool {
 	return errors.Is(err, io.EOF)
 }
 
-// routeOf finds the route of a request path.
-func routeOf(routes []openapi.Route, path string) (openapi.Route, bool) {
+// routeOf finds the route of a request path. A path that is not in its
+// clean form ("//v1/auth", "/v1/./auth", "/v1/auth/") has none: the
+// gateway does not clean paths either, and answers it 404.
+func routeOf(routes []openapi.Route, p string) (openapi.Route, bool) {
+	if p != path.Clean(p) {
+		return openapi.Route{}, false
+	}
 	for _, r := range routes {
-		if r.Match(path) {
+		if r.Match(p) {
 			return r, true
 		}
 	}

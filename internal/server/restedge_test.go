@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 
@@ -148,5 +149,70 @@ func TestRESTRefusalsAreCountedAndLogged(t *testing.T) {
 	}
 	if n := len(up.requests()); n != 0 {
 		t.Errorf("Opentact saw %d requests", n)
+	}
+}
+
+// TestRESTErrorsAreConsistent: a 413 says RESOURCE_EXHAUSTED; a 401's
+// WWW-Authenticate holds the challenges of the schemes the facade takes,
+// not the error's text, whether the facade or Opentact refused the
+// credentials; a path that is not clean gets a JSON 404, not an HTML
+// redirect to its clean form; another method on /openapi.json is a JSON
+// 405.
+func TestRESTErrorsAreConsistent(t *testing.T) {
+	t.Parallel()
+	up := newRecorder(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("X-Auth-Token") == "revoked" {
+			answer(401, `{"success":false,"status":401,"message":"Unauthorized"}`)(w, r)
+			return
+		}
+		answer(200, okBody)(w, r)
+	})
+	f := startFacade(t, up.URL)
+
+	resp, body := f.restBody(t, http.MethodPost, "/v1/tokens", http.Header{"Authorization": {demoBasic}}, `{"name":"`+strings.Repeat("n", 20<<10)+`"}`)
+	if st := restStatus(t, body); resp.StatusCode != http.StatusRequestEntityTooLarge || st.Code() != codes.ResourceExhausted {
+		t.Errorf("a body too large: %d %s, want 413 RESOURCE_EXHAUSTED", resp.StatusCode, body)
+	}
+
+	for name, header := range map[string]http.Header{
+		"no credentials":      nil,
+		"refused by Opentact": {"X-Auth-Token": {"revoked"}},
+	} {
+		resp, body := f.rest(t, http.MethodGet, "/v1/auth", header)
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("%s: %d %s, want 401", name, resp.StatusCode, body)
+		}
+		if got, want := resp.Header.Values("WWW-Authenticate"), []string{`Basic realm="opentact"`, "Bearer"}; !slices.Equal(got, want) {
+			t.Errorf("%s: WWW-Authenticate %q, want %q", name, got, want)
+		}
+		if st := restStatus(t, body); st.Code() != codes.Unauthenticated {
+			t.Errorf("%s: %s, want UNAUTHENTICATED", name, body)
+		}
+	}
+
+	for _, target := range []string{"//v1/auth", "/v1/./auth", "/v1/../v1/auth", "/v1/auth/", "/v1//auth", "//openapi.json", "/./openapi.json"} {
+		resp, body := rawHTTP1(t, restHostPort(f), "GET "+target+" HTTP/1.1\r\nHost: x\r\nAuthorization: "+demoBasic+"\r\nConnection: close\r\n\r\n")
+		if resp.StatusCode != http.StatusNotFound || resp.Header.Get("Location") != "" || resp.Header.Get("Content-Type") != "application/json" {
+			t.Errorf("GET %s: %d, Location %q, Content-Type %q: %.100s; want a JSON 404", target, resp.StatusCode, resp.Header.Get("Location"), resp.Header.Get("Content-Type"), body)
+			continue
+		}
+		if st := restStatus(t, body); st.Code() != codes.NotFound {
+			t.Errorf("GET %s: %s, want NOT_FOUND", target, body)
+		}
+	}
+	resp, body = rawHTTP1(t, restHostPort(f), "POST //v1/tokens HTTP/1.1\r\nHost: x\r\nAuthorization: "+demoBasic+"\r\nContent-Type: application/json\r\nContent-Length: 12\r\nConnection: close\r\n\r\n{\"name\":\"x\"}")
+	if resp.StatusCode != http.StatusNotFound {
+		t.Errorf("POST //v1/tokens: %d %s, want 404", resp.StatusCode, body)
+	}
+	if n := up.calls.Load(); n != 1 {
+		t.Errorf("the upstream saw %d requests, want the one refused as revoked", n)
+	}
+
+	resp, body = f.rest(t, http.MethodPost, "/openapi.json", nil)
+	if resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") != "GET, HEAD" || resp.Header.Get("Content-Type") != "application/json" {
+		t.Errorf("POST /openapi.json: %d, Allow %q: %s; want a JSON 405, Allow GET, HEAD", resp.StatusCode, resp.Header.Get("Allow"), body)
+	}
+	if resp, _ := f.rest(t, http.MethodHead, "/openapi.json", nil); resp.StatusCode != http.StatusOK {
+		t.Errorf("HEAD /openapi.json: %d, want 200", resp.StatusCode)
 	}
 }

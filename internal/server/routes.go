@@ -2,18 +2,31 @@ package server
 
 import (
 	"net/http"
+	"slices"
 
 	"github.com/opentact-facade/opentact-facade/internal/openapi"
 )
 
-// routes serves, next to the REST gateway (behind admission), GET
-// /openapi.json, the REST API's description. The probes and /metrics are
-// not here: they are on the admin listener (see adminHandler).
+// apiDescription is the route of the REST API's description, served
+// beside the gateway; the REST edge knows it, to answer another method
+// 405.
+var apiDescription = openapi.Route{Path: "/openapi.json", Methods: []string{http.MethodGet, http.MethodHead}}
+
+// routes serves GET /openapi.json, the REST API's description, and hands
+// every other request to the REST gateway (behind admission). The probes
+// and /metrics are not here: they are on the admin listener (see
+// adminHandler). No http.ServeMux: it would answer a path that is not
+// clean ("//v1/auth", "/v1/./auth") with an HTML redirect, where the
+// gateway answers a JSON 404.
 func (s *Server) routes(gateway http.Handler) http.Handler {
-	mux := http.NewServeMux()
-	mux.Handle("GET /openapi.json", openapi.Handler())
-	mux.Handle("/", gateway)
-	return noStore(mux)
+	description := openapi.Handler()
+	return noStore(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == apiDescription.Path && slices.Contains(apiDescription.Methods, r.Method) {
+			description.ServeHTTP(w, r)
+			return
+		}
+		gateway.ServeHTTP(w, r)
+	}))
 }
 
 // noStore marks every answer as one that no cache may keep and no browser

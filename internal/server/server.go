@@ -269,7 +269,7 @@ func New(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	edge, gateway := newRESTEdge(routes, s.metrics, opts.Logger, s.sampler)
+	edge, gateway := newRESTEdge(append(routes, apiDescription), s.metrics, opts.Logger, s.sampler)
 	for _, svc := range core.Services() {
 		s.services = append(s.services, svc.Desc.ServiceName)
 		s.grpc.RegisterService(svc.Desc, svc.Impl)
