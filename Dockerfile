@@ -4,8 +4,11 @@
 #     --build-arg VERSION="$(git describe --tags --always --dirty)" \
 #     --build-arg COMMIT="$(git rev-parse HEAD)" .
 #
-# It listens on :9090 (gRPC) and :8080 (REST, /healthz, /readyz), all
-# interfaces; configure it with the OPENTACT_* variables of docs/configuration.md.
+# It listens on :9090 (gRPC) and :8080 (REST), all interfaces, and serves
+# the probes (/healthz, /readyz) and /metrics on 127.0.0.1:9091, inside the
+# container: set OPENTACT_FACADE_ADMIN_ADDR=:9091 (and publish the port) for
+# a probe or a scraper outside it. Configure it with the OPENTACT_*
+# variables of docs/configuration.md.
 
 # The Go release go.mod asks for (go 1.26.x). The official image keeps
 # GOTOOLCHAIN=local, so it builds with this Go and downloads no other.

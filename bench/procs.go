@@ -201,6 +201,7 @@ func startSandboxWith(ctx context.Context, r *registry, path string, args []stri
 type facadeProc struct {
 	*proc
 	grpcAddr, httpAddr string
+	adminAddr          string // the probes and /metrics
 	args               []string
 	maxHWM             int64  // the largest VmHWM read before a reset
 	floor              string // bench/floor's --mode, when it is that
@@ -219,13 +220,20 @@ func startFacade(ctx context.Context, r *registry, path, upstream string, extra 
 		if err != nil {
 			return nil, err
 		}
-		args := append([]string{"--grpc-addr", ga, "--http-addr", ha, "--upstream", upstream, "--log-level", "warn"}, extra...)
+		aa, err := freeAddr()
+		if err != nil {
+			return nil, err
+		}
+		// Every caller comes from 127.0.0.1: the bound per client would
+		// be the bound in all.
+		args := append([]string{"--grpc-addr", ga, "--http-addr", ha, "--admin-addr", aa, "--upstream", upstream, "--log-level", "warn",
+			"--max-connections-per-client=1000000"}, extra...)
 		p, err := r.start("opentact-facade", path, args, true)
 		if err != nil {
 			return nil, err
 		}
-		if lastErr = waitReady(ctx, p, func() bool { return getOK(probeClient, "http://"+ha+"/readyz", nil) }); lastErr == nil {
-			return &facadeProc{proc: p, grpcAddr: ga, httpAddr: ha, args: args}, nil
+		if lastErr = waitReady(ctx, p, func() bool { return getOK(probeClient, "http://"+aa+"/readyz", nil) }); lastErr == nil {
+			return &facadeProc{proc: p, grpcAddr: ga, httpAddr: ha, adminAddr: aa, args: args}, nil
 		}
 		r.stop(p)
 		if ctx.Err() != nil {
@@ -261,7 +269,7 @@ func (f *facadeProc) hwmSinceStart() int64 { return max(f.maxHWM, f.peak()) }
 
 // metric reads one sample of a metric from the facade's /metrics.
 func (f *facadeProc) metrics() string {
-	req, err := http.NewRequest(http.MethodGet, "http://"+f.httpAddr+"/metrics", nil)
+	req, err := http.NewRequest(http.MethodGet, "http://"+f.adminAddr+"/metrics", nil)
 	if err != nil {
 		return ""
 	}

@@ -3,6 +3,7 @@ package service
 import (
 	"encoding/base64"
 	"encoding/json"
+	"slices"
 	"strings"
 	"time"
 
@@ -36,9 +37,25 @@ var Hooks = map[string]engine.Hooks{
 		tellToken(resp.(*authv1.UpdateTokenResponse).GetToken(), tell)
 	}},
 	authv1.TokenService_DeleteToken_FullMethodName: {Revokes: func(req proto.Message) (string, bool) {
-		return req.(*authv1.DeleteTokenRequest).GetToken(), false
+		tok := req.(*authv1.DeleteTokenRequest).GetToken()
+		// Refused by validation; should one ever reach Opentact's path,
+		// it names every token.
+		return tok, isReservedPathWord(tok)
 	}},
 	authv1.TokenService_DeleteAllTokens_FullMethodName: {Revokes: func(proto.Message) (string, bool) { return "", true }},
+}
+
+// reservedPathWords are the words that, where Opentact's path takes a
+// token (/rest/token/{token}), name other calls instead: GET
+// /rest/token/list, DELETE /rest/token/all.
+var reservedPathWords = []string{"all", "list"}
+
+// isReservedPathWord reports whether v is a reserved path word in any
+// letter case (strings.EqualFold, as the (?i) of DeleteTokenRequest.token's
+// rule in token.proto, which refuses them: TestReservedPathWords keeps the
+// two in agreement).
+func isReservedPathWord(v string) bool {
+	return slices.ContainsFunc(reservedPathWords, func(w string) bool { return strings.EqualFold(v, w) })
 }
 
 // tellToken tells t's expiry, less the skew as for a JWT, when its answer

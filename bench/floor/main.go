@@ -19,9 +19,10 @@
 //
 // It has no interceptors, logs, metrics, traces, retries, circuit
 // breaker, bounds or sharing, and maps nothing but the e-mail. It takes
-// the facade's --grpc-addr, --http-addr and --upstream flags (and
-// ignores --log-level), answers /readyz, and is built and run by make
-// bench alone: it is not a facade to deploy.
+// the facade's --grpc-addr, --http-addr, --admin-addr and --upstream
+// flags (and ignores --log-level and --max-connections-per-client),
+// answers /readyz on the REST port and on --admin-addr, and is built and
+// run by make bench alone: it is not a facade to deploy.
 package main
 
 import (
@@ -63,15 +64,17 @@ func main() {
 	ca := flag.String("upstream-ca", "", "PEM bundle the upstream's certificate must chain to (forward mode)")
 	delay := flag.Duration("delay", 0, "echo mode: answer this long after each call arrives")
 	debugAddr := flag.String("debug-addr", "", "serve Go's profiler (/debug/pprof/) on this address; off when empty")
+	adminAddr := flag.String("admin-addr", "", "answer /readyz on this address too, as the facade's admin port; off when empty")
 	flag.String("log-level", "", "ignored: the floor logs nothing")
+	flag.Int("max-connections-per-client", 0, "ignored: the floor has no bounds")
 	flag.Parse()
-	if err := run(*grpcAddr, *httpAddr, *debugAddr, *up, *mode, *ca, *delay); err != nil {
+	if err := run(*grpcAddr, *httpAddr, *debugAddr, *adminAddr, *up, *mode, *ca, *delay); err != nil {
 		fmt.Fprintln(os.Stderr, "floor:", err)
 		os.Exit(1)
 	}
 }
 
-func run(grpcAddr, httpAddr, debugAddr, up, mode, ca string, delay time.Duration) error {
+func run(grpcAddr, httpAddr, debugAddr, adminAddr, up, mode, ca string, delay time.Duration) error {
 	cfg, err := load(up, mode, ca, delay)
 	if err != nil {
 		return err
@@ -91,6 +94,18 @@ func run(grpcAddr, httpAddr, debugAddr, up, mode, ca string, delay time.Duration
 	if err != nil {
 		gl.Close()
 		return err
+	}
+	if adminAddr != "" {
+		// Last: once it answers, the other two listen.
+		al, err := net.Listen("tcp", adminAddr)
+		if err != nil {
+			gl.Close()
+			hl.Close()
+			return err
+		}
+		as := &http.Server{Handler: http.HandlerFunc(ready), ReadHeaderTimeout: 10 * time.Second}
+		go func() { _ = as.Serve(al) }()
+		defer as.Close()
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -141,7 +156,7 @@ func serve(ctx context.Context, gl, hl net.Listener, cfg config) error {
 		return err
 	}
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
+	mux.HandleFunc("GET /readyz", ready)
 	mux.Handle("/", gw)
 	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 
@@ -165,6 +180,9 @@ func serve(ctx context.Context, gl, hl net.Listener, cfg config) error {
 	}
 	return err
 }
+
+// ready answers /readyz.
+func ready(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") }
 
 type floor struct {
 	authv1.UnimplementedAuthServiceServer

@@ -139,11 +139,21 @@ func TestBinariesEndToEnd(t *testing.T) {
 	sandbox := start(t, "opentact-sandbox", "--addr", "127.0.0.1:0")
 	sbAddr := sandbox.waitLog(t, "sandbox serving")["addr"].(string)
 
-	facade := start(t, "opentact-facade", "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0",
+	facade := start(t, "opentact-facade", "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0",
 		"--upstream", "http://"+sbAddr, "--log-level", "debug", "--debug-addr", "127.0.0.1:0")
 	debugAddr := facade.waitLog(t, "profiler serving")["debug_addr"].(string)
 	serving := facade.waitLog(t, "serving")
-	grpcAddr, httpAddr := serving["grpc_addr"].(string), serving["http_addr"].(string)
+	grpcAddr, httpAddr, adminAddr := serving["grpc_addr"].(string), serving["http_addr"].(string), serving["admin_addr"].(string)
+
+	// The probes and the metrics answer on the admin port, and only there.
+	for _, path := range []string{"/healthz", "/readyz", "/metrics"} {
+		if code, err := httpStatus(http.DefaultClient, "http://"+adminAddr+path); err != nil || code != http.StatusOK {
+			t.Errorf("%s on --admin-addr: %d, %v; want 200", path, code, err)
+		}
+		if code, err := httpStatus(http.DefaultClient, "http://"+httpAddr+path); err != nil || code != http.StatusNotFound {
+			t.Errorf("%s on the REST port: %d, %v; want 404", path, code, err)
+		}
+	}
 
 	// The profiler answers on its own port, and only there.
 	if code, err := httpStatus(http.DefaultClient, "http://"+debugAddr+"/debug/pprof/goroutine?debug=1"); err != nil || code != http.StatusOK {
@@ -208,7 +218,7 @@ func TestFacadeCommandLine(t *testing.T) {
 	if out, code := run("--upstream-timeout=soon"); code != 2 || !strings.Contains(out, "upstream-timeout") {
 		t.Errorf("bad flag: exit %d, %q; want exit 2 naming the flag", code, out)
 	}
-	if out, code := run("--upstream", "http://api.opentact.org", "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"); code != 1 || !strings.Contains(out, "plain http") {
+	if out, code := run("--upstream", "http://api.opentact.org", "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0"); code != 1 || !strings.Contains(out, "plain http") {
 		t.Errorf("plain-http public upstream: exit %d, %q; want exit 1 explaining why", code, out)
 	}
 	// A port in use is a clear start-up failure, not a hang.
@@ -217,8 +227,11 @@ func TestFacadeCommandLine(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	if out, code := run("--grpc-addr", l.Addr().String(), "--http-addr", "127.0.0.1:0"); code != 1 || !strings.Contains(out, "gRPC listener") {
+	if out, code := run("--grpc-addr", l.Addr().String(), "--http-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0"); code != 1 || !strings.Contains(out, "gRPC listener") {
 		t.Errorf("port in use: exit %d, %q", code, out)
+	}
+	if out, code := run("--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--admin-addr", l.Addr().String()); code != 1 || !strings.Contains(out, "admin listener") {
+		t.Errorf("admin port in use: exit %d, %q", code, out)
 	}
 }
 
@@ -226,9 +239,9 @@ func TestFacadeCommandLine(t *testing.T) {
 // the calls it prints answer.
 func TestRunScript(t *testing.T) {
 	t.Parallel()
-	ports := freeAddrs(t, 3)
+	ports := freeAddrs(t, 4)
 	cmd := exec.Command("../../scripts/run-local.sh")
-	cmd.Env = append(os.Environ(), "BIN="+binDir, "SANDBOX_ADDR="+ports[0], "GRPC_ADDR="+ports[1], "HTTP_ADDR="+ports[2])
+	cmd.Env = append(os.Environ(), "BIN="+binDir, "SANDBOX_ADDR="+ports[0], "GRPC_ADDR="+ports[1], "HTTP_ADDR="+ports[2], "ADMIN_ADDR="+ports[3])
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -525,16 +538,16 @@ func TestSIGTERMDrainsSlowCall(t *testing.T) {
 	releaseOnce := sync.OnceFunc(func() { close(release) })
 	t.Cleanup(releaseOnce) // before up.Close, even if the test fails early
 
-	facade := start(t, "opentact-facade", "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0",
+	facade := start(t, "opentact-facade", "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0",
 		"--upstream", up.URL, "--shutdown-delay", delay.String(), "--shutdown-grace", "10s", "--log-level", "debug")
 	serving := facade.waitLog(t, "serving")
-	grpcAddr, httpAddr := serving["grpc_addr"].(string), serving["http_addr"].(string)
+	grpcAddr, httpAddr, adminAddr := serving["grpc_addr"].(string), serving["http_addr"].(string), serving["admin_addr"].(string)
 
 	// Probes on new connections each time, so that each one also shows
 	// whether the port still accepts.
 	probes := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 2 * time.Second}
 	t.Cleanup(probes.CloseIdleConnections)
-	if code, err := httpStatus(probes, "http://"+httpAddr+"/readyz"); err != nil || code != http.StatusOK {
+	if code, err := httpStatus(probes, "http://"+adminAddr+"/readyz"); err != nil || code != http.StatusOK {
 		t.Fatalf("/readyz before SIGTERM: %d, %v; want 200", code, err)
 	}
 	if st, err := healthStatus(grpcAddr, ""); err != nil || st != healthpb.HealthCheckResponse_SERVING {
@@ -573,7 +586,7 @@ func TestSIGTERMDrainsSlowCall(t *testing.T) {
 
 	// During the delay: not ready, yet alive and still serving.
 	for {
-		code, err := httpStatus(probes, "http://"+httpAddr+"/readyz")
+		code, err := httpStatus(probes, "http://"+adminAddr+"/readyz")
 		if err != nil {
 			t.Fatalf("/readyz %v after SIGTERM: %v; want 503 during the %v shutdown delay", time.Since(sigAt), err, delay)
 		}
@@ -586,7 +599,7 @@ func TestSIGTERMDrainsSlowCall(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	notReadyAfter := time.Since(sigAt)
-	if code, err := httpStatus(probes, "http://"+httpAddr+"/healthz"); err != nil || code != http.StatusOK {
+	if code, err := httpStatus(probes, "http://"+adminAddr+"/healthz"); err != nil || code != http.StatusOK {
 		t.Errorf("/healthz %v after SIGTERM: %d, %v; want 200 during the shutdown delay", time.Since(sigAt), code, err)
 	}
 	for _, svc := range []string{"", authv1.AuthService_ServiceDesc.ServiceName} {
@@ -607,6 +620,10 @@ func TestSIGTERMDrainsSlowCall(t *testing.T) {
 	}
 	if ok, err := facade.exited(); ok {
 		t.Fatalf("the facade exited (%v) while calls were in flight", err)
+	}
+	// Draining, the public ports closed: the probes still answer.
+	if code, err := httpStatus(probes, "http://"+adminAddr+"/readyz"); err != nil || code != http.StatusServiceUnavailable {
+		t.Errorf("/readyz while draining: %d, %v; want 503", code, err)
 	}
 	select {
 	case r := <-grpcRes:
@@ -678,7 +695,7 @@ func TestSIGTERMGraceCutsHungCall(t *testing.T) {
 	}))
 	t.Cleanup(up.Close)
 
-	facade := start(t, "opentact-facade", "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0",
+	facade := start(t, "opentact-facade", "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0",
 		"--upstream", up.URL, "--shutdown-delay", "0s", "--shutdown-grace", grace.String(), "--log-level", "debug")
 	serving := facade.waitLog(t, "serving")
 	grpcAddr, httpAddr := serving["grpc_addr"].(string), serving["http_addr"].(string)
@@ -777,7 +794,7 @@ func TestSecondSignalExitsAtOnce(t *testing.T) {
 				}
 			}))
 			t.Cleanup(up.Close)
-			facade := start(t, "opentact-facade", "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0",
+			facade := start(t, "opentact-facade", "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0",
 				"--upstream", up.URL, "--shutdown-grace", "30s")
 			serving := facade.waitLog(t, "serving")
 			conn, err := grpc.NewClient(serving["grpc_addr"].(string), grpc.WithTransportCredentials(insecure.NewCredentials()))

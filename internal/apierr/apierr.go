@@ -30,8 +30,9 @@ import (
 const Domain = "opentact.org"
 
 // The only messages an Unauthenticated status carries. They are fixed
-// text, never Opentact's words: grpc-gateway copies the message of an
-// Unauthenticated status into the WWW-Authenticate header of its answer.
+// text, never Opentact's words, which could quote what the caller sent.
+// (grpc-gateway would copy the message into a REST answer's
+// WWW-Authenticate; the REST edge sets the challenges there instead.)
 // Opentact's own message goes into ErrorInfo's "opentactMessage" metadata.
 const (
 	MessageCredentialsMissing = "missing credentials: send authorization (Basic or Bearer) or one of x-auth-token, x-auth-google-token, x-auth-facebook-token, x-auth-ha1b-token"

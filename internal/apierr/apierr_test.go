@@ -31,8 +31,8 @@ func TestUpstreamStatusTable(t *testing.T) {
 		wantMeta   map[string]string // more ErrorInfo metadata
 	}{
 		{"400", httpErr(400, "Bad request"), codes.InvalidArgument, apiv1.ErrorReason_BAD_REQUEST.String(), "400", "opentact: Bad request", 0, nil},
-		// Unauthenticated carries fixed text (it becomes WWW-Authenticate
-		// over REST); Opentact's words go to the metadata.
+		// Unauthenticated carries fixed text; Opentact's words go to the
+		// metadata.
 		{"401", httpErr(401, "Invalid credentials"), codes.Unauthenticated, apiv1.ErrorReason_UNAUTHORIZED.String(), "401", MessageUnauthorized, 0,
 			map[string]string{"opentactMessage": "Invalid credentials"}},
 		{"401 without message", httpErr(401, ""), codes.Unauthenticated, apiv1.ErrorReason_UNAUTHORIZED.String(), "401", MessageUnauthorized, 0, nil},

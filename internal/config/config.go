@@ -94,6 +94,7 @@ func Parse(args []string, lookupEnv func(string) (string, bool), out io.Writer) 
 
 	str(&c.Server.GRPCAddr, "grpc-addr", "OPENTACT_FACADE_GRPC_ADDR", defaults.GRPCAddr, "gRPC listen address")
 	str(&c.Server.HTTPAddr, "http-addr", "OPENTACT_FACADE_HTTP_ADDR", defaults.HTTPAddr, "REST gateway listen address")
+	str(&c.Server.AdminAddr, "admin-addr", "OPENTACT_FACADE_ADMIN_ADDR", defaults.AdminAddr, "listen address of the probes (/healthz, /readyz) and /metrics, plain HTTP; loopback by default, \":9091\" in a pod; off when empty")
 	str(&c.Server.Upstream, "upstream", "OPENTACT_BASE_URL", defaults.Upstream, "Opentact API base URL")
 	dur(&c.Server.UpstreamTimeout, "upstream-timeout", "OPENTACT_UPSTREAM_TIMEOUT", defaults.UpstreamTimeout, "bound on a call whose caller sets no deadline, retries included")
 	dur(&c.Server.MaxCallTimeout, "max-call-timeout", "OPENTACT_FACADE_MAX_CALL_TIMEOUT", defaults.MaxCallTimeout, "cap on a caller's deadline; at least --upstream-timeout")
@@ -106,9 +107,10 @@ func Parse(args []string, lookupEnv func(string) (string, bool), out io.Writer) 
 	var cacheMax int64
 	integer(&cacheMax, "cache-max-entries", "OPENTACT_FACADE_CACHE_MAX_ENTRIES", defaults.CacheMaxEntries, "bound on cached answers, least recently used out first")
 	integer(&c.Server.CacheMaxBytes, "cache-max-bytes", "OPENTACT_FACADE_CACHE_MAX_BYTES", defaults.CacheMaxBytes, "bound on the size of the cached answers, in bytes, least recently used out first")
-	var maxInFlight, maxConns, upstreamInFlight, upstreamConns int64
+	var maxInFlight, maxConns, maxPerClient, upstreamInFlight, upstreamConns int64
 	integer(&maxInFlight, "max-in-flight", "OPENTACT_FACADE_MAX_IN_FLIGHT", defaults.MaxInFlight, "bound on the calls in flight, gRPC and REST together; past it a call is refused at once (FACADE_BUSY)")
 	integer(&maxConns, "max-connections", "OPENTACT_FACADE_MAX_CONNECTIONS", defaults.MaxConnections, "bound on the connections open on each listener; past it a new one is closed at once")
+	integer(&maxPerClient, "max-connections-per-client", "OPENTACT_FACADE_MAX_CONNECTIONS_PER_CLIENT", defaults.MaxConnectionsPerClient, "bound on the connections open from one IP address on each public listener, a quarter of --max-connections unless set; raise it when clients come through one NAT or proxy")
 	integer(&c.Server.MaxAnswerBytes, "max-answer-bytes", "OPENTACT_FACADE_MAX_ANSWER_BYTES", defaults.MaxAnswerBytes, "bound on the bytes of Opentact's answers held by calls in flight; at least --upstream-max-body")
 	integer(&upstreamInFlight, "upstream-max-in-flight", "OPENTACT_UPSTREAM_MAX_IN_FLIGHT", defaults.UpstreamMaxInFlight, "bound on the requests to Opentact under way at once; a call that cannot get one in time is refused (UPSTREAM_OVERLOADED)")
 	integer(&upstreamConns, "upstream-max-connections", "OPENTACT_UPSTREAM_MAX_CONNECTIONS", defaults.UpstreamMaxConns, "bound on the HTTP/2 connections open to Opentact, each carrying many requests (over HTTP/1.1 each request in flight has a connection, up to --upstream-max-in-flight)")
@@ -186,6 +188,14 @@ func Parse(args []string, lookupEnv func(string) (string, bool), out io.Writer) 
 		errs = append(errs, fmt.Errorf("%s must be between 1 and 1000000", source("max-connections")))
 	}
 	c.Server.MaxConnections = int(maxConns)
+	if _, inEnv := lookupEnv(envOf["max-connections-per-client"]); !given["max-connections-per-client"] && !inEnv {
+		// Not chosen: it follows --max-connections.
+		maxPerClient = max(1, maxConns/4)
+	}
+	if maxPerClient < 1 || maxPerClient > 1_000_000 {
+		errs = append(errs, fmt.Errorf("%s must be between 1 and 1000000", source("max-connections-per-client")))
+	}
+	c.Server.MaxConnectionsPerClient = int(maxPerClient)
 	if upstreamInFlight < 1 || upstreamInFlight > 100_000 {
 		errs = append(errs, fmt.Errorf("%s must be between 1 and 100000", source("upstream-max-in-flight")))
 	}

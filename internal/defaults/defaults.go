@@ -9,7 +9,11 @@ import "time"
 const (
 	GRPCAddr = ":9090"
 	HTTPAddr = ":8080"
-	Upstream = "https://api.opentact.org"
+	// AdminAddr is the probes' and /metrics' listener: loopback, so that
+	// nothing outside the host reaches it unless asked for (a pod sets
+	// ":9091" for the kubelet and Prometheus); the port next to gRPC's.
+	AdminAddr = "127.0.0.1:9091"
+	Upstream  = "https://api.opentact.org"
 )
 
 // Time bounds.
@@ -42,15 +46,16 @@ const (
 
 // Bounds on what the facade holds.
 const (
-	MaxInFlight          = 4096     // calls in flight, gRPC and REST together
-	MaxConnections       = 512      // connections open on each listener
-	MaxConcurrentStreams = 1024     // calls at once on one gRPC connection
-	MaxAnswerBytes       = 32 << 20 // bytes of Opentact's answers held by calls in flight
-	UpstreamMaxBody      = 1 << 20  // one answer from Opentact
-	UpstreamMaxInFlight  = 512      // requests to Opentact under way at once (and HTTP/1.1 connections)
-	UpstreamMaxConns     = 16       // HTTP/2 connections open to Opentact
-	CacheMaxEntries      = 10_000
-	CacheMaxBytes        = 32 << 20
+	MaxInFlight             = 4096               // calls in flight, gRPC and REST together
+	MaxConnections          = 512                // connections open on each listener
+	MaxConnectionsPerClient = MaxConnections / 4 // from one IP address, on each public listener: one client cannot take them all
+	MaxConcurrentStreams    = 1024               // calls at once on one gRPC connection
+	MaxAnswerBytes          = 32 << 20           // bytes of Opentact's answers held by calls in flight
+	UpstreamMaxBody         = 1 << 20            // one answer from Opentact
+	UpstreamMaxInFlight     = 512                // requests to Opentact under way at once (and HTTP/1.1 connections)
+	UpstreamMaxConns        = 16                 // HTTP/2 connections open to Opentact
+	CacheMaxEntries         = 10_000
+	CacheMaxBytes           = 32 << 20
 )
 
 // Retries and the circuit breaker.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -214,25 +215,27 @@ func (e *Engine) failed(ctx context.Context, method string, creds upstream.Crede
 	return st.Err()
 }
 
-// validate checks msg against the rules in its proto (protovalidate): a
-// request that breaks one is InvalidArgument with a BadRequest naming each
-// field, and is never sent.
+// validate checks msg's text (textViolations: no control or bidi
+// characters, bounded lengths, whatever the method) and the rules in its
+// proto (protovalidate): a request that breaks one is InvalidArgument
+// with a BadRequest naming each field, and is never sent.
 func (e *Engine) validate(msg proto.Message) error {
-	err := e.validator.Validate(msg)
-	if err == nil {
+	violations := textViolations(msg.ProtoReflect())
+	if err := e.validator.Validate(msg); err != nil {
+		verr, ok := errors.AsType[*protovalidate.ValidationError](err)
+		if !ok {
+			return apierr.WithInfo(codes.Internal, "internal error: the request could not be validated", apiv1.ErrorReason_UPSTREAM_INTERNAL_ERROR, 0).Err()
+		}
+		for _, v := range verr.Violations {
+			violations = append(violations, &errdetails.BadRequest_FieldViolation{
+				Field:       protovalidate.FieldPathString(v.Proto.GetField()),
+				Description: v.Proto.GetMessage(),
+				Reason:      v.Proto.GetRuleId(),
+			})
+		}
+	}
+	if len(violations) == 0 {
 		return nil
-	}
-	verr, ok := errors.AsType[*protovalidate.ValidationError](err)
-	if !ok {
-		return apierr.WithInfo(codes.Internal, "internal error: the request could not be validated", apiv1.ErrorReason_UPSTREAM_INTERNAL_ERROR, 0).Err()
-	}
-	var violations []*errdetails.BadRequest_FieldViolation
-	for _, v := range verr.Violations {
-		violations = append(violations, &errdetails.BadRequest_FieldViolation{
-			Field:       protovalidate.FieldPathString(v.Proto.GetField()),
-			Description: v.Proto.GetMessage(),
-			Reason:      v.Proto.GetRuleId(),
-		})
 	}
 	return invalid(violations...)
 }
@@ -240,9 +243,11 @@ func (e *Engine) validate(msg proto.Message) error {
 // invalid is the InvalidArgument status of a request that breaks rules,
 // with a BadRequest naming each field.
 func invalid(violations ...*errdetails.BadRequest_FieldViolation) error {
-	fields := make([]string, len(violations))
-	for i, v := range violations {
-		fields[i] = v.GetField()
+	var fields []string
+	for _, v := range violations {
+		if !slices.Contains(fields, v.GetField()) {
+			fields = append(fields, v.GetField())
+		}
 	}
 	st := apierr.WithInfo(codes.InvalidArgument, "invalid request: "+strings.Join(fields, ", "), apiv1.ErrorReason_INVALID_REQUEST, 0)
 	return apierr.WithDetail(st, &errdetails.BadRequest{FieldViolations: violations}).Err()

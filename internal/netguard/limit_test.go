@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -14,7 +15,15 @@ import (
 // dialServed dials addr and checks that an echo server answers on it.
 func dialServed(t *testing.T, addr string) net.Conn {
 	t.Helper()
-	c, err := net.Dial("tcp", addr)
+	return dialServedFrom(t, "127.0.0.1", addr)
+}
+
+// dialServedFrom is dialServed from the local address from: Linux
+// accepts any 127.0.0.0/8 address on loopback.
+func dialServedFrom(t *testing.T, from, addr string) net.Conn {
+	t.Helper()
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}}
+	c, err := d.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,7 +57,12 @@ func dialRefused(t *testing.T, addr string) {
 
 func TestLimitListenerClosesConnectionsPastMax(t *testing.T) {
 	refused := make(chan struct{}, 8)
-	ln := netguard.LimitListener(listen(t), 2, func() { refused <- struct{}{} })
+	ln := netguard.LimitListener(listen(t), netguard.Limits{Max: 2}, func(reason string, _ net.Addr) {
+		if reason != netguard.RefusedMax {
+			t.Errorf("refused for %q, want %q", reason, netguard.RefusedMax)
+		}
+		refused <- struct{}{}
+	})
 	closed := make(chan struct{}, 8)
 	serve(t, ln, func(c net.Conn) {
 		_, _ = io.Copy(c, c)
@@ -77,4 +91,46 @@ func TestLimitListenerClosesConnectionsPastMax(t *testing.T) {
 	if n := ln.Open(); n != 2 {
 		t.Fatalf("Open() = %d, want 2", n)
 	}
+}
+
+// TestLimitListenerBoundsEachClient: one client address holding its
+// bound is refused more, while another address is still served, and a
+// place it frees is its own again.
+func TestLimitListenerBoundsEachClient(t *testing.T) {
+	type refusal struct {
+		reason string
+		remote net.Addr
+	}
+	refused := make(chan refusal, 8)
+	ln := netguard.LimitListener(listen(t), netguard.Limits{Max: 4, PerClient: 2}, func(reason string, remote net.Addr) {
+		refused <- refusal{reason, remote}
+	})
+	closed := make(chan struct{}, 8)
+	serve(t, ln, func(c net.Conn) {
+		_, _ = io.Copy(c, c)
+		c.Close()
+		closed <- struct{}{}
+	})
+	addr := ln.Addr().String()
+
+	first := dialServed(t, addr)
+	dialServed(t, addr)
+	dialRefused(t, addr)
+	r := waitFor(t, refused, "onRefused")
+	if r.reason != netguard.RefusedPerClient || !strings.HasPrefix(r.remote.String(), "127.0.0.1:") {
+		t.Errorf("refused %v for %q, want 127.0.0.1 for %q", r.remote, r.reason, netguard.RefusedPerClient)
+	}
+	if n := ln.Open(); n != 2 {
+		t.Fatalf("Open() = %d, want 2: a refused connection holds no place", n)
+	}
+	dialServedFrom(t, "127.0.0.2", addr)
+	dialServedFrom(t, "127.0.0.2", addr)
+	dialRefused(t, addr)
+	if r := waitFor(t, refused, "onRefused"); r.reason != netguard.RefusedMax {
+		t.Errorf("past the bound in all: refused for %q, want %q", r.reason, netguard.RefusedMax)
+	}
+
+	first.Close()
+	waitFor(t, closed, "the server to close the first connection")
+	dialServed(t, addr)
 }

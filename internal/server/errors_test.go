@@ -3,9 +3,13 @@ package server_test
 import (
 	"bufio"
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -119,8 +123,8 @@ func TestErrorTable(t *testing.T) {
 			if rec != nil && rec.calls.Load() != 2*wantAttempts {
 				t.Errorf("rest: the upstream saw %d requests in all, want %d", rec.calls.Load(), 2*wantAttempts)
 			}
-			if tc.code == codes.Unauthenticated && resp.Header.Get("Www-Authenticate") != apierr.MessageUnauthorized {
-				t.Errorf("rest: WWW-Authenticate %q, want the fixed %q", resp.Header.Get("Www-Authenticate"), apierr.MessageUnauthorized)
+			if got, want := resp.Header.Values("WWW-Authenticate"), []string{`Basic realm="opentact"`, "Bearer"}; tc.code == codes.Unauthenticated && !slices.Equal(got, want) {
+				t.Errorf("rest: WWW-Authenticate %q, want the challenges %q", got, want)
 			}
 			if want := runtime.HTTPStatusFromCode(tc.code); resp.StatusCode != want {
 				t.Errorf("rest: HTTP status %d, want %d", resp.StatusCode, want)
@@ -254,4 +258,80 @@ func TestCallerCancellation(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	t.Error("the server never finished the call")
+}
+
+// TestOpentactMessagesLoseEveryFormOfThePassword: an Opentact whose 400
+// quotes the caller's password percent-encoded, base64-encoded and
+// upper-cased, in its message and in a field error: no form of it reaches
+// the caller, over gRPC or REST, nor the logs.
+func TestOpentactMessagesLoseEveryFormOfThePassword(t *testing.T) {
+	t.Parallel()
+	const email = "scrub.forms@secret-example.test"
+	const password = "Pw/Quokka+77 31%x"
+	userPass := []byte(email + ":" + password)
+	forms := []string{
+		password, strings.ToUpper(password), url.QueryEscape(password), url.PathEscape(password),
+		strings.ToLower(url.QueryEscape(password)),
+		base64.StdEncoding.EncodeToString([]byte(password)), base64.RawURLEncoding.EncodeToString([]byte(password)),
+		base64.StdEncoding.EncodeToString(userPass), base64.URLEncoding.EncodeToString(userPass),
+		"Quokka", "QUOKKA",
+	}
+	up := newRecorder(t, func(w http.ResponseWriter, r *http.Request) {
+		_, pw, _ := r.BasicAuth()
+		msg := fmt.Sprintf("Invalid password %s (%s, %s); as base64 %s, the header %s",
+			strings.ToUpper(pw), url.QueryEscape(pw), strings.ToLower(url.QueryEscape(pw)),
+			base64.StdEncoding.EncodeToString([]byte(pw)), base64.URLEncoding.EncodeToString([]byte(email+":"+pw)))
+		body, _ := json.Marshal(map[string]any{"success": false, "status": 400, "message": msg,
+			"fields": map[string]any{"password": map[string]string{"message": url.PathEscape(pw) + " is not allowed"}}})
+		answer(http.StatusBadRequest, string(body))(w, r)
+	})
+	f := startFacade(t, up.URL)
+	cred := basic(email, password)
+
+	_, err := f.client.GetAuth(metadata.AppendToOutgoingContext(context.Background(), "authorization", cred), &authv1.GetAuthRequest{})
+	st := status.Convert(err)
+	if st.Code() != codes.InvalidArgument || !strings.Contains(st.Message(), "Invalid password [REDACTED]") {
+		t.Errorf("gRPC: %v, want InvalidArgument with Opentact's message, scrubbed", err)
+	}
+	r, body := f.rest(t, http.MethodGet, "/v1/auth", http.Header{"Authorization": {cred}})
+	if r.StatusCode != http.StatusBadRequest {
+		t.Fatalf("REST: %d %s", r.StatusCode, body)
+	}
+	if n := up.calls.Load(); n != 2 {
+		t.Fatalf("Opentact saw %d requests, want 2", n)
+	}
+	for what, text := range map[string]string{
+		"the gRPC status": fmt.Sprint(st.Proto()), "the REST body": string(body), "the logs": f.logs.String(),
+	} {
+		for _, form := range forms {
+			if strings.Contains(strings.ToLower(text), strings.ToLower(form)) {
+				t.Errorf("%s hold the password as %q:\n%s", what, form, text)
+			}
+		}
+	}
+}
+
+// TestShortPasswordsLeaveWordsWhole: a password of one to three
+// characters is too short to be told from a piece of a word, and Opentact's
+// message reaches the caller and the logs whole.
+func TestShortPasswordsLeaveWordsWhole(t *testing.T) {
+	t.Parallel()
+	const msg = "Invalid credentials, or the user already exists"
+	up := newRecorder(t, opentactError(http.StatusBadRequest, msg))
+	f := startFacade(t, up.URL)
+	for _, pw := range []string{"a", "x", "ex", "ist"} {
+		_, err := f.client.GetAuth(metadata.AppendToOutgoingContext(context.Background(), "authorization", basic("short@example.test", pw)), &authv1.GetAuthRequest{})
+		if st := status.Convert(err); st.Code() != codes.InvalidArgument || !strings.Contains(st.Message(), msg) {
+			t.Errorf("password %q: %v, want InvalidArgument with %q whole", pw, err, msg)
+		}
+	}
+	lines := f.logs.lines("opentact call failed")
+	if len(lines) != 4 {
+		t.Fatalf("%d opentact call failed lines, want 4", len(lines))
+	}
+	for _, l := range lines {
+		if e, _ := l["error"].(string); !strings.Contains(e, msg) {
+			t.Errorf("logged error %q, want %q whole", e, msg)
+		}
+	}
 }

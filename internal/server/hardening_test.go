@@ -927,9 +927,10 @@ func TestCallerDeadlineIsCapped(t *testing.T) {
 // 6. Shutdown
 
 // TestReadinessDuringShutdown: once shutdown begins the facade reports not
-// ready (REST and gRPC health) but keeps accepting connections for the
-// delay; then both listeners close, the call in flight still finishes, and
-// Serve returns nil.
+// ready (/readyz and gRPC health) but keeps accepting connections for the
+// delay; then both public listeners close, the admin one still answering
+// the probes while the call in flight finishes; then Serve returns nil and
+// the admin listener is closed too.
 func TestReadinessDuringShutdown(t *testing.T) {
 	t.Parallel()
 	// 1s rather than less: the checks during the delay open fresh
@@ -941,16 +942,17 @@ func TestReadinessDuringShutdown(t *testing.T) {
 	// Fresh connections for every probe: they show the listeners still
 	// accept during the delay.
 	probes := transportClient(t, &http.Transport{DisableKeepAlives: true})
-	probe := func(path string) int {
+	get := func(url string) int {
 		t.Helper()
-		resp, err := probes.Get(f.restURL + path)
+		resp, err := probes.Get(url)
 		if err != nil {
-			t.Fatalf("GET %s: %v", path, err)
+			t.Fatalf("GET %s: %v", url, err)
 		}
 		_, _ = io.Copy(io.Discard, resp.Body)
 		_ = resp.Body.Close()
 		return resp.StatusCode
 	}
+	probe := func(path string) int { return get(f.adminURL + path) }
 	health := func(svc string) healthpb.HealthCheckResponse_ServingStatus {
 		t.Helper()
 		conn, err := grpc.NewClient(grpcHostPort(f), grpc.WithTransportCredentials(insecure.NewCredentials()))
@@ -999,9 +1001,12 @@ func TestReadinessDuringShutdown(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	// Each of these opens a new connection, so each also shows that the
-	// listeners still accept: after the delay they refuse.
+	// listeners still accept: after the delay the public ones refuse.
 	if c := probe("/healthz"); c != http.StatusOK {
 		t.Errorf("during the delay: /healthz %d, want 200", c)
+	}
+	if c := get(f.restURL + "/openapi.json"); c != http.StatusOK {
+		t.Errorf("during the delay: REST /openapi.json %d, want 200", c)
 	}
 	for _, svc := range services {
 		if st := health(svc); st != healthpb.HealthCheckResponse_NOT_SERVING {
@@ -1034,6 +1039,13 @@ func TestReadinessDuringShutdown(t *testing.T) {
 		t.Fatalf("Serve returned (%v) with a call in flight", err)
 	default:
 	}
+	// Draining: the probes still answer, on the admin listener.
+	if c := probe("/readyz"); c != http.StatusServiceUnavailable {
+		t.Errorf("while draining: /readyz %d, want 503", c)
+	}
+	if c := probe("/healthz"); c != http.StatusOK {
+		t.Errorf("while draining: /healthz %d, want 200", c)
+	}
 	release()
 	if err := <-slow; err != nil {
 		t.Errorf("the call in flight during shutdown: %v", err)
@@ -1045,6 +1057,10 @@ func TestReadinessDuringShutdown(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("Serve did not return after the last call ended")
+	}
+	if conn, err := net.Dial("tcp", strings.TrimPrefix(f.adminURL, "http://")); err == nil {
+		conn.Close()
+		t.Error("the admin listener still accepts connections after Serve returned")
 	}
 }
 

@@ -29,12 +29,13 @@ import (
 // facade is a running server.Server on loopback, with a gRPC client built
 // from the generated stub and a REST client.
 type facade struct {
-	client  authv1.AuthServiceClient
-	tokens  authv1.TokenServiceClient
-	conn    *grpc.ClientConn
-	restURL string
-	http    *http.Client
-	logs    *syncBuffer
+	client   authv1.AuthServiceClient
+	tokens   authv1.TokenServiceClient
+	conn     *grpc.ClientConn
+	restURL  string
+	adminURL string // the probes and /metrics
+	http     *http.Client
+	logs     *syncBuffer
 }
 
 // startFacade runs a facade against upstreamURL until the test ends.
@@ -55,11 +56,15 @@ func startStoppableFacade(t testing.TB, upstreamURL string, mods ...func(*server
 	t.Helper()
 	logs := &syncBuffer{}
 	opts := server.Options{
-		GRPCAddr:      "127.0.0.1:0",
-		HTTPAddr:      "127.0.0.1:0",
-		Upstream:      upstreamURL,
-		ShutdownGrace: 5 * time.Second,
-		Logger:        slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		GRPCAddr:  "127.0.0.1:0",
+		HTTPAddr:  "127.0.0.1:0",
+		AdminAddr: "127.0.0.1:0",
+		// Every test client is 127.0.0.1: a test of the bound per
+		// client sets it.
+		MaxConnectionsPerClient: server.DefaultMaxConnections,
+		Upstream:                upstreamURL,
+		ShutdownGrace:           5 * time.Second,
+		Logger:                  slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
 	for _, m := range mods {
 		m(&opts)
@@ -85,6 +90,9 @@ func startStoppableFacade(t testing.TB, upstreamURL string, mods ...func(*server
 		http:    &http.Client{Transport: tr, Timeout: 10 * time.Second},
 		logs:    logs,
 	}
+	if a := s.AdminAddr(); a != nil {
+		f.adminURL = "http://" + a.String()
+	}
 	stop := sync.OnceValue(func() error {
 		cancel()
 		err := <-done
@@ -105,13 +113,29 @@ func (f *facade) rest(t *testing.T, method, path string, header http.Header) (*h
 // restBody is rest with a request body (none when empty).
 func (f *facade) restBody(t *testing.T, method, path string, header http.Header, body string) (*http.Response, []byte) {
 	t.Helper()
+	return f.do(t, f.restURL, method, path, header, body)
+}
+
+// admin GETs path on the admin listener.
+func (f *facade) admin(t testing.TB, path string) (*http.Response, []byte) {
+	t.Helper()
+	return f.do(t, f.adminURL, http.MethodGet, path, nil, "")
+}
+
+// do calls method path under base with the headers and body given, a
+// body as application/json unless header says otherwise.
+func (f *facade) do(t testing.TB, base, method, path string, header http.Header, body string) (*http.Response, []byte) {
+	t.Helper()
 	var rd io.Reader
 	if body != "" {
 		rd = strings.NewReader(body)
 	}
-	req, err := http.NewRequest(method, f.restURL+path, rd)
+	req, err := http.NewRequest(method, base+path, rd)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if _, set := header["Content-Type"]; body != "" && !set {
+		req.Header.Set("Content-Type", "application/json") // as the API asks; a test of it sets its own, or nil for none
 	}
 	for k, vs := range header {
 		req.Header[k] = vs

@@ -63,6 +63,7 @@ func (p *inProcess) Invoke(ctx context.Context, method string, args, reply any, 
 	if !ok {
 		return status.Errorf(codes.Unimplemented, "unknown method %s", method)
 	}
+	markInvoked(ctx)
 	md, _ := metadata.FromOutgoingContext(ctx)
 	ctx = metadata.NewIncomingContext(ctx, md)
 	ctx = peer.NewContext(ctx, restPeer)

@@ -1,32 +1,32 @@
 package server
 
 import (
-	"io"
 	"net/http"
+	"slices"
 
 	"github.com/opentact-facade/opentact-facade/internal/openapi"
 )
 
-// routes serves, next to the REST gateway (behind admission), the probes: GET /healthz (200
-// while the process runs) and GET /readyz (200 while it takes new calls,
-// 503 once shutdown has begun); GET /metrics for Prometheus; and GET
-// /openapi.json, the REST API's description.
+// apiDescription is the route of the REST API's description, served
+// beside the gateway; the REST edge knows it, to answer another method
+// 405.
+var apiDescription = openapi.Route{Path: "/openapi.json", Methods: []string{http.MethodGet, http.MethodHead}}
+
+// routes serves GET /openapi.json, the REST API's description, and hands
+// every other request to the REST gateway (behind admission). The probes
+// and /metrics are not here: they are on the admin listener (see
+// adminHandler). No http.ServeMux: it would answer a path that is not
+// clean ("//v1/auth", "/v1/./auth") with an HTML redirect, where the
+// gateway answers a JSON 404.
 func (s *Server) routes(gateway http.Handler) http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		probeAnswer(w, http.StatusOK, "ok\n")
-	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if !s.Ready() {
-			probeAnswer(w, http.StatusServiceUnavailable, "shutting down\n")
+	description := openapi.Handler()
+	return noStore(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == apiDescription.Path && slices.Contains(apiDescription.Methods, r.Method) {
+			description.ServeHTTP(w, r)
 			return
 		}
-		probeAnswer(w, http.StatusOK, "ready\n")
-	})
-	mux.Handle("GET /metrics", s.metrics.Handler())
-	mux.Handle("GET /openapi.json", openapi.Handler())
-	mux.Handle("/", gateway)
-	return noStore(mux)
+		gateway.ServeHTTP(w, r)
+	}))
 }
 
 // noStore marks every answer as one that no cache may keep and no browser
@@ -38,11 +38,4 @@ func noStore(next http.Handler) http.Handler {
 		h.Set("X-Content-Type-Options", "nosniff")
 		next.ServeHTTP(w, r)
 	})
-}
-
-func probeAnswer(w http.ResponseWriter, code int, body string) {
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(code)
-	_, _ = io.WriteString(w, body)
 }

@@ -42,16 +42,18 @@ import (
 const (
 	DefaultGRPCAddr      = defaults.GRPCAddr
 	DefaultHTTPAddr      = defaults.HTTPAddr
+	DefaultAdminAddr     = defaults.AdminAddr // the command's --admin-addr; Options.AdminAddr has no default
 	DefaultUpstream      = defaults.Upstream
 	DefaultShutdownGrace = defaults.ShutdownGrace
 
-	DefaultMaxConcurrentStreams = defaults.MaxConcurrentStreams
-	DefaultReadHeaderTimeout    = defaults.ReadHeaderTimeout
-	DefaultMaxInFlight          = defaults.MaxInFlight
-	DefaultMaxConnections       = defaults.MaxConnections
-	DefaultMaxAnswerBytes       = defaults.MaxAnswerBytes
-	DefaultRequestTimeout       = defaults.RequestTimeout
-	DefaultIdleTimeout          = defaults.IdleTimeout
+	DefaultMaxConcurrentStreams    = defaults.MaxConcurrentStreams
+	DefaultReadHeaderTimeout       = defaults.ReadHeaderTimeout
+	DefaultMaxInFlight             = defaults.MaxInFlight
+	DefaultMaxConnections          = defaults.MaxConnections
+	DefaultMaxConnectionsPerClient = defaults.MaxConnectionsPerClient
+	DefaultMaxAnswerBytes          = defaults.MaxAnswerBytes
+	DefaultRequestTimeout          = defaults.RequestTimeout
+	DefaultIdleTimeout             = defaults.IdleTimeout
 )
 
 // Limits on what a caller may send. Requests of the API are a few
@@ -86,6 +88,11 @@ type Options struct {
 	CacheMaxEntries     int           // bound on cached answers; engine.DefaultCacheMaxEntries if 0
 	Logger              *slog.Logger  // nil discards logs
 
+	// AdminAddr is where the probes (/healthz, /readyz) and /metrics are
+	// served, plain HTTP on a listener of their own that no client of the
+	// public ports can starve; none when empty (the command's --admin-addr
+	// defaults to DefaultAdminAddr).
+	AdminAddr string
 	// MaxInFlight bounds the calls in flight, gRPC and REST together; a
 	// call past it is refused at once with FACADE_BUSY.
 	// DefaultMaxInFlight if 0.
@@ -95,10 +102,14 @@ type Options struct {
 	// answer); DefaultMaxAnswerBytes if 0, and never below
 	// UpstreamMaxBody.
 	MaxAnswerBytes int64
-	// MaxConnections bounds the connections open on each listener; one
+	// MaxConnections bounds the connections open on each public listener; one
 	// past it is closed as soon as it is accepted.
 	// DefaultMaxConnections if 0.
 	MaxConnections int
+	// MaxConnectionsPerClient bounds the connections open from one IP
+	// address on each public listener, so that one client cannot take
+	// all of MaxConnections; a quarter of MaxConnections (at least 1) if 0.
+	MaxConnectionsPerClient int
 	// UpstreamMaxInFlight bounds the requests to Opentact under way at
 	// once (see upstream.WithMaxInFlight); upstream.DefaultMaxInFlight
 	// if 0.
@@ -148,28 +159,30 @@ type Options struct {
 // Server is a running facade: a gRPC server and a REST gateway that calls
 // the same service in the process, through the same interceptors.
 type Server struct {
-	log       *slog.Logger
-	sampler   *logs.Sampler // for the lines a client can cause in floods
-	grace     time.Duration
-	delay     time.Duration
-	grpc      *grpc.Server
-	http      *http.Server
-	tls       bool
-	inProcess *inProcess // the gateway's connection to the services
-	services  []string   // the names of the facade's services, for health
-	grpcLis   net.Listener
-	httpLis   net.Listener
-	grpcConns *netguard.Limited
-	httpConns *netguard.Limited
-	health    *health.Server
-	draining  chan struct{} // closed when the shutdown starts to drain
-	ready     atomic.Bool
-	upstream  *upstream.Client
-	metrics   *telemetry.Metrics
-	limiter   *admission.Limiter
-	admit     *admitter
-	endCalls  context.Context // ended, with errShuttingDown, when the grace runs out
-	cancelEnd context.CancelCauseFunc
+	log        *slog.Logger
+	sampler    *logs.Sampler // for the lines a client can cause in floods
+	grace      time.Duration
+	delay      time.Duration
+	grpc       *grpc.Server
+	http       *http.Server
+	tls        bool
+	inProcess  *inProcess // the gateway's connection to the services
+	services   []string   // the names of the facade's services, for health
+	grpcLis    net.Listener
+	httpLis    net.Listener
+	grpcConns  *netguard.Limited
+	httpConns  *netguard.Limited
+	admin      *http.Server      // nil without an admin listener
+	adminConns *netguard.Limited // nil without an admin listener
+	health     *health.Server
+	draining   chan struct{} // closed when the shutdown starts to drain
+	ready      atomic.Bool
+	upstream   *upstream.Client
+	metrics    *telemetry.Metrics
+	limiter    *admission.Limiter
+	admit      *admitter
+	endCalls   context.Context // ended, with errShuttingDown, when the grace runs out
+	cancelEnd  context.CancelCauseFunc
 }
 
 // inMemoryNetwork is the network of a call's peer when the call came
@@ -262,7 +275,11 @@ func New(opts Options) (*Server, error) {
 	// Every service on the gRPC server, and on the gateway through the
 	// in-process connection: the same interceptors, the same pipeline.
 	s.inProcess = newInProcess(unary, statsHandler)
-	gateway := newGateway()
+	routes, err := openapi.Routes()
+	if err != nil {
+		return nil, err
+	}
+	edge, gateway := newRESTEdge(append(routes, apiDescription), s.metrics, opts.Logger, s.sampler)
 	for _, desc := range core.ServiceDescs() {
 		s.services = append(s.services, desc.ServiceName)
 		s.grpc.RegisterService(desc, core)
@@ -280,12 +297,8 @@ func New(opts Options) (*Server, error) {
 	s.metrics.GRPC.InitializeMetrics(s.grpc)
 	s.setReady(true)
 
-	routes, err := openapi.Routes()
-	if err != nil {
-		return nil, err
-	}
 	s.http = &http.Server{
-		Handler:           s.routes(s.admit.restHandler(gateway, checkRequest(gateway, routes))),
+		Handler:           s.routes(s.admit.restHandler(gateway, edge.check(gateway))),
 		ReadHeaderTimeout: opts.ReadHeaderTimeout,
 		ReadTimeout:       opts.ReadHeaderTimeout + opts.RequestTimeout,
 		// A REST call lasts at most the longest call timeout; leave room
@@ -305,18 +318,27 @@ func New(opts Options) (*Server, error) {
 		Upstream:      client.Load,
 		UpstreamConns: client.Connections,
 		Connections: func(listener string) int {
-			if listener == "grpc" {
+			switch listener {
+			case "grpc":
 				return s.grpcConns.Open()
+			case "rest":
+				return s.httpConns.Open()
+			case "admin":
+				if s.adminConns != nil {
+					return s.adminConns.Open()
+				}
 			}
-			return s.httpConns.Open()
+			return 0
 		},
 	})
 	return s, nil
 }
 
-// listen opens both listeners: each bounded in connections, with TLS when
-// configured, and the gRPC one guarded against HTTP/2 rapid resets (REST
-// over HTTP/2 is Go's own server, which guards itself).
+// listen opens the listeners: the two public ones each bounded in
+// connections, in all and per client address, with TLS when configured,
+// and the gRPC one guarded against HTTP/2 rapid resets (REST over HTTP/2
+// is Go's own server, which guards itself); and the admin one, when
+// asked for.
 func (s *Server) listen(opts Options, tlsConfig *tls.Config) error {
 	grpcTCP, err := net.Listen("tcp", opts.GRPCAddr)
 	if err != nil {
@@ -326,8 +348,14 @@ func (s *Server) listen(opts Options, tlsConfig *tls.Config) error {
 	if err != nil {
 		return errors.Join(fmt.Errorf("HTTP listener: %w", err), grpcTCP.Close())
 	}
-	s.grpcConns = netguard.LimitListener(grpcTCP, opts.MaxConnections, func() { s.connectionRefused("grpc") })
-	s.httpConns = netguard.LimitListener(httpTCP, opts.MaxConnections, func() { s.connectionRefused("rest") })
+	if opts.AdminAddr != "" {
+		if err := s.listenAdmin(opts.AdminAddr, opts.ReadHeaderTimeout); err != nil {
+			return errors.Join(err, grpcTCP.Close(), httpTCP.Close())
+		}
+	}
+	lim := netguard.Limits{Max: opts.MaxConnections, PerClient: opts.MaxConnectionsPerClient}
+	s.grpcConns = netguard.LimitListener(grpcTCP, lim, func(reason string, remote net.Addr) { s.connectionRefused("grpc", reason, remote) })
+	s.httpConns = netguard.LimitListener(httpTCP, lim, func(reason string, remote net.Addr) { s.connectionRefused("rest", reason, remote) })
 	s.grpcLis, s.httpLis = s.grpcConns, s.httpConns
 	if tlsConfig != nil {
 		// One TLS config for both: ALPN offers h2 (gRPC, REST over HTTP/2)
@@ -348,10 +376,11 @@ func (s *Server) listen(opts Options, tlsConfig *tls.Config) error {
 }
 
 // connectionRefused counts and logs (rate limited) a connection refused
-// by a listener at its bound.
-func (s *Server) connectionRefused(listener string) {
-	s.metrics.ConnectionRefused(listener)
-	s.sampler.Log(context.Background(), s.log, slog.LevelWarn, "connection refused: too many open", slog.String("listener", listener))
+// by a listener at a bound.
+func (s *Server) connectionRefused(listener, reason string, remote net.Addr) {
+	s.metrics.ConnectionRefused(listener, reason)
+	s.sampler.Log(context.Background(), s.log, slog.LevelWarn, "connection refused: too many open",
+		slog.String("listener", listener), slog.String("reason", reason), slog.String("peer.address", remote.String()))
 }
 
 // upstreamOptions turns opts into the upstream client's options.
@@ -386,6 +415,7 @@ func upstreamOptions(opts Options) ([]upstream.Option, error) {
 	if tp := opts.TracerProvider; tp != nil {
 		// A client span per request to Opentact, and traceparent on it.
 		// Trace context only: a caller's baggage is not Opentact's to see.
+		// r.URL is the route template (see upstream.WithTransportWrapper).
 		uopts = append(uopts, upstream.WithTransportWrapper(func(rt http.RoundTripper) http.RoundTripper {
 			return otelhttp.NewTransport(rt,
 				otelhttp.WithTracerProvider(tp),
@@ -444,6 +474,9 @@ func withDefaults(o Options) Options {
 	if o.MaxConnections <= 0 {
 		o.MaxConnections = DefaultMaxConnections
 	}
+	if o.MaxConnectionsPerClient <= 0 {
+		o.MaxConnectionsPerClient = max(1, o.MaxConnections/4)
+	}
 	if o.RequestTimeout <= 0 {
 		o.RequestTimeout = DefaultRequestTimeout
 	}
@@ -462,6 +495,15 @@ func (s *Server) GRPCAddr() net.Addr { return s.grpcLis.Addr() }
 // HTTPAddr is the address the REST gateway listens on.
 func (s *Server) HTTPAddr() net.Addr { return s.httpLis.Addr() }
 
+// AdminAddr is the address the probes and /metrics are served on, nil
+// without an admin listener.
+func (s *Server) AdminAddr() net.Addr {
+	if s.adminConns == nil {
+		return nil
+	}
+	return s.adminConns.Addr()
+}
+
 // Serve serves until ctx ends or a listener fails, then shuts down
 // gracefully: REST calls in flight finish first, then gRPC calls, all
 // within the shutdown grace, after which what is left is cut. It returns
@@ -475,7 +517,12 @@ func (s *Server) Serve(ctx context.Context) error {
 	}
 	serve(func() error { return s.grpc.Serve(s.grpcLis) })
 	serve(func() error { return s.http.Serve(s.httpLis) }) // s.httpLis does TLS when configured
-	s.log.Info("serving", slog.String("grpc_addr", s.GRPCAddr().String()), slog.String("http_addr", s.HTTPAddr().String()))
+	attrs := []any{slog.String("grpc_addr", s.GRPCAddr().String()), slog.String("http_addr", s.HTTPAddr().String())}
+	if s.admin != nil {
+		serve(func() error { return s.admin.Serve(s.adminConns) })
+		attrs = append(attrs, slog.String("admin_addr", s.AdminAddr().String()))
+	}
+	s.log.Info("serving", attrs...)
 
 	var err error
 	select {
@@ -492,11 +539,13 @@ func (s *Server) Serve(ctx context.Context) error {
 }
 
 // shutdown reports not ready, keeps serving for the shutdown delay (so
-// that load balancers stop sending new calls), then closes both listeners
-// and lets calls in flight finish within the grace. The calls still
-// running then are ended with FACADE_SHUTTING_DOWN and get cutWait to
-// send it; only then are the connections left closed.
+// that load balancers stop sending new calls), then closes both public
+// listeners and lets calls in flight finish within the grace. The calls
+// still running then are ended with FACADE_SHUTTING_DOWN and get cutWait
+// to send it; only then are the connections left closed. The admin
+// listener closes last: the probes see the whole drain.
 func (s *Server) shutdown() {
+	defer s.stopAdmin()
 	s.setReady(false)
 	if s.delay > 0 {
 		s.log.Info("not ready; draining soon", slog.Duration("delay", s.delay))

@@ -205,7 +205,7 @@ func shMustCall(t *testing.T, f *facade, rest bool, h http.Header) *authv1.User 
 // shMetrics scrapes /metrics in the Prometheus text format.
 func shMetrics(t *testing.T, f *facade) string {
 	t.Helper()
-	resp, body := f.rest(t, http.MethodGet, "/metrics", nil)
+	resp, body := f.admin(t, "/metrics")
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("GET /metrics: %d %s", resp.StatusCode, body)
 	}

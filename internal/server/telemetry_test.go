@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"regexp"
 	"runtime"
 	"strconv"
@@ -109,11 +110,11 @@ func (s *telSecrets) in(where, text string) []string {
 // telMetrics is one scrape of /metrics, parsed.
 type telMetrics map[string]*dto.MetricFamily
 
-// telScrape scrapes GET /metrics on the facade's HTTP port, in the
+// telScrape scrapes GET /metrics on the facade's admin port, in the
 // Prometheus text format, and parses it.
 func telScrape(t *testing.T, f *facade) (telMetrics, string) {
 	t.Helper()
-	resp, body := f.rest(t, http.MethodGet, "/metrics", nil)
+	resp, body := f.admin(t, "/metrics")
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("GET /metrics: %d %s", resp.StatusCode, body)
 	}
@@ -1021,5 +1022,106 @@ func TestAccessLogOneLinePerCall(t *testing.T) {
 	logs := f.logs.String()
 	for _, s := range secrets.in("the logs", logs) {
 		t.Error(s)
+	}
+}
+
+// TestTraceShowsRoutesNotPathValues: with tracing on, every call to
+// Opentact, over both doors, has a client span named by its route
+// template and whose url.full is the template, not the real URL: no path
+// value (a token's uuid, a token's secret), raw or escaped, reaches a span's
+// name, attribute or event; Opentact still gets the real, escaped path.
+func TestTraceShowsRoutesNotPathValues(t *testing.T) {
+	t.Parallel()
+	const uuid = "5b1c0f3e-7d2a-4c69-9e1b-3f8a2d4c6e70"
+	const secret = "Sec/RET+tok en%41~trace"
+	up := newTokenUpstream(t, nil)
+	exp := telExporter(t)
+	f := startFacade(t, up.URL, func(o *server.Options) { o.TracerProvider = exp.tp })
+	auth := http.Header{"Authorization": {demoBasic}}
+	ctx := basicCtx(t)
+
+	calls := []struct {
+		name, route, uri string
+		grpc             func() error
+		method, path     string
+		body             string
+	}{
+		{"GetAuth", "GET /rest/auth", "/rest/auth", func() error {
+			_, err := f.client.GetAuth(ctx, &authv1.GetAuthRequest{})
+			return err
+		}, http.MethodGet, "/v1/auth", ""},
+		{"CreateToken", "POST /rest/token", "/rest/token", func() error {
+			_, err := f.tokens.CreateToken(ctx, &authv1.CreateTokenRequest{Name: "ci"})
+			return err
+		}, http.MethodPost, "/v1/tokens", `{"name":"ci"}`},
+		{"ListTokens", "GET /rest/token/list", "/rest/token/list", func() error {
+			_, err := f.tokens.ListTokens(ctx, &authv1.ListTokensRequest{})
+			return err
+		}, http.MethodGet, "/v1/tokens", ""},
+		{"UpdateToken", "PATCH /rest/token/{uuid}", "/rest/token/" + uuid, func() error {
+			_, err := f.tokens.UpdateToken(ctx, &authv1.UpdateTokenRequest{Uuid: uuid, Name: ptr("x")})
+			return err
+		}, http.MethodPatch, "/v1/tokens/" + uuid, `{"name":"x"}`},
+		{"DeleteToken", "DELETE /rest/token/{token}", "/rest/token/" + url.PathEscape(secret), func() error {
+			_, err := f.tokens.DeleteToken(ctx, &authv1.DeleteTokenRequest{Token: secret})
+			return err
+		}, http.MethodPost, "/v1/tokens:delete", `{"token":"Sec/RET+tok en%41~trace"}`},
+		{"DeleteAllTokens", "DELETE /rest/token/all", "/rest/token/all", func() error {
+			_, err := f.tokens.DeleteAllTokens(ctx, &authv1.DeleteAllTokensRequest{})
+			return err
+		}, http.MethodDelete, "/v1/tokens", ""},
+	}
+	for _, c := range calls {
+		if err := c.grpc(); err != nil {
+			t.Fatalf("gRPC %s: %v", c.name, err)
+		}
+		if r, body := f.restBody(t, c.method, c.path, auth, c.body); r.StatusCode != http.StatusOK {
+			t.Fatalf("REST %s: %d %s", c.name, r.StatusCode, body)
+		}
+	}
+
+	// Opentact got the real paths, escaped as one segment each.
+	reqs := up.requests()
+	if len(reqs) != 2*len(calls) {
+		t.Fatalf("Opentact saw %d requests, want %d", len(reqs), 2*len(calls))
+	}
+	for i, c := range calls {
+		for door, got := range reqs[2*i : 2*i+2] {
+			if got.URI != c.uri {
+				t.Errorf("%s (door %d): Opentact saw %s, want %s", c.name, door, got.URI, c.uri)
+			}
+		}
+	}
+
+	// A server span and a client span per call.
+	telWaitFor(t, "every span", func() bool { return len(exp.spans()) >= 4*len(calls) })
+	spans := exp.spans()
+	clients := map[string]int{}
+	for _, s := range spans {
+		if s.SpanKind != trace.SpanKindClient {
+			continue
+		}
+		clients[s.Name]++
+		_, route, _ := strings.Cut(strings.TrimPrefix(s.Name, "opentact "), " ")
+		want := up.URL + (&url.URL{Path: route}).EscapedPath()
+		for _, a := range s.Attributes {
+			if a.Key == "url.full" && a.Value.AsString() != want {
+				t.Errorf("span %q: url.full %q, want the route's %q", s.Name, a.Value.AsString(), want)
+			}
+		}
+	}
+	for _, c := range calls {
+		if n := clients["opentact "+c.route]; n != 2 {
+			t.Errorf("%d client spans named %q, want 2 (one per door); client spans: %v", n, "opentact "+c.route, clients)
+		}
+	}
+	forms := []string{uuid, secret, url.PathEscape(secret), url.QueryEscape(secret), "RET+tok", "RET%2Btok", "en%41", "en%2541"}
+	for _, s := range spans {
+		text := telSpanText(s)
+		for _, v := range forms {
+			if strings.Contains(strings.ToLower(text), strings.ToLower(v)) {
+				t.Errorf("span %q holds the path value form %q:\n%s", s.Name, v, text)
+			}
+		}
 	}
 }

@@ -92,6 +92,9 @@ func basicCtx(t *testing.T) context.Context {
 
 func ptr[T any](v T) *T { return &v }
 
+// otherUUID is a token uuid other than tokenJSON's.
+const otherUUID = "2f0e8c4a-9b7d-4e31-8a6c-5d2b1f9e7c30"
+
 // TestTokenCallsReachOpentactAsDocumented: each RPC, over gRPC and over
 // REST, sends exactly Opentact's documented request (method, path, body:
 // only the fields set, ttl a JSON number), and the answer maps to the
@@ -123,8 +126,8 @@ func TestTokenCallsReachOpentactAsDocumented(t *testing.T) {
 		}, http.MethodPatch, "/v1/tokens/bac27d93-df33-4e47-b4a1-edfcae0d3654", `{"name":"renamed"}`,
 			seen{Method: "PATCH", URI: "/rest/token/bac27d93-df33-4e47-b4a1-edfcae0d3654", Body: `{"name":"renamed"}`}},
 		{"update the ttl only", func(ctx context.Context) (proto.Message, error) {
-			return f.tokens.UpdateToken(ctx, &authv1.UpdateTokenRequest{Uuid: "u-1", Ttl: ptr[int32](120)})
-		}, http.MethodPatch, "/v1/tokens/u-1", `{"ttl":120}`, seen{Method: "PATCH", URI: "/rest/token/u-1", Body: `{"ttl":120}`}},
+			return f.tokens.UpdateToken(ctx, &authv1.UpdateTokenRequest{Uuid: otherUUID, Ttl: ptr[int32](120)})
+		}, http.MethodPatch, "/v1/tokens/" + otherUUID, `{"ttl":120}`, seen{Method: "PATCH", URI: "/rest/token/" + otherUUID, Body: `{"ttl":120}`}},
 		{"delete", func(ctx context.Context) (proto.Message, error) {
 			return f.tokens.DeleteToken(ctx, &authv1.DeleteTokenRequest{Token: "7VLyaDSQ8W48IETeNBfxbBqwgwzWLTvFojSnLgiXP5X8NSoE"})
 		}, http.MethodPost, "/v1/tokens:delete", `{"token":"7VLyaDSQ8W48IETeNBfxbBqwgwzWLTvFojSnLgiXP5X8NSoE"}`,
@@ -259,10 +262,32 @@ func TestTokenRequestsValidatedBeforeOpentact(t *testing.T) {
 			_, err := f.tokens.UpdateToken(ctx, &authv1.UpdateTokenRequest{Name: ptr("x")})
 			return err
 		}, "", "", "", []string{"uuid"}},
-		{"update with ttl -5", func(ctx context.Context) error {
-			_, err := f.tokens.UpdateToken(ctx, &authv1.UpdateTokenRequest{Uuid: "u-1", Ttl: ptr[int32](-5)})
+		// A uuid is a UUID: no word of Opentact's path ("all" would make
+		// PATCH /rest/token/all), nor a token's secret given by mistake.
+		{"update the uuid ALL", func(ctx context.Context) error {
+			_, err := f.tokens.UpdateToken(ctx, &authv1.UpdateTokenRequest{Uuid: "ALL", Name: ptr("x")})
 			return err
-		}, http.MethodPatch, "/v1/tokens/u-1", `{"ttl":-5}`, []string{"ttl"}},
+		}, http.MethodPatch, "/v1/tokens/ALL", `{"name":"x"}`, []string{"uuid"}},
+		{"update the uuid all", func(ctx context.Context) error {
+			_, err := f.tokens.UpdateToken(ctx, &authv1.UpdateTokenRequest{Uuid: "all", Name: ptr("x")})
+			return err
+		}, http.MethodPatch, "/v1/tokens/all", `{"name":"x"}`, []string{"uuid"}},
+		{"update the uuid list", func(ctx context.Context) error {
+			_, err := f.tokens.UpdateToken(ctx, &authv1.UpdateTokenRequest{Uuid: "list", Ttl: ptr[int32](60)})
+			return err
+		}, http.MethodPatch, "/v1/tokens/list", `{"ttl":60}`, []string{"uuid"}},
+		{"update a token's secret", func(ctx context.Context) error {
+			_, err := f.tokens.UpdateToken(ctx, &authv1.UpdateTokenRequest{Uuid: "7VLyaDSQ8W48IETeNBfxbBqwgwzWLTvFojSnLgiXP5X8NSoE", Name: ptr("x")})
+			return err
+		}, http.MethodPatch, "/v1/tokens/7VLyaDSQ8W48IETeNBfxbBqwgwzWLTvFojSnLgiXP5X8NSoE", `{"name":"x"}`, []string{"uuid"}},
+		{"update a uuid one digit short", func(ctx context.Context) error {
+			_, err := f.tokens.UpdateToken(ctx, &authv1.UpdateTokenRequest{Uuid: "bac27d93-df33-4e47-b4a1-edfcae0d365", Name: ptr("x")})
+			return err
+		}, http.MethodPatch, "/v1/tokens/bac27d93-df33-4e47-b4a1-edfcae0d365", `{"name":"x"}`, []string{"uuid"}},
+		{"update with ttl -5", func(ctx context.Context) error {
+			_, err := f.tokens.UpdateToken(ctx, &authv1.UpdateTokenRequest{Uuid: otherUUID, Ttl: ptr[int32](-5)})
+			return err
+		}, http.MethodPatch, "/v1/tokens/" + otherUUID, `{"ttl":-5}`, []string{"ttl"}},
 		{"delete without a token", func(ctx context.Context) error {
 			_, err := f.tokens.DeleteToken(ctx, &authv1.DeleteTokenRequest{})
 			return err
@@ -272,6 +297,23 @@ func TestTokenRequestsValidatedBeforeOpentact(t *testing.T) {
 			_, err := f.tokens.DeleteToken(ctx, &authv1.DeleteTokenRequest{Token: "all"})
 			return err
 		}, http.MethodPost, "/v1/tokens:delete", `{"token":"all"}`, []string{"token"}},
+		// In any letter case: Opentact's path may not tell ALL from all.
+		{"delete the token named ALL", func(ctx context.Context) error {
+			_, err := f.tokens.DeleteToken(ctx, &authv1.DeleteTokenRequest{Token: "ALL"})
+			return err
+		}, http.MethodPost, "/v1/tokens:delete", `{"token":"ALL"}`, []string{"token"}},
+		{"delete the token named All", func(ctx context.Context) error {
+			_, err := f.tokens.DeleteToken(ctx, &authv1.DeleteTokenRequest{Token: "All"})
+			return err
+		}, http.MethodPost, "/v1/tokens:delete", `{"token":"All"}`, []string{"token"}},
+		{"delete the token named LIST", func(ctx context.Context) error {
+			_, err := f.tokens.DeleteToken(ctx, &authv1.DeleteTokenRequest{Token: "LIST"})
+			return err
+		}, http.MethodPost, "/v1/tokens:delete", `{"token":"LIST"}`, []string{"token"}},
+		{"delete the token named lIsT", func(ctx context.Context) error {
+			_, err := f.tokens.DeleteToken(ctx, &authv1.DeleteTokenRequest{Token: "lIsT"})
+			return err
+		}, http.MethodPost, "/v1/tokens:delete", `{"token":"lIsT"}`, []string{"token"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := tc.grpc(basicCtx(t))
@@ -356,7 +398,7 @@ func TestCreateTokenIsNeverRepeatedOnceSent(t *testing.T) {
 				t.Errorf("CreateToken reached Opentact %d times, want 1", got)
 			}
 			n.Store(0)
-			_, err = f.tokens.UpdateToken(basicCtx(t), &authv1.UpdateTokenRequest{Uuid: "u-1", Name: ptr("x")})
+			_, err = f.tokens.UpdateToken(basicCtx(t), &authv1.UpdateTokenRequest{Uuid: otherUUID, Name: ptr("x")})
 			if status.Code(err) != codes.Unavailable {
 				t.Fatalf("UpdateToken: %v, want Unavailable", err)
 			}
@@ -604,10 +646,10 @@ func TestRESTBodiesAndRoutes(t *testing.T) {
 		{"malformed JSON", http.MethodPost, "/v1/tokens", `{"name":`, http.StatusBadRequest, ""},
 		{"not an object", http.MethodPost, "/v1/tokens", `"x"`, http.StatusBadRequest, ""},
 		{"unknown field", http.MethodPost, "/v1/tokens", `{"name":"x","tll":3600}`, http.StatusBadRequest, ""},
-		{"ttl as text", http.MethodPatch, "/v1/tokens/u-1", `{"ttl":"soon"}`, http.StatusBadRequest, ""},
+		{"ttl as text", http.MethodPatch, "/v1/tokens/" + otherUUID, `{"ttl":"soon"}`, http.StatusBadRequest, ""},
 		{"body too large", http.MethodPost, "/v1/tokens", `{"name":"` + strings.Repeat("n", 20<<10) + `"}`, http.StatusRequestEntityTooLarge, ""},
 		{"PUT on /v1/tokens", http.MethodPut, "/v1/tokens", `{}`, http.StatusMethodNotAllowed, "DELETE, GET, POST"},
-		{"GET on a token", http.MethodGet, "/v1/tokens/u-1", "", http.StatusMethodNotAllowed, "PATCH"},
+		{"GET on a token", http.MethodGet, "/v1/tokens/" + otherUUID, "", http.StatusMethodNotAllowed, "PATCH"},
 		{"GET on delete", http.MethodGet, "/v1/tokens:delete", "", http.StatusMethodNotAllowed, "POST"},
 		{"POST on auth", http.MethodPost, "/v1/auth", `{}`, http.StatusMethodNotAllowed, "GET"},
 		{"unknown path", http.MethodGet, "/v1/nothing", "", http.StatusNotFound, ""},
@@ -627,7 +669,7 @@ func TestRESTBodiesAndRoutes(t *testing.T) {
 	}
 	// A body reaches the service, after the calls above on the same
 	// connections.
-	r, body := f.restBody(t, http.MethodPatch, "/v1/tokens/u-1", auth, `{"name":"from-rest","ttl":61}`)
+	r, body := f.restBody(t, http.MethodPatch, "/v1/tokens/"+otherUUID, auth, `{"name":"from-rest","ttl":61}`)
 	if r.StatusCode != http.StatusOK {
 		t.Fatalf("PATCH: %d %s", r.StatusCode, body)
 	}
@@ -716,9 +758,12 @@ func TestEveryMethodIsObserved(t *testing.T) {
 		{"TokenService/ListTokens", "token.list", func() error { _, err := f.tokens.ListTokens(ctx, &authv1.ListTokensRequest{}); return err },
 			func() int { r, _ := f.rest(t, "GET", "/v1/tokens", auth); return r.StatusCode }},
 		{"TokenService/UpdateToken", "token.update", func() error {
-			_, err := f.tokens.UpdateToken(ctx, &authv1.UpdateTokenRequest{Uuid: "u", Name: ptr("x")})
+			_, err := f.tokens.UpdateToken(ctx, &authv1.UpdateTokenRequest{Uuid: otherUUID, Name: ptr("x")})
 			return err
-		}, func() int { r, _ := f.restBody(t, "PATCH", "/v1/tokens/u", auth, `{"name":"x"}`); return r.StatusCode }},
+		}, func() int {
+			r, _ := f.restBody(t, "PATCH", "/v1/tokens/"+otherUUID, auth, `{"name":"x"}`)
+			return r.StatusCode
+		}},
 		{"TokenService/DeleteToken", "token.delete", func() error {
 			_, err := f.tokens.DeleteToken(ctx, &authv1.DeleteTokenRequest{Token: "t"})
 			return err

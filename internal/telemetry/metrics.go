@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/opentact-facade/opentact-facade/internal/netguard"
 	"github.com/opentact-facade/opentact-facade/internal/upstream"
 	"github.com/opentact-facade/opentact-facade/internal/version"
 )
@@ -28,9 +29,10 @@ type Metrics struct {
 	// Upstream observes the Opentact client.
 	Upstream *UpstreamMetrics
 
-	shed    *prometheus.CounterVec
-	refused *prometheus.CounterVec
-	cut     *prometheus.CounterVec
+	shed        *prometheus.CounterVec
+	refused     *prometheus.CounterVec
+	cut         *prometheus.CounterVec
+	restRefused *prometheus.CounterVec
 }
 
 // Why a call was refused, the reason label of opentact_facade_shed_total;
@@ -43,8 +45,26 @@ const (
 
 var shedReasons = []string{ShedInFlight, upstream.ShedQueue, upstream.ShedDeadline, upstream.ShedCallerGone, ShedRequestTimeout, ShedShutdown}
 
-// Listeners are the values of the listener label.
-var listeners = []string{"grpc", "rest"}
+// Why a REST request was refused before a handler, the reason label of
+// opentact_facade_rest_refused_total.
+const (
+	RESTNotFound             = "not_found"              // no route for the path (404)
+	RESTMethodNotAllowed     = "method_not_allowed"     // a route, not for this method (405)
+	RESTBodyTooLarge         = "body_too_large"         // a body over the bound (413)
+	RESTUnsupportedMediaType = "unsupported_media_type" // a body that is not application/json (415)
+	RESTMalformedRequest     = "malformed_request"      // a body, path value or header the gateway cannot decode, or data after the JSON value (400)
+	RESTMalformedCredentials = "malformed_credentials"  // a credential header the facade will not forward (400)
+)
+
+var restRefusedReasons = []string{RESTNotFound, RESTMethodNotAllowed, RESTBodyTooLarge, RESTUnsupportedMediaType, RESTMalformedRequest, RESTMalformedCredentials}
+
+// Listeners are the values of the listener label: the two public ports
+// and the admin port (probes and metrics).
+var listeners = []string{"grpc", "rest", "admin"}
+
+// Why a listener refused a connection, the reason label of
+// opentact_facade_connections_refused_total: netguard's reasons.
+var refusedReasons = []string{netguard.RefusedMax, netguard.RefusedPerClient}
 
 // NewMetrics registers the gRPC server metrics, the upstream client
 // metrics, the Go runtime and process collectors, and
@@ -63,11 +83,15 @@ func NewMetrics(breakerState func() string, endpoints []string) *Metrics {
 		}, []string{"reason"}),
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "opentact_facade_connections_refused_total",
-			Help: "Connections closed as soon as accepted because the listener had as many open as it allows.",
-		}, []string{"listener"}),
+			Help: "Connections closed as soon as accepted, by listener and reason: max_connections (the listener had as many open as it allows), max_connections_per_client (the client's address had as many open as it allows).",
+		}, []string{"listener", "reason"}),
 		cut: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "opentact_facade_connections_cut_total",
 			Help: "Connections the facade ended for abuse, by reason: rapid_reset (HTTP/2 streams reset by the client as fast as it opened them).",
+		}, []string{"reason"}),
+		restRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "opentact_facade_rest_refused_total",
+			Help: "REST requests refused before a handler, by reason: not_found, method_not_allowed, body_too_large, unsupported_media_type, malformed_request (a body, path value or header that cannot be decoded), malformed_credentials.",
 		}, []string{"reason"}),
 	}
 	m.Upstream = newUpstreamMetrics(m.shed, endpoints)
@@ -75,9 +99,14 @@ func NewMetrics(breakerState func() string, endpoints []string) *Metrics {
 		m.shed.WithLabelValues(r)
 	}
 	for _, l := range listeners {
-		m.refused.WithLabelValues(l)
+		for _, r := range refusedReasons {
+			m.refused.WithLabelValues(l, r)
+		}
 	}
 	m.cut.WithLabelValues("rapid_reset")
+	for _, r := range restRefusedReasons {
+		m.restRefused.WithLabelValues(r)
+	}
 	buildInfo := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name:        "opentact_facade_build_info",
 		Help:        "Always 1; the labels say which build is running.",
@@ -89,7 +118,7 @@ func NewMetrics(breakerState func() string, endpoints []string) *Metrics {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		buildInfo,
 		m.GRPC,
-		m.shed, m.refused, m.cut,
+		m.shed, m.refused, m.cut, m.restRefused,
 	)
 	m.Upstream.register(reg, breakerState)
 	return m
@@ -107,9 +136,15 @@ func (m *Metrics) Handler() http.Handler {
 // Shed counts a call refused for reason (one of the Shed* reasons).
 func (m *Metrics) Shed(reason string) { m.shed.WithLabelValues(reason).Inc() }
 
-// ConnectionRefused counts a connection the listener ("grpc" or "rest")
-// closed because it was at its bound.
-func (m *Metrics) ConnectionRefused(listener string) { m.refused.WithLabelValues(listener).Inc() }
+// ConnectionRefused counts a connection the listener ("grpc", "rest" or
+// "admin") closed because it was at a bound; reason is netguard's.
+func (m *Metrics) ConnectionRefused(listener, reason string) {
+	m.refused.WithLabelValues(listener, reason).Inc()
+}
+
+// RESTRefused counts a REST request refused before a handler, for reason
+// (one of the REST* reasons).
+func (m *Metrics) RESTRefused(reason string) { m.restRefused.WithLabelValues(reason).Inc() }
 
 // ConnectionCut counts a connection ended for abuse.
 func (m *Metrics) ConnectionCut(reason string) { m.cut.WithLabelValues(reason).Inc() }

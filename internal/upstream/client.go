@@ -158,7 +158,10 @@ func WithTransportTimeouts(t TransportTimeouts) Option {
 }
 
 // WithTransportWrapper wraps the client's transport, the default one or
-// WithHTTPClient's, e.g. in otelhttp.NewTransport for traces.
+// WithHTTPClient's, e.g. in otelhttp.NewTransport for traces. The wrapper
+// sees each request's URL as its endpoint's route template
+// (https://host/rest/token/%7Buuid%7D), never the path values; the
+// request is sent to its real URL beneath it.
 func WithTransportWrapper(wrap func(http.RoundTripper) http.RoundTripper) Option {
 	return func(c *Client) { c.wrap = wrap }
 }
@@ -221,8 +224,8 @@ func New(baseURL string, opts ...Option) (*Client, error) {
 		if rt == nil {
 			rt = http.DefaultTransport
 		}
-		// The wrapper (tracing) sees a secret-path request by its route
-		// alone; revealURL, under it, sends it to its real URL.
+		// The wrapper (tracing) sees a request by its route alone;
+		// revealURL, under it, sends it to its real URL.
 		c.http.Transport = c.wrap(revealURL{rt})
 	}
 	c.http.CheckRedirect = func(*http.Request, []*http.Request) error {
@@ -498,7 +501,10 @@ func (k *call) send(ctx context.Context) (_ []byte, status int, _ error) {
 			GotConn: func(httptrace.GotConnInfo) { k.written = true },
 		})
 	}
-	if k.ep.secretPath && c.wrap != nil {
+	if c.wrap != nil && k.path != k.ep.route {
+		// A path value (a token's uuid, or its secret) is the caller's
+		// data: the wrapper (tracing) names the request and fills url.full
+		// from the route template instead, for every endpoint.
 		ctx = context.WithValue(ctx, realURLKey{}, &u)
 		shown := *c.base
 		shown.Path, shown.RawPath = c.base.Path+k.ep.route, ""
@@ -539,12 +545,12 @@ func (k *call) send(ctx context.Context) (_ []byte, status int, _ error) {
 	return body, resp.StatusCode, nil
 }
 
-// realURLKey carries a secret-path request's real URL past the transport
-// wrapper (tracing), which sees only the route; see revealURL.
+// realURLKey carries a request's real URL past the transport wrapper
+// (tracing), which sees only the route; see revealURL.
 type realURLKey struct{}
 
-// revealURL is the transport under the wrapper: it sends a secret-path
-// request to its real URL.
+// revealURL is the transport under the wrapper: it sends a request shown
+// by its route to its real URL.
 type revealURL struct{ next http.RoundTripper }
 
 func (t revealURL) RoundTrip(r *http.Request) (*http.Response, error) {
@@ -666,10 +672,11 @@ func statusError(resp *http.Response, body []byte, creds Credentials, secrets []
 	if json.Unmarshal(body, &eb) != nil {
 		return e
 	}
+	sc := newScrubber(creds, secrets)
 	if eb.Message.Valid {
-		e.Message = scrub(eb.Message.Value, creds, secrets...)
+		e.Message = sc.scrub(eb.Message.Value)
 	}
-	e.Fields = fieldErrors(eb.Fields, creds, secrets)
+	e.Fields = fieldErrors(eb.Fields, sc)
 	return e
 }
 
@@ -679,7 +686,7 @@ const maxFields = 32
 // fieldErrors reads the entries of "fields", each an object with a
 // "message" (or the message itself as a string), sorted by field; their
 // text is scrubbed as Opentact's message is.
-func fieldErrors(fields map[string]json.RawMessage, creds Credentials, secrets []string) []FieldError {
+func fieldErrors(fields map[string]json.RawMessage, sc scrubber) []FieldError {
 	if len(fields) == 0 {
 		return nil
 	}
@@ -694,7 +701,7 @@ func fieldErrors(fields map[string]json.RawMessage, creds Credentials, secrets [
 		} else if json.Unmarshal(raw, &entry) == nil && entry.Message.Valid {
 			msg = entry.Message.Value
 		}
-		out = append(out, FieldError{Field: scrub(name, creds, secrets...), Message: scrub(msg, creds, secrets...)})
+		out = append(out, FieldError{Field: sc.scrub(name), Message: sc.scrub(msg)})
 	}
 	slices.SortFunc(out, func(a, b FieldError) int { return strings.Compare(a.Field, b.Field) })
 	if len(out) > maxFields {

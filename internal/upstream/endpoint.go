@@ -12,7 +12,7 @@ import (
 type Endpoint struct {
 	name       string
 	method     string
-	route      string   // the path template, as declared: for logs, spans and metrics
+	route      string   // the path template, as declared: all that logs, spans and metrics see
 	literal    []string // the template's literal parts, one more than its parameters
 	params     []string // the parameters' names
 	idempotent bool
@@ -29,7 +29,8 @@ type EndpointOption func(*Endpoint)
 func Idempotent() EndpointOption { return func(e *Endpoint) { e.idempotent = true } }
 
 // SecretPath marks an endpoint whose path parameters are secrets:
-// Opentact's messages are scrubbed of the values.
+// Opentact's messages are scrubbed of the values (see scrub). Tracing and
+// logs see every endpoint's URL as its template only, secret or not.
 func SecretPath() EndpointOption { return func(e *Endpoint) { e.secretPath = true } }
 
 // NewEndpoint describes an Opentact call. name is its metric label (such

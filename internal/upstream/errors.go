@@ -1,9 +1,12 @@
 package upstream
 
 import (
+	"cmp"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"regexp"
 	"slices"
 	"strconv"
@@ -159,21 +162,151 @@ func wordLike(v string) bool {
 	return true
 }
 
-// scrub makes an upstream message safe to show: the caller's credentials,
-// and anything shaped like a credential of anyone's (an Authorization
-// value, a JWT, a long opaque token or hash, a password=... pair), are
-// replaced; control characters become spaces, invalid UTF-8 is dropped,
-// and the result is bounded in length.
-func scrub(msg string, creds Credentials, more ...string) string {
-	// Longest first: a short secret (a password) inside a longer one (a
-	// token) must not break the longer one's match and leave it mostly shown.
-	secrets := append(creds.secrets(), more...)
-	slices.SortFunc(secrets, func(a, b string) int { return len(b) - len(a) })
-	for _, s := range secrets {
-		if s != "" {
-			msg = strings.ReplaceAll(msg, s, redacted)
+// minSecretLen is the length, in characters, below which scrub does not
+// search a message for a caller's secret: a secret of one to three
+// characters cannot be told from a word or a piece of one ("a" in
+// "Invalid"), and is guessed in a few tries anyway.
+const minSecretLen = 4
+
+// scrubber scrubs Opentact's messages of one call's secrets.
+type scrubber struct {
+	// forms are the forms of the secrets searched for, case-folded (see
+	// foldCase).
+	forms []string
+}
+
+// newScrubber searches for the secrets of creds and more (a SecretPath
+// endpoint's path values) of at least minSecretLen characters, each as
+// itself, percent-encoded as a query value or as the path segment the
+// client sends (escapeSegment), and base64-encoded (standard and URL
+// alphabets, padded or not: a password, a Basic value's user:password);
+// and the same of the secret in upper and in lower case, whose encodings
+// differ from the secret's when it has letters beyond ASCII. Every form
+// matches in any letter case.
+func newScrubber(creds Credentials, more []string) scrubber {
+	var forms []string
+	for _, s := range append(creds.secrets(), more...) {
+		if utf8.RuneCountInString(s) < minSecretLen {
+			continue
+		}
+		for _, v := range []string{s, strings.ToUpper(s), strings.ToLower(s)} {
+			b := []byte(v)
+			forms = append(forms, v, url.QueryEscape(v), url.PathEscape(v), escapeSegment(v),
+				base64.StdEncoding.EncodeToString(b), base64.URLEncoding.EncodeToString(b),
+				base64.RawStdEncoding.EncodeToString(b), base64.RawURLEncoding.EncodeToString(b))
 		}
 	}
+	for i, f := range forms {
+		forms[i] = foldCase(f)
+	}
+	slices.Sort(forms)
+	return scrubber{forms: slices.Compact(forms)}
+}
+
+// foldCase lower-cases s rune by rune, but only where that keeps the
+// rune's encoded length (nearly every cased letter), so that an index into
+// the result is an index into s. Invalid UTF-8 is kept as it is.
+func foldCase(s string) string {
+	var b []byte
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if l := unicode.ToLower(r); l != r && utf8.RuneLen(l) == n {
+			if b == nil {
+				b = []byte(s)
+			}
+			utf8.EncodeRune(b[i:], l)
+		}
+		i += n
+	}
+	if b == nil {
+		return s
+	}
+	return string(b)
+}
+
+// alnum reports whether r is a letter or a digit: what a word is made of.
+func alnum(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) }
+
+// secrets replaces the caller's secrets in msg. Every occurrence of every
+// form is found, overlapping ones included, and each run of occurrences
+// that overlap or touch becomes one [REDACTED], so a short secret inside a
+// longer one (a password inside a token) never leaves the longer one
+// partly shown: the longest match always wins. A run is a secret only
+// where it stands whole: when it begins (ends) with a letter or digit, the
+// character before (after) it must not be one, or the run is a piece of a
+// longer word or token and is left to the shape rules below.
+func (s scrubber) secrets(msg string) string {
+	if len(s.forms) == 0 || msg == "" {
+		return msg
+	}
+	folded := foldCase(msg)
+	type span struct{ from, to int }
+	var found []span
+	for _, f := range s.forms {
+		// Occurrences of one form that overlap or touch are kept as one
+		// span: a run of one character repeated stays one span, not one
+		// per character.
+		cur := span{-1, -1}
+		for at := 0; at < len(folded); {
+			i := strings.Index(folded[at:], f)
+			if i < 0 {
+				break
+			}
+			if at+i > cur.to {
+				if cur.from >= 0 {
+					found = append(found, cur)
+				}
+				cur.from = at + i
+			}
+			cur.to = at + i + len(f)
+			at += i + 1
+		}
+		if cur.from >= 0 {
+			found = append(found, cur)
+		}
+	}
+	if len(found) == 0 {
+		return msg
+	}
+	slices.SortFunc(found, func(a, b span) int { return cmp.Compare(a.from, b.from) })
+	var b strings.Builder
+	last := 0 // msg[:last] is written
+	for i := 0; i < len(found); {
+		run := found[i]
+		for i++; i < len(found) && found[i].from <= run.to; i++ {
+			run.to = max(run.to, found[i].to)
+		}
+		first, _ := utf8.DecodeRuneInString(msg[run.from:])
+		before, _ := utf8.DecodeLastRuneInString(msg[:run.from])
+		end, _ := utf8.DecodeLastRuneInString(msg[:run.to])
+		after, _ := utf8.DecodeRuneInString(msg[run.to:])
+		if run.from > 0 && alnum(first) && alnum(before) || run.to < len(msg) && alnum(end) && alnum(after) {
+			continue
+		}
+		b.WriteString(msg[last:run.from])
+		b.WriteString(redacted)
+		last = run.to
+	}
+	if last == 0 {
+		return msg
+	}
+	b.WriteString(msg[last:])
+	return b.String()
+}
+
+// scrub makes an upstream message safe to show: the caller's credentials
+// and the values in more (see scrubber), and anything shaped like a
+// credential of anyone's (an Authorization value, a JWT, a long opaque
+// token or hash, a password=... pair), are replaced; control characters
+// become spaces, invalid UTF-8 is dropped, and the result is bounded in
+// length.
+func scrub(msg string, creds Credentials, more ...string) string {
+	return newScrubber(creds, more).scrub(msg)
+}
+
+// scrub is scrub with the scrubber's secrets.
+func (s scrubber) scrub(msg string) string {
+	msg = s.secrets(msg)
 	msg = jwtLike.ReplaceAllString(msg, redacted)
 	msg = schemeValue.ReplaceAllStringFunc(msg, func(m string) string {
 		value := m[strings.LastIndexAny(m, " \t")+1:]

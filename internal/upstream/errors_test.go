@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -49,11 +50,11 @@ func TestScrub(t *testing.T) {
 	}{
 		{"plain text kept", all, "Invalid credentials", "Invalid credentials"},
 		{"Basic header", all, "header Basic " + b64 + " refused", "header [REDACTED] refused"},
-		{"basic scheme in lower case", all, "header basic " + b64, "header basic [REDACTED]"},
+		{"basic scheme in lower case", all, "header basic " + b64, "header [REDACTED]"}, // the value, in any case
 		{"base64 part", all, "cannot decode " + b64, "cannot decode [REDACTED]"},
 		{"user:password", all, "no user opentact@callify.io:" + password, "no user [REDACTED]"},
 		{"password", all, "password " + password + " is wrong", "password [REDACTED] is wrong"},
-		{"password twice", all, password + password, "[REDACTED][REDACTED]"},
+		{"password twice", all, password + password, "[REDACTED]"}, // secrets that touch are one run
 		{"x-auth-token", all, "token " + xToken + " expired", "token [REDACTED] expired"},
 		{"google token", all, "google " + google, "google [REDACTED]"},
 		{"facebook token", all, "facebook " + facebook, "facebook [REDACTED]"},
@@ -77,6 +78,95 @@ func TestScrub(t *testing.T) {
 				t.Errorf("scrub(%q) = %q, want %q", tt.msg, got, tt.want)
 			}
 		})
+	}
+}
+
+// TestScrubSecretForms: a caller's secret goes whole however Opentact
+// quotes it: percent-encoded as a query value or as the path segment the
+// client sent, base64-encoded (the password, the Basic value's
+// user:password, in either alphabet, padded or not), or in another letter
+// case; the words around it stay.
+func TestScrubSecretForms(t *testing.T) {
+	t.Parallel()
+	const (
+		email    = "anna@example.com"
+		password = "p@ss w/rd+Quokka%77"
+		cyrillic = "пароль-Квокка-9"
+		token    = "Tok/en+Sec ret"
+	)
+	basicOf := func(pw string) Credentials {
+		return creds(t, map[Kind]string{Authorization: "Basic " + base64.StdEncoding.EncodeToString([]byte(email+":"+pw))})
+	}
+	pw, cy := basicOf(password), basicOf(cyrillic)
+	userPass := []byte(email + ":" + password)
+	for _, tt := range []struct {
+		name  string
+		creds Credentials
+		more  []string
+		form  string
+	}{
+		{"as it is", pw, nil, password},
+		{"upper case", pw, nil, strings.ToUpper(password)},
+		{"lower case", pw, nil, strings.ToLower(password)},
+		{"query-escaped", pw, nil, url.QueryEscape(password)},
+		{"query-escaped, hex in lower case", pw, nil, strings.ToLower(url.QueryEscape(password))},
+		{"path-escaped", pw, nil, url.PathEscape(password)},
+		{"base64", pw, nil, base64.StdEncoding.EncodeToString([]byte(password))},
+		{"base64url", pw, nil, base64.URLEncoding.EncodeToString([]byte(password))},
+		{"base64 unpadded", pw, nil, base64.RawStdEncoding.EncodeToString([]byte(password))},
+		{"upper case, then base64", pw, nil, base64.StdEncoding.EncodeToString([]byte(strings.ToUpper(password)))},
+		{"user:password base64url", pw, nil, base64.URLEncoding.EncodeToString(userPass)},
+		{"user:password base64 unpadded", pw, nil, base64.RawStdEncoding.EncodeToString(userPass)},
+		{"user:password query-escaped", pw, nil, url.QueryEscape(email + ":" + password)},
+		{"Cyrillic upper case", cy, nil, strings.ToUpper(cyrillic)},
+		{"Cyrillic query-escaped", cy, nil, url.QueryEscape(cyrillic)},
+		{"Cyrillic query-escaped upper case", cy, nil, url.QueryEscape(strings.ToUpper(cyrillic))},
+		{"path value as sent", Credentials{}, []string{token}, "Tok%2Fen+Sec%20ret"},
+		{"path value query-escaped", Credentials{}, []string{token}, "Tok%2Fen%2BSec+ret"},
+		{"path value in lower case", Credentials{}, []string{token}, "tok%2fen+sec%20ret"},
+		{"dot path value as sent", Credentials{}, []string{"...."}, "%2E%2E%2E%2E"},
+	} {
+		msg := "value (" + tt.form + ") is not accepted"
+		got := scrub(msg, tt.creds, tt.more...)
+		if got != "value ([REDACTED]) is not accepted" {
+			t.Errorf("%s: scrub(%q) = %q", tt.name, msg, got)
+		}
+	}
+}
+
+// TestScrubKeepsWords: a caller's secret is searched for only from
+// minSecretLen characters, and goes only where it stands whole, never out
+// of a longer word or token.
+func TestScrubKeepsWords(t *testing.T) {
+	t.Parallel()
+	basicOf := func(pw string) Credentials {
+		return creds(t, map[Kind]string{Authorization: "Basic " + base64.StdEncoding.EncodeToString([]byte("a@b.c:"+pw))})
+	}
+	for _, tt := range []struct{ password, msg, want string }{
+		// Too short to be told from a word: not searched for.
+		{"a", "Invalid credentials", "Invalid credentials"},
+		{"x", "Token already exists", "Token already exists"},
+		{"in", "Invalid credentials", "Invalid credentials"},
+		{"ex", "Token already exists", "Token already exists"},
+		{"ist", "Token already exists", "Token already exists"},
+		{"al", "Validation failed: the value is invalid", "Validation failed: the value is invalid"},
+		{"abc", "password abc is wrong", "password abc is wrong"},
+		// Long enough: only whole.
+		{"vali", "Invalid credentials; validation failed", "Invalid credentials; validation failed"},
+		{"vali", "vali is wrong", "[REDACTED] is wrong"},
+		{"VALI", "password vali, wrong", "password [REDACTED], wrong"},
+		{"abcd", "(abcd)", "([REDACTED])"},
+		{"abcd", "abcd1 abcde xabcd", "abcd1 abcde xabcd"},
+		{"account", "Not enough accounts", "Not enough accounts"},
+		{"account", "Not enough account balance", "Not enough [REDACTED] balance"}, // cannot be told from the secret
+		{"пароль", "Непароль, пароль1", "Непароль, пароль1"},
+		{"пароль", "«ПАРОЛЬ»", "«[REDACTED]»"},
+		// Non-alphanumeric ends bound themselves.
+		{"-Quokka-", "x-Quokka-y", "x[REDACTED]y"},
+	} {
+		if got := scrub(tt.msg, basicOf(tt.password)); got != tt.want {
+			t.Errorf("password %q: scrub(%q) = %q, want %q", tt.password, tt.msg, got, tt.want)
+		}
 	}
 }
 
@@ -231,4 +321,36 @@ func TestErrorText(t *testing.T) {
 	if errors.Is(&Error{Failure: FailStatus, StatusCode: 504}, context.DeadlineExceeded) {
 		t.Error("an HTTP 504 from Opentact reads as the caller's own deadline")
 	}
+}
+
+// FuzzScrub: whatever Opentact's message and the caller's password, scrub
+// never panics and returns valid UTF-8 of bounded length; and a message
+// that is only a form of the password (of minSecretLen characters or
+// more), in whatever letter case, is redacted whole.
+func FuzzScrub(f *testing.F) {
+	f.Add("Invalid credentials", "a", 0)
+	f.Add("Token already exists", "Pw/Quokka+77 31%x", 3)
+	f.Add("value (p%40ss+w%2Frd) refused", "p@ss w/rd", 1)
+	f.Add("«ПАРОЛЬ»", "пароль", 5)
+	f.Fuzz(func(t *testing.T, msg, password string, form int) {
+		c, err := NewCredentials(map[Kind]string{Authorization: "Basic " + base64.StdEncoding.EncodeToString([]byte("a@b.c:"+password))})
+		if err != nil {
+			return
+		}
+		got := scrub(msg, c)
+		if !utf8.ValidString(got) || len(got) > maxMessageLen+len("...") {
+			t.Fatalf("scrub(%q) = %q: invalid UTF-8 or too long", msg, got)
+		}
+		if utf8.RuneCountInString(password) < minSecretLen {
+			return
+		}
+		b := []byte(password)
+		forms := []string{password, strings.ToUpper(password), strings.ToLower(password),
+			url.QueryEscape(password), url.PathEscape(password), escapeSegment(password),
+			base64.StdEncoding.EncodeToString(b), base64.RawURLEncoding.EncodeToString(b)}
+		whole := forms[uint(form)%uint(len(forms))]
+		if got := scrub(whole, c); got != redacted {
+			t.Errorf("scrub(%q), a form of password %q, = %q, want %s", whole, password, got, redacted)
+		}
+	})
 }

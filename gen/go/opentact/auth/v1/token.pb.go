@@ -337,7 +337,9 @@ func (x *ListTokensResponse) GetTokens() []*Token {
 // set are sent.
 type UpdateTokenRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The token's uuid; required.
+	// The token's uuid, as Token.uuid gives it; required, and a UUID (such
+	// as bac27d93-df33-4e47-b4a1-edfcae0d3654), so that no other word (such
+	// as "all" or "list") reaches Opentact's path.
 	Uuid string `protobuf:"bytes,1,opt,name=uuid,proto3" json:"uuid,omitempty"`
 	// A new name; left as it is when unset.
 	Name *string `protobuf:"bytes,2,opt,name=name,proto3,oneof" json:"name,omitempty"`
@@ -447,8 +449,10 @@ func (x *UpdateTokenResponse) GetToken() *Token {
 // DeleteTokenRequest names the token to revoke by its secret.
 type DeleteTokenRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The token's secret; required. Never logged. "all" and "list" are not
-	// tokens: on Opentact's path they name other calls.
+	// The token's secret; required. Never logged. "all" and "list", in any
+	// letter case, are not tokens: on Opentact's path they name other calls
+	// (DELETE /rest/token/all revokes every token). The facade's cache
+	// revocation compares them the same way (service.isReservedPathWord).
 	Token         string `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -654,17 +658,18 @@ const file_opentact_auth_v1_token_proto_rawDesc = "" +
 	"\x05token\x18\x01 \x01(\v2\x17.opentact.auth.v1.TokenR\x05token\"\x13\n" +
 	"\x11ListTokensRequest\"E\n" +
 	"\x12ListTokensResponse\x12/\n" +
-	"\x06tokens\x18\x01 \x03(\v2\x17.opentact.auth.v1.TokenR\x06tokens\"\x86\x01\n" +
-	"\x12UpdateTokenRequest\x12&\n" +
-	"\x04uuid\x18\x01 \x01(\tB\x12\xbaH\x0fr\r\x10\x01Z\x03allZ\x04listR\x04uuid\x12\x17\n" +
+	"\x06tokens\x18\x01 \x03(\v2\x17.opentact.auth.v1.TokenR\x06tokens\"|\n" +
+	"\x12UpdateTokenRequest\x12\x1c\n" +
+	"\x04uuid\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x04uuid\x12\x17\n" +
 	"\x04name\x18\x02 \x01(\tH\x00R\x04name\x88\x01\x01\x12\x1e\n" +
 	"\x03ttl\x18\x03 \x01(\x05B\a\xbaH\x04\x1a\x02(<H\x01R\x03ttl\x88\x01\x01B\a\n" +
 	"\x05_nameB\x06\n" +
 	"\x04_ttl\"D\n" +
 	"\x13UpdateTokenResponse\x12-\n" +
-	"\x05token\x18\x01 \x01(\v2\x17.opentact.auth.v1.TokenR\x05token\"A\n" +
-	"\x12DeleteTokenRequest\x12+\n" +
-	"\x05token\x18\x01 \x01(\tB\x15\xbaH\x0fr\r\x10\x01Z\x03allZ\x04list\x80\x01\x01R\x05token\"D\n" +
+	"\x05token\x18\x01 \x01(\v2\x17.opentact.auth.v1.TokenR\x05token\"\xcc\x01\n" +
+	"\x12DeleteTokenRequest\x12\xb5\x01\n" +
+	"\x05token\x18\x01 \x01(\tB\x9e\x01\xbaH\x97\x01\xba\x01\x8f\x01\n" +
+	"\x13token.reserved_word\x12Umust not be all or list, in any letter case: on Opentact's path they name other calls\x1a!!this.matches('^(?i)(all|list)$')r\x02\x10\x01\x80\x01\x01R\x05token\"D\n" +
 	"\x13DeleteTokenResponse\x12-\n" +
 	"\x05token\x18\x01 \x01(\v2\x17.opentact.auth.v1.TokenR\x05token\"\x18\n" +
 	"\x16DeleteAllTokensRequest\"\xb8\x01\n" +
