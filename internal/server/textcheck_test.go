@@ -14,6 +14,9 @@ import (
 	authv1 "github.com/opentact-facade/opentact-facade/gen/go/opentact/auth/v1"
 )
 
+// textcheckUUID is a token uuid that UpdateToken's own rule takes.
+const textcheckUUID = "3f1e0c7a-5d2b-4e9a-9c1d-2b3a4c5d6e7f"
+
 // TestTextSentToOpentactIsText: a string field holding a control
 // character, a bidirectional formatting character or invalid UTF-8, or
 // longer than the bound, is InvalidArgument (REST 400) with a BadRequest
@@ -45,9 +48,9 @@ func TestTextSentToOpentactIsText(t *testing.T) {
 	}
 	cases = append(cases,
 		tc{"update name with ESC", func(ctx context.Context) error {
-			_, err := f.tokens.UpdateToken(ctx, &authv1.UpdateTokenRequest{Uuid: "u-1", Name: ptr("a\x1bb")})
+			_, err := f.tokens.UpdateToken(ctx, &authv1.UpdateTokenRequest{Uuid: textcheckUUID, Name: ptr("a\x1bb")})
 			return err
-		}, http.MethodPatch, "/v1/tokens/u-1", `{"name":"a\u001bb"}`, "name"},
+		}, http.MethodPatch, "/v1/tokens/" + textcheckUUID, `{"name":"a\u001bb"}`, "name"},
 		tc{"update uuid with a bidi isolate", func(ctx context.Context) error {
 			_, err := f.tokens.UpdateToken(ctx, &authv1.UpdateTokenRequest{Uuid: "u\u2067-1", Name: ptr("n")})
 			return err
@@ -72,7 +75,9 @@ func TestTextSentToOpentactIsText(t *testing.T) {
 			if tc.grpc != nil {
 				err := tc.grpc(basicCtx(t))
 				st := status.Convert(err)
-				if st.Code() != codes.InvalidArgument || !slices.Equal(badRequestFields(st), []string{tc.field}) {
+				// A field may break a declared rule too (a uuid that is not
+				// a UUID): it is named once per rule broken.
+				if st.Code() != codes.InvalidArgument || !slices.Equal(slices.Compact(badRequestFields(st)), []string{tc.field}) {
 					t.Errorf("gRPC: %v with fields %v, want InvalidArgument naming %s", err, badRequestFields(st), tc.field)
 				}
 				if info := errorInfo(st); info.GetReason() != "INVALID_REQUEST" {
@@ -81,7 +86,7 @@ func TestTextSentToOpentactIsText(t *testing.T) {
 			}
 			r, body := f.restBody(t, tc.restMethod, tc.restPath, http.Header{"Authorization": {demoBasic}}, tc.restBody)
 			rst := restStatus(t, body)
-			if r.StatusCode != http.StatusBadRequest || !slices.Equal(badRequestFields(rst), []string{tc.field}) {
+			if r.StatusCode != http.StatusBadRequest || !slices.Equal(slices.Compact(badRequestFields(rst)), []string{tc.field}) {
 				t.Errorf("REST: %d %.200s, want 400 naming %s", r.StatusCode, body, tc.field)
 			}
 			if strings.Contains(string(body), long) || strings.Contains(string(body), "evil") || strings.Contains(string(body), "X-Injected") {
