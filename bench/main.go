@@ -315,7 +315,7 @@ func run(ctx context.Context, o options, procs *registry) error {
 	procs.stop(sb.proc)
 
 	if o.micro {
-		fmt.Println("\nmicro-benchmarks: Mapping (./internal/codec), the error mapping (./internal/apierr), RESTAnswer (./internal/server)")
+		fmt.Println("\nmicro-benchmarks: Mapping (./internal/codec), the error mapping (./internal/apierr), RESTAnswer (./internal/rest)")
 		out, err := runMicro(ctx, o.goCmd, o.microTime)
 		if err != nil {
 			return err

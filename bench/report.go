@@ -612,7 +612,7 @@ func (rep *report) write(path string) error {
 	rep.peakRows(&b)
 	fmt.Fprintf(&b, "\n### Cache\n\nA facade with `--cache-ttl=10m --cache-max-entries=%d`, called over gRPC by 64 callers, each distinct user once; RSS read 0.5s after each step.\n\n", o.cacheMaxEntries)
 	rep.cacheRows(&b)
-	fmt.Fprintf(&b, "\n## Micro-benchmarks\n\n`go test -run '^$' -benchmem -benchtime %s`: `-bench Mapping` in `./internal/codec` (Opentact's payload to its message, by the codec and by the typed structs it replaced), `-bench ErrorStatus` in `./internal/apierr` (the error mapping) and `-bench RESTAnswer` in `./internal/server` (the REST answer, by the gateway's marshaler); run after the load phases, once the sandbox and the facades are stopped.\n\n", o.microTime)
+	fmt.Fprintf(&b, "\n## Micro-benchmarks\n\n`go test -run '^$' -benchmem -benchtime %s`: `-bench Mapping` in `./internal/codec` (Opentact's payload to its message, by the codec and by the typed structs it replaced), `-bench ErrorStatus` in `./internal/apierr` (the error mapping) and `-bench RESTAnswer` in `./internal/rest` (the REST answer, by the gateway's marshaler); run after the load phases, once the sandbox and the facades are stopped.\n\n", o.microTime)
 	if rep.micro == "" {
 		fmt.Fprintln(&b, "Not run (`-micro=false`).")
 	} else {
@@ -698,7 +698,7 @@ func runMicro(ctx context.Context, goCmd, benchtime string) (string, error) {
 var microBenchmarks = []struct{ pkg, pattern string }{
 	{"./internal/codec", "^BenchmarkMapping$"},
 	{"./internal/apierr", "^BenchmarkErrorStatus$"},
-	{"./internal/server", "^BenchmarkRESTAnswer$"},
+	{"./internal/rest", "^BenchmarkRESTAnswer$"},
 }
 
 func (rep *report) profileRows(w io.Writer) {

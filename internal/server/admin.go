@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/opentact-facade/opentact-facade/internal/netguard"
+	"github.com/opentact-facade/opentact-facade/internal/rest"
 )
 
 // Bounds of the admin listener. Its clients are few (the kubelet's probes,
@@ -44,7 +45,7 @@ func (s *Server) adminHandler() http.Handler {
 		probeAnswer(w, http.StatusOK, "ready\n")
 	})
 	mux.Handle("GET /metrics", s.metrics.Handler())
-	return noStore(mux)
+	return rest.NoStore(mux)
 }
 
 func probeAnswer(w http.ResponseWriter, code int, body string) {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -156,14 +155,6 @@ func (a *admitter) restHandler(mux *runtime.ServeMux, next http.Handler) http.Ha
 func (a *admitter) refused(ctx context.Context, transport, method string) {
 	a.metrics.Shed(telemetry.ShedInFlight)
 	a.sampler.Log(ctx, a.log, slog.LevelWarn, "call refused: too many calls in flight",
-		slog.String("transport", transport), slog.String("method", truncate(method, 200)),
+		slog.String("transport", transport), slog.String("method", logs.Truncate(method, 200)),
 		slog.Int64("max_in_flight", a.limiter.Max()))
-}
-
-// truncate cuts s, text from a client, to at most n bytes.
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return strings.ToValidUTF8(s[:n], "") + "..."
 }

@@ -13,11 +13,11 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 
 	"github.com/opentact-facade/opentact-facade/internal/apierr"
+	"github.com/opentact-facade/opentact-facade/internal/rest"
 	"github.com/opentact-facade/opentact-facade/internal/telemetry"
 	"github.com/opentact-facade/opentact-facade/internal/upstream"
 )
@@ -151,7 +151,7 @@ func (s *Server) logCall(ctx context.Context, fullMethod, kind string, start tim
 		slog.String("grpc.method_type", kind),
 	)
 	transport := "grpc"
-	if addr, ok := restClient(ctx); ok {
+	if addr, ok := rest.Client(ctx); ok {
 		transport = "rest"
 		attrs = append(attrs, slog.String("peer.address", addr))
 	} else if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
@@ -199,27 +199,6 @@ func splitMethod(full string) (service, method string) {
 		return full[:i], full[i+1:]
 	}
 	return "unknown", full
-}
-
-// restClient returns the address of the REST client behind a call that
-// came through the gateway: the last X-Forwarded-For entry, which the
-// gateway itself appended from the TCP peer (earlier entries are whatever
-// the client sent, and are not trusted).
-func restClient(ctx context.Context) (string, bool) {
-	p, ok := peer.FromContext(ctx)
-	if !ok || p.Addr == nil || p.Addr.Network() != inMemoryNetwork {
-		return "", false
-	}
-	md, _ := metadata.FromIncomingContext(ctx)
-	xff := md.Get("x-forwarded-for")
-	if len(xff) == 0 {
-		return "", true
-	}
-	last := xff[len(xff)-1]
-	if i := strings.LastIndexByte(last, ','); i >= 0 {
-		last = last[i+1:]
-	}
-	return strings.TrimSpace(last), true
 }
 
 func panicHandler(log *slog.Logger) recovery.RecoveryHandlerFuncContext {

@@ -33,6 +33,7 @@ import (
 	"github.com/opentact-facade/opentact-facade/internal/logs"
 	"github.com/opentact-facade/opentact-facade/internal/netguard"
 	"github.com/opentact-facade/opentact-facade/internal/openapi"
+	"github.com/opentact-facade/opentact-facade/internal/rest"
 	"github.com/opentact-facade/opentact-facade/internal/telemetry"
 	"github.com/opentact-facade/opentact-facade/internal/upstream"
 	"github.com/opentact-facade/opentact-facade/service"
@@ -63,7 +64,6 @@ const (
 	maxRecvMsgSize = 16 << 10 // one gRPC request message
 	maxSendMsgSize = 1 << 20  // one gRPC answer (a profile is a few KiB)
 	maxHeaderBytes = 16 << 10 // gRPC metadata and REST headers
-	maxRESTBody    = 16 << 10 // a REST request body
 )
 
 // cutWait is how long, once the shutdown grace is over and the calls
@@ -166,8 +166,7 @@ type Server struct {
 	grpc       *grpc.Server
 	http       *http.Server
 	tls        bool
-	inProcess  *inProcess // the gateway's connection to the services
-	services   []string   // the names of the facade's services, for health
+	services   []string // the names of the facade's services, for health
 	grpcLis    net.Listener
 	httpLis    net.Listener
 	grpcConns  *netguard.Limited
@@ -184,10 +183,6 @@ type Server struct {
 	endCalls   context.Context // ended, with errShuttingDown, when the grace runs out
 	cancelEnd  context.CancelCauseFunc
 }
-
-// inMemoryNetwork is the network of a call's peer when the call came
-// through the REST gateway.
-const inMemoryNetwork = "inprocess"
 
 // New builds a Server and opens its listeners; Serve starts it.
 func New(opts Options) (*Server, error) {
@@ -272,21 +267,20 @@ func New(opts Options) (*Server, error) {
 		return telemetry.ServiceCounters{CacheHits: c.CacheHits, CacheMisses: c.CacheMisses, CacheEvictions: c.CacheEvictions, CacheEntries: c.CacheEntries, CacheBytes: c.CacheBytes, Shared: c.Shared}
 	}, core.CacheEnabled())
 
-	// Every service on the gRPC server, and on the gateway through the
+	// Every service on the gRPC server, and on the REST edge through its
 	// in-process connection: the same interceptors, the same pipeline.
-	s.inProcess = newInProcess(unary, statsHandler)
 	routes, err := openapi.Routes()
 	if err != nil {
 		return nil, err
 	}
-	edge, gateway := newRESTEdge(append(routes, apiDescription), s.metrics, opts.Logger, s.sampler)
+	edge := rest.New(rest.Options{Routes: routes, Interceptors: unary, Stats: statsHandler, Metrics: s.metrics, Log: opts.Logger, Sampler: s.sampler})
 	for _, desc := range core.ServiceDescs() {
 		s.services = append(s.services, desc.ServiceName)
 		s.grpc.RegisterService(desc, core)
-		s.inProcess.register(desc, core)
+		edge.Register(desc, core)
 	}
 	for _, svc := range core.Services() {
-		if err := svc.Gateway(context.Background(), gateway, s.inProcess); err != nil {
+		if err := svc.Gateway(context.Background(), edge.Mux(), edge.Conn()); err != nil {
 			return nil, err
 		}
 	}
@@ -298,7 +292,9 @@ func New(opts Options) (*Server, error) {
 	s.setReady(true)
 
 	s.http = &http.Server{
-		Handler:           s.routes(s.admit.restHandler(gateway, edge.check(gateway))),
+		Handler: edge.Handler(func(next http.Handler) http.Handler {
+			return s.admit.restHandler(edge.Mux(), next)
+		}),
 		ReadHeaderTimeout: opts.ReadHeaderTimeout,
 		ReadTimeout:       opts.ReadHeaderTimeout + opts.RequestTimeout,
 		// A REST call lasts at most the longest call timeout; leave room

@@ -1,4 +1,4 @@
-package server
+package rest
 
 import (
 	"net/http"
@@ -12,15 +12,17 @@ import (
 // 405.
 var apiDescription = openapi.Route{Path: "/openapi.json", Methods: []string{http.MethodGet, http.MethodHead}}
 
-// routes serves GET /openapi.json, the REST API's description, and hands
-// every other request to the REST gateway (behind admission). The probes
-// and /metrics are not here: they are on the admin listener (see
-// adminHandler). No http.ServeMux: it would answer a path that is not
-// clean ("//v1/auth", "/v1/./auth") with an HTML redirect, where the
-// gateway answers a JSON 404.
-func (s *Server) routes(gateway http.Handler) http.Handler {
+// Handler is the public REST port: GET /openapi.json, the REST API's
+// description, and every other request through admit (the facade's bound
+// of calls in flight) to the edge's checks and the gateway. The probes
+// and /metrics are not here: they are on the admin listener. No
+// http.ServeMux: it would answer a path that is not clean ("//v1/auth",
+// "/v1/./auth") with an HTML redirect, where the gateway answers a JSON
+// 404.
+func (e *Edge) Handler(admit func(http.Handler) http.Handler) http.Handler {
+	gateway := admit(e.check(e.mux))
 	description := openapi.Handler()
-	return noStore(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return NoStore(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == apiDescription.Path && slices.Contains(apiDescription.Methods, r.Method) {
 			description.ServeHTTP(w, r)
 			return
@@ -29,9 +31,9 @@ func (s *Server) routes(gateway http.Handler) http.Handler {
 	}))
 }
 
-// noStore marks every answer as one that no cache may keep and no browser
+// NoStore marks every answer as one that no cache may keep and no browser
 // may read as another type than it says: answers hold JWTs and profiles.
-func noStore(next http.Handler) http.Handler {
+func NoStore(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		h.Set("Cache-Control", "no-store")

@@ -1,4 +1,4 @@
-package server
+package rest
 
 import (
 	"net/textproto"
@@ -12,7 +12,7 @@ import (
 // newGateway returns grpc-gateway's mux, for the services to register
 // their routes on; e.check puts the facade's checks in front of it, and
 // e answers its errors.
-func newGateway(e *restEdge) *runtime.ServeMux {
+func newGateway(e *Edge) *runtime.ServeMux {
 	return runtime.NewServeMux(
 		runtime.WithMarshalerOption(runtime.MIMEWildcard, restMarshaler()),
 		runtime.WithIncomingHeaderMatcher(credentialHeaderMatcher),

@@ -1,4 +1,9 @@
-package server
+// Package rest is the facade's REST door: grpc-gateway's mux, generated
+// routes for every service, behind the checks a public HTTP API needs
+// (credentials headers, methods, body size, type and shape), calling the
+// services in the process through the same interceptors as a gRPC call.
+// Every request it refuses before a handler is counted and logged.
+package rest
 
 import (
 	"bytes"
@@ -17,35 +22,71 @@ import (
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/stats"
 	"google.golang.org/grpc/status"
 
+	"github.com/opentact-facade/opentact-facade/internal/engine"
 	"github.com/opentact-facade/opentact-facade/internal/logs"
 	"github.com/opentact-facade/opentact-facade/internal/openapi"
 	"github.com/opentact-facade/opentact-facade/internal/telemetry"
-	"github.com/opentact-facade/opentact-facade/internal/engine"
 )
 
-// restEdge is what the REST port checks before grpc-gateway decodes a
+// MaxBody caps a REST request body.
+const MaxBody = 16 << 10
+
+// Edge is what the REST port checks before grpc-gateway decodes a
 // request, and how it answers a request it refuses: with a JSON
 // google.rpc.Status, as every other REST error. Every request refused
 // before a handler, by the edge or by the gateway (no route, a body it
 // cannot decode), is counted by reason and logged, rate limited.
-type restEdge struct {
+type Edge struct {
 	mux     *runtime.ServeMux // the gateway, whose errors the edge answers
+	conn    *inProcess
 	routes  []openapi.Route
 	metrics *telemetry.Metrics
 	log     *slog.Logger
 	sampler *logs.Sampler // refusals come in floods: their lines are rate limited
 }
 
-// newRESTEdge returns the edge and the gateway behind it, for the
-// services to register their routes on.
-func newRESTEdge(routes []openapi.Route, m *telemetry.Metrics, log *slog.Logger, sampler *logs.Sampler) (*restEdge, *runtime.ServeMux) {
-	e := &restEdge{routes: routes, metrics: m, log: log, sampler: sampler}
-	e.mux = newGateway(e)
-	return e, e.mux
+// Options are what an Edge is built from.
+type Options struct {
+	// Routes are the REST API's routes (the OpenAPI document's).
+	Routes []openapi.Route
+	// Interceptors are the gRPC server's unary interceptors, which every
+	// REST call passes too, outermost first; Stats its stats handler (for
+	// traces), nil when none.
+	Interceptors []grpc.UnaryServerInterceptor
+	Stats        stats.Handler
+	Metrics      *telemetry.Metrics
+	Log          *slog.Logger
+	// Sampler rate limits the lines a client can cause in floods.
+	Sampler *logs.Sampler
 }
+
+// New returns an edge; Register the services on it, then their gateway
+// routes on Mux, calling them through Conn.
+func New(o Options) *Edge {
+	e := &Edge{
+		routes:  append(slices.Clone(o.Routes), apiDescription),
+		metrics: o.Metrics,
+		log:     o.Log,
+		sampler: o.Sampler,
+		conn:    newInProcess(o.Interceptors, o.Stats),
+	}
+	e.mux = newGateway(e)
+	return e
+}
+
+// Register serves desc's methods, implemented by impl, to the gateway.
+func (e *Edge) Register(desc *grpc.ServiceDesc, impl any) { e.conn.register(desc, impl) }
+
+// Mux is the gateway, for the services' generated routes.
+func (e *Edge) Mux() *runtime.ServeMux { return e.mux }
+
+// Conn is the connection the gateway's routes call the services over.
+func (e *Edge) Conn() grpc.ClientConnInterface { return e.conn }
 
 // restCall is what the edge knows of a request on its way: whether the
 // gateway handed it to the services (inProcess.Invoke ran), and whether
@@ -73,7 +114,7 @@ func markInvoked(ctx context.Context) {
 //     silently drop a header value holding a control character, and the
 //     caller would be told its credentials are missing);
 //   - to a known path with another method: 405, with that route's Allow;
-//   - with a body over maxRESTBody: 413;
+//   - with a body over MaxBody: 413;
 //   - with a body that is not application/json: 415, so that a browser
 //     cannot send one cross-site without a CORS preflight;
 //   - with a body holding more than one JSON value: 400 (the gateway would
@@ -82,7 +123,7 @@ func markInvoked(ctx context.Context) {
 // It reads the whole body, so that a body too large is a 413 (and the
 // connection can serve the next request) rather than a decoding error
 // halfway; a route without a body gets none.
-func (e *restEdge) check(next http.Handler) http.Handler {
+func (e *Edge) check(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		r = r.WithContext(context.WithValue(r.Context(), restCallKey{}, &restCall{}))
 		if _, err := engine.CredentialsFromHeaders(r.Header.Values); status.Code(err) == codes.InvalidArgument {
@@ -100,11 +141,11 @@ func (e *restEdge) check(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxRESTBody))
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
 		if err != nil {
 			if tooLarge := (*http.MaxBytesError)(nil); errors.As(err, &tooLarge) {
 				e.refuse(w, r, telemetry.RESTBodyTooLarge, http.StatusRequestEntityTooLarge,
-					status.Errorf(codes.ResourceExhausted, "the request body is larger than %d bytes", maxRESTBody))
+					status.Errorf(codes.ResourceExhausted, "the request body is larger than %d bytes", MaxBody))
 				return
 			}
 			e.refuse(w, r, telemetry.RESTMalformedRequest, 0, status.Error(codes.InvalidArgument, "the request body could not be read"))
@@ -134,7 +175,7 @@ func (e *restEdge) check(next http.Handler) http.Handler {
 // telemetry.REST* reason), and answers it with err's status as a JSON
 // google.rpc.Status, with code as the HTTP status when it is not 0 (the
 // gRPC code's otherwise).
-func (e *restEdge) refuse(w http.ResponseWriter, r *http.Request, reason string, code int, err error) {
+func (e *Edge) refuse(w http.ResponseWriter, r *http.Request, reason string, code int, err error) {
 	if code == 0 {
 		code = runtime.HTTPStatusFromCode(status.Code(err))
 	}
@@ -146,7 +187,7 @@ func (e *restEdge) refuse(w http.ResponseWriter, r *http.Request, reason string,
 // refused counts a request refused before a handler and logs it, rate
 // limited: its method, its path (escaped, cut short), the reason, the
 // HTTP status and the client's address; never a header or the body.
-func (e *restEdge) refused(r *http.Request, reason string, code int) {
+func (e *Edge) refused(r *http.Request, reason string, code int) {
 	if c, _ := r.Context().Value(restCallKey{}).(*restCall); c != nil {
 		if c.refused {
 			return
@@ -155,8 +196,8 @@ func (e *restEdge) refused(r *http.Request, reason string, code int) {
 	}
 	e.metrics.RESTRefused(reason)
 	e.sampler.Log(r.Context(), e.log, slog.LevelInfo, "REST request refused",
-		slog.String("http.method", truncate(r.Method, 20)),
-		slog.String("http.path", truncate(r.URL.EscapedPath(), 200)),
+		slog.String("http.method", logs.Truncate(r.Method, 20)),
+		slog.String("http.path", logs.Truncate(r.URL.EscapedPath(), 200)),
 		slog.String("reason", reason),
 		slog.Int("http.status", code),
 		slog.String("peer.address", r.RemoteAddr))
@@ -164,7 +205,7 @@ func (e *restEdge) refused(r *http.Request, reason string, code int) {
 
 // routingErrorHandler answers a request the gateway has no route for
 // (404, or 405 for a path the edge does not know), counting it.
-func (e *restEdge) routingErrorHandler(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, code int) {
+func (e *Edge) routingErrorHandler(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, code int) {
 	reason := telemetry.RESTMalformedRequest
 	switch code {
 	case http.StatusNotFound:
@@ -181,7 +222,7 @@ func (e *restEdge) routingErrorHandler(ctx context.Context, mux *runtime.ServeMu
 // error before the gateway handed the call to the services is the
 // gateway's refusal of the request (a body or path value it could not
 // decode, a malformed Grpc-Timeout): it is counted as one.
-func (e *restEdge) errorHandler(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
+func (e *Edge) errorHandler(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
 	if c, _ := ctx.Value(restCallKey{}).(*restCall); c != nil && !c.invoked && !c.refused {
 		code := runtime.HTTPStatusFromCode(status.Code(err))
 		if se := (*runtime.HTTPStatusError)(nil); errors.As(err, &se) {

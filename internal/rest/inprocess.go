@@ -1,4 +1,4 @@
-package server
+package rest
 
 import (
 	"context"
@@ -8,6 +8,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
+	"strings"
+
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/stats"
 	"google.golang.org/grpc/status"
@@ -44,8 +46,12 @@ func (p *inProcess) register(desc *grpc.ServiceDesc, impl any) {
 	}
 }
 
-// restPeer marks a call as one from the gateway; restClient finds the
-// REST client's own address in the X-Forwarded-For the gateway adds.
+// inMemoryNetwork is the network of a call's peer when the call came
+// through the gateway.
+const inMemoryNetwork = "inprocess"
+
+// restPeer marks a call as one from the gateway; Client finds the REST
+// client's own address in the X-Forwarded-For the gateway adds.
 var restPeer = &peer.Peer{Addr: gatewayAddr{}}
 
 type gatewayAddr struct{}
@@ -143,3 +149,24 @@ func (s inProcessStream) Method() string             { return string(s) }
 func (inProcessStream) SetHeader(metadata.MD) error  { return nil }
 func (inProcessStream) SendHeader(metadata.MD) error { return nil }
 func (inProcessStream) SetTrailer(metadata.MD) error { return nil }
+
+// Client returns the address of the REST client behind a call that came
+// through the gateway: the last X-Forwarded-For entry, which the gateway
+// itself appended from the TCP peer (earlier entries are whatever the
+// client sent, and are not trusted). ok is false for a gRPC call.
+func Client(ctx context.Context) (addr string, ok bool) {
+	p, ok := peer.FromContext(ctx)
+	if !ok || p.Addr == nil || p.Addr.Network() != inMemoryNetwork {
+		return "", false
+	}
+	md, _ := metadata.FromIncomingContext(ctx)
+	xff := md.Get("x-forwarded-for")
+	if len(xff) == 0 {
+		return "", true
+	}
+	last := xff[len(xff)-1]
+	if i := strings.LastIndexByte(last, ','); i >= 0 {
+		last = last[i+1:]
+	}
+	return strings.TrimSpace(last), true
+}
