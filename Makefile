@@ -35,7 +35,7 @@ BUF_PATHS     := --path proto/opentact
 
 # Fuzz targets as package:FuzzName. `make test` runs each for FUZZ_SMOKE;
 # `make fuzz` for FUZZTIME each.
-FUZZ_TARGETS := ./internal/upstream:FuzzParseCredentials ./internal/upstream:FuzzDecodeAnswer ./internal/upstream:FuzzScrub ./internal/codec:FuzzDecodeDifferential
+FUZZ_TARGETS := ./internal/codec:FuzzAuthResponse ./internal/upstream:FuzzParseCredentials ./internal/upstream:FuzzDecodeAnswer ./internal/upstream:FuzzScrub ./internal/codec:FuzzDecodeDifferential
 FUZZ_SMOKE   ?= 3s
 FUZZTIME     ?= 2m
 
