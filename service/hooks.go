@@ -10,14 +10,14 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	authv1 "github.com/opentact-facade/opentact-facade/gen/go/opentact/auth/v1"
-	"github.com/opentact-facade/opentact-facade/internal/engine"
+	"github.com/opentact-facade/opentact-facade/internal/declare"
 )
 
 // Hooks are what the token calls do to the response cache, by method:
 // GetAuth's answer expires with its JWT; the token answers tell each
 // token's expiry; deleting tokens revokes the cached answers to calls
 // that carried them.
-var Hooks = map[string]engine.Hooks{
+var Hooks = map[string]declare.Hooks{
 	authv1.AuthService_GetAuth_FullMethodName: {Expires: func(resp proto.Message) time.Time {
 		exp, ok := jwtExpiry(resp.(*authv1.GetAuthResponse).GetUser().GetToken())
 		if !ok {

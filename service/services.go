@@ -9,14 +9,14 @@ import (
 	accountv1 "github.com/opentact-facade/opentact-facade/gen/go/opentact/account/v1"
 	authv1 "github.com/opentact-facade/opentact-facade/gen/go/opentact/auth/v1"
 	dictv1 "github.com/opentact-facade/opentact-facade/gen/go/opentact/dict/v1"
-	"github.com/opentact-facade/opentact-facade/internal/engine"
+	"github.com/opentact-facade/opentact-facade/internal/declare"
 )
 
 // Services are the facade's services, each with its generated REST
 // gateway registration.
-var Services = []engine.Service{
-	engine.Serve(authv1.AuthService_ServiceDesc.ServiceName, authv1.RegisterAuthServiceHandlerClient, authv1.NewAuthServiceClient),
-	engine.Serve(authv1.TokenService_ServiceDesc.ServiceName, authv1.RegisterTokenServiceHandlerClient, authv1.NewTokenServiceClient),
-	engine.Serve(accountv1.AccountService_ServiceDesc.ServiceName, accountv1.RegisterAccountServiceHandlerClient, accountv1.NewAccountServiceClient),
-	engine.Serve(dictv1.DictionaryService_ServiceDesc.ServiceName, dictv1.RegisterDictionaryServiceHandlerClient, dictv1.NewDictionaryServiceClient),
+var Services = []declare.Service{
+	declare.Serve(authv1.AuthService_ServiceDesc.ServiceName, authv1.RegisterAuthServiceHandlerClient, authv1.NewAuthServiceClient),
+	declare.Serve(authv1.TokenService_ServiceDesc.ServiceName, authv1.RegisterTokenServiceHandlerClient, authv1.NewTokenServiceClient),
+	declare.Serve(accountv1.AccountService_ServiceDesc.ServiceName, accountv1.RegisterAccountServiceHandlerClient, accountv1.NewAccountServiceClient),
+	declare.Serve(dictv1.DictionaryService_ServiceDesc.ServiceName, dictv1.RegisterDictionaryServiceHandlerClient, dictv1.NewDictionaryServiceClient),
 }

@@ -3,6 +3,7 @@ package service_test
 import (
 	"testing"
 
+	"github.com/opentact-facade/opentact-facade/internal/declare"
 	"github.com/opentact-facade/opentact-facade/internal/engine"
 	"github.com/opentact-facade/opentact-facade/internal/upstream"
 	"github.com/opentact-facade/opentact-facade/service"
@@ -41,7 +42,7 @@ func TestAHookMustNameAServedMethod(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hooks := map[string]engine.Hooks{"/opentact.auth.v1.TokenService/RenameToken": {}}
+	hooks := map[string]declare.Hooks{"/opentact.auth.v1.TokenService/RenameToken": {}}
 	for name, h := range service.Hooks {
 		hooks[name] = h
 	}

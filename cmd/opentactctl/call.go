@@ -17,7 +17,6 @@ import (
 	"google.golang.org/protobuf/reflect/protoregistry"
 
 	"github.com/opentact-facade/opentact-facade/internal/declare"
-	"github.com/opentact-facade/opentact-facade/internal/engine"
 	"github.com/opentact-facade/opentact-facade/service"
 )
 
@@ -70,7 +69,7 @@ const showTokenMarker = "[hidden: use --show-token]"
 // served is the declaration of every method the facade serves, read from
 // the descriptors of service.Services as the facade reads them.
 func served() ([]*declare.Call, error) {
-	return engine.Declared(service.Services)
+	return declare.Declared(service.Services)
 }
 
 // methodName is how the commands name a method: "package.Service/Method".

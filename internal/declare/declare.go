@@ -319,8 +319,8 @@ func restRoute(opts *descriptorpb.MethodOptions) *Route {
 	return r
 }
 
-// Service reads the declaration of every method of sd; each must have one.
-func Service(sd protoreflect.ServiceDescriptor) ([]*Call, error) {
+// Methods reads the declaration of every method of sd; each must have one.
+func Methods(sd protoreflect.ServiceDescriptor) ([]*Call, error) {
 	methods := sd.Methods()
 	out := make([]*Call, 0, methods.Len())
 	for i := range methods.Len() {

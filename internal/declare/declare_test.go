@@ -177,7 +177,7 @@ func TestTheFacadesDeclarations(t *testing.T) {
 		authv1.File_opentact_auth_v1_auth_proto.Services().Get(0),
 		authv1.File_opentact_auth_v1_token_proto.Services().Get(0),
 	} {
-		calls, err := declare.Service(sd)
+		calls, err := declare.Methods(sd)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -13,12 +13,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"sync/atomic"
 	"time"
 
 	"buf.build/go/protovalidate"
-	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -77,64 +75,6 @@ type Options struct {
 	CacheMaxBytes int64
 }
 
-// Service is one gRPC service the engine serves: its name, and the
-// registration of its REST routes on the gateway, which calls it through
-// a connection.
-type Service struct {
-	Name    protoreflect.FullName
-	Gateway func(ctx context.Context, mux *runtime.ServeMux, cc grpc.ClientConnInterface) error
-}
-
-// Serve names a service to serve, with its generated gateway
-// registration and client constructor, such as
-// Serve(authv1.AuthService_ServiceDesc.ServiceName,
-// authv1.RegisterAuthServiceHandlerClient, authv1.NewAuthServiceClient).
-func Serve[C any](name string, register func(context.Context, *runtime.ServeMux, C) error, client func(grpc.ClientConnInterface) C) Service {
-	return Service{
-		Name: protoreflect.FullName(name),
-		Gateway: func(ctx context.Context, mux *runtime.ServeMux, cc grpc.ClientConnInterface) error {
-			return register(ctx, mux, client(cc))
-		},
-	}
-}
-
-// Declared reads the declaration of every method of services.
-func Declared(services []Service) ([]*declare.Call, error) {
-	var out []*declare.Call
-	for _, s := range services {
-		d, err := protoregistry.GlobalFiles.FindDescriptorByName(s.Name)
-		if err != nil {
-			return nil, fmt.Errorf("service %s: %w", s.Name, err)
-		}
-		sd, ok := d.(protoreflect.ServiceDescriptor)
-		if !ok {
-			return nil, fmt.Errorf("%s is not a service", s.Name)
-		}
-		calls, err := declare.Service(sd)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, calls...)
-	}
-	return out, nil
-}
-
-// Endpoints are the metric names of the declared calls of services, in
-// order, each once.
-func Endpoints(services []Service) ([]string, error) {
-	calls, err := Declared(services)
-	if err != nil {
-		return nil, err
-	}
-	var names []string
-	for _, c := range calls {
-		if !slices.Contains(names, c.Name) {
-			names = append(names, c.Name)
-		}
-	}
-	return names, nil
-}
-
 // Engine serves the declared calls of its services.
 type Engine struct {
 	client    *upstream.Client
@@ -145,15 +85,16 @@ type Engine struct {
 	cache     *cache // nil when off
 	shared    atomic.Uint64
 	validator protovalidate.Validator
-	services  []Service
+	services  []declare.Service
 	descs     []*grpc.ServiceDesc
 	methods   map[string]*method // by full method name
 }
 
 // New returns an engine serving services through client. hooks attach
 // behaviour to methods by full method name ("/package.Service/Method");
-// it is an error for a hook to name a method that is not served.
-func New(client *upstream.Client, services []Service, hooks map[string]Hooks, o Options) (*Engine, error) {
+// it is an error for a hook to name a method that is not served, and for
+// a method to lack a piece of its declaration.
+func New(client *upstream.Client, services []declare.Service, hooks map[string]declare.Hooks, o Options) (*Engine, error) {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
@@ -182,7 +123,7 @@ func New(client *upstream.Client, services []Service, hooks map[string]Hooks, o 
 		if !ok {
 			return nil, fmt.Errorf("%s is not a service", s.Name)
 		}
-		calls, err := declare.Service(sd)
+		calls, err := declare.Methods(sd)
 		if err != nil {
 			return nil, err
 		}
@@ -211,7 +152,7 @@ func New(client *upstream.Client, services []Service, hooks map[string]Hooks, o 
 }
 
 // Services are the served services.
-func (e *Engine) Services() []Service { return e.services }
+func (e *Engine) Services() []declare.Service { return e.services }
 
 // ServiceDescs describe the served services for a grpc.Server (or the
 // REST gateway's in-process connection), each to be registered with the

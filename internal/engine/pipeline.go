@@ -23,28 +23,13 @@ import (
 	"github.com/opentact-facade/opentact-facade/internal/upstream"
 )
 
-// Hooks are the behaviour of a call that no declaration can say, attached
-// to its method by name. Each may be nil.
-type Hooks struct {
-	// Expires, when set, is when a cached answer stops being true (zero
-	// if it does not say).
-	Expires func(resp proto.Message) time.Time
-	// Revokes names the API token a call revokes, or all of them, so that
-	// no cached answer to a call carrying it is served once it has run.
-	Revokes func(req proto.Message) (token string, all bool)
-	// Tells hands tell each API token a successful answer shows, with
-	// when an answer to a call carrying it stops being true (its
-	// expired_on), so that no cached one is served past that.
-	Tells func(resp proto.Message, tell func(token string, expires time.Time))
-}
-
 // method is one served method: its declaration, its Opentact endpoint, and
 // what the pipeline needs at hand.
 type method struct {
 	e        *Engine
 	decl     *declare.Call
 	endpoint *upstream.Endpoint
-	hooks    Hooks
+	hooks    declare.Hooks
 	request  protoreflect.MessageType
 	response protoreflect.MessageType
 	info     *grpc.UnaryServerInfo
@@ -53,7 +38,7 @@ type method struct {
 	wire     wire
 }
 
-func (e *Engine) newMethod(c *declare.Call, h Hooks) (*method, error) {
+func (e *Engine) newMethod(c *declare.Call, h declare.Hooks) (*method, error) {
 	req, err := protoregistry.GlobalTypes.FindMessageByName(c.Method.Input().FullName())
 	if err != nil {
 		return nil, err

@@ -22,7 +22,6 @@ import (
 
 	_ "github.com/opentact-facade/opentact-facade/gen/go/opentact/api/v1" // likewise
 	"github.com/opentact-facade/opentact-facade/internal/declare"
-	"github.com/opentact-facade/opentact-facade/internal/engine"
 	"github.com/opentact-facade/opentact-facade/internal/sandbox"
 	"github.com/opentact-facade/opentact-facade/service"
 )
@@ -164,7 +163,7 @@ func declared(t *testing.T, text string) []*declare.Call {
 	}
 	var calls []*declare.Call
 	for i := range fd.Services().Len() {
-		cs, err := declare.Service(fd.Services().Get(i))
+		cs, err := declare.Methods(fd.Services().Get(i))
 		if err != nil {
 			t.Fatalf("declare: %v", err)
 		}
@@ -752,7 +751,7 @@ func TestUnservableDeclarationsFailNew(t *testing.T) {
 // it accepts.
 func TestEveryDeclaredCallIsServed(t *testing.T) {
 	t.Parallel()
-	real, err := engine.Declared(service.Services)
+	real, err := declare.Declared(service.Services)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,7 +29,6 @@ import (
 	"time"
 
 	"github.com/opentact-facade/opentact-facade/internal/declare"
-	"github.com/opentact-facade/opentact-facade/internal/engine"
 	"github.com/opentact-facade/opentact-facade/service"
 )
 
@@ -221,7 +220,7 @@ func New(opts Options) (*Sandbox, error) {
 	calls := opts.Calls
 	if calls == nil {
 		var err error
-		if calls, err = engine.Declared(service.Services); err != nil {
+		if calls, err = declare.Declared(service.Services); err != nil {
 			return nil, err
 		}
 	}

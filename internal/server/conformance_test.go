@@ -32,7 +32,6 @@ import (
 	apiv1 "github.com/opentact-facade/opentact-facade/gen/go/opentact/api/v1"
 	"github.com/opentact-facade/opentact-facade/internal/codec"
 	"github.com/opentact-facade/opentact-facade/internal/declare"
-	"github.com/opentact-facade/opentact-facade/internal/engine"
 	"github.com/opentact-facade/opentact-facade/internal/openapi"
 	"github.com/opentact-facade/opentact-facade/internal/server"
 	"github.com/opentact-facade/opentact-facade/internal/upstream"
@@ -47,7 +46,7 @@ const (
 
 func TestConformance(t *testing.T) {
 	t.Parallel()
-	calls, err := engine.Declared(service.Services)
+	calls, err := declare.Declared(service.Services)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -28,6 +28,7 @@ import (
 
 	"github.com/opentact-facade/opentact-facade/internal/admission"
 	"github.com/opentact-facade/opentact-facade/internal/certs"
+	"github.com/opentact-facade/opentact-facade/internal/declare"
 	"github.com/opentact-facade/opentact-facade/internal/defaults"
 	"github.com/opentact-facade/opentact-facade/internal/engine"
 	"github.com/opentact-facade/opentact-facade/internal/logs"
@@ -189,7 +190,7 @@ func New(opts Options) (*Server, error) {
 	opts = withDefaults(opts)
 	s := &Server{log: opts.Logger, grace: opts.ShutdownGrace, delay: opts.ShutdownDelay, sampler: logs.NewSampler(20, 100)}
 	s.endCalls, s.cancelEnd = context.WithCancelCause(context.Background())
-	endpoints, err := engine.Endpoints(service.Services)
+	endpoints, err := declare.Endpoints(service.Services)
 	if err != nil {
 		return nil, err
 	}

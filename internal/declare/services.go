@@ -1,0 +1,87 @@
+package declare
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/reflect/protoregistry"
+)
+
+// Service is one gRPC service the facade serves: its name, and the
+// registration of its REST routes on the gateway, which calls it through
+// a connection.
+type Service struct {
+	Name    protoreflect.FullName
+	Gateway func(ctx context.Context, mux *runtime.ServeMux, cc grpc.ClientConnInterface) error
+}
+
+// Serve names a service to serve, with its generated gateway
+// registration and client constructor, such as
+// Serve(authv1.AuthService_ServiceDesc.ServiceName,
+// authv1.RegisterAuthServiceHandlerClient, authv1.NewAuthServiceClient).
+func Serve[C any](name string, register func(context.Context, *runtime.ServeMux, C) error, client func(grpc.ClientConnInterface) C) Service {
+	return Service{
+		Name: protoreflect.FullName(name),
+		Gateway: func(ctx context.Context, mux *runtime.ServeMux, cc grpc.ClientConnInterface) error {
+			return register(ctx, mux, client(cc))
+		},
+	}
+}
+
+// Declared reads the declaration of every method of services.
+func Declared(services []Service) ([]*Call, error) {
+	var out []*Call
+	for _, s := range services {
+		d, err := protoregistry.GlobalFiles.FindDescriptorByName(s.Name)
+		if err != nil {
+			return nil, fmt.Errorf("service %s: %w", s.Name, err)
+		}
+		sd, ok := d.(protoreflect.ServiceDescriptor)
+		if !ok {
+			return nil, fmt.Errorf("%s is not a service", s.Name)
+		}
+		calls, err := Methods(sd)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, calls...)
+	}
+	return out, nil
+}
+
+// Endpoints are the metric names of the declared calls of services, in
+// order, each once.
+func Endpoints(services []Service) ([]string, error) {
+	calls, err := Declared(services)
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, c := range calls {
+		if !slices.Contains(names, c.Name) {
+			names = append(names, c.Name)
+		}
+	}
+	return names, nil
+}
+
+// Hooks are the behaviour of a call that no declaration can say, written
+// in Go and attached to its method by name. Each may be nil.
+type Hooks struct {
+	// Expires, when set, is when a cached answer stops being true (zero
+	// if it does not say).
+	Expires func(resp proto.Message) time.Time
+	// Revokes names the API token a call revokes, or all of them, so that
+	// no cached answer to a call carrying it is served once it has run.
+	Revokes func(req proto.Message) (token string, all bool)
+	// Tells hands tell each API token a successful answer shows, with
+	// when an answer to a call carrying it stops being true (its
+	// expired_on), so that no cached one is served past that.
+	Tells func(resp proto.Message, tell func(token string, expires time.Time))
+}
