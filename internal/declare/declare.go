@@ -240,8 +240,29 @@ func read(md protoreflect.MethodDescriptor) (*Call, error) {
 		}
 		c.Payload = fd
 	}
+	if err := pagedShape(in, out); err != nil {
+		return nil, err
+	}
 	c.REST = restRoute(opts)
 	return c, nil
+}
+
+// pagedShape checks that a paged search has Opentact's one shape: a
+// request with take and skip (or the number search's page and size)
+// answers take, skip and total, and the page in a list named data.
+func pagedShape(in, out protoreflect.MessageDescriptor) error {
+	has := func(md protoreflect.MessageDescriptor, name string) bool {
+		fd := md.Fields().ByName(protoreflect.Name(name))
+		return fd != nil && !fd.IsList() && (fd.Kind() == protoreflect.Int32Kind || fd.Kind() == protoreflect.Int64Kind)
+	}
+	if !(has(in, "take") && has(in, "skip")) && !(has(in, "page") && has(in, "size")) {
+		return nil
+	}
+	data := out.Fields().ByName("data")
+	if !has(out, "take") || !has(out, "skip") || !has(out, "total") || data == nil || !data.IsList() || data.Message() == nil {
+		return fmt.Errorf("a paged search answers take, skip and total (integers) and a list of messages named data; %s does not", out.FullName())
+	}
+	return nil
 }
 
 // pattern is the declared HTTP method and path.

@@ -22,6 +22,12 @@ import (
 // option (nil for none).
 func method(t *testing.T, up *apiv1.Upstream, level descriptorpb.MethodOptions_IdempotencyLevel) protoreflect.MethodDescriptor {
 	t.Helper()
+	return build(t, up, level, nil, nil)
+}
+
+// build is method with more request and response fields.
+func build(t *testing.T, up *apiv1.Upstream, level descriptorpb.MethodOptions_IdempotencyLevel, req, resp []*descriptorpb.FieldDescriptorProto) protoreflect.MethodDescriptor {
+	t.Helper()
 	opts := &descriptorpb.MethodOptions{}
 	if level != descriptorpb.MethodOptions_IDEMPOTENCY_UNKNOWN {
 		opts.IdempotencyLevel = level.Enum()
@@ -45,12 +51,12 @@ func method(t *testing.T, up *apiv1.Upstream, level descriptorpb.MethodOptions_I
 		Dependency: []string{"opentact/api/v1/upstream.proto"},
 		MessageType: []*descriptorpb.DescriptorProto{
 			{Name: proto.String("Item"), Field: []*descriptorpb.FieldDescriptorProto{field("name", 1, str, opt, "")}},
-			{Name: proto.String("Req"), Field: []*descriptorpb.FieldDescriptorProto{
+			{Name: proto.String("Req"), Field: append([]*descriptorpb.FieldDescriptorProto{
 				field("uuid", 1, str, opt, ""), field("take", 2, i32, opt, ""), field("item", 3, msg, opt, ".test.Item"),
-			}},
-			{Name: proto.String("Resp"), Field: []*descriptorpb.FieldDescriptorProto{
+			}, req...)},
+			{Name: proto.String("Resp"), Field: append([]*descriptorpb.FieldDescriptorProto{
 				field("item", 1, msg, opt, ".test.Item"), field("data", 2, msg, rep, ".test.Item"),
-			}},
+			}, resp...)},
 		},
 		Service: []*descriptorpb.ServiceDescriptorProto{{
 			Name: proto.String("Svc"),
@@ -195,5 +201,28 @@ func TestTheFacadesDeclarations(t *testing.T) {
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("declarations:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// TestPagedSearchesShareOneShape: a request with take and skip (or page
+// and size) must answer take, skip, total and data.
+func TestPagedSearchesShareOneShape(t *testing.T) {
+	t.Parallel()
+	i32 := func(name string, n int32) *descriptorpb.FieldDescriptorProto {
+		return &descriptorpb.FieldDescriptorProto{Name: proto.String(name), Number: proto.Int32(n),
+			Type: descriptorpb.FieldDescriptorProto_TYPE_INT32.Enum(), Label: descriptorpb.FieldDescriptorProto_LABEL_OPTIONAL.Enum()}
+	}
+	up := &apiv1.Upstream{Pattern: &apiv1.Upstream_Post{Post: "/rest/x/search"}, Query: []string{"take", "skip"}, Body: "*", Name: "x.search"}
+	read := descriptorpb.MethodOptions_NO_SIDE_EFFECTS
+	if _, err := declare.Method(build(t, up, read, []*descriptorpb.FieldDescriptorProto{i32("skip", 4)}, nil)); err == nil || !strings.Contains(err.Error(), "paged search") {
+		t.Errorf("a search answering no take, skip and total: %v, want refused", err)
+	}
+	paged := []*descriptorpb.FieldDescriptorProto{i32("take", 3), i32("skip", 4), i32("total", 5)}
+	if _, err := declare.Method(build(t, up, read, []*descriptorpb.FieldDescriptorProto{i32("skip", 4)}, paged)); err != nil {
+		t.Errorf("a search answering the paged shape: %v", err)
+	}
+	up = &apiv1.Upstream{Pattern: &apiv1.Upstream_Post{Post: "/rest/x/search"}, Query: []string{"page", "size"}, Body: "*", Name: "x.search"}
+	if _, err := declare.Method(build(t, up, read, []*descriptorpb.FieldDescriptorProto{i32("page", 4), i32("size", 5)}, nil)); err == nil {
+		t.Error("a search by page and size answering no take, skip and total was taken")
 	}
 }
