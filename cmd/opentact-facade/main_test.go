@@ -258,9 +258,9 @@ func TestRunScript(t *testing.T) {
 	for sc.Scan() && (curl == "" || grpcurl == "") {
 		line := strings.TrimSpace(sc.Text())
 		switch {
-		case strings.HasPrefix(line, "curl "):
+		case curl == "" && strings.HasPrefix(line, "curl "):
 			curl = line
-		case strings.Contains(line, " grpcurl "):
+		case grpcurl == "" && strings.Contains(line, " grpcurl "):
 			grpcurl = line
 		}
 	}
@@ -298,18 +298,14 @@ func TestRunScript(t *testing.T) {
 		t.Errorf("REST with the demo credentials: %d, want 200", resp.StatusCode)
 	}
 
-	if err := syscall.Kill(cmd.Process.Pid, syscall.SIGINT); err != nil {
+	// Ctrl-C: SIGINT to the process group (TestRunScriptCtrlC has more).
+	if err := syscall.Kill(-cmd.Process.Pid, syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}
 	if err := cmd.Wait(); err != nil {
 		t.Errorf("run-local.sh after Ctrl-C: %v, want exit 0", err)
 	}
-	for _, addr := range ports {
-		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
-			c.Close()
-			t.Errorf("%s still accepts connections after run-local.sh stopped", addr)
-		}
-	}
+	assertRefused(t, ports...)
 }
 
 func freeAddrs(t *testing.T, n int) []string {
