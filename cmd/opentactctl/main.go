@@ -14,15 +14,19 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -38,6 +42,7 @@ import (
 	"github.com/opentact-facade/opentact-facade/client"
 	authv1 "github.com/opentact-facade/opentact-facade/gen/go/opentact/auth/v1"
 	"github.com/opentact-facade/opentact-facade/internal/certs"
+	"github.com/opentact-facade/opentact-facade/internal/version"
 )
 
 func main() {
@@ -73,6 +78,7 @@ const usage = `Usage:
   opentactctl token update UUID [--name NAME] [--ttl SECONDS] [flags]
   opentactctl token delete [flags]   (the secret in ` + envTokenToDelete + ` or on stdin)
   opentactctl token delete-all --yes [flags]
+  opentactctl --version
 
 Calls opentact-facade and prints the answer as JSON. Run a command with -h
 for its flags.
@@ -222,6 +228,14 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stderr, usage)
 		return exitOK
+	case "-version", "--version":
+		if len(args) > 1 {
+			fmt.Fprint(stderr, usage)
+			return exitUsage
+		}
+		// As opentact-facade --version prints it.
+		fmt.Fprintln(stdout, "opentactctl", version.String(), version.GoVersion())
+		return exitOK
 	default:
 		fmt.Fprint(stderr, usage)
 		return exitUsage
@@ -245,6 +259,7 @@ type command struct {
 	kind        *string
 	secretStdin *bool
 	timeout     *time.Duration
+	tls         *tlsProbe // nil with --plaintext
 }
 
 func newCommand(name, help string, lookupEnv func(string) (string, bool), stdin io.Reader, stdout, stderr io.Writer) *command {
@@ -380,7 +395,8 @@ func (c *command) dial() (*grpc.ClientConn, int, bool) {
 		if err != nil {
 			return nil, c.fail(exitUsage, "%v", err), true
 		}
-		transport = credentials.NewTLS(cfg)
+		c.tls = &tlsProbe{TransportCredentials: credentials.NewTLS(cfg), plaintext: new(atomic.Bool)}
+		transport = c.tls
 	}
 	conn, err := grpc.NewClient(*c.addr, grpc.WithTransportCredentials(transport), grpc.WithPerRPCCredentials(creds))
 	if err != nil {
@@ -407,6 +423,9 @@ func (c *command) callFailed(err error, secrets ...string) int {
 		}
 	}
 	msg += strings.Join(fields, "")
+	if c.tls != nil && c.tls.plaintext.Load() {
+		msg += fmt.Sprintf("\n  %s does not speak TLS: for a facade served without TLS (as `make run` serves it), add --plaintext", *c.addr)
+	}
 	for _, s := range secrets {
 		// A short one would mask innocent words; the facade scrubs
 		// credentials itself.
@@ -420,14 +439,40 @@ func (c *command) callFailed(err error, secrets ...string) int {
 // minMaskedLen is the length from which callFailed masks a secret.
 const minMaskedLen = 8
 
-// print prints an answer as JSON, with Opentact's field names.
+// print prints an answer as JSON, with Opentact's field names, indented by
+// two spaces. protojson's own indented output varies its spacing from build
+// to build on purpose; encoding/json's indentation is regular.
 func (c *command) print(resp proto.Message) int {
-	out, err := protojson.MarshalOptions{Multiline: true, UseProtoNames: true}.Marshal(resp)
+	out, err := protojson.MarshalOptions{UseProtoNames: true}.Marshal(resp)
 	if err != nil {
 		return c.fail(exitFailed, "printing the answer: %v", err)
 	}
-	fmt.Fprintln(c.stdout, string(out))
+	var indented bytes.Buffer
+	if err := json.Indent(&indented, out, "", "  "); err != nil {
+		return c.fail(exitFailed, "printing the answer: %v", err)
+	}
+	fmt.Fprintln(c.stdout, indented.String())
 	return exitOK
+}
+
+// tlsProbe is the TLS credentials of a connection, noting a server that
+// answered the handshake with something else than TLS: crypto/tls says so
+// with a tls.RecordHeaderError, which grpc-go passes on only as text.
+type tlsProbe struct {
+	credentials.TransportCredentials
+	plaintext *atomic.Bool // shared with clones
+}
+
+func (p *tlsProbe) ClientHandshake(ctx context.Context, authority string, conn net.Conn) (net.Conn, credentials.AuthInfo, error) {
+	c, info, err := p.TransportCredentials.ClientHandshake(ctx, authority, conn)
+	if _, ok := errors.AsType[tls.RecordHeaderError](err); ok {
+		p.plaintext.Store(true)
+	}
+	return c, info, err
+}
+
+func (p *tlsProbe) Clone() credentials.TransportCredentials {
+	return &tlsProbe{TransportCredentials: p.TransportCredentials.Clone(), plaintext: p.plaintext}
 }
 
 func (c *command) withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
