@@ -362,7 +362,9 @@ func TestInFlightBoundAcrossDoors(t *testing.T) {
 	}()
 	waitArrivals(t, arrived, 3)
 
-	start := time.Now()
+	// Opentact holds the three admitted calls until the test ends: a call
+	// that waited for one of them would end at its deadline (gRPC) or the
+	// client's timeout (REST), not with FACADE_BUSY.
 	_, err := f.client.GetAuth(authCtx(t, 10*time.Second), &authv1.GetAuthRequest{})
 	st := status.Convert(err)
 	if st.Code() != codes.Unavailable || errorInfo(st).GetReason() != service.ReasonBusy || retryInfo(st) != time.Second {
@@ -372,9 +374,6 @@ func TestInFlightBoundAcrossDoors(t *testing.T) {
 	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") != "1" ||
 		errorInfo(restStatus(t, body)).GetReason() != service.ReasonBusy {
 		t.Errorf("a 4th call over REST: %d, Retry-After %q, %s; want 503, 1, %s", resp.StatusCode, resp.Header.Get("Retry-After"), body, service.ReasonBusy)
-	}
-	if d := time.Since(start); d > 2*time.Second {
-		t.Errorf("the refusals took %v, want them at once", d)
 	}
 	if n := up.calls.Load(); n != 3 {
 		t.Errorf("the upstream saw %d requests, want the 3 admitted", n)
@@ -487,7 +486,7 @@ func TestStreamWithoutItsRequestIsEnded(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	for _, e := range c.awaitEnds(3, 5*time.Second) {
+	for _, e := range c.awaitEnds(3, guard) {
 		if e.status == "0" {
 			t.Errorf("stream %d without a request message succeeded", e.stream)
 		}
@@ -911,8 +910,10 @@ func TestOneDeadlinePerCall(t *testing.T) {
 		if o.httpCode != http.StatusGatewayTimeout {
 			t.Errorf("%s: HTTP %d %v, want 504", tc.name, o.httpCode, o.st)
 		}
-		if o.elapsed > tc.bound+400*time.Millisecond {
-			t.Errorf("%s: took %v, want about its %v: the wait and the call share one deadline", tc.name, o.elapsed, tc.bound)
+		// The slot never frees, and f.http gives up after 10s: a 504 is
+		// the deadline's, and must not come before it.
+		if o.elapsed < tc.bound {
+			t.Errorf("%s: took %v, want its %v: the wait and the call share one deadline", tc.name, o.elapsed, tc.bound)
 		}
 	}
 	if n := up.calls.Load(); n != 1 {
@@ -933,6 +934,7 @@ func TestRapidResetEndsInGoAway(t *testing.T) {
 	f := startFacade(t, up.URL)
 	c := dialH2(t, grpcHostPort(f))
 	block := c.headers(hpack.HeaderField{Name: "x-auth-token", Value: "tok-flood"})
+	start := time.Now()
 
 	const limit = 5000
 	sent := 0
@@ -959,7 +961,7 @@ flood:
 		select {
 		case got := <-c.goAway:
 			code = &got
-		case <-time.After(5 * time.Second):
+		case <-time.After(guard):
 		}
 	}
 	if code == nil || *code != http2.ErrCodeEnhanceYourCalm {
@@ -967,7 +969,7 @@ flood:
 	}
 	select {
 	case <-c.closed:
-	case <-time.After(5 * time.Second):
+	case <-time.After(guard):
 		t.Error("the connection was not closed after the GOAWAY")
 	}
 	t.Logf("GOAWAY after %d streams sent; Opentact started %d requests", sent, up.started.Load())
@@ -978,14 +980,19 @@ flood:
 		t.Errorf("connections_cut_total{reason=rapid_reset} = %v, want 1", got)
 	}
 	waitFor(t, "the reset calls to end", func() bool { return metric(t, f, "opentact_facade_calls_in_flight") == 0 })
-	if lines := len(f.logs.lines("finished call")); lines > 150 {
-		t.Errorf("%d access lines for %d reset streams, want them rate limited", lines, sent)
+	if lines, most := len(f.logs.lines("finished call")), sampledLines(time.Since(start)); lines > most {
+		t.Errorf("%d access lines for %d reset streams in %v, want them rate limited (at most %d)", lines, sent, time.Since(start), most)
 	}
 	// Others are still served.
 	if _, err := f.client.GetAuth(authCtx(t, 5*time.Second), &authv1.GetAuthRequest{}); err != nil {
 		t.Errorf("another client after the flood: %v", err)
 	}
 }
+
+// sampledLines is the most log lines the facade's sampler lets through in
+// d: a burst of 100, then 20 a second. A bound that grows with the time a
+// flood took holds on a slow machine too.
+func sampledLines(d time.Duration) int { return 100 + int(20*d.Seconds()) + 20 }
 
 // TestFloodLogsAreRateLimited: with the rapid-reset judgement relaxed so
 // that the connection is never cut, 2,000 reset streams and 400 refused
@@ -1000,6 +1007,7 @@ func TestFloodLogsAreRateLimited(t *testing.T) {
 	})
 	c := dialH2(t, grpcHostPort(f))
 	block := c.headers(hpack.HeaderField{Name: "x-auth-token", Value: "tok-flood"})
+	start := time.Now()
 	const resets, refused = 2000, 400
 	for i := range resets {
 		if _, err := c.stream(block, emptyRequest, true); err != nil {
@@ -1026,8 +1034,9 @@ func TestFloodLogsAreRateLimited(t *testing.T) {
 
 	lines := strings.Count(f.logs.String(), "\n")
 	t.Logf("%d log lines for %d reset and %d refused streams; Opentact started %d requests", lines, resets, refused, up.started.Load())
-	if lines > 200 {
-		t.Errorf("%d log lines, want them rate limited (a burst of 100, then 20 a second)", lines)
+	// Besides the sampled lines, a few of the start-up's.
+	if most := sampledLines(time.Since(start)) + 20; lines > most {
+		t.Errorf("%d log lines in %v, want them rate limited (a burst of 100, then 20 a second: at most %d)", lines, time.Since(start), most)
 	}
 	if !strings.Contains(f.logs.String(), `"suppressed":`) {
 		t.Error("no line says how many were suppressed")
@@ -1096,8 +1105,8 @@ func TestIdleAndSilentConnectionsAreClosed(t *testing.T) {
 	select {
 	case code := <-c.goAway:
 		t.Logf("idle gRPC connection: GOAWAY %v", code)
-	case <-time.After(5 * time.Second):
-		t.Error("an idle gRPC connection got no GOAWAY within 5s; IdleTimeout is 300ms")
+	case <-time.After(guard):
+		t.Errorf("an idle gRPC connection got no GOAWAY within %v; IdleTimeout is 300ms", guard)
 	}
 
 	silent, err := net.Dial("tcp", grpcHostPort(f))
@@ -1106,10 +1115,10 @@ func TestIdleAndSilentConnectionsAreClosed(t *testing.T) {
 	}
 	defer silent.Close()
 	start := time.Now()
-	_ = silent.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_ = silent.SetReadDeadline(time.Now().Add(guard))
 	_, err = io.Copy(io.Discard, silent)
 	if errors.Is(err, errDeadline) {
-		t.Errorf("a gRPC connection without a preface was held over 5s, want it cut after 300ms")
+		t.Errorf("a gRPC connection without a preface was held over %v, want it cut after 300ms", guard)
 	} else {
 		t.Logf("a gRPC connection without a preface was cut after %v", time.Since(start).Round(time.Millisecond))
 	}
@@ -1129,9 +1138,9 @@ func TestIdleAndSilentConnectionsAreClosed(t *testing.T) {
 	}
 	_, _ = io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
-	_ = keep.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_ = keep.SetReadDeadline(time.Now().Add(guard))
 	if _, err := br.ReadByte(); errors.Is(err, errDeadline) {
-		t.Error("an idle REST connection was held over 5s, want it closed after 300ms")
+		t.Errorf("an idle REST connection was held over %v, want it closed after 300ms", guard)
 	}
 }
 
