@@ -9,7 +9,8 @@
 #                                  grpcurl in the background once the
 #                                  facade answers
 #
-# Environment: BIN (bin), SANDBOX_ADDR, GRPC_ADDR, HTTP_ADDR; with --build,
+# Environment: BIN (bin), SANDBOX_ADDR, GRPC_ADDR, HTTP_ADDR, ADMIN_ADDR
+# (the probes and /metrics); with --build,
 # GO (go) and LDFLAGS (the Makefile's version stamp). Run it from the
 # repository's root.
 set -euo pipefail
@@ -20,6 +21,7 @@ LDFLAGS=${LDFLAGS:-}
 SANDBOX_ADDR=${SANDBOX_ADDR:-127.0.0.1:8081}
 GRPC_ADDR=${GRPC_ADDR:-127.0.0.1:9090}
 HTTP_ADDR=${HTTP_ADDR:-127.0.0.1:8080}
+ADMIN_ADDR=${ADMIN_ADDR:-127.0.0.1:9091}
 
 case "$*" in
 "") build=0 ;;
@@ -33,8 +35,8 @@ esac
 # What runs, and the addresses that must accept connections before the
 # calls are printed.
 sandbox=("$BIN/opentact-sandbox" --addr "$SANDBOX_ADDR")
-facade=("$BIN/opentact-facade" --grpc-addr "$GRPC_ADDR" --http-addr "$HTTP_ADDR" --upstream "http://$SANDBOX_ADDR")
-listening=("$SANDBOX_ADDR" "$GRPC_ADDR" "$HTTP_ADDR")
+facade=("$BIN/opentact-facade" --grpc-addr "$GRPC_ADDR" --http-addr "$HTTP_ADDR" --admin-addr "$ADMIN_ADDR" --upstream "http://$SANDBOX_ADDR")
+listening=("$SANDBOX_ADDR" "$GRPC_ADDR" "$HTTP_ADDR" "$ADMIN_ADDR")
 
 demo_user=opentact@callify.io:12345678
 demo_basic=$(printf '%s' "$demo_user" | base64)
@@ -203,6 +205,7 @@ print_ready() {
 	cat <<MSG
 
 opentact-facade is ready: gRPC on $GRPC_ADDR, REST on $HTTP_ADDR, upstream: the sandbox on $SANDBOX_ADDR.
+Probes and metrics: http://$ADMIN_ADDR/healthz, /readyz and /metrics.
 Demo account: opentact@callify.io / 12345678. Try, from another terminal in this folder:
 
   curl -s -u $demo_user http://$HTTP_ADDR/v1/auth

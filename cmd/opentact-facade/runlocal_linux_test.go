@@ -36,11 +36,11 @@ func TestRunScriptCtrlCUnderMake(t *testing.T) {
 	}
 	master, tty := openPTY(t)
 
-	ports := freeAddrs(t, 3)
+	ports := freeAddrs(t, 4)
 	cmd := exec.Command("make", "-f", makefile, "run")
 	cmd.Dir = "../.."
 	cmd.Env = append(os.Environ(), "SCRIPT="+script, "BIN="+binDir,
-		"SANDBOX_ADDR="+ports[0], "GRPC_ADDR="+ports[1], "HTTP_ADDR="+ports[2])
+		"SANDBOX_ADDR="+ports[0], "GRPC_ADDR="+ports[1], "HTTP_ADDR="+ports[2], "ADMIN_ADDR="+ports[3])
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = tty, tty, tty
 	// make leads a session whose controlling terminal is tty, as a shell
 	// in a terminal would have it.

@@ -38,9 +38,9 @@ func TestRunScriptCtrlC(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			ports := freeAddrs(t, 3)
+			ports := freeAddrs(t, 4)
 			cmd := exec.Command(tc.argv[0], tc.argv[1:]...)
-			cmd.Env = append(os.Environ(), "BIN="+binDir, "SANDBOX_ADDR="+ports[0], "GRPC_ADDR="+ports[1], "HTTP_ADDR="+ports[2])
+			cmd.Env = append(os.Environ(), "BIN="+binDir, "SANDBOX_ADDR="+ports[0], "GRPC_ADDR="+ports[1], "HTTP_ADDR="+ports[2], "ADMIN_ADDR="+ports[3])
 			cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 			stdout, err := cmd.StdoutPipe()
 			if err != nil {
@@ -74,6 +74,14 @@ func TestRunScriptCtrlC(t *testing.T) {
 			resp.Body.Close()
 			if resp.StatusCode != http.StatusOK {
 				t.Errorf("GET /v1/auth with the demo account: %d, want 200", resp.StatusCode)
+			}
+			probe, err := http.Get("http://" + ports[3] + "/healthz")
+			if err != nil {
+				t.Fatal(err)
+			}
+			probe.Body.Close()
+			if probe.StatusCode != http.StatusOK {
+				t.Errorf("GET /healthz on the admin address: %d, want 200", probe.StatusCode)
 			}
 
 			if err := syscall.Kill(-cmd.Process.Pid, syscall.SIGINT); err != nil {
