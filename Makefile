@@ -126,10 +126,11 @@ bench: build
 	$(GO) build -o $(BIN)/bench-floor ./bench/floor
 	$(GO) run ./bench -facade $(BIN)/opentact-facade -sandbox $(BIN)/opentact-sandbox -floor $(BIN)/bench-floor -out docs/benchmarks.md
 
-## run: the facade against the offline sandbox, with ready-to-paste calls
-run: build
-	@$(TOOL) grpcurl -version >/dev/null 2>&1 || true # build grpcurl now, so the printed command answers at once
-	BIN=$(BIN) scripts/run-local.sh
+## run: the facade against the offline sandbox, with ready-to-paste calls.
+## The script builds the two binaries first, and opentactctl and grpcurl
+## once the facade answers; Ctrl-C stops it, with exit status 0.
+run:
+	@GO='$(GO)' BIN='$(BIN)' LDFLAGS='$(LDFLAGS)' scripts/run-local.sh --build
 
 clean:
 	rm -rf $(BIN)

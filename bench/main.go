@@ -73,7 +73,7 @@ func parseFlags(args []string) (options, error) {
 	fill := fs.String("cache-fill", "2500,5000,10000,20000", "distinct users filled into the cache, cumulative steps, for the cache memory table")
 	fs.IntVar(&o.cacheMaxEntries, "cache-max-entries", 10000, "--cache-max-entries of the facade in the cache memory table")
 	fs.IntVar(&o.reruns, "reruns", 8, "groups of phases run again, in all, because other processes took CPU meanwhile")
-	fs.BoolVar(&o.micro, "micro", true, "run the Go micro-benchmarks: the payload decoding, the error mapping and the JSON codecs")
+	fs.BoolVar(&o.micro, "micro", true, "run the Go micro-benchmarks: the payload decoding, the error mapping, the JSON codecs and the overload")
 	fs.StringVar(&o.profileDir, "profile-dir", "", "keep the CPU profiles (see -profile) in this directory, for go tool pprof")
 	fs.BoolVar(&o.profile, "profile", true, "profile the facade (--debug-addr), and bench/floor's forward mode with -floor, in one more phase per door each, distinct credentials, at -target-callers")
 	fs.StringVar(&o.microTime, "micro-benchtime", "1s", "-benchtime of the micro-benchmarks")
@@ -315,7 +315,7 @@ func run(ctx context.Context, o options, procs *registry) error {
 	procs.stop(sb.proc)
 
 	if o.micro {
-		fmt.Println("\nmicro-benchmarks: Mapping (./internal/codec), the error mapping (./internal/apierr), RESTAnswer (./internal/rest)")
+		fmt.Println("\nmicro-benchmarks: Mapping (./internal/codec), the error mapping (./internal/apierr), RESTAnswer (./internal/rest), Overload (./internal/server)")
 		out, err := runMicro(ctx, o.goCmd, o.microTime)
 		if err != nil {
 			return err

@@ -1,68 +1,237 @@
 #!/usr/bin/env bash
 # Runs opentact-sandbox and opentact-facade pointed at it, on loopback, and
-# prints ready-to-paste calls for the demo account. Ctrl-C stops both.
-# Used by `make run`, which builds the binaries into $BIN first.
+# prints ready-to-paste calls for the demo account. Ctrl-C stops both, and
+# the script exits 0.
+#
+#   scripts/run-local.sh           runs the binaries already in $BIN
+#   scripts/run-local.sh --build   what `make run` does: builds the two
+#                                  binaries first, and opentactctl and
+#                                  grpcurl in the background once the
+#                                  facade answers
+#
+# Environment: BIN (bin), SANDBOX_ADDR, GRPC_ADDR, HTTP_ADDR, ADMIN_ADDR
+# (the probes and /metrics); with --build,
+# GO (go) and LDFLAGS (the Makefile's version stamp). Run it from the
+# repository's root.
 set -euo pipefail
 
 BIN=${BIN:-bin}
+GO=${GO:-go}
+LDFLAGS=${LDFLAGS:-}
 SANDBOX_ADDR=${SANDBOX_ADDR:-127.0.0.1:8081}
 GRPC_ADDR=${GRPC_ADDR:-127.0.0.1:9090}
 HTTP_ADDR=${HTTP_ADDR:-127.0.0.1:8080}
+ADMIN_ADDR=${ADMIN_ADDR:-127.0.0.1:9091}
 
-pids=()
-stop() {
-	trap - EXIT INT TERM
-	kill -TERM "${pids[@]}" 2>/dev/null || true
-	wait "${pids[@]}" 2>/dev/null || true
-}
-trap stop EXIT
-trap 'stop; exit 0' INT TERM
+case "$*" in
+"") build=0 ;;
+--build) build=1 ;;
+*)
+	echo "usage: $0 [--build]" >&2
+	exit 2
+	;;
+esac
 
-"$BIN/opentact-sandbox" --addr "$SANDBOX_ADDR" &
-pids+=($!)
-"$BIN/opentact-facade" --grpc-addr "$GRPC_ADDR" --http-addr "$HTTP_ADDR" --upstream "http://$SANDBOX_ADDR" &
-pids+=($!)
+# What runs, and the addresses that must accept connections before the
+# calls are printed.
+sandbox=("$BIN/opentact-sandbox" --addr "$SANDBOX_ADDR")
+facade=("$BIN/opentact-facade" --grpc-addr "$GRPC_ADDR" --http-addr "$HTTP_ADDR" --admin-addr "$ADMIN_ADDR" --upstream "http://$SANDBOX_ADDR")
+listening=("$SANDBOX_ADDR" "$GRPC_ADDR" "$HTTP_ADDR" "$ADMIN_ADDR")
 
-# Wait until all three ports accept connections.
-for addr in "$SANDBOX_ADDR" "$GRPC_ADDR" "$HTTP_ADDR"; do
-	for _ in $(seq 100); do
-		if (exec 3<>"/dev/tcp/${addr%:*}/${addr##*:}") 2>/dev/null; then
-			continue 2
-		fi
-		sleep 0.1
-	done
-	echo "run-local: nothing listens on $addr" >&2
-	exit 1
-done
-
-demo_basic=$(printf '%s' 'opentact@callify.io:12345678' | base64)
+demo_user=opentact@callify.io:12345678
+demo_basic=$(printf '%s' "$demo_user" | base64)
 grpcurl="go tool -modfile=tools/go.mod grpcurl -plaintext"
-curl_basic="curl -s -u opentact@callify.io:12345678 -H 'content-type: application/json'"
+curl_basic="curl -s -u $demo_user -H 'content-type: application/json'"
 ctl="OPENTACT_PASSWORD=12345678 $BIN/opentactctl"
 ctl_flags="--plaintext --addr $GRPC_ADDR"
 
-# The walk-through captures a new token's secret with jq when this machine
-# has it; the script does not need jq, so without it the reader copies the
-# secret by hand (or uses opentactctl, which prints it alone).
-if command -v jq >/dev/null 2>&1; then
-	capture() { printf '  TOKEN=$(%s | jq -r .token.token)' "$1"; }
-else
-	capture() { printf '  %s\n\njq is not installed, so copy the "token" field of the answer into TOKEN:\n\n  TOKEN=...' "$1"; }
-fi
-create_grpc=$(capture "$grpcurl -H 'authorization: Basic $demo_basic' -d '{\"name\":\"demo\",\"ttl\":3600}' $GRPC_ADDR opentact.auth.v1.TokenService/CreateToken")
-create_rest=$(capture "$curl_basic -d '{\"name\":\"demo\",\"ttl\":3600}' http://$HTTP_ADDR/v1/tokens")
+say() { printf 'run-local: %s\n' "$*"; }
 
-cat <<MSG
+# progress passes on what `go build -v` writes but the names of the
+# packages it compiles (several hundred on a first build), which it counts
+# on one line when the output is a terminal.
+progress() {
+	local n=0 line
+	while IFS= read -r line; do
+		if [[ $line =~ ^[[:alnum:]._~/-]+$ ]]; then
+			n=$((n + 1))
+			if [[ -t 1 ]]; then printf '\r  %d packages compiled' "$n"; fi
+		else
+			if [[ -t 1 ]] && ((n > 0)); then printf '\r\033[K'; fi
+			printf '%s\n' "$line" >&2
+		fi
+	done
+	if [[ -t 1 ]] && ((n > 0)); then printf '\r\033[K'; fi
+}
+
+# building WHAT NOTE CMD... runs CMD (go build -v, say), saying what it
+# builds (with NOTE, when not empty) and how long that took.
+building() {
+	local what=$1 note=$2 start=$SECONDS status=0
+	shift 2
+	say "building $what${note:+ ($note)}..."
+	"$@" 2>&1 | progress || status=$?
+	if ((status != 0)); then
+		echo "run-local: building $what failed" >&2
+		return "$status"
+	fi
+	say "built $what in $((SECONDS - start))s"
+}
+
+first="the first build takes minutes"
+
+build_stack() {
+	building "opentact-facade and opentact-sandbox" "$first" \
+		"$GO" build -v -trimpath -ldflags "$LDFLAGS" -o "$BIN/" ./cmd/opentact-facade ./cmd/opentact-sandbox
+}
+
+# build_tools builds what the rest of the printed calls need and prints
+# those calls once each tool is there. A failure leaves the calls printed
+# before working.
+build_tools() {
+	if building opentactctl "" "$GO" build -v -trimpath -ldflags "$LDFLAGS" -o "$BIN/" ./cmd/opentactctl; then
+		print_ctl
+	fi
+	if building grpcurl "$first" build_grpcurl; then
+		print_grpcurl
+	fi
+}
+
+# build_grpcurl builds the executable `go tool grpcurl` runs, which go
+# tool caches; the go build before it compiles its packages with their
+# names shown.
+build_grpcurl() {
+	"$GO" build -v -modfile=tools/go.mod -o /dev/null github.com/fullstorydev/grpcurl/cmd/grpcurl &&
+		"$GO" tool -modfile=tools/go.mod -n grpcurl >/dev/null
+}
+
+pids=()    # the sandbox and the facade
+names=()   # their names, by pid
+helpers=() # background builds, each the leader of its process group
+
+start() {
+	"$@" &
+	pids+=($!)
+	names[$!]=${1##*/}
+}
+
+# stop ends the background builds, then the sandbox and the facade. With
+# "signalled", the signal that reached this script most likely reached them
+# too (Ctrl-C reaches the whole process group), and the facade takes a
+# second signal as an order to exit without draining: they get a few
+# seconds to end on their own first.
+stop() {
+	trap - EXIT INT TERM HUP
+	local g i
+	for g in "${helpers[@]}"; do kill -TERM -- "-$g" 2>/dev/null || true; done
+	if [[ ${1:-} == signalled ]]; then
+		for ((i = 0; i < 50; i++)); do
+			running || break
+			sleep 0.1
+		done
+	fi
+	kill -TERM "${pids[@]}" 2>/dev/null || true
+	wait 2>/dev/null || true
+}
+
+# running reports whether the sandbox or the facade is still running.
+running() {
+	local pid
+	for pid in "${pids[@]}"; do
+		if kill -0 "$pid" 2>/dev/null; then return 0; fi
+	done
+	return 1
+}
+
+# ended exits when the sandbox or the facade has exited; STATUS, when
+# given, is its exit status as `wait -n` told it. Status 0 means a signal
+# told it to stop: Ctrl-C did, having reached it but not this script
+# (started with SIGINT ignored, as a background command of a
+# non-interactive shell is). The script then stops the other and exits 0
+# too.
+ended() {
+	local pid status
+	for pid in "${pids[@]}"; do
+		if kill -0 "$pid" 2>/dev/null; then
+			continue
+		fi
+		if (($# > 0)); then
+			status=$1
+		else
+			status=0
+			wait "$pid" || status=$?
+		fi
+		if ((status == 0)); then
+			stop signalled
+			exit 0
+		fi
+		echo "run-local: ${names[$pid]} exited with status $status; stopping" >&2
+		exit 1
+	done
+}
+
+wait_listening() {
+	local addr i
+	for addr in "${listening[@]}"; do
+		for ((i = 0; ; i++)); do
+			if (exec 3<>"/dev/tcp/${addr%:*}/${addr##*:}") 2>/dev/null; then
+				break
+			fi
+			ended
+			if ((i == 600)); then
+				echo "run-local: nothing listens on $addr after a minute" >&2
+				exit 1
+			fi
+			sleep 0.1
+		done
+	done
+}
+
+# capture CMD prints the line that runs CMD, which creates a token, and
+# puts the new token's secret into $TOKEN: with jq when this machine has it;
+# without it the reader copies the secret by hand (or uses opentactctl,
+# which prints it alone).
+capture() {
+	if command -v jq >/dev/null 2>&1; then
+		printf '  TOKEN=$(%s | jq -r .token.token)' "$1"
+	else
+		printf '  %s\n\njq is not installed, so copy the "token" field of the answer into TOKEN:\n\n  TOKEN=...' "$1"
+	fi
+}
+
+print_ready() {
+	local create_rest
+	create_rest=$(capture "$curl_basic -d '{\"name\":\"demo\",\"ttl\":3600}' http://$HTTP_ADDR/v1/tokens")
+	cat <<MSG
 
 opentact-facade is ready: gRPC on $GRPC_ADDR, REST on $HTTP_ADDR, upstream: the sandbox on $SANDBOX_ADDR.
+Probes and metrics: http://$ADMIN_ADDR/healthz, /readyz and /metrics.
 Demo account: opentact@callify.io / 12345678. Try, from another terminal in this folder:
 
+  curl -s -u $demo_user http://$HTTP_ADDR/v1/auth
+
+API tokens, with curl: create one (its secret into \$TOKEN), call with it as
+Bearer, revoke it, and call with it again, which answers HTTP 401:
+
+$create_rest
+
+  curl -s -H "authorization: Bearer \$TOKEN" http://$HTTP_ADDR/v1/auth
+
+  $curl_basic -d "{\"token\":\"\$TOKEN\"}" http://$HTTP_ADDR/v1/tokens:delete
+
+  curl -s -w '\nHTTP %{http_code}\n' -H "authorization: Bearer \$TOKEN" http://$HTTP_ADDR/v1/auth
+
+MSG
+}
+
+print_grpcurl() {
+	local create_grpc
+	create_grpc=$(capture "$grpcurl -H 'authorization: Basic $demo_basic' -d '{\"name\":\"demo\",\"ttl\":3600}' $GRPC_ADDR opentact.auth.v1.TokenService/CreateToken")
+	cat <<MSG
+
+The same over gRPC, with grpcurl; the last call fails with Unauthenticated:
+
   $grpcurl -H 'authorization: Basic $demo_basic' $GRPC_ADDR opentact.auth.v1.AuthService/GetAuth
-
-  curl -s -u opentact@callify.io:12345678 http://$HTTP_ADDR/v1/auth
-
-API tokens, with grpcurl: create one (its secret into \$TOKEN), call with it as
-Bearer, revoke it, and call with it again, which fails with Unauthenticated:
 
 $create_grpc
 
@@ -72,15 +241,11 @@ $create_grpc
 
   $grpcurl -H "authorization: Bearer \$TOKEN" $GRPC_ADDR opentact.auth.v1.AuthService/GetAuth
 
-The same over REST with curl; the last call answers HTTP 401:
+MSG
+}
 
-$create_rest
-
-  curl -s -H "authorization: Bearer \$TOKEN" http://$HTTP_ADDR/v1/auth
-
-  $curl_basic -d "{\"token\":\"\$TOKEN\"}" http://$HTTP_ADDR/v1/tokens:delete
-
-  curl -s -w '\nHTTP %{http_code}\n' -H "authorization: Bearer \$TOKEN" http://$HTTP_ADDR/v1/auth
+print_ctl() {
+	cat <<MSG
 
 And with opentactctl, which prints the new secret alone on stdout and reads the
 token to delete from stdin (see $BIN/opentactctl token -h):
@@ -93,10 +258,66 @@ token to delete from stdin (see $BIN/opentactctl token -h):
 
   OPENTACT_SECRET=\$TOKEN $BIN/opentactctl auth $ctl_flags --kind bearer
 
-Ctrl-C stops both.
 MSG
+}
 
-# Run until either process exits or we are told to stop.
-wait -n "${pids[@]}"
-echo "run-local: a process exited; stopping" >&2
-exit 1
+main() {
+	trap stop EXIT
+	trap 'stop signalled; exit 0' INT TERM HUP
+	if ((build)); then build_stack; fi
+	say "starting the sandbox and the facade..."
+	start "${sandbox[@]}"
+	start "${facade[@]}"
+	wait_listening
+	print_ready
+	if ((build)); then
+		echo "Ctrl-C stops both. opentactctl and grpcurl are built in the background; their calls follow."
+		# In a process group of its own, so that stop ends the go commands
+		# under it too.
+		set -m
+		build_tools &
+		helpers+=($!)
+		set +m
+	else
+		print_grpcurl
+		print_ctl
+		echo "Ctrl-C stops both."
+	fi
+	# Until a signal (the trap), or until the sandbox or the facade ends.
+	local status
+	while :; do
+		status=0
+		wait -n "${pids[@]}" || status=$?
+		ended "$status"
+	done
+}
+
+# Under make, in a terminal, Ctrl-C would reach make too, and GNU make ends
+# itself with the signal (exit status 130) once its recipe has returned,
+# whatever the recipe did. So main runs as a job of its own that owns the
+# terminal: Ctrl-C reaches it alone, and make sees its exit status. Ctrl-Z
+# is ignored there, as the job would stay stopped behind make.
+pgid=$(ps -o pgid= -p $$ 2>/dev/null) || pgid=
+tpgid=$(ps -o tpgid= -p $$ 2>/dev/null) || tpgid=
+if [[ -t 2 && -n ${pgid// /} && ${pgid// /} == "${tpgid// /}" ]]; then
+	set -m
+	(
+		trap '' TSTP
+		main
+	) &
+	job=$!
+	# Should this script end otherwise (make killed), the pipe closes, and
+	# the job is stopped too.
+	exec 3> >(
+		read -r _
+		kill -TERM "$job" 2>/dev/null
+	)
+	watcher=$!
+	set +e
+	fg %+ >/dev/null
+	status=$?
+	kill "$watcher" 2>/dev/null
+	wait "$watcher"
+	exit "$status"
+fi
+main

@@ -258,9 +258,9 @@ func TestRunScript(t *testing.T) {
 	for sc.Scan() && (curl == "" || grpcurl == "") {
 		line := strings.TrimSpace(sc.Text())
 		switch {
-		case strings.HasPrefix(line, "curl "):
+		case curl == "" && strings.HasPrefix(line, "curl "):
 			curl = line
-		case strings.Contains(line, " grpcurl "):
+		case grpcurl == "" && strings.Contains(line, " grpcurl "):
 			grpcurl = line
 		}
 	}
@@ -298,18 +298,14 @@ func TestRunScript(t *testing.T) {
 		t.Errorf("REST with the demo credentials: %d, want 200", resp.StatusCode)
 	}
 
-	if err := syscall.Kill(cmd.Process.Pid, syscall.SIGINT); err != nil {
+	// Ctrl-C: SIGINT to the process group (TestRunScriptCtrlC has more).
+	if err := syscall.Kill(-cmd.Process.Pid, syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}
 	if err := cmd.Wait(); err != nil {
 		t.Errorf("run-local.sh after Ctrl-C: %v, want exit 0", err)
 	}
-	for _, addr := range ports {
-		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
-			c.Close()
-			t.Errorf("%s still accepts connections after run-local.sh stopped", addr)
-		}
-	}
+	assertRefused(t, ports...)
 }
 
 func freeAddrs(t *testing.T, n int) []string {
@@ -494,7 +490,9 @@ func healthStatus(grpcAddr, service string) (healthpb.HealthCheckResponse_Servin
 func TestSIGTERMDrainsSlowCall(t *testing.T) {
 	t.Parallel()
 	const (
-		delay     = 500 * time.Millisecond
+		// The probes below must be made within the delay, on a loaded
+		// machine too: the facade reads the wall clock.
+		delay     = 2 * time.Second
 		grpcToken = "grpc-caller-secret-7f3a9c41"
 		restToken = "rest-caller-secret-1b8e2d57"
 	)
@@ -539,7 +537,7 @@ func TestSIGTERMDrainsSlowCall(t *testing.T) {
 	t.Cleanup(releaseOnce) // before up.Close, even if the test fails early
 
 	facade := start(t, "opentact-facade", "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0",
-		"--upstream", up.URL, "--shutdown-delay", delay.String(), "--shutdown-grace", "10s", "--log-level", "debug")
+		"--upstream", up.URL, "--shutdown-delay", delay.String(), "--shutdown-grace", "1m", "--log-level", "debug")
 	serving := facade.waitLog(t, "serving")
 	grpcAddr, httpAddr, adminAddr := serving["grpc_addr"].(string), serving["http_addr"].(string), serving["admin_addr"].(string)
 
@@ -593,7 +591,7 @@ func TestSIGTERMDrainsSlowCall(t *testing.T) {
 		if code == http.StatusServiceUnavailable {
 			break
 		}
-		if code != http.StatusOK || time.Since(sigAt) > 3*time.Second {
+		if code != http.StatusOK {
 			t.Fatalf("/readyz %v after SIGTERM: %d; want 503", time.Since(sigAt), code)
 		}
 		time.Sleep(10 * time.Millisecond)
@@ -611,8 +609,8 @@ func TestSIGTERMDrainsSlowCall(t *testing.T) {
 
 	// After the delay: new connections are refused on both ports, while
 	// the calls in flight keep the process alive.
-	grpcRefused := waitRefused(t, grpcAddr, 3*time.Second).Sub(sigAt)
-	httpRefused := waitRefused(t, httpAddr, 3*time.Second).Sub(sigAt)
+	grpcRefused := waitRefused(t, grpcAddr, delay+15*time.Second).Sub(sigAt)
+	httpRefused := waitRefused(t, httpAddr, delay+15*time.Second).Sub(sigAt)
 	for port, after := range map[string]time.Duration{"gRPC": grpcRefused, "HTTP": httpRefused} {
 		if after < delay {
 			t.Errorf("the %s port refused connections %v after SIGTERM, before the %v shutdown delay ended", port, after, delay)
@@ -651,7 +649,8 @@ func TestSIGTERMDrainsSlowCall(t *testing.T) {
 			t.Fatalf("the %s call did not end within 10s of the upstream answering", name)
 		}
 	}
-	if err := facade.waitExit(t, 5*time.Second); err != nil {
+	// The grace is a minute: exiting sooner is the calls' ending.
+	if err := facade.waitExit(t, 30*time.Second); err != nil {
 		t.Errorf("facade after SIGTERM: %v; want exit code 0", err)
 	}
 	t.Logf("after SIGTERM: /readyz 503 at %v, probes done at %v, gRPC port refused at %v, HTTP port refused at %v; exit %v after the upstream answered",
@@ -728,7 +727,9 @@ func TestSIGTERMGraceCutsHungCall(t *testing.T) {
 	if err := facade.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	if err := facade.waitExit(t, 5*time.Second); err != nil {
+	// Not the grace ending the calls, their 30s deadlines would: 15s
+	// tells the two apart.
+	if err := facade.waitExit(t, 15*time.Second); err != nil {
 		t.Errorf("facade after SIGTERM: %v; want exit code 0", err)
 	}
 	exitAfter := time.Since(sigAt)
@@ -743,8 +744,8 @@ func TestSIGTERMGraceCutsHungCall(t *testing.T) {
 		} else {
 			t.Logf("gRPC call cut: %v", r.err)
 		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("the gRPC call did not end within 5s of the facade exiting")
+	case <-time.After(15 * time.Second):
+		t.Fatal("the gRPC call did not end within 15s of the facade exiting")
 	}
 	select {
 	case r := <-restRes:
@@ -753,15 +754,15 @@ func TestSIGTERMGraceCutsHungCall(t *testing.T) {
 		} else {
 			t.Logf("REST call ended: %v", r.err)
 		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("the REST call did not end within 5s of the facade exiting")
+	case <-time.After(15 * time.Second):
+		t.Fatal("the REST call did not end within 15s of the facade exiting")
 	}
 	var goneAfter []time.Duration
 	for range 2 {
 		select {
 		case at := <-gone:
 			goneAfter = append(goneAfter, at.Sub(sigAt).Round(time.Millisecond))
-		case <-time.After(5 * time.Second):
+		case <-time.After(15 * time.Second):
 			t.Fatalf("the upstream saw %d of its 2 requests go away; want both", len(goneAfter))
 		}
 	}
@@ -816,7 +817,8 @@ func TestSecondSignalExitsAtOnce(t *testing.T) {
 			if err := facade.cmd.Process.Signal(second); err != nil {
 				t.Fatal(err)
 			}
-			err = facade.waitExit(t, 5*time.Second)
+			// Not at once, the 30s grace would end it: 15s tells them apart.
+			err = facade.waitExit(t, 15*time.Second)
 			if exit := (*exec.ExitError)(nil); !errors.As(err, &exit) || exit.ExitCode() != 1 {
 				t.Errorf("after a second %v: %v, want exit code 1", second, err)
 			}

@@ -93,7 +93,7 @@ func startOpentact(t *testing.T) *opentact {
 		_, _ = io.WriteString(w, `{"success":true,"payload":`+payload+`}`)
 	}))
 	t.Cleanup(up.Close)
-	o.addr = startFacade(t, up.URL, nil)
+	o.addr, _ = startFacade(t, up.URL, nil)
 	return o
 }
 

@@ -25,9 +25,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -43,6 +45,7 @@ import (
 	"github.com/opentact-facade/opentact-facade/client"
 	authv1 "github.com/opentact-facade/opentact-facade/gen/go/opentact/auth/v1"
 	"github.com/opentact-facade/opentact-facade/internal/certs"
+	"github.com/opentact-facade/opentact-facade/internal/version"
 )
 
 func main() {
@@ -80,6 +83,7 @@ const usage = `Usage:
   opentactctl token delete-all --yes [flags]
   opentactctl methods [--json]
   opentactctl call <Service>/<Method> [REQUEST|-] [--show-token] [flags]
+  opentactctl --version
 
 Calls opentact-facade and prints the answer as JSON. methods lists every
 method served; call calls any of them with a JSON request (a secret in it
@@ -234,6 +238,14 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stderr, usage)
 		return exitOK
+	case "-version", "--version":
+		if len(args) > 1 {
+			fmt.Fprint(stderr, usage)
+			return exitUsage
+		}
+		// As opentact-facade --version prints it.
+		fmt.Fprintln(stdout, "opentactctl", version.String(), version.GoVersion())
+		return exitOK
 	default:
 		fmt.Fprint(stderr, usage)
 		return exitUsage
@@ -257,6 +269,7 @@ type command struct {
 	kind        *string
 	secretStdin *bool
 	timeout     *time.Duration
+	tls         *tlsProbe // nil with --plaintext
 }
 
 func newCommand(name, help string, lookupEnv func(string) (string, bool), stdin io.Reader, stdout, stderr io.Writer) *command {
@@ -395,7 +408,8 @@ func (c *command) dial() (*grpc.ClientConn, int, bool) {
 		if err != nil {
 			return nil, c.fail(exitUsage, "%v", err), true
 		}
-		transport = credentials.NewTLS(cfg)
+		c.tls = &tlsProbe{TransportCredentials: credentials.NewTLS(cfg), plaintext: new(atomic.Bool)}
+		transport = c.tls
 	}
 	conn, err := grpc.NewClient(*c.addr, grpc.WithTransportCredentials(transport), grpc.WithPerRPCCredentials(creds))
 	if err != nil {
@@ -422,6 +436,9 @@ func (c *command) callFailed(err error, secrets ...string) int {
 		}
 	}
 	msg += strings.Join(fields, "")
+	if c.tls != nil && c.tls.plaintext.Load() {
+		msg += fmt.Sprintf("\n  %s does not speak TLS: for a facade served without TLS (as `make run` serves it), add --plaintext", *c.addr)
+	}
 	for _, s := range secrets {
 		// A short one would mask innocent words; the facade scrubs
 		// credentials itself.
@@ -435,7 +452,9 @@ func (c *command) callFailed(err error, secrets ...string) int {
 // minMaskedLen is the length from which callFailed masks a secret.
 const minMaskedLen = 8
 
-// print prints an answer as JSON, with Opentact's field names.
+// print prints an answer as JSON, with Opentact's field names, indented by
+// two spaces. protojson's own indented output varies its spacing from build
+// to build on purpose; encoding/json's indentation is regular.
 func (c *command) print(resp proto.Message) int {
 	out, err := marshalJSON(resp)
 	if err != nil {
@@ -459,6 +478,26 @@ func marshalJSON(m proto.Message) ([]byte, error) {
 		return nil, err
 	}
 	return out.Bytes(), nil
+}
+
+// tlsProbe is the TLS credentials of a connection, noting a server that
+// answered the handshake with something else than TLS: crypto/tls says so
+// with a tls.RecordHeaderError, which grpc-go passes on only as text.
+type tlsProbe struct {
+	credentials.TransportCredentials
+	plaintext *atomic.Bool // shared with clones
+}
+
+func (p *tlsProbe) ClientHandshake(ctx context.Context, authority string, conn net.Conn) (net.Conn, credentials.AuthInfo, error) {
+	c, info, err := p.TransportCredentials.ClientHandshake(ctx, authority, conn)
+	if _, ok := errors.AsType[tls.RecordHeaderError](err); ok {
+		p.plaintext.Store(true)
+	}
+	return c, info, err
+}
+
+func (p *tlsProbe) Clone() credentials.TransportCredentials {
+	return &tlsProbe{TransportCredentials: p.TransportCredentials.Clone(), plaintext: p.plaintext}
 }
 
 func (c *command) withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {

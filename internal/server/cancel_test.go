@@ -10,21 +10,22 @@ import (
 	"google.golang.org/grpc/codes"
 
 	"github.com/opentact-facade/opentact-facade/internal/faultupstream"
+	"github.com/opentact-facade/opentact-facade/internal/server"
 )
 
 // TestCallerGivingUpReachesTheUpstream: when a caller cancels, or its
 // deadline passes, or a REST client hangs up, the facade's request to
-// Opentact is cancelled at once: the upstream (hanging, never answering)
-// sees its connection go, rather than the request running on until
-// --upstream-timeout. The facade's own deadline (10s by default) is far
-// beyond the 2s each case allows. A request shared by identical calls
-// ends with the last of its callers.
+// Opentact is cancelled: the upstream (hanging, never answering) sees its
+// connection go, rather than the request running on until
+// --upstream-timeout, here an hour, far beyond the wait for the
+// disconnect. A request shared by identical calls ends with the last of
+// its callers.
 func TestCallerGivingUpReachesTheUpstream(t *testing.T) {
 	t.Parallel()
 	h := http.Header{"Authorization": {basic("gives-up@example.com", "pw")}}
 	setup := func(t *testing.T) (*facade, *faultupstream.Server) {
 		up := startFaultUpstream(t)
-		f := startFacade(t, up.URL())
+		f := startFacade(t, up.URL(), func(o *server.Options) { o.UpstreamTimeout, o.MaxCallTimeout = time.Hour, time.Hour })
 		warmUp(t, f, up)
 		up.SetFault(faultupstream.Hang)
 		return f, up
@@ -57,9 +58,6 @@ func TestCallerGivingUpReachesTheUpstream(t *testing.T) {
 		cancel()
 		took := waitDisconnects(t, up, 1)
 		t.Logf("the upstream saw the connection go %v after the cancel", took.Round(time.Millisecond))
-		if took > 2*time.Second {
-			t.Errorf("the upstream saw the connection go %v after the cancel, want at once", took)
-		}
 		if msg := wrongAnswer(<-done, h, codes.Canceled, "", false); msg != "" {
 			t.Error(msg)
 		}
@@ -83,14 +81,13 @@ func TestCallerGivingUpReachesTheUpstream(t *testing.T) {
 		if msg := wrongAnswer(o, h, codes.DeadlineExceeded, "", true); msg != "" {
 			t.Error(msg)
 		}
-		if o.elapsed < 250*time.Millisecond || o.elapsed > 3*time.Second {
-			t.Errorf("took %v, want about the 300ms Grpc-Timeout", o.elapsed)
+		// A 504 within f.http's 10s is the Grpc-Timeout's: the facade's
+		// own bound is an hour.
+		if o.elapsed < 300*time.Millisecond {
+			t.Errorf("took %v, want the 300ms Grpc-Timeout", o.elapsed)
 		}
 		took := waitDisconnects(t, up, 1)
 		t.Logf("504 after %v; the upstream saw the connection go %v later", o.elapsed.Round(time.Millisecond), took.Round(time.Millisecond))
-		if took > 2*time.Second {
-			t.Errorf("the upstream saw the connection go %v after the 504, want at once", took)
-		}
 	})
 
 	t.Run("rest client hangs up", func(t *testing.T) {
@@ -110,9 +107,6 @@ func TestCallerGivingUpReachesTheUpstream(t *testing.T) {
 		cancel() // the client closes its connection to the facade
 		took := waitDisconnects(t, up, 1)
 		t.Logf("the upstream saw the connection go %v after the REST client hung up", took.Round(time.Millisecond))
-		if took > 2*time.Second {
-			t.Errorf("the upstream saw the connection go %v after the REST client hung up, want at once", took)
-		}
 		if err := <-errc; !errors.Is(err, context.Canceled) {
 			t.Errorf("client: %v, want its own cancellation", err)
 		}
@@ -148,10 +142,7 @@ func TestCallerGivingUpReachesTheUpstream(t *testing.T) {
 			t.Fatalf("the upstream saw the request go when the first of its two callers cancelled")
 		}
 		cancelB()
-		took := waitDisconnects(t, up, 1)
-		if took > 2*time.Second {
-			t.Errorf("the upstream saw the connection go %v after the last caller cancelled, want at once", took)
-		}
+		waitDisconnects(t, up, 1)
 		if msg := wrongAnswer(<-doneB, h, codes.Canceled, "", false); msg != "" {
 			t.Errorf("second caller: %s", msg)
 		}

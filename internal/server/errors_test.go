@@ -185,20 +185,20 @@ func checkStatus(t *testing.T, via string, st *status.Status, code codes.Code, r
 // hang answers nothing until the caller goes away.
 func hang(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() }
 
+// TestCallerDeadlineBoundsTheCall: the facade's own bound on a call is an
+// hour here, so that a 504 within f.http's 10s can only be the caller's
+// Grpc-Timeout. (Over gRPC the client's deadline ends the call on the
+// client's side whatever the facade does.)
 func TestCallerDeadlineBoundsTheCall(t *testing.T) {
 	t.Parallel()
 	up := newRecorder(t, hang)
-	f := startFacade(t, up.URL)
+	f := startFacade(t, up.URL, func(o *server.Options) { o.UpstreamTimeout, o.MaxCallTimeout = time.Hour, time.Hour })
 
 	ctx, cancel := context.WithTimeout(metadata.AppendToOutgoingContext(context.Background(), "authorization", demoBasic), 200*time.Millisecond)
 	defer cancel()
-	start := time.Now()
 	_, err := f.client.GetAuth(ctx, &authv1.GetAuthRequest{})
 	if status.Code(err) != codes.DeadlineExceeded {
 		t.Errorf("grpc: %v, want DeadlineExceeded", err)
-	}
-	if d := time.Since(start); d > 3*time.Second {
-		t.Errorf("grpc: took %v, want about the 200ms deadline", d)
 	}
 
 	resp, body := f.rest(t, http.MethodGet, "/v1/auth", http.Header{"Authorization": {demoBasic}, "Grpc-Timeout": {"200m"}})
@@ -215,14 +215,16 @@ func TestUpstreamTimeout(t *testing.T) {
 	up := newRecorder(t, hang)
 	f := startFacade(t, up.URL, func(o *server.Options) { o.UpstreamTimeout = 150 * time.Millisecond })
 
-	start := time.Now()
-	_, err := f.client.GetAuth(metadata.AppendToOutgoingContext(context.Background(), "authorization", demoBasic), &authv1.GetAuthRequest{})
+	// No deadline from the caller; should the upstream timeout not apply,
+	// the test's own deadline ends the call, without the reason.
+	ctx, cancel := context.WithCancel(metadata.AppendToOutgoingContext(context.Background(), "authorization", demoBasic))
+	defer cancel()
+	timer := time.AfterFunc(guard, cancel)
+	defer timer.Stop()
+	_, err := f.client.GetAuth(ctx, &authv1.GetAuthRequest{})
 	st := status.Convert(err)
 	if st.Code() != codes.DeadlineExceeded || errorInfo(st).GetReason() != apiv1.ErrorReason_UPSTREAM_TIMEOUT.String() {
 		t.Errorf("%v, want DeadlineExceeded with reason %s", err, apiv1.ErrorReason_UPSTREAM_TIMEOUT.String())
-	}
-	if d := time.Since(start); d > 3*time.Second {
-		t.Errorf("took %v, want about the 150ms upstream timeout", d)
 	}
 }
 
@@ -245,7 +247,7 @@ func TestCallerCancellation(t *testing.T) {
 	if _, err := f.client.GetAuth(ctx, &authv1.GetAuthRequest{}); status.Code(err) != codes.Canceled {
 		t.Fatalf("%v, want Canceled", err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(guard)
 	for time.Now().Before(deadline) {
 		for _, l := range f.logs.lines("finished call") {
 			if l["grpc.method"] == "GetAuth" {

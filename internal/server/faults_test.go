@@ -243,10 +243,15 @@ func warmUp(t *testing.T, f *facade, up *faultupstream.Server) {
 	}
 }
 
-// waitFor polls cond every few milliseconds for up to 5 seconds.
+// guard bounds a wait for something that must happen, only so that a
+// failing test ends rather than hangs: a loaded machine may take seconds,
+// and the behaviour under test is told apart by what happens, not by when.
+const guard = 30 * time.Second
+
+// waitFor polls cond every few milliseconds, for up to guard.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(guard)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
@@ -255,15 +260,17 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-// waitDisconnects waits up to 5s for the upstream to count n
-// disconnects and returns how long that took.
+// waitDisconnects waits for the upstream to count n disconnects and
+// returns how long that took. Its bound of 30s only keeps a failing test
+// from hanging: callers make the facade's own bounds on a request far
+// longer.
 func waitDisconnects(t *testing.T, up *faultupstream.Server, n int64) time.Duration {
 	t.Helper()
 	start := time.Now()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), guard)
 	defer cancel()
 	if err := up.WaitDisconnects(ctx, n); err != nil {
-		t.Fatalf("the upstream saw %d disconnects in 5s, want %d: the facade left its request running", up.Disconnects(), n)
+		t.Fatalf("the upstream saw %d disconnects in %v, want %d: the facade left its request running", up.Disconnects(), guard, n)
 	}
 	return time.Since(start)
 }
@@ -280,8 +287,10 @@ func waitDisconnects(t *testing.T, up *faultupstream.Server, n int64) time.Durat
 // own (it does for a reused connection that is reset; see
 // TestGoRetriesResetsOnReusedConnections). The request counts are exact.
 //
-// Time bounds are generous upper bounds (CI runs this with -race on two
-// cores); lower bounds appear only where the behaviour is to wait.
+// Lower time bounds appear where the behaviour is to wait. The one upper
+// bound tells a call passed on from one that waited 10s: outcomes, not
+// the machine's speed, tell the rest apart (a loaded CI machine runs
+// this with -race on two cores).
 func TestFaults(t *testing.T) {
 	t.Parallel()
 	type row struct {
@@ -296,7 +305,7 @@ func TestFaults(t *testing.T) {
 		retryInfo  time.Duration               // RetryInfo, and Retry-After over REST
 		requests   int64                       // the upstream sees per call
 		minTime    time.Duration               // a call takes at least
-		maxTime    time.Duration               // a call takes at most
+		maxTime    time.Duration               // a call takes less, when set: only below a longer wait the row rules out
 		disconnect bool                        // the upstream sees the facade go before it answered
 	}
 	delay := func(d time.Duration) func(*faultupstream.Server) {
@@ -306,61 +315,62 @@ func TestFaults(t *testing.T) {
 		return func(up *faultupstream.Server) { up.SetRetryAfter(d) }
 	}
 	rows := []row{
-		{name: "ok", fault: faultupstream.OK, code: codes.OK, requests: 1, maxTime: 3 * time.Second},
+		{name: "ok", fault: faultupstream.OK, code: codes.OK, requests: 1},
 		{name: "delay within the deadline", fault: faultupstream.Delay, setup: delay(300 * time.Millisecond),
-			deadline: 5 * time.Second, code: codes.OK, requests: 1, minTime: 300 * time.Millisecond, maxTime: 4 * time.Second},
+			deadline: 5 * time.Second, code: codes.OK, requests: 1, minTime: 300 * time.Millisecond},
 		{name: "delay beyond the caller's deadline", fault: faultupstream.Delay, setup: delay(time.Minute),
 			deadline: 300 * time.Millisecond, code: codes.DeadlineExceeded, requests: 1,
-			minTime: 250 * time.Millisecond, maxTime: 3 * time.Second, disconnect: true},
+			minTime: 250 * time.Millisecond, disconnect: true},
 		{name: "hang until the caller's deadline", fault: faultupstream.Hang, deadline: 300 * time.Millisecond,
-			code: codes.DeadlineExceeded, requests: 1, minTime: 250 * time.Millisecond, maxTime: 3 * time.Second, disconnect: true},
+			code: codes.DeadlineExceeded, requests: 1, minTime: 250 * time.Millisecond, disconnect: true},
 		{name: "hang until --upstream-timeout", fault: faultupstream.Hang,
 			opts: func(o *server.Options) { o.UpstreamTimeout = 300 * time.Millisecond },
 			code: codes.DeadlineExceeded, reason: apiv1.ErrorReason_UPSTREAM_TIMEOUT.String(), requests: 1,
-			minTime: 250 * time.Millisecond, maxTime: 3 * time.Second, disconnect: true},
+			minTime: 250 * time.Millisecond, disconnect: true},
 		{name: "reset", fault: faultupstream.Reset, code: codes.Unavailable, reason: apiv1.ErrorReason_UPSTREAM_UNREACHABLE.String(),
-			requests: 3, maxTime: 3 * time.Second},
+			requests: 3},
 		{name: "truncate", fault: faultupstream.Truncate, code: codes.Unavailable, reason: apiv1.ErrorReason_UPSTREAM_UNREACHABLE.String(),
-			requests: 3, maxTime: 3 * time.Second},
+			requests: 3},
 		{name: "huge (64 MiB)", fault: faultupstream.Huge, code: codes.Internal, reason: apiv1.ErrorReason_UPSTREAM_RESPONSE_TOO_LARGE.String(),
-			httpStatus: "200", requests: 1, maxTime: 2 * time.Second, disconnect: true},
+			httpStatus: "200", requests: 1, disconnect: true},
 		// Headers are capped too (upstream.MaxResponseHeaderBytes): an 8 MiB
 		// header block is refused as soon as the cap is passed.
 		{name: "huge headers (8 MiB)", fault: faultupstream.HugeHeaders, code: codes.Internal, reason: apiv1.ErrorReason_UPSTREAM_RESPONSE_TOO_LARGE.String(),
-			requests: 1, maxTime: 2 * time.Second},
+			requests: 1},
 		{name: "a body over a lowered --upstream-max-body", fault: faultupstream.OK, opts: func(o *server.Options) { o.UpstreamMaxBody = 256 },
-			code: codes.Internal, reason: apiv1.ErrorReason_UPSTREAM_RESPONSE_TOO_LARGE.String(), httpStatus: "200", requests: 1, maxTime: 3 * time.Second},
+			code: codes.Internal, reason: apiv1.ErrorReason_UPSTREAM_RESPONSE_TOO_LARGE.String(), httpStatus: "200", requests: 1},
 		{name: "html 502", fault: faultupstream.HTML, code: codes.Unavailable, reason: apiv1.ErrorReason_UPSTREAM_UNAVAILABLE.String(),
-			httpStatus: "502", requests: 3, maxTime: 3 * time.Second},
+			httpStatus: "502", requests: 3},
 		{name: "html 200", fault: faultupstream.HTML200, code: codes.Internal, reason: apiv1.ErrorReason_UPSTREAM_MALFORMED_RESPONSE.String(),
-			httpStatus: "200", requests: 1, maxTime: 3 * time.Second},
+			httpStatus: "200", requests: 1},
 		{name: "broken json", fault: faultupstream.BrokenJSON, code: codes.Internal, reason: apiv1.ErrorReason_UPSTREAM_MALFORMED_RESPONSE.String(),
-			httpStatus: "200", requests: 1, maxTime: 3 * time.Second},
+			httpStatus: "200", requests: 1},
 		{name: "redirect to another listener", fault: faultupstream.Redirect, code: codes.Internal, reason: apiv1.ErrorReason_UPSTREAM_REDIRECT.String(),
-			httpStatus: "302", requests: 1, maxTime: 3 * time.Second},
+			httpStatus: "302", requests: 1},
 		{name: "503 without Retry-After", fault: faultupstream.Unavailable, code: codes.Unavailable, reason: apiv1.ErrorReason_UPSTREAM_UNAVAILABLE.String(),
-			httpStatus: "503", requests: 3, maxTime: 3 * time.Second},
+			httpStatus: "503", requests: 3},
 		// Retry-After 1s is within the 2s the policy honours: two waits of 1s.
 		{name: "503 with Retry-After 1s", fault: faultupstream.Unavailable, setup: retryAfter(time.Second),
 			code: codes.Unavailable, reason: apiv1.ErrorReason_UPSTREAM_UNAVAILABLE.String(), httpStatus: "503", retryInfo: time.Second,
-			requests: 3, minTime: 2 * time.Second, maxTime: 6 * time.Second},
-		// Retry-After 2s, the most the policy honours, under a 3s deadline:
-		// the second wait would end after the deadline, so it is not
-		// started, and the last failure comes back at once (at about 2s),
-		// not DeadlineExceeded at 3s.
-		{name: "503 with Retry-After 2s and a 3s deadline", fault: faultupstream.Unavailable, setup: retryAfter(2 * time.Second),
-			deadline: 3 * time.Second, code: codes.Unavailable, reason: apiv1.ErrorReason_UPSTREAM_UNAVAILABLE.String(), httpStatus: "503",
-			retryInfo: 2 * time.Second, requests: 2, minTime: 2 * time.Second, maxTime: 2900 * time.Millisecond},
-		// Retry-After 10s is beyond what the policy waits: passed on at once.
+			requests: 3, minTime: 2 * time.Second},
+		// Retry-After 2s, the most the policy honours, under a 3.9s
+		// deadline: the second wait would end after the deadline, so it is
+		// not started, and the last failure comes back (at about 2s), not
+		// DeadlineExceeded at 3.9s. The second request has 1.9s.
+		{name: "503 with Retry-After 2s and a 3.9s deadline", fault: faultupstream.Unavailable, setup: retryAfter(2 * time.Second),
+			deadline: 3900 * time.Millisecond, code: codes.Unavailable, reason: apiv1.ErrorReason_UPSTREAM_UNAVAILABLE.String(), httpStatus: "503",
+			retryInfo: 2 * time.Second, requests: 2, minTime: 2 * time.Second},
+		// Retry-After 10s is beyond what the policy waits: passed on, not
+		// waited for.
 		{name: "503 with Retry-After 10s", fault: faultupstream.Unavailable, setup: retryAfter(10 * time.Second),
 			code: codes.Unavailable, reason: apiv1.ErrorReason_UPSTREAM_UNAVAILABLE.String(), httpStatus: "503", retryInfo: 10 * time.Second,
-			requests: 1, maxTime: 2 * time.Second},
+			requests: 1, maxTime: 9 * time.Second},
 		{name: "flap 503 then OK", fault: faultupstream.Flap, setup: func(up *faultupstream.Server) { up.SetFlap(1) },
-			code: codes.OK, requests: 2, maxTime: 3 * time.Second},
+			code: codes.OK, requests: 2},
 		{name: "401", fault: faultupstream.Unauthorized, code: codes.Unauthenticated, reason: apiv1.ErrorReason_UNAUTHORIZED.String(),
-			httpStatus: "401", requests: 1, maxTime: 3 * time.Second},
+			httpStatus: "401", requests: 1},
 		{name: "500", fault: faultupstream.InternalError, code: codes.Internal, reason: apiv1.ErrorReason_UPSTREAM_INTERNAL_ERROR.String(),
-			httpStatus: "500", requests: 1, maxTime: 3 * time.Second},
+			httpStatus: "500", requests: 1},
 	}
 	covered := map[faultupstream.Fault]bool{}
 	for _, tc := range rows {
@@ -429,8 +439,8 @@ func TestFaults(t *testing.T) {
 						t.Errorf("rest: Retry-After %q, want %q", got, want)
 					}
 				}
-				if o.elapsed < tc.minTime || o.elapsed > tc.maxTime {
-					t.Errorf("%s: took %v, want between %v and %v", via, o.elapsed, tc.minTime, tc.maxTime)
+				if o.elapsed < tc.minTime || tc.maxTime > 0 && o.elapsed >= tc.maxTime {
+					t.Errorf("%s: took %v, want at least %v and less than %v (0: no bound)", via, o.elapsed, tc.minTime, tc.maxTime)
 				}
 				if got, want := up.Requests(), int64(i+1)*tc.requests; got != want {
 					t.Errorf("%s: the upstream saw %d requests in all, want %d", via, got, want)
@@ -440,10 +450,7 @@ func TestFaults(t *testing.T) {
 				}
 				if tc.disconnect {
 					disconnects++
-					took := waitDisconnects(t, up, disconnects)
-					if took > 2*time.Second {
-						t.Errorf("%s: the upstream saw the facade go %v after the call ended, want at once", via, took)
-					}
+					waitDisconnects(t, up, disconnects)
 				}
 			}
 			if !tc.disconnect && up.Disconnects() != 0 {
@@ -476,9 +483,6 @@ func TestHugeBodyDoesNotGrowMemory(t *testing.T) {
 
 	if msg := wrongAnswer(o, h, codes.Internal, apiv1.ErrorReason_UPSTREAM_RESPONSE_TOO_LARGE.String(), false); msg != "" {
 		t.Errorf("grpc: %s", msg)
-	}
-	if o.elapsed > 2*time.Second {
-		t.Errorf("took %v, want the call to fail as soon as the cap is passed", o.elapsed)
 	}
 	alloc := after.TotalAlloc - before.TotalAlloc
 	t.Logf("a %d MiB answer: %v, %.1f MiB allocated by the whole process during the call (cap %d MiB)",

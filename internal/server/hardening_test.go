@@ -152,7 +152,7 @@ func waitArrivals(t *testing.T, arrived <-chan struct{}, n int) {
 	for i := range n {
 		select {
 		case <-arrived:
-		case <-time.After(5 * time.Second):
+		case <-time.After(guard):
 			t.Fatalf("only %d of %d calls reached the upstream", i, n)
 		}
 	}
@@ -436,9 +436,6 @@ func TestSlowlorisIsCut(t *testing.T) {
 	if errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Fatalf("the server still held the connection after %v (%d bytes dripped)", elapsed, dripped.Load())
 	}
-	if elapsed > 3*time.Second {
-		t.Errorf("the connection was cut after %v, want about the 300ms ReadHeaderTimeout", elapsed)
-	}
 	if bytes.Contains(got, []byte("200 OK")) {
 		t.Errorf("the slow request was served: %q", got)
 	}
@@ -572,8 +569,8 @@ func TestRESTBodyBound(t *testing.T) {
 	defer conn.Close()
 	start := time.Now()
 	// Uncapped, the server would wait for the other 9.9 MiB until its 15s
-	// ReadTimeout; 5s tells the two apart.
-	_ = conn.SetDeadline(start.Add(5 * time.Second))
+	// ReadTimeout; 10s tells the two apart.
+	_ = conn.SetDeadline(start.Add(10 * time.Second))
 	head := fmt.Sprintf("GET /v1/auth HTTP/1.1\r\nHost: x\r\nX-Auth-Token: tok\r\nContent-Length: %d\r\n\r\n", 10<<20)
 	if _, err := io.WriteString(conn, head); err != nil {
 		t.Fatal(err)
@@ -588,9 +585,6 @@ func TestRESTBodyBound(t *testing.T) {
 	}
 	body, _ := io.ReadAll(resp.Body)
 	_ = resp.Body.Close()
-	if d := time.Since(start); d > 3*time.Second {
-		t.Errorf("answered after %v", d)
-	}
 	if resp.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(string(body), "larger than 16384 bytes") {
 		t.Errorf("status %d: %s, want 413 and the bound", resp.StatusCode, body)
 	}
@@ -628,13 +622,9 @@ func TestMaxConcurrentStreams(t *testing.T) {
 	}
 	waitArrivals(t, arrived, 2)
 
-	start := time.Now()
 	_, err := f.client.GetAuth(authCtx(t, 300*time.Millisecond), &authv1.GetAuthRequest{})
 	if status.Code(err) != codes.DeadlineExceeded {
 		t.Errorf("a third call on the connection: %v, want DeadlineExceeded", err)
-	}
-	if d := time.Since(start); d > 3*time.Second {
-		t.Errorf("the third call took %v, want about its 300ms deadline", d)
 	}
 	if n := up.calls.Load(); n != 2 {
 		t.Errorf("upstream saw %d requests, want 2", n)
@@ -889,7 +879,6 @@ func TestCallerDeadlineIsCapped(t *testing.T) {
 	ctx, cancel := context.WithCancel(authCtx(t, time.Hour))
 	defer cancel()
 	done := make(chan error, 1)
-	start := time.Now()
 	go func() {
 		_, err := f.client.GetAuth(ctx, &authv1.GetAuthRequest{})
 		done <- err
@@ -897,24 +886,18 @@ func TestCallerDeadlineIsCapped(t *testing.T) {
 	var err error
 	select {
 	case err = <-done:
-	case <-time.After(5 * time.Second):
+	case <-time.After(guard):
 		cancel()
 		<-done
-		t.Fatal("a call with a 1-hour deadline was still running after 5s; MaxCallTimeout is 300ms")
-	}
-	if d := time.Since(start); d > 3*time.Second {
-		t.Errorf("gRPC: took %v, want about the 300ms cap", d)
+		t.Fatalf("a call with a 1-hour deadline was still running after %v; MaxCallTimeout is 300ms", guard)
 	}
 	st := status.Convert(err)
 	if st.Code() != codes.DeadlineExceeded || errorInfo(st).GetReason() != apiv1.ErrorReason_UPSTREAM_TIMEOUT.String() {
 		t.Errorf("gRPC: %v, want DeadlineExceeded with reason %s", err, apiv1.ErrorReason_UPSTREAM_TIMEOUT.String())
 	}
 
-	start = time.Now()
+	// Uncapped, f.http would give up after 10s, failing the test.
 	resp, body := f.rest(t, http.MethodGet, "/v1/auth", http.Header{"X-Auth-Token": {"tok"}, "Grpc-Timeout": {"1H"}})
-	if d := time.Since(start); d > 3*time.Second {
-		t.Errorf("REST: took %v, want about the 300ms cap", d)
-	}
 	if resp.StatusCode != http.StatusGatewayTimeout {
 		t.Errorf("REST: status %d, want 504", resp.StatusCode)
 	}
@@ -1055,7 +1038,7 @@ func TestReadinessDuringShutdown(t *testing.T) {
 		if err != nil {
 			t.Errorf("Serve: %v", err)
 		}
-	case <-time.After(5 * time.Second):
+	case <-time.After(guard):
 		t.Fatal("Serve did not return after the last call ended")
 	}
 	if conn, err := net.Dial("tcp", strings.TrimPrefix(f.adminURL, "http://")); err == nil {
@@ -1100,7 +1083,6 @@ func TestShutdownGraceCutsCallsThatNeverEnd(t *testing.T) {
 	}()
 	waitArrivals(t, arrived, 2)
 
-	start := time.Now()
 	stopped := make(chan error, 1)
 	go func() { stopped <- stop() }()
 	select {
@@ -1108,11 +1090,8 @@ func TestShutdownGraceCutsCallsThatNeverEnd(t *testing.T) {
 		if err != nil {
 			t.Errorf("Serve: %v", err)
 		}
-	case <-time.After(8 * time.Second):
-		t.Fatal("Serve did not return; the grace is 300ms")
-	}
-	if d := time.Since(start); d > 3*time.Second {
-		t.Errorf("Serve returned %v after shutdown began, want about the 300ms grace", d)
+	case <-time.After(guard):
+		t.Fatalf("Serve did not return %v after shutdown began; the grace is 300ms", guard)
 	}
 
 	select {
@@ -1121,7 +1100,7 @@ func TestShutdownGraceCutsCallsThatNeverEnd(t *testing.T) {
 		if st.Code() != codes.Unavailable || errorInfo(st).GetReason() != apiv1.ErrorReason_FACADE_SHUTTING_DOWN.String() {
 			t.Errorf("gRPC call ended by the grace: %v, want Unavailable %s", err, apiv1.ErrorReason_FACADE_SHUTTING_DOWN.String())
 		}
-	case <-time.After(5 * time.Second):
+	case <-time.After(guard):
 		t.Error("the gRPC call did not end after Serve returned")
 	}
 	select {
@@ -1132,7 +1111,7 @@ func TestShutdownGraceCutsCallsThatNeverEnd(t *testing.T) {
 		if reason := errorInfo(restStatus(t, r.body)).GetReason(); reason != apiv1.ErrorReason_FACADE_SHUTTING_DOWN.String() {
 			t.Errorf("REST call ended by the grace: reason %q, want %s", reason, apiv1.ErrorReason_FACADE_SHUTTING_DOWN.String())
 		}
-	case <-time.After(5 * time.Second):
+	case <-time.After(guard):
 		t.Error("the REST call did not end after Serve returned")
 	}
 }

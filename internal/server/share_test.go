@@ -556,8 +556,9 @@ func TestShareSurvivesOneCallerCancelling(t *testing.T) {
 }
 
 // TestShareCancelledWhenLastCallerLeaves: when every caller waiting on a
-// shared request has gone, the upstream sees its request go at once, and
-// a later identical call makes a new request rather than join the dying
+// shared request has gone, the upstream sees its request go, well before
+// any bound of the facade's or the callers' (an hour) would end it, and a
+// later identical call makes a new request rather than join the dying
 // one.
 func TestShareCancelledWhenLastCallerLeaves(t *testing.T) {
 	t.Parallel()
@@ -565,13 +566,13 @@ func TestShareCancelledWhenLastCallerLeaves(t *testing.T) {
 		t.Run(order, func(t *testing.T) {
 			t.Parallel()
 			up := newShUpstream(t, shUpstreamOpts{hold: true})
-			f := shFacade(t, up)
+			f := shFacade(t, up, func(o *server.Options) { o.UpstreamTimeout, o.MaxCallTimeout = time.Hour, time.Hour })
 			creds := shCreds("tok-cancel-all", "")
 
-			actx, cancelA := shCtx(t, 20*time.Second)
+			actx, cancelA := shCtx(t, time.Hour)
 			a := shGo(actx, f, false, creds)
 			req := up.waitArrival(t)
-			bctx, cancelB := shCtx(t, 10*time.Second)
+			bctx, cancelB := shCtx(t, time.Hour)
 			b := shGo(bctx, f, true, creds)
 			shWaitStarted(t, f, 2)
 			time.Sleep(100 * time.Millisecond)
@@ -587,17 +588,13 @@ func TestShareCancelledWhenLastCallerLeaves(t *testing.T) {
 				cancelA()
 				shRecv(t, a)
 			}
-			left := time.Now()
 			select {
 			case n := <-up.gone:
 				if n != req {
 					t.Fatalf("request %d went, want %d", n, req)
 				}
-				if d := time.Since(left); d > 2*time.Second {
-					t.Errorf("the upstream saw its connection go %v after the last caller left", d)
-				}
-			case <-time.After(2 * time.Second):
-				t.Fatal("the upstream request outlived every caller by 2s")
+			case <-time.After(guard):
+				t.Fatalf("the upstream request outlived every caller by %v", guard)
 			}
 			if got := up.rec.calls.Load(); got != 1 {
 				t.Errorf("the upstream saw %d requests, want 1", got)
@@ -620,10 +617,11 @@ func TestShareCancelledWhenLastCallerLeaves(t *testing.T) {
 func TestShareJoinerKeepsOwnDeadline(t *testing.T) {
 	t.Parallel()
 	up := newShUpstream(t, shUpstreamOpts{hold: true})
-	f := shFacade(t, up)
+	// A's request outlasts every wait below.
+	f := shFacade(t, up, func(o *server.Options) { o.UpstreamTimeout, o.MaxCallTimeout = time.Hour, time.Hour })
 	creds := shCreds("tok-own-deadline", "")
 
-	actx, _ := shCtx(t, 10*time.Second)
+	actx, _ := shCtx(t, time.Hour)
 	a := shGo(actx, f, false, creds)
 	up.waitArrival(t)
 
@@ -633,15 +631,10 @@ func TestShareJoinerKeepsOwnDeadline(t *testing.T) {
 	if status.Code(r.err) != codes.DeadlineExceeded {
 		t.Errorf("B: %v, want DeadlineExceeded", r.err)
 	}
-	if r.elapsed > 2*time.Second {
-		t.Errorf("B ended after %v, want about 300ms", r.elapsed)
-	}
 	// The client gives up at its deadline whatever the server does: the
-	// server's access line says when the server let B go.
-	line := shWaitLine(t, f, 2*time.Second, codes.DeadlineExceeded, codes.Canceled)
-	if ms, _ := strconv.ParseFloat(fmt.Sprint(line["grpc.time_ms"]), 64); ms > 2000 {
-		t.Errorf("the server let B go after %vms", ms)
-	}
+	// server's access line, written while A's request is still held,
+	// says that the server let B go without waiting for it.
+	line := shWaitLine(t, f, guard, codes.DeadlineExceeded, codes.Canceled)
 	if line["upstream.shared"] != true {
 		t.Errorf("B's line %v, want upstream.shared (B joined A's request)", line)
 	}

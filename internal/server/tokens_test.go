@@ -314,6 +314,12 @@ func TestTokenRequestsValidatedBeforeOpentact(t *testing.T) {
 			_, err := f.tokens.DeleteToken(ctx, &authv1.DeleteTokenRequest{Token: "lIsT"})
 			return err
 		}, http.MethodPost, "/v1/tokens:delete", `{"token":"lIsT"}`, []string{"token"}},
+		// Under the 4 KiB every text field has, over the 1 KiB a path value
+		// of Opentact's has.
+		{"delete a 2,000-byte token", func(ctx context.Context) error {
+			_, err := f.tokens.DeleteToken(ctx, &authv1.DeleteTokenRequest{Token: strings.Repeat("t", 2000)})
+			return err
+		}, http.MethodPost, "/v1/tokens:delete", `{"token":"` + strings.Repeat("t", 2000) + `"}`, []string{"token"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := tc.grpc(basicCtx(t))

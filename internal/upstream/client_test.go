@@ -944,11 +944,9 @@ func TestAuthContextEnds(t *testing.T) {
 			s := hangingStub(t, partial, nil)
 			ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
 			defer cancel()
-			start := time.Now()
+			// The stub hangs until the test ends: Auth returns at all
+			// only at the deadline.
 			u, err := auth(newClient(t, s.base()), ctx, allCreds(t))
-			if elapsed := time.Since(start); elapsed > 3*time.Second {
-				t.Errorf("Auth took %v past a 100ms deadline", elapsed)
-			}
 			checkContextError(t, u, err, context.DeadlineExceeded)
 		})
 		t.Run("cancelled in flight/"+name, func(t *testing.T) {

