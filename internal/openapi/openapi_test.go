@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -131,7 +132,20 @@ func TestBufBreakingCatchesABreak(t *testing.T) {
 	// A repository of its own whose main branch holds today's proto
 	// files, committed or not.
 	must("git", "init", "-q", "-b", "main")
-	for _, f := range []string{"go.mod", "buf.yaml", "proto/opentact/auth/v1/auth.proto", "proto/opentact/auth/v1/token.proto", "proto/opentact/auth/v1/auth_http.yaml", "proto/opentact/auth/v1/auth_openapi.yaml", "tools/go.mod", "tools/go.sum", ".cache/protodeps/buf/validate/validate.proto"} {
+	files := []string{"go.mod", "buf.yaml", "tools/go.mod", "tools/go.sum"}
+	for _, tree := range []string{"proto", ".cache/protodeps"} {
+		err := filepath.WalkDir(filepath.Join(repoRoot, tree), func(path string, d fs.DirEntry, err error) error {
+			if err == nil && !d.IsDir() {
+				rel, _ := filepath.Rel(repoRoot, path)
+				files = append(files, rel)
+			}
+			return err
+		})
+		if err != nil {
+			t.Fatalf("%v (run `make protodeps` first for the imported protos)", err)
+		}
+	}
+	for _, f := range files {
 		b, err := os.ReadFile(filepath.Join(repoRoot, f))
 		if err != nil {
 			t.Fatalf("%v (run `make protodeps` first for the imported protos)", err)
