@@ -3,9 +3,9 @@ package openapi_test
 import (
 	"bytes"
 	"encoding/json"
+	"io/fs"
 	"net/http"
 	"net/http/httptest"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
