@@ -34,17 +34,27 @@ func Serve[C any](name string, register func(context.Context, *runtime.ServeMux,
 	}
 }
 
+// Descriptor is the service's descriptor, from the generated code
+// linked into the binary.
+func (s Service) Descriptor() (protoreflect.ServiceDescriptor, error) {
+	d, err := protoregistry.GlobalFiles.FindDescriptorByName(s.Name)
+	if err != nil {
+		return nil, fmt.Errorf("service %s: %w", s.Name, err)
+	}
+	sd, ok := d.(protoreflect.ServiceDescriptor)
+	if !ok {
+		return nil, fmt.Errorf("%s is not a service", s.Name)
+	}
+	return sd, nil
+}
+
 // Declared reads the declaration of every method of services.
 func Declared(services []Service) ([]*Call, error) {
 	var out []*Call
 	for _, s := range services {
-		d, err := protoregistry.GlobalFiles.FindDescriptorByName(s.Name)
+		sd, err := s.Descriptor()
 		if err != nil {
-			return nil, fmt.Errorf("service %s: %w", s.Name, err)
-		}
-		sd, ok := d.(protoreflect.ServiceDescriptor)
-		if !ok {
-			return nil, fmt.Errorf("%s is not a service", s.Name)
+			return nil, err
 		}
 		calls, err := Methods(sd)
 		if err != nil {

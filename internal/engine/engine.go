@@ -19,8 +19,6 @@ import (
 	"buf.build/go/protovalidate"
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/reflect/protoreflect"
-	"google.golang.org/protobuf/reflect/protoregistry"
 
 	"github.com/opentact-facade/opentact-facade/internal/declare"
 	"github.com/opentact-facade/opentact-facade/internal/defaults"
@@ -115,13 +113,9 @@ func New(client *upstream.Client, services []declare.Service, hooks map[string]d
 		e.cache = newCache(o.CacheTTL, o.CacheMaxEntries, o.CacheMaxBytes)
 	}
 	for _, s := range services {
-		d, err := protoregistry.GlobalFiles.FindDescriptorByName(s.Name)
+		sd, err := s.Descriptor()
 		if err != nil {
-			return nil, fmt.Errorf("service %s: %w", s.Name, err)
-		}
-		sd, ok := d.(protoreflect.ServiceDescriptor)
-		if !ok {
-			return nil, fmt.Errorf("%s is not a service", s.Name)
+			return nil, err
 		}
 		calls, err := declare.Methods(sd)
 		if err != nil {
