@@ -9,6 +9,8 @@ import (
 	accountv1 "github.com/opentact-facade/opentact-facade/gen/go/opentact/account/v1"
 	authv1 "github.com/opentact-facade/opentact-facade/gen/go/opentact/auth/v1"
 	dictv1 "github.com/opentact-facade/opentact-facade/gen/go/opentact/dict/v1"
+	messagingv1 "github.com/opentact-facade/opentact-facade/gen/go/opentact/messaging/v1"
+	numberv1 "github.com/opentact-facade/opentact-facade/gen/go/opentact/number/v1"
 	"github.com/opentact-facade/opentact-facade/internal/declare"
 )
 
@@ -19,4 +21,7 @@ var Services = []declare.Service{
 	declare.Serve(authv1.TokenService_ServiceDesc.ServiceName, authv1.RegisterTokenServiceHandlerClient, authv1.NewTokenServiceClient),
 	declare.Serve(accountv1.AccountService_ServiceDesc.ServiceName, accountv1.RegisterAccountServiceHandlerClient, accountv1.NewAccountServiceClient),
 	declare.Serve(dictv1.DictionaryService_ServiceDesc.ServiceName, dictv1.RegisterDictionaryServiceHandlerClient, dictv1.NewDictionaryServiceClient),
+	declare.Serve(numberv1.NumberService_ServiceDesc.ServiceName, numberv1.RegisterNumberServiceHandlerClient, numberv1.NewNumberServiceClient),
+	declare.Serve(messagingv1.MessagingService_ServiceDesc.ServiceName, messagingv1.RegisterMessagingServiceHandlerClient, messagingv1.NewMessagingServiceClient),
+	declare.Serve(messagingv1.MessagingProfileService_ServiceDesc.ServiceName, messagingv1.RegisterMessagingProfileServiceHandlerClient, messagingv1.NewMessagingProfileServiceClient),
 }

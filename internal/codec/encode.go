@@ -11,6 +11,7 @@ import (
 	"net/textproto"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/go-json-experiment/json/jsontext"
@@ -23,7 +24,8 @@ import (
 // presence, non-empty for a list or map, not the zero value for an enum.
 //
 // Numbers are JSON numbers, 64-bit integers included; a string field with
-// (opentact.api.v1.field).number is a JSON number of its digits, and one
+// (opentact.api.v1.field).number is a JSON number of its digits (a leading
+// + of a phone number dropped), and one
 // with decimal the JSON number it holds; an enum is Opentact's string for
 // its value; a Timestamp is RFC 3339 text in UTC; bytes are standard
 // base64; messages and maps are objects, lists arrays. other_fields'
@@ -165,10 +167,11 @@ func encodeValue(enc *jsontext.Encoder, f *field, v protoreflect.Value) error {
 		return enc.WriteToken(jsontext.String(t.Format(time.RFC3339Nano)))
 	case kString:
 		if f.number {
-			if !isDigits(v.String()) {
-				return fmt.Errorf("%q is not a number: only the digits 0-9, without leading zeros, can be sent", v.String())
+			digits := strings.TrimPrefix(v.String(), "+")
+			if !isDigits(digits) {
+				return fmt.Errorf("%q is not a number: only the digits 0-9, after an optional +, without leading zeros, can be sent", v.String())
 			}
-			return enc.WriteValue(jsontext.Value(v.String()))
+			return enc.WriteValue(jsontext.Value(digits))
 		}
 		return enc.WriteToken(jsontext.String(v.String()))
 	case kDecimal:
@@ -264,6 +267,9 @@ func Text(m protoreflect.Message, fd protoreflect.FieldDescriptor) (string, bool
 func text(f *field, v protoreflect.Value) (string, bool) {
 	switch f.kind {
 	case kString, kDecimal:
+		if f.number {
+			return strings.TrimPrefix(v.String(), "+"), true
+		}
 		return v.String(), true
 	case kBool:
 		return strconv.FormatBool(v.Bool()), true
@@ -372,8 +378,10 @@ func writePart(w *multipart.Writer, f *field, v protoreflect.Value) error {
 	if !ok {
 		return fmt.Errorf("%v cannot be sent", v)
 	}
-	if f.number && !isDigits(s) {
-		return fmt.Errorf("%q is not a number: only the digits 0-9, without leading zeros, can be sent", s)
+	if f.number {
+		if s = strings.TrimPrefix(s, "+"); !isDigits(s) {
+			return fmt.Errorf("%q is not a number: only the digits 0-9, after an optional +, without leading zeros, can be sent", s)
+		}
 	}
 	return w.WriteField(f.key, s)
 }

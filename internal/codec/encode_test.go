@@ -44,6 +44,7 @@ func TestEncodeKinds(t *testing.T) {
 		{"timestamp, whole seconds", `at { seconds: 0 }`, `{"at":"1970-01-01T00:00:00Z"}`},
 		{"decimal", `money: "1520.0000000000000001"`, `{"money":1520.0000000000000001}`},
 		{"number", `tn: "15551234567"`, `{"tn":15551234567}`},
+		{"number with a leading plus", `tn: "+15551234567"`, `{"tn":15551234567}`},
 		{"number zero", `tn: "0"`, `{"tn":0}`},
 		{"key", `rate_center: "x"`, `{"rateCenter":"x"}`},
 		{"a dropped name is written", `password: "p"`, `{"password":"p"}`},
@@ -75,7 +76,7 @@ func TestEncodeKinds(t *testing.T) {
 func TestEncodeErrors(t *testing.T) {
 	t.Parallel()
 	for _, msg := range []string{
-		`tn: "+15551234567"`, `tn: "0123"`, `tn: ""`, `tn: "12a"`, `tn: "1 2"`, `tn: "١٢"`,
+		`tn: "++15551234567"`, `tn: "+"`, `tn: "0123"`, `tn: ""`, `tn: "12a"`, `tn: "1 2"`, `tn: "١٢"`,
 		`numbers: ["1", "x"]`,
 		`money: "abc"`, `money: "1,5"`,
 		`db: inf`, `db: -inf`, `db: nan`, `fl: inf`,
@@ -226,7 +227,7 @@ func TestMultipart(t *testing.T) {
 		t.Errorf("parts (-want +got):\n%s", diff)
 	}
 
-	for _, msg := range []string{`tn: "+1"`, `numbers: ["x"]`, `db: nan`, `other_fields { key: "o" value: "{" }`, `other_fields { key: "s" value: "1" }`} {
+	for _, msg := range []string{`tn: "+-1"`, `numbers: ["x"]`, `db: nan`, `other_fields { key: "o" value: "{" }`, `other_fields { key: "s" value: "1" }`} {
 		if _, _, err := codec.Multipart(parseTest(t, "Kinds", msg), nil); err == nil {
 			t.Errorf("Multipart(%s) succeeded, want an error", msg)
 		}

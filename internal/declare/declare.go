@@ -90,6 +90,9 @@ type Call struct {
 	// Payload is the response field that Opentact's payload fills; nil
 	// when the payload is the response message itself.
 	Payload protoreflect.FieldDescriptor
+	// RequestID is the request field holding the caller's idempotency key
+	// for a write, never sent to Opentact; nil when the method has none.
+	RequestID protoreflect.FieldDescriptor
 
 	// REST is the facade's own route (google.api.http), if declared.
 	REST *Route
@@ -186,6 +189,19 @@ func read(md protoreflect.MethodDescriptor) (*Call, error) {
 			return nil, fmt.Errorf("secret_path %q names no path parameter", s)
 		}
 		c.SecretPath = true
+	}
+	if name := up.GetRequestId(); name != "" {
+		fd := in.Fields().ByName(protoreflect.Name(name))
+		if fd == nil || fd.Kind() != protoreflect.StringKind || !scalar(fd) {
+			return nil, fmt.Errorf("request_id %q must name a string field of %s", name, in.FullName())
+		}
+		if c.Kind != Write {
+			return nil, fmt.Errorf("request_id is declared on a %s; a read or an idempotent call needs no idempotency key", c.Kind)
+		}
+		if err := bind(fd, "request_id"); err != nil {
+			return nil, err
+		}
+		c.RequestID = fd
 	}
 	for _, q := range up.GetQuery() {
 		fd := in.Fields().ByName(protoreflect.Name(q))

@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
 	"buf.build/go/protovalidate"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
@@ -729,6 +730,18 @@ func candidates(fd protoreflect.FieldDescriptor) []protoreflect.Value {
 	var out []protoreflect.Value
 	switch fd.Kind() {
 	case protoreflect.StringKind:
+		// A rule that names its values, or a URL, first.
+		rules, _ := proto.GetExtension(fd.Options(), validate.E_Field).(*validate.FieldRules)
+		str := rules.GetString()
+		if fd.IsList() {
+			str = rules.GetRepeated().GetItems().GetString()
+		}
+		for _, s := range str.GetIn() {
+			out = append(out, protoreflect.ValueOfString(s))
+		}
+		if str.GetUri() {
+			out = append(out, protoreflect.ValueOfString("https://example.com/hook"))
+		}
 		for _, s := range stringCandidates {
 			out = append(out, protoreflect.ValueOfString(s))
 		}

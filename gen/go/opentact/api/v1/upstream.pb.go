@@ -70,7 +70,13 @@ type Upstream struct {
 	// Sends the body as multipart/form-data instead of JSON: each `bytes`
 	// field of the body is a file part under its key, each other field a
 	// form value.
-	Multipart     bool `protobuf:"varint,12,opt,name=multipart,proto3" json:"multipart,omitempty"`
+	Multipart bool `protobuf:"varint,12,opt,name=multipart,proto3" json:"multipart,omitempty"`
+	// The request field, if any, holding the caller's idempotency key for a
+	// write (AIP-155): never sent to Opentact. A second call with the same
+	// credentials and key within 24 hours gets the first call's answer
+	// (a call still under way is waited for) and Opentact is not called
+	// again; the same key with another request is FAILED_PRECONDITION.
+	RequestId     string `protobuf:"bytes,13,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -206,6 +212,13 @@ func (x *Upstream) GetMultipart() bool {
 	return false
 }
 
+func (x *Upstream) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
 type isUpstream_Pattern interface {
 	isUpstream_Pattern()
 }
@@ -256,7 +269,11 @@ type Field struct {
 	Number bool `protobuf:"varint,2,opt,name=number,proto3" json:"number,omitempty"`
 	// Money or another exact decimal: only a JSON number, or a string
 	// holding one, is taken, digit for digit; other text leaves it unset.
-	Decimal       bool `protobuf:"varint,3,opt,name=decimal,proto3" json:"decimal,omitempty"`
+	Decimal bool `protobuf:"varint,3,opt,name=decimal,proto3" json:"decimal,omitempty"`
+	// A phone number: in logs, only its last four digits are shown.
+	Phone bool `protobuf:"varint,4,opt,name=phone,proto3" json:"phone,omitempty"`
+	// A person's words (an SMS's text): never logged.
+	Private       bool `protobuf:"varint,5,opt,name=private,proto3" json:"private,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -308,6 +325,20 @@ func (x *Field) GetNumber() bool {
 func (x *Field) GetDecimal() bool {
 	if x != nil {
 		return x.Decimal
+	}
+	return false
+}
+
+func (x *Field) GetPhone() bool {
+	if x != nil {
+		return x.Phone
+	}
+	return false
+}
+
+func (x *Field) GetPrivate() bool {
+	if x != nil {
+		return x.Private
 	}
 	return false
 }
@@ -414,7 +445,7 @@ var File_opentact_api_v1_upstream_proto protoreflect.FileDescriptor
 
 const file_opentact_api_v1_upstream_proto_rawDesc = "" +
 	"\n" +
-	"\x1eopentact/api/v1/upstream.proto\x12\x0fopentact.api.v1\x1a google/protobuf/descriptor.proto\"\xb2\x02\n" +
+	"\x1eopentact/api/v1/upstream.proto\x12\x0fopentact.api.v1\x1a google/protobuf/descriptor.proto\"\xd1\x02\n" +
 	"\bUpstream\x12\x12\n" +
 	"\x03get\x18\x01 \x01(\tH\x00R\x03get\x12\x14\n" +
 	"\x04post\x18\x02 \x01(\tH\x00R\x04post\x12\x12\n" +
@@ -429,12 +460,16 @@ const file_opentact_api_v1_upstream_proto_rawDesc = "" +
 	" \x03(\tR\n" +
 	"secretPath\x12\x14\n" +
 	"\x05cache\x18\v \x01(\bR\x05cache\x12\x1c\n" +
-	"\tmultipart\x18\f \x01(\bR\tmultipartB\t\n" +
-	"\apattern\"K\n" +
+	"\tmultipart\x18\f \x01(\bR\tmultipart\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\r \x01(\tR\trequestIdB\t\n" +
+	"\apattern\"{\n" +
 	"\x05Field\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x16\n" +
 	"\x06number\x18\x02 \x01(\bR\x06number\x12\x18\n" +
-	"\adecimal\x18\x03 \x01(\bR\adecimal\"\x1f\n" +
+	"\adecimal\x18\x03 \x01(\bR\adecimal\x12\x14\n" +
+	"\x05phone\x18\x04 \x01(\bR\x05phone\x12\x18\n" +
+	"\aprivate\x18\x05 \x01(\bR\aprivate\"\x1f\n" +
 	"\tEnumValue\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name:W\n" +
 	"\bupstream\x12\x1e.google.protobuf.MethodOptions\x18\x96\x8c\x03 \x01(\v2\x19.opentact.api.v1.UpstreamR\bupstream:M\n" +
