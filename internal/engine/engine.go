@@ -10,7 +10,6 @@ package engine
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync/atomic"
@@ -178,9 +177,6 @@ func (e *Engine) CacheEnabled() bool { return e.cache != nil }
 // Timeouts are the bounds the engine puts on a call, defaults filled in.
 func (e *Engine) Timeouts() Timeouts { return e.timeouts }
 
-// errInternal is a failure of the facade itself, never the caller's.
-var errInternal = errors.New("internal error")
-
 // handle is the grpc.MethodDesc handler of every method: it decodes the
 // request into the method's message and runs the pipeline, under the
 // server's interceptors.
@@ -199,7 +195,7 @@ func (m *method) handle(_ any, ctx context.Context, dec func(any) error, ic grpc
 func (m *method) unary(ctx context.Context, req any) (any, error) {
 	msg, ok := req.(proto.Message)
 	if !ok {
-		return nil, errInternal
+		return nil, internalError()
 	}
 	return m.serve(ctx, msg)
 }
