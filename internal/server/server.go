@@ -1,5 +1,7 @@
-// Package server runs the facade: the gRPC server, the REST gateway in front
-// of it, their listeners, interceptors and graceful shutdown.
+// Package server is the facade's composition root: it builds the upstream
+// client, the engine (internal/engine) with the served services, the gRPC
+// server and the REST edge (internal/rest) over them, the admin port, and
+// runs their listeners, guards, interceptors and graceful shutdown.
 package server
 
 import (
