@@ -2,11 +2,15 @@ package engine
 
 import (
 	"strconv"
+	"sync"
 	"unicode"
 	"unicode/utf8"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
+
+	apiv1 "github.com/opentact-facade/opentact-facade/gen/go/opentact/api/v1"
 )
 
 // maxTextBytes bounds every string of a request, whatever its method: a
@@ -37,9 +41,9 @@ const (
 //     makes text display in another order than it is stored ("Trojan
 //     Source").
 //
-// It applies to every method with no code of its own. No field takes a
-// line break or a tab today; a future multi-line field (a message body)
-// will need its own exception here. A violation names the field, as
+// It applies to every method with no code of its own. A field declared
+// multiline ((opentact.api.v1.field).multiline: an SMS's text) takes line
+// feeds, carriage returns and tabs. A violation names the field, as
 // protovalidate's do ("name", "tokens[0].name", `other_fields["k"]`),
 // never its value: the value may be a secret.
 func textViolations(m protoreflect.Message) []*errdetails.BadRequest_FieldViolation {
@@ -79,7 +83,7 @@ func walkText(m protoreflect.Message, prefix string, out []*errdetails.BadReques
 func walkMap(fd protoreflect.FieldDescriptor, m protoreflect.Map, at place, out []*errdetails.BadRequest_FieldViolation) []*errdetails.BadRequest_FieldViolation {
 	m.Range(func(k protoreflect.MapKey, v protoreflect.Value) bool {
 		if s, ok := k.Interface().(string); ok {
-			if rule, desc := badText(s); rule != "" {
+			if rule, desc := badText(s, false); rule != "" {
 				out = append(out, violation(at.String(), rule, "a key "+desc))
 				return true
 			}
@@ -119,7 +123,7 @@ func (p place) String() string {
 func checkValue(fd protoreflect.FieldDescriptor, v protoreflect.Value, at place, out []*errdetails.BadRequest_FieldViolation) []*errdetails.BadRequest_FieldViolation {
 	switch fd.Kind() {
 	case protoreflect.StringKind:
-		if rule, desc := badText(v.String()); rule != "" {
+		if rule, desc := badText(v.String(), multiline(fd)); rule != "" {
 			out = append(out, violation(at.String(), rule, desc))
 		}
 	case protoreflect.MessageKind, protoreflect.GroupKind:
@@ -151,9 +155,23 @@ func violation(field, rule, desc string) *errdetails.BadRequest_FieldViolation {
 	return &errdetails.BadRequest_FieldViolation{Field: field, Description: desc, Reason: rule}
 }
 
+// multilines caches, by field, whether it is declared multiline.
+var multilines sync.Map // protoreflect.FieldDescriptor → bool
+
+// multiline reports whether fd takes text of several lines.
+func multiline(fd protoreflect.FieldDescriptor) bool {
+	if v, ok := multilines.Load(fd); ok {
+		return v.(bool)
+	}
+	o, _ := proto.GetExtension(fd.Options(), apiv1.E_Field).(*apiv1.Field)
+	ml := o.GetMultiline()
+	multilines.Store(fd, ml)
+	return ml
+}
+
 // badText returns the rule s breaks and its description, or "" when s is
-// text to send.
-func badText(s string) (rule, desc string) {
+// text to send; lines allows line feeds, carriage returns and tabs.
+func badText(s string, lines bool) (rule, desc string) {
 	if len(s) > maxTextBytes {
 		return ruleMaxBytes, "is longer than " + strconv.Itoa(maxTextBytes) + " bytes"
 	}
@@ -166,6 +184,7 @@ func badText(s string) (rule, desc string) {
 		switch {
 		case r == utf8.RuneError && n <= 1:
 			return ruleUTF8, "is not valid UTF-8"
+		case lines && (r == '\n' || r == '\r' || r == '\t'):
 		case unicode.Is(unicode.Cc, r) || r == '\u2028' || r == '\u2029':
 			return ruleControl, "holds a control character or line break"
 		case unicode.Is(unicode.Bidi_Control, r):

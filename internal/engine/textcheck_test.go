@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -9,6 +10,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	authv1 "github.com/opentact-facade/opentact-facade/gen/go/opentact/auth/v1"
+	messagingv1 "github.com/opentact-facade/opentact-facade/gen/go/opentact/messaging/v1"
 )
 
 // TestTextViolationsWalkEveryString: nested messages, list elements, map
@@ -55,5 +57,30 @@ func TestTextViolationsCostNothingOnCleanRequests(t *testing.T) {
 	req := (&authv1.UpdateTokenRequest{Uuid: "bac27d93-df33-4e47-b4a1-edfcae0d3654", Name: proto.String("a name")}).ProtoReflect()
 	if n := testing.AllocsPerRun(100, func() { _ = textViolations(req) }); n != 0 {
 		t.Errorf("%v allocations per clean request, want 0", n)
+	}
+}
+
+// TestMultilineFieldsTakeLines: a field declared multiline (an SMS's
+// text) takes line breaks and tabs, and still no other control; any other
+// field takes neither.
+func TestMultilineFieldsTakeLines(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		message, to string
+		want        []string
+	}{
+		{"two\nlines,\r\ncr lf and\ta tab", "12025550100", nil},
+		{"a NUL\x00", "12025550100", []string{"message"}},
+		{"an ESC\x1b[31m", "12025550100", []string{"message"}},
+		{"fine", "1202\n5550100", []string{"to"}},
+	} {
+		req := &messagingv1.SendSMSRequest{From: "12025550199", To: tc.to, Message: tc.message}
+		var got []string
+		for _, v := range textViolations(req.ProtoReflect()) {
+			got = append(got, v.GetField())
+		}
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("%q to %q: violations %q, want %q", tc.message, tc.to, got, tc.want)
+		}
 	}
 }

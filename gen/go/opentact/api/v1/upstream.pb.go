@@ -273,7 +273,10 @@ type Field struct {
 	// A phone number: in logs, only its last four digits are shown.
 	Phone bool `protobuf:"varint,4,opt,name=phone,proto3" json:"phone,omitempty"`
 	// A person's words (an SMS's text): never logged.
-	Private       bool `protobuf:"varint,5,opt,name=private,proto3" json:"private,omitempty"`
+	Private bool `protobuf:"varint,5,opt,name=private,proto3" json:"private,omitempty"`
+	// Text of several lines (an SMS's text): line feeds, carriage returns
+	// and tabs are taken; every other control character is still refused.
+	Multiline     bool `protobuf:"varint,6,opt,name=multiline,proto3" json:"multiline,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -339,6 +342,13 @@ func (x *Field) GetPhone() bool {
 func (x *Field) GetPrivate() bool {
 	if x != nil {
 		return x.Private
+	}
+	return false
+}
+
+func (x *Field) GetMultiline() bool {
+	if x != nil {
+		return x.Multiline
 	}
 	return false
 }
@@ -463,13 +473,14 @@ const file_opentact_api_v1_upstream_proto_rawDesc = "" +
 	"\tmultipart\x18\f \x01(\bR\tmultipart\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\r \x01(\tR\trequestIdB\t\n" +
-	"\apattern\"{\n" +
+	"\apattern\"\x99\x01\n" +
 	"\x05Field\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x16\n" +
 	"\x06number\x18\x02 \x01(\bR\x06number\x12\x18\n" +
 	"\adecimal\x18\x03 \x01(\bR\adecimal\x12\x14\n" +
 	"\x05phone\x18\x04 \x01(\bR\x05phone\x12\x18\n" +
-	"\aprivate\x18\x05 \x01(\bR\aprivate\"\x1f\n" +
+	"\aprivate\x18\x05 \x01(\bR\aprivate\x12\x1c\n" +
+	"\tmultiline\x18\x06 \x01(\bR\tmultiline\"\x1f\n" +
 	"\tEnumValue\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name:W\n" +
 	"\bupstream\x12\x1e.google.protobuf.MethodOptions\x18\x96\x8c\x03 \x01(\v2\x19.opentact.api.v1.UpstreamR\bupstream:M\n" +

@@ -687,7 +687,8 @@ type SendSMSRequest struct {
 	From string `protobuf:"bytes,1,opt,name=from,proto3" json:"from,omitempty"`
 	// The recipient, digits (a leading `+` is dropped).
 	To string `protobuf:"bytes,2,opt,name=to,proto3" json:"to,omitempty"`
-	// The text, 1 to 918 characters. A person's words: never logged.
+	// The text, 1 to 918 characters, lines and tabs allowed. A person's
+	// words: never logged.
 	Message string `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
 	// Where this message's events go, instead of its profile's URLs.
 	CustomCallbackUrl *string `protobuf:"bytes,4,opt,name=custom_callback_url,json=customCallbackUrl,proto3,oneof" json:"custom_callback_url,omitempty"`
@@ -2768,11 +2769,11 @@ const file_opentact_messaging_v1_messaging_proto_rawDesc = "" +
 	"\a_readedB\f\n" +
 	"\n" +
 	"_automatedB\x0f\n" +
-	"\r_account_uuid\"\xc4\x02\n" +
+	"\r_account_uuid\"\xc6\x02\n" +
 	"\x0eSendSMSRequest\x128\n" +
 	"\x04from\x18\x01 \x01(\tB$\xbaH\x19r\x172\x15^\\+?[1-9][0-9]{3,14}$\xba\xe1\x18\x04\x10\x01 \x01R\x04from\x124\n" +
-	"\x02to\x18\x02 \x01(\tB$\xbaH\x19r\x172\x15^\\+?[1-9][0-9]{3,14}$\xba\xe1\x18\x04\x10\x01 \x01R\x02to\x12*\n" +
-	"\amessage\x18\x03 \x01(\tB\x10\xbaH\ar\x05\x10\x01\x18\x96\a\xba\xe1\x18\x02(\x01R\amessage\x12@\n" +
+	"\x02to\x18\x02 \x01(\tB$\xbaH\x19r\x172\x15^\\+?[1-9][0-9]{3,14}$\xba\xe1\x18\x04\x10\x01 \x01R\x02to\x12,\n" +
+	"\amessage\x18\x03 \x01(\tB\x12\xbaH\ar\x05\x10\x01\x18\x96\a\xba\xe1\x18\x04(\x010\x01R\amessage\x12@\n" +
 	"\x13custom_callback_url\x18\x04 \x01(\tB\v\xbaH\br\x06\x18\xff\x01\x88\x01\x01H\x00R\x11customCallbackUrl\x88\x01\x01\x12-\n" +
 	"\n" +
 	"request_id\x18\x05 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@H\x01R\trequestId\x88\x01\x01B\x16\n" +

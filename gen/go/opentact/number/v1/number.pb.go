@@ -1111,7 +1111,8 @@ type SearchNumbersRequest struct {
 	Page *int32 `protobuf:"varint,1,opt,name=page,proto3,oneof" json:"page,omitempty"`
 	// The page's size, 1 to 100 (Opentact's default, 10).
 	Size *int32 `protobuf:"varint,2,opt,name=size,proto3,oneof" json:"size,omitempty"`
-	// Ten digits with wildcards: `*` any run of digits, `%` one digit.
+	// Ten digits with wildcards: `*` any run of digits, `%` one digit;
+	// with abc_search, letters stand for the digits of a phone's keypad.
 	Pattern *string `protobuf:"bytes,3,opt,name=pattern,proto3,oneof" json:"pattern,omitempty"`
 	// A rate center, such as "WSHNGTNZN1".
 	RateCenter *string `protobuf:"bytes,4,opt,name=rate_center,json=rateCenter,proto3,oneof" json:"rate_center,omitempty"`
@@ -2564,11 +2565,11 @@ const file_opentact_number_v1_number_proto_rawDesc = "" +
 	"\fother_fields\x18d \x03(\v21.opentact.number.v1.OrderRequest.OtherFieldsEntryR\votherFields\x1a>\n" +
 	"\x10OtherFieldsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x80\x04\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x86\x04\n" +
 	"\x14SearchNumbersRequest\x12 \n" +
 	"\x04page\x18\x01 \x01(\x05B\a\xbaH\x04\x1a\x02(\x01H\x00R\x04page\x88\x01\x01\x12\"\n" +
-	"\x04size\x18\x02 \x01(\x05B\t\xbaH\x06\x1a\x04\x18d(\x01H\x01R\x04size\x88\x01\x01\x125\n" +
-	"\apattern\x18\x03 \x01(\tB\x16\xbaH\x13r\x112\x0f^[0-9*%]{1,15}$H\x02R\apattern\x88\x01\x01\x126\n" +
+	"\x04size\x18\x02 \x01(\x05B\t\xbaH\x06\x1a\x04\x18d(\x01H\x01R\x04size\x88\x01\x01\x12;\n" +
+	"\apattern\x18\x03 \x01(\tB\x1c\xbaH\x19r\x172\x15^[0-9A-Za-z*%]{1,15}$H\x02R\apattern\x88\x01\x01\x126\n" +
 	"\vrate_center\x18\x04 \x01(\tB\x10\xba\xe1\x18\f\n" +
 	"\n" +
 	"rateCenterH\x03R\n" +
