@@ -1459,7 +1459,12 @@ func TestOneClientConnCarriesHundredsOfCalls(t *testing.T) {
 	t.Parallel()
 	up, arrived, release := holdingUpstream(t)
 	const calls = 500
-	f := startFacade(t, up.URL, func(o *server.Options) { o.UpstreamMaxInFlight = calls })
+	// Calls without a deadline of their own get the facade's default; a
+	// loaded machine may take longer than that to start 500 requests.
+	f := startFacade(t, up.URL, func(o *server.Options) {
+		o.UpstreamMaxInFlight = calls
+		o.UpstreamTimeout, o.MaxCallTimeout = 2*guard, 2*guard
+	})
 	errs := make(chan error, calls)
 	for i := range calls {
 		ctx := metadataCtx(t, "x-auth-token", fmt.Sprintf("tok-%d", i))

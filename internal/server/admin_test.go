@@ -30,7 +30,10 @@ func holdConns(t *testing.T, from, addr string, n int) {
 }
 
 // assertRefused dials addr from the local address from and checks that
-// the connection is closed at once.
+// the connection is closed, not kept: the facade under test must wait for
+// request headers longer than guard (see patientHeaders), so that a
+// connection it took would outlast the read's deadline however slow the
+// machine.
 func assertRefused(t *testing.T, from, addr, what string) {
 	t.Helper()
 	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}}
@@ -39,11 +42,15 @@ func assertRefused(t *testing.T, from, addr, what string) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	_ = c.SetReadDeadline(time.Now().Add(3 * time.Second))
+	_ = c.SetReadDeadline(time.Now().Add(guard))
 	if _, err := c.Read(make([]byte, 1)); err == nil || errors.Is(err, errDeadline) {
 		t.Errorf("%s: read %v, want the connection closed at once", what, err)
 	}
 }
+
+// patientHeaders makes the facade wait for a connection's request
+// headers (or HTTP/2 preface) longer than assertRefused reads.
+func patientHeaders(o *server.Options) { o.ReadHeaderTimeout = 2 * guard }
 
 // clientFrom is an HTTP client whose connections come from the local
 // address from.
@@ -59,7 +66,7 @@ func clientFrom(t *testing.T, from string) *http.Client {
 func TestProbesOutliveAFullPublicPort(t *testing.T) {
 	t.Parallel()
 	const max = 8
-	f := startFacade(t, newRecorder(t, answer(200, okBody)).URL, func(o *server.Options) {
+	f := startFacade(t, newRecorder(t, answer(200, okBody)).URL, patientHeaders, func(o *server.Options) {
 		o.MaxConnections, o.MaxConnectionsPerClient = max, max
 	})
 	holdConns(t, "127.0.0.1", restHostPort(f), max)
@@ -84,7 +91,7 @@ func TestProbesOutliveAFullPublicPort(t *testing.T) {
 func TestOneClientCannotFillThePublicPorts(t *testing.T) {
 	t.Parallel()
 	const perClient = 2
-	f := startFacade(t, newRecorder(t, answer(200, okBody)).URL, func(o *server.Options) {
+	f := startFacade(t, newRecorder(t, answer(200, okBody)).URL, patientHeaders, func(o *server.Options) {
 		o.MaxConnections, o.MaxConnectionsPerClient = 16, perClient
 	})
 	// The facade's own gRPC client holds one connection from 127.0.0.1.
