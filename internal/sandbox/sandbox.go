@@ -4,9 +4,13 @@
 // update or delete is served by a generic in-memory collection per path
 // and per account, and a declared read of one object from what the
 // caller's profile or a fixture says. Hand-written code is only for
-// behaviour Opentact has of its own: GET /rest/auth and the token calls
+// behaviour Opentact has of its own: GET /rest/auth, the token calls
 // (POST /rest/token, GET /rest/token/list, PATCH /rest/token/{uuid},
-// DELETE /rest/token/{token} and DELETE /rest/token/all). It knows a few
+// DELETE /rest/token/{token} and DELETE /rest/token/all), and numbers and
+// SMS: an inventory of numbers shared by every account, searched by
+// pattern and place; orders that charge the account's balance; leases,
+// their SMS subscriptions and their release; messages that are sent and
+// delivered as the sandbox's clock moves on. It knows a few
 // accounts (the documented demo account, plus any loaded from a file),
 // checks every credential kind Opentact accepts, answers with Opentact's
 // documented payload and error shapes, and issues real signed JWTs that it
