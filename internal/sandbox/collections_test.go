@@ -725,6 +725,8 @@ func TestUnservableDeclarationsFailNew(t *testing.T) {
 			nil, `names a record of /rest/sip/domain by "uuid", but /sandboxtest.v1.Bad/GetD names it by "domain"`},
 		{"hand-written collection", file(method("FindTokens", "Empty", "Page", `post: "/rest/token/search" body: "*"`)),
 			nil, "its collection /rest/token is served by hand-written code"},
+		{"hand-written orders", file(method("ListOrders", "Empty", "Many", `get: "/rest/order" payload: "records"`)),
+			nil, "its collection /rest/order is served by hand-written code"},
 		{"one path two ways", file(
 			method("ListA", "Empty", "Many", `get: "/rest/payment" payload: "records"`),
 			method("GetA", "Empty", "One", `get: "/rest/payment" payload: "record"`)),

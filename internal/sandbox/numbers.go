@@ -278,12 +278,17 @@ func leaseFilterView(l *lease) map[string]json.RawMessage {
 func readDigits(raw json.RawMessage) (int64, bool) {
 	text := strings.TrimSpace(string(raw))
 	if strings.HasPrefix(text, `"`) {
-		var s string
-		if json.Unmarshal(raw, &s) != nil {
+		if json.Unmarshal(raw, &text) != nil {
 			return 0, false
 		}
-		text = strings.TrimPrefix(s, "+")
+		text = strings.TrimPrefix(text, "+")
 	}
+	return parseDigits(text)
+}
+
+// parseDigits reads 1 to 15 digits, the first not 0, as a phone number
+// is written in a path.
+func parseDigits(text string) (int64, bool) {
 	if len(text) == 0 || len(text) > 15 || text[0] == '0' {
 		return 0, false
 	}
@@ -302,7 +307,7 @@ func (s *Sandbox) findLease(a *acct, key string) *lease {
 	if l := a.leaseByID[key]; l != nil {
 		return l
 	}
-	if tn, ok := readDigits(json.RawMessage(strconv.Quote(key))); ok {
+	if tn, ok := parseDigits(key); ok {
 		if n := s.telco.byTN[tn]; n != nil && n.lease != nil && n.lease.acct == a {
 			return n.lease
 		}
@@ -621,7 +626,7 @@ func (s *Sandbox) serveLeaseGet(w http.ResponseWriter, _ *http.Request, u *user,
 func (s *Sandbox) serveLeaseByNumber(w http.ResponseWriter, _ *http.Request, u *user, digits string) int {
 	s.telco.mu.Lock()
 	defer s.telco.mu.Unlock()
-	tn, ok := readDigits(json.RawMessage(strconv.Quote(digits)))
+	tn, ok := parseDigits(digits)
 	n := s.telco.byTN[tn]
 	if !ok || n == nil || n.lease == nil || n.lease.acct != u.acct {
 		return writeError(w, http.StatusNotFound, "Not found")
