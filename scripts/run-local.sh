@@ -187,21 +187,22 @@ wait_listening() {
 	done
 }
 
-# capture CMD prints the line that runs CMD, which creates a token, and
-# puts the new token's secret into $TOKEN: with jq when this machine has it;
-# without it the reader copies the secret by hand (or uses opentactctl,
-# which prints it alone).
+# capture VAR FIELD CMD prints the line that runs CMD and puts FIELD (a
+# jq path) of its answer into $VAR: with jq when this machine has it;
+# without it the reader copies the value by hand (for a token, opentactctl
+# prints it alone).
 capture() {
+	local var=$1 field=$2 cmd=$3
 	if command -v jq >/dev/null 2>&1; then
-		printf '  TOKEN=$(%s | jq -r .token.token)' "$1"
+		printf '  %s=$(%s | jq -r %s)' "$var" "$cmd" "$field"
 	else
-		printf '  %s\n\njq is not installed, so copy the "token" field of the answer into TOKEN:\n\n  TOKEN=...' "$1"
+		printf '  %s\n\njq is not installed, so copy the %s field of the answer into %s:\n\n  %s=...' "$cmd" "${field#.}" "$var" "$var"
 	fi
 }
 
 print_ready() {
 	local create_rest
-	create_rest=$(capture "$curl_basic -d '{\"name\":\"demo\",\"ttl\":3600}' http://$HTTP_ADDR/v1/tokens")
+	create_rest=$(capture TOKEN .token.token "$curl_basic -d '{\"name\":\"demo\",\"ttl\":3600}' http://$HTTP_ADDR/v1/tokens")
 	cat <<MSG
 
 opentact-facade is ready: gRPC on $GRPC_ADDR, REST on $HTTP_ADDR, upstream: the sandbox on $SANDBOX_ADDR.
@@ -224,9 +225,38 @@ $create_rest
 MSG
 }
 
+# print_walkthrough prints a day's work with numbers and SMS, over REST.
+print_walkthrough() {
+	local tn=12029822917 v1=http://$HTTP_ADDR/v1 profile sms
+	profile=$(capture PROFILE .messaging_profile.uuid "$curl_basic -d '{\"name\":\"demo\"}' $v1/messaging-profiles")
+	sms=$(capture SMS .sms.uuid "$curl_basic -d '{\"from\":\"$tn\",\"to\":\"12025550123\",\"message\":\"Hello from the sandbox\"}' $v1/sms")
+	cat <<MSG
+Numbers and SMS, with curl. The sandbox's numbers are made up: nothing is bought
+and no message leaves this machine, but the demo account's balance in the sandbox
+pays (1.00 a number, 0.004 a message). Find numbers in Washington, DC; order
+$tn (the number of Opentact's own example); make a messaging profile;
+turn SMS on for the number (any UUID stands for the 10DLC campaign); send an SMS;
+look it up ("created", then "sent" two seconds later); release the number:
+
+  $curl_basic -d '{"pattern":"202*","size":3}' $v1/numbers:search
+
+  $curl_basic -d '{"items":[{"tn":"$tn","features":["voice","sms"],"autorenew":true}]}' $v1/orders
+
+$profile
+
+  $curl_basic -d "{\"messaging_profile\":\"\$PROFILE\",\"sms_campaign\":\"5c1d2e3f-0000-4000-8000-0000000000ca\"}" $v1/leases/$tn/sms:enable
+
+$sms
+
+  curl -s -u $demo_user $v1/sms/outbound/\$SMS
+
+  curl -s -u $demo_user -X DELETE $v1/leases/$tn
+MSG
+}
+
 print_grpcurl() {
 	local create_grpc
-	create_grpc=$(capture "$grpcurl -H 'authorization: Basic $demo_basic' -d '{\"name\":\"demo\",\"ttl\":3600}' $GRPC_ADDR opentact.auth.v1.TokenService/CreateToken")
+	create_grpc=$(capture TOKEN .token.token "$grpcurl -H 'authorization: Basic $demo_basic' -d '{\"name\":\"demo\",\"ttl\":3600}' $GRPC_ADDR opentact.auth.v1.TokenService/CreateToken")
 	cat <<MSG
 
 The same over gRPC, with grpcurl; the last call fails with Unauthenticated:
@@ -270,6 +300,7 @@ main() {
 	start "${facade[@]}"
 	wait_listening
 	print_ready
+	print_walkthrough
 	if ((build)); then
 		echo "Ctrl-C stops both. opentactctl and grpcurl are built in the background; their calls follow."
 		# In a process group of its own, so that stop ends the go commands

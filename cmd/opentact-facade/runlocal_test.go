@@ -2,12 +2,14 @@ package main_test
 
 import (
 	"bufio"
+	"encoding/json"
 	"errors"
 	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -52,8 +54,9 @@ func TestRunScriptCtrlC(t *testing.T) {
 				t.Fatal(err)
 			}
 			ready, done := make(chan struct{}), make(chan error, 1)
+			var printed []string // the lines up to readyLine, once ready is closed
 			go func() {
-				_, _ = io.Copy(io.Discard, skipTo(stdout, readyLine, ready))
+				_, _ = io.Copy(io.Discard, skipTo(stdout, readyLine, ready, &printed))
 				done <- cmd.Wait()
 			}()
 			t.Cleanup(func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) })
@@ -75,6 +78,7 @@ func TestRunScriptCtrlC(t *testing.T) {
 			if resp.StatusCode != http.StatusOK {
 				t.Errorf("GET /v1/auth with the demo account: %d, want 200", resp.StatusCode)
 			}
+			walkthroughSearch(t, printed)
 			probe, err := http.Get("http://" + ports[3] + "/healthz")
 			if err != nil {
 				t.Fatal(err)
@@ -106,12 +110,43 @@ func TestRunScriptCtrlC(t *testing.T) {
 	}
 }
 
-// skipTo reads r up to a line holding s, closes found then, and returns r
-// for the rest.
-func skipTo(r io.Reader, s string, found chan<- struct{}) io.Reader {
+// walkthroughSearch runs the first call of the printed walk-through of
+// numbers and SMS, as a reader would paste it: the search of Washington's
+// numbers answers a page of three of them.
+func walkthroughSearch(t *testing.T, printed []string) {
+	t.Helper()
+	if _, err := exec.LookPath("curl"); err != nil {
+		t.Logf("no curl, so the walk-through's first call is not run: %v", err)
+		return
+	}
+	i := slices.IndexFunc(printed, func(line string) bool { return strings.HasPrefix(line, "Numbers and SMS") })
+	if i < 0 {
+		t.Fatalf("run-local.sh printed no walk-through of numbers and SMS:\n%s", strings.Join(printed, ""))
+	}
+	j := slices.IndexFunc(printed[i:], func(line string) bool { return strings.HasPrefix(line, "  curl ") })
+	if j < 0 || !strings.Contains(printed[i+j], "/v1/numbers:search") {
+		t.Fatalf("the walk-through does not begin with a search of numbers:\n%s", strings.Join(printed[i:], ""))
+	}
+	out, err := exec.Command("bash", "-c", printed[i+j]).Output()
+	if err != nil {
+		t.Fatalf("%s: %v", printed[i+j], err)
+	}
+	var page struct {
+		Take, Total int
+		Data        []struct{ Tn string }
+	}
+	if err := json.Unmarshal(out, &page); err != nil || page.Take != 3 || len(page.Data) != 3 || page.Total < 3 || !strings.HasPrefix(page.Data[0].Tn, "1202") {
+		t.Errorf("%s answered %s (%v), want three numbers of 202", printed[i+j], out, err)
+	}
+}
+
+// skipTo reads r up to a line holding s, keeping the lines read in
+// *lines, closes found then, and returns r for the rest.
+func skipTo(r io.Reader, s string, found chan<- struct{}, lines *[]string) io.Reader {
 	br := bufio.NewReader(r)
 	for {
 		line, err := br.ReadString('\n')
+		*lines = append(*lines, line)
 		if strings.Contains(line, s) {
 			close(found)
 			return br

@@ -1,11 +1,12 @@
 // Command opentact-sandbox is an offline stand-in for Opentact, for local
 // runs, tests and benchmarks: auth and tokens (GET /rest/auth and
-// /rest/token...) and every call the facade declares, served from the
-// declarations (see package sandbox). It knows the documented demo account
+// /rest/token...), numbers, orders and SMS as Opentact behaves, and every
+// other call the facade declares, served from the declarations (see
+// package sandbox). It knows the documented demo account
 // (opentact@callify.io / 12345678) and any accounts given in a JSON file;
-// tokens and records created through it live in memory until it stops. With
-// --tls-cert and --tls-key it serves HTTPS (HTTP/2 and HTTP/1.1), and with
-// --delay it answers as late as a distant host would.
+// tokens, records, orders and messages made through it live in memory
+// until it stops. With --tls-cert and --tls-key it serves HTTPS (HTTP/2 and
+// HTTP/1.1), and with --delay it answers as late as a distant host would.
 package main
 
 import (

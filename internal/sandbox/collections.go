@@ -42,7 +42,7 @@ func (op *operation) serve(s *Sandbox, w http.ResponseWriter, r *http.Request, u
 	case opCreate:
 		return op.create(s, w, r, u, params)
 	case opList:
-		conds, status := op.conditions(w, r, nil)
+		conds, status := conditions(w, r, op.query, nil, nil)
 		if status != 0 {
 			return status
 		}
@@ -145,9 +145,45 @@ type searchPage struct {
 // search answers a page of the records that match the filters the body
 // and the declared query give, in the order asked for.
 func (op *operation) search(s *Sandbox, w http.ResponseWriter, r *http.Request, u *user, scope []string) int {
-	obj, status := readObject(w, r, true)
+	sr, status := readSearch(w, r, op.query, nil)
 	if status != 0 {
 		return status
+	}
+	recs, err := s.records.list(u.account, op.coll, scope, sr.keep)
+	if err != nil {
+		return answer(w, 0, nil, err)
+	}
+	items := make([]searchItem, len(recs))
+	for i, m := range recs {
+		items[i] = searchItem{view: m}
+	}
+	return sr.answer(w, items)
+}
+
+// searchRequest is a search's page, order and filters, as read from its
+// query and body.
+type searchRequest struct {
+	page  searchPage
+	order []orderBy
+	keep  func(map[string]json.RawMessage) bool
+}
+
+// searchItem is one record a search may answer: view is what its filters
+// and order look at, out the JSON answered (view's, when nil).
+type searchItem struct {
+	view map[string]json.RawMessage
+	out  json.RawMessage
+}
+
+// readSearch reads a search's body and query: take and skip (or page and
+// size), mode, order, and every other member of the body and each of the
+// declared query fields sent as a filter. A filter on a member of masked
+// that holds * (any run) or % (one character) matches as a mask. On
+// failure it has written the error and returns its status.
+func readSearch(w http.ResponseWriter, r *http.Request, query, masked []string) (*searchRequest, int) {
+	obj, status := readObject(w, r, true)
+	if status != 0 {
+		return nil, status
 	}
 	errs := map[string]fieldError{}
 	q := r.URL.Query()
@@ -158,11 +194,11 @@ func (op *operation) search(s *Sandbox, w http.ResponseWriter, r *http.Request, 
 		}
 		return n, given
 	}
-	page := searchPage{Take: DefaultTake}
+	sr := &searchRequest{page: searchPage{Take: DefaultTake}}
 	if take, ok := num("take", 0, math.MaxInt32); ok {
-		page.Take = take
+		sr.page.Take = take
 	}
-	page.Skip, _ = num("skip", 0, math.MaxInt32)
+	sr.page.Skip, _ = num("skip", 0, math.MaxInt32)
 	// Opentact's number search pages by page (from 1) and size instead.
 	pageNo, byPage := num("page", 1, math.MaxInt32)
 	size, bySize := num("size", 1, maxSize)
@@ -173,48 +209,63 @@ func (op *operation) search(s *Sandbox, w http.ResponseWriter, r *http.Request, 
 		if !byPage {
 			pageNo = 1
 		}
-		page.Take, page.Skip = size, (pageNo-1)*size
+		sr.page.Take, sr.page.Skip = size, (pageNo-1)*size
 	}
 	if raw := obj["mode"]; present(raw) {
 		var mode string
 		if json.Unmarshal(raw, &mode) != nil || (!strings.EqualFold(mode, "AND") && !strings.EqualFold(mode, "OR")) {
 			errs["mode"] = fieldError{Message: "must be AND or OR", Value: raw}
 		}
-		page.Mode = strings.ToUpper(mode)
+		sr.page.Mode = strings.ToUpper(mode)
 	}
-	var order []orderBy
 	if raw := obj["order"]; present(raw) {
 		var err error
-		if order, err = parseOrder(raw); err != nil {
+		if sr.order, err = parseOrder(raw); err != nil {
 			errs["order"] = fieldError{Message: err.Error(), Value: raw}
-		} else if len(order) > maxConditions {
+		} else if len(sr.order) > maxConditions {
 			errs["order"] = fieldError{Message: fmt.Sprintf("may name at most %d members", maxConditions), Value: raw}
 		}
-		page.Order = raw
+		sr.page.Order = raw
 	}
 	if len(errs) > 0 {
-		return writeValidationError(w, errs)
+		return nil, writeValidationError(w, errs)
 	}
 	for _, name := range searchParams {
 		delete(obj, name)
 	}
-	conds, status := op.conditions(w, r, obj)
+	conds, status := conditions(w, r, query, masked, obj)
 	if status != 0 {
-		return status
+		return nil, status
 	}
-	keep := every(conds)
-	if page.Mode == "OR" {
-		keep = some(conds)
+	sr.keep = every(conds)
+	if sr.page.Mode == "OR" {
+		sr.keep = some(conds)
 	}
-	recs, err := s.records.list(u.account, op.coll, scope, keep)
-	if err != nil {
-		return answer(w, 0, nil, err)
+	return sr, 0
+}
+
+// answer writes the page of items that sr keeps, in sr's order (items'
+// own order for records equal by it).
+func (sr *searchRequest) answer(w http.ResponseWriter, items []searchItem) int {
+	kept := items[:0:0]
+	for _, it := range items {
+		if sr.keep(it.view) {
+			kept = append(kept, it)
+		}
 	}
-	sortRecords(recs, order)
-	page.Total = len(recs)
-	recs = recs[min(page.Skip, len(recs)):]
-	recs = recs[:min(page.Take, len(recs))]
-	page.Data = encodeAll(recs)
+	sortItems(kept, sr.order)
+	page := sr.page
+	page.Total = len(kept)
+	kept = kept[min(page.Skip, len(kept)):]
+	kept = kept[:min(page.Take, len(kept))]
+	page.Data = make([]json.RawMessage, 0, len(kept))
+	for _, it := range kept {
+		out := it.out
+		if out == nil {
+			out = encodeAll([]map[string]json.RawMessage{it.view})[0]
+		}
+		page.Data = append(page.Data, out)
+	}
 	return writeSuccess(w, http.StatusOK, page)
 }
 
@@ -275,16 +326,16 @@ func some(conds []condition) func(map[string]json.RawMessage) bool {
 }
 
 // conditions are the filters of a list's or a search's declared query
-// and of a search's body: equality with a member, or a time window
-// (created_on_from and its like). On failure it has written the error and
-// returns its status.
-func (op *operation) conditions(w http.ResponseWriter, r *http.Request, body map[string]json.RawMessage) ([]condition, int) {
+// and of a search's body: equality with a member, a mask for a member of
+// masked, or a time window (created_on_from and its like). On failure it
+// has written the error and returns its status.
+func conditions(w http.ResponseWriter, r *http.Request, query, masked []string, body map[string]json.RawMessage) ([]condition, int) {
 	if len(body) > maxConditions {
 		return nil, writeError(w, http.StatusBadRequest, fmt.Sprintf("Too many filters: a search takes at most %d", maxConditions))
 	}
 	var conds []condition
 	q := r.URL.Query()
-	for _, key := range op.query {
+	for _, key := range query {
 		if slices.Contains(searchParams, key) || !q.Has(key) {
 			continue
 		}
@@ -318,6 +369,13 @@ func (op *operation) conditions(w http.ResponseWriter, r *http.Request, body map
 			continue
 		}
 		want, _ := decodeValue(raw)
+		if text, ok := want.(string); ok && slices.Contains(masked, key) && strings.ContainsAny(text, "*%") {
+			conds = append(conds, func(m map[string]json.RawMessage) bool {
+				got, ok := memberText(m[key])
+				return ok && matchMask(text, got)
+			})
+			continue
+		}
 		conds = append(conds, func(m map[string]json.RawMessage) bool {
 			got, ok := decodeValue(m[key])
 			return ok && sameValue(got, want)
@@ -457,15 +515,15 @@ func parseOrder(raw json.RawMessage) ([]orderBy, error) {
 	return out, nil
 }
 
-// sortRecords orders records as a search's order says; records equal by
-// it stay in creation order.
-func sortRecords(recs []map[string]json.RawMessage, order []orderBy) {
+// sortItems orders items as a search's order says; items equal by it
+// keep their order.
+func sortItems(items []searchItem, order []orderBy) {
 	if len(order) == 0 {
 		return
 	}
-	slices.SortStableFunc(recs, func(a, b map[string]json.RawMessage) int {
+	slices.SortStableFunc(items, func(a, b searchItem) int {
 		for _, o := range order {
-			if c := compareValues(a[o.member], b[o.member]); c != 0 {
+			if c := compareValues(a.view[o.member], b.view[o.member]); c != 0 {
 				if o.desc {
 					return -c
 				}
@@ -529,4 +587,38 @@ func encodeAll(recs []map[string]json.RawMessage) []json.RawMessage {
 		out = append(out, b)
 	}
 	return out
+}
+
+// memberText is the text a mask is matched against: a string's value or
+// a number's literal.
+func memberText(raw json.RawMessage) (string, bool) {
+	switch v, _ := decodeValue(raw); v := v.(type) {
+	case string:
+		return v, true
+	case json.Number:
+		return v.String(), true
+	}
+	return "", false
+}
+
+// matchMask reports whether the whole of text matches mask, in which *
+// stands for any run of characters (none included) and % for one.
+func matchMask(mask, text string) bool {
+	m, t := []rune(mask), []rune(text)
+	// can[j]: mask[:i] matches text[:j], for the i reached.
+	can := make([]bool, len(t)+1)
+	can[0] = true
+	for _, c := range m {
+		next := make([]bool, len(t)+1)
+		for j := range can {
+			switch {
+			case c == '*':
+				next[j] = can[j] || (j > 0 && next[j-1])
+			case j > 0 && (c == '%' || c == t[j-1]):
+				next[j] = can[j-1]
+			}
+		}
+		can = next
+	}
+	return can[len(t)]
 }

@@ -695,9 +695,9 @@ func TestUnservableDeclarationsFailNew(t *testing.T) {
 			nil, "cannot be inferred: a DELETE of a whole collection"},
 		{"get by key answering a list", file(method("Conns", "ByUUID", "Many", `get: "/rest/janus/conn/{uuid}" payload: "records"`)),
 			nil, "a get of one record answers a list"},
-		{"search answering a list", file(method("Find", "Empty", "Many", `post: "/rest/lease/tn/search" payload: "records"`)),
+		{"search answering a list", file(method("Find", "Empty", "Many", `post: "/rest/transaction/search" payload: "records"`)),
 			nil, "a search answers {take, skip, total, data}, not a list"},
-		{"search page off /search", file(method("Outbound", "Empty", "Page", `post: "/rest/sms/search/outbound" body: "*"`)),
+		{"search page off /search", file(method("Outbound", "Empty", "Page", `post: "/rest/transaction/search/report" body: "*"`)),
 			nil, "its path does not end in /search"},
 		{"multipart", file(method("Avatar", "CreateProfile", "One", `post: "/rest/app/avatar" body: "profile" payload: "record" multipart: true`)),
 			nil, "a multipart body"},
@@ -725,9 +725,11 @@ func TestUnservableDeclarationsFailNew(t *testing.T) {
 			nil, `names a record of /rest/sip/domain by "uuid", but /sandboxtest.v1.Bad/GetD names it by "domain"`},
 		{"hand-written collection", file(method("FindTokens", "Empty", "Page", `post: "/rest/token/search" body: "*"`)),
 			nil, "its collection /rest/token is served by hand-written code"},
+		{"hand-written orders", file(method("ListOrders", "Empty", "Many", `get: "/rest/order" payload: "records"`)),
+			nil, "its collection /rest/order is served by hand-written code"},
 		{"one path two ways", file(
-			method("ListA", "Empty", "Many", `get: "/rest/order" payload: "records"`),
-			method("GetA", "Empty", "One", `get: "/rest/order" payload: "record"`)),
+			method("ListA", "Empty", "Many", `get: "/rest/payment" payload: "records"`),
+			method("GetA", "Empty", "One", `get: "/rest/payment" payload: "record"`)),
 			nil, "is a singleton read, but /sandboxtest.v1.Bad/ListA on the same path is a list"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -42,22 +42,53 @@ func byParam(f func(*Sandbox, http.ResponseWriter, *http.Request, *user, string)
 }
 
 // handWritten are the routes of Opentact's own behaviour, matched before
-// the declared calls served generically. They list literal paths before
-// {param} ones: the first route that matches both path and method wins,
-// so /rest/token/all is not a secret.
-var handWritten = func(rs ...route) []route {
+// the declared calls served generically, each group with the collection
+// it owns. They list literal paths before {param} ones: the first route
+// that matches both path and method wins, so /rest/token/all is not a
+// secret.
+var handWritten = slices.Concat(
+	owns("/rest/auth",
+		newRoute(http.MethodGet, "/rest/auth", byParam((*Sandbox).serveAuth))),
+	owns("/rest/token",
+		newRoute(http.MethodPost, "/rest/token", byParam((*Sandbox).serveCreate)),
+		newRoute(http.MethodGet, "/rest/token/list", byParam((*Sandbox).serveList)),
+		newRoute(http.MethodDelete, "/rest/token/all", byParam((*Sandbox).serveDeleteAll)),
+		newRoute(http.MethodPatch, "/rest/token/{uuid}", byParam((*Sandbox).serveUpdate)),
+		newRoute(http.MethodDelete, "/rest/token/{token}", byParam((*Sandbox).serveDelete))),
+	owns("/rest/tn",
+		newRoute(http.MethodPost, "/rest/tn/search", byParam((*Sandbox).serveNumberSearch))),
+	owns("/rest/order",
+		newRoute(http.MethodPost, "/rest/order", byParam((*Sandbox).serveOrder)),
+		newRoute(http.MethodPost, "/rest/order/search", byParam((*Sandbox).serveOrderSearch)),
+		newRoute(http.MethodGet, "/rest/order/{uuid}", byParam((*Sandbox).serveOrderGet))),
+	owns("/rest/lease/tn",
+		newRoute(http.MethodPost, "/rest/lease/tn/search", byParam((*Sandbox).serveLeaseSearch)),
+		newRoute(http.MethodGet, "/rest/lease/tn/{tn}/tn", byParam((*Sandbox).serveLeaseByNumber)),
+		newRoute(http.MethodPost, "/rest/lease/tn/{tn_lease}/subscription/sms", byParam((*Sandbox).serveEnableSMS)),
+		newRoute(http.MethodDelete, "/rest/lease/tn/{tn_lease}/subscription/sms", byParam((*Sandbox).serveDisableSMS)),
+		newRoute(http.MethodGet, "/rest/lease/tn/{uuid}", byParam((*Sandbox).serveLeaseGet)),
+		newRoute(http.MethodPatch, "/rest/lease/tn/{uuid}", byParam((*Sandbox).serveLeaseUpdate)),
+		newRoute(http.MethodDelete, "/rest/lease/tn/{uuid}", byParam((*Sandbox).serveRelease))),
+	owns("/rest/sms",
+		newRoute(http.MethodPost, "/rest/sms", byParam((*Sandbox).serveSendSMS)),
+		newRoute(http.MethodPost, "/rest/sms/search", byParam((*Sandbox).serveSMSSearch)),
+		newRoute(http.MethodPost, "/rest/sms/search/outbound", byParam((*Sandbox).serveOutboundSearch)),
+		newRoute(http.MethodPost, "/rest/sms/search/inbound", byParam((*Sandbox).serveInboundSearch)),
+		newRoute(http.MethodGet, "/rest/sms/outbound/{uuid}", byParam((*Sandbox).serveSMSGet)),
+		newRoute(http.MethodGet, "/rest/sms/inbound/{uuid}", byParam((*Sandbox).serveInboundGet))),
+	owns("/rest/profile/messaging/{}/tnleases",
+		newRoute(http.MethodGet, "/rest/profile/messaging/{uuid}/tnleases", byParam((*Sandbox).serveProfileLeases))),
+)
+
+// owns marks the routes as the hand-written ones of collection coll (a
+// path, each parameter as {}), which no declared call is served
+// generically from beside.
+func owns(coll string, rs ...route) []route {
 	for i := range rs {
-		rs[i].coll = "/" + rs[i].segs[0] + "/" + rs[i].segs[1]
+		rs[i].coll = coll
 	}
 	return rs
-}(
-	newRoute(http.MethodGet, "/rest/auth", byParam((*Sandbox).serveAuth)),
-	newRoute(http.MethodPost, "/rest/token", byParam((*Sandbox).serveCreate)),
-	newRoute(http.MethodGet, "/rest/token/list", byParam((*Sandbox).serveList)),
-	newRoute(http.MethodDelete, "/rest/token/all", byParam((*Sandbox).serveDeleteAll)),
-	newRoute(http.MethodPatch, "/rest/token/{uuid}", byParam((*Sandbox).serveUpdate)),
-	newRoute(http.MethodDelete, "/rest/token/{token}", byParam((*Sandbox).serveDelete)),
-)
+}
 
 // match reports whether the path segments end with rt's pattern, and the
 // values of its {param} segments in order. segs[0] is the empty string
@@ -145,10 +176,11 @@ func (s *Sandbox) serveAuth(w http.ResponseWriter, _ *http.Request, u *user, _ s
 	if err != nil {
 		return writeError(w, http.StatusInternalServerError, "Internal server error")
 	}
-	body := make([]byte, 0, len(u.profile)+len(token)+48)
+	profile := u.profileJSON()
+	body := make([]byte, 0, len(profile)+len(token)+48)
 	body = append(body, `{"success":true,"payload":`...)
-	body = append(body, u.profile...)
-	if len(u.profile) > 1 {
+	body = append(body, profile...)
+	if len(profile) > 1 {
 		body = append(body, ',')
 	}
 	body = append(body, `"token":`...)

@@ -88,19 +88,20 @@ var serverOwned = []string{"uuid", "created_on", "modified_on"}
 // already says: GET /rest/account is the caller's account, GET /rest/user
 // the caller.
 var profileSeeds = map[string]func(u *user) (json.RawMessage, bool){
-	"/rest/account": func(u *user) (json.RawMessage, bool) { return u.accountJSON, u.accountJSON != nil },
+	"/rest/account": func(u *user) (json.RawMessage, bool) { return u.accountNow(), u.accountJSON != nil },
 	"/rest/user": func(u *user) (json.RawMessage, bool) {
-		return append(append(json.RawMessage(nil), u.profile...), '}'), true
+		return append(append(json.RawMessage(nil), u.profileJSON()...), '}'), true
 	},
 }
 
 // plan builds the routes of the declared calls that no hand-written route
-// serves. A call whose operation cannot be inferred, or whose data is
-// missing, is an error naming it: the sandbox serves every declared call.
-func plan(calls []*declare.Call, fixtures fs.FS) ([]route, error) {
+// serves, and returns the collections they serve, by path. A call whose
+// operation cannot be inferred, or whose data is missing, is an error
+// naming it: the sandbox serves every declared call.
+func plan(calls []*declare.Call, fixtures fs.FS) ([]route, map[string]*collection, error) {
 	data, err := loadFixtures(fixtures)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	hand, handColl := map[string]bool{}, map[string]bool{}
 	for _, rt := range handWritten {
@@ -185,7 +186,7 @@ func plan(calls []*declare.Call, fixtures fs.FS) ([]route, error) {
 		}
 	}
 	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+		return nil, nil, errors.Join(errs...)
 	}
 	// As among the hand-written routes, the more specific pattern first:
 	// a longer one, then a literal segment before a parameter.
@@ -203,7 +204,7 @@ func plan(calls []*declare.Call, fixtures fs.FS) ([]route, error) {
 		}
 		return 0
 	})
-	return routes, nil
+	return routes, colls, nil
 }
 
 func callError(c *declare.Call, err error) error {

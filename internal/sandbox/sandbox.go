@@ -4,9 +4,13 @@
 // update or delete is served by a generic in-memory collection per path
 // and per account, and a declared read of one object from what the
 // caller's profile or a fixture says. Hand-written code is only for
-// behaviour Opentact has of its own: GET /rest/auth and the token calls
+// behaviour Opentact has of its own: GET /rest/auth, the token calls
 // (POST /rest/token, GET /rest/token/list, PATCH /rest/token/{uuid},
-// DELETE /rest/token/{token} and DELETE /rest/token/all). It knows a few
+// DELETE /rest/token/{token} and DELETE /rest/token/all), and numbers and
+// SMS: an inventory of numbers shared by every account, searched by
+// pattern and place; orders that charge the account's balance; leases,
+// their SMS subscriptions and their release; messages that are sent and
+// delivered as the sandbox's clock moves on. It knows a few
 // accounts (the documented demo account, plus any loaded from a file),
 // checks every credential kind Opentact accepts, answers with Opentact's
 // documented payload and error shapes, and issues real signed JWTs that it
@@ -23,6 +27,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -161,24 +166,34 @@ type Sandbox struct {
 	byGoogle   map[string]*user
 	byFacebook map[string]*user
 	byHA1B     map[string]*user
+	accts      map[string]*acct // by user.account
 
 	routes []route // the hand-written ones first, then the declared calls'
 
-	tokens  *tokenStore // with records, the only state that changes after New
+	// The state that changes after New.
+	tokens  *tokenStore
 	records *recordStore
+	telco   *telco
+	// profiles is the collection of messaging profiles, which an SMS
+	// subscription needs; nil when no declared call serves it.
+	profiles *collection
 }
 
 type user struct {
 	uuid     string
 	password string
 	// profile is the payload object without its "token" and without the
-	// closing brace, ready to have a token appended.
+	// closing brace, ready to have a token appended, as it was given;
+	// fields are its members.
 	profile []byte
+	fields  map[string]json.RawMessage
 	// account names the records the user sees: those of its profile's
 	// account (users of one account share them), or its own.
 	account string
 	// accountJSON is the profile's "account" object, if it has one.
 	accountJSON json.RawMessage
+	// acct is the account's balance, numbers and messages.
+	acct *acct
 }
 
 // New returns a Sandbox knowing opts.Accounts and the demo account. It
@@ -196,8 +211,10 @@ func New(opts Options) (*Sandbox, error) {
 		byGoogle:   map[string]*user{},
 		byFacebook: map[string]*user{},
 		byHA1B:     map[string]*user{},
+		accts:      map[string]*acct{},
 		tokens:     newTokenStore(),
 		records:    newRecordStore(),
+		telco:      newTelco(),
 	}
 	if len(s.secret) == 0 {
 		s.secret = make([]byte, 32)
@@ -228,11 +245,12 @@ func New(opts Options) (*Sandbox, error) {
 	if fixtures == nil {
 		fixtures = embeddedFixtures()
 	}
-	generic, err := plan(calls, fixtures)
+	generic, colls, err := plan(calls, fixtures)
 	if err != nil {
 		return nil, err
 	}
 	s.routes = append(slices.Clip(handWritten), generic...)
+	s.profiles = colls["/rest/profile/messaging"]
 	return s, nil
 }
 
@@ -259,14 +277,15 @@ func (s *Sandbox) add(a Account) error {
 	if err != nil {
 		return err
 	}
-	u := &user{uuid: id, password: a.Password, profile: profile[:len(profile)-1], account: "user " + id}
+	u := &user{uuid: id, password: a.Password, profile: profile[:len(profile)-1], fields: fields, account: "user " + id}
+	var accountUUID string
 	if acct := fields["account"]; len(acct) > 0 && acct[0] == '{' {
 		u.accountJSON = acct
 		var a struct {
 			UUID string `json:"uuid"`
 		}
 		if json.Unmarshal(acct, &a) == nil && a.UUID != "" {
-			u.account = "account " + a.UUID
+			u.account, accountUUID = "account "+a.UUID, a.UUID
 		}
 	}
 	type claim struct {
@@ -286,7 +305,48 @@ func (s *Sandbox) add(a Account) error {
 			c.index[c.token] = u
 		}
 	}
+	// Users of one account share its balance, as the first of them says it.
+	if s.accts[u.account] == nil {
+		s.accts[u.account] = newAcct(u.account, accountUUID, u.accountJSON)
+	}
+	u.acct = s.accts[u.account]
 	s.byUUID[id] = u
 	s.byEmail[strings.ToLower(email)] = u
 	return nil
+}
+
+// profileJSON is the user's profile as answered now (without its token
+// and closing brace): as given, but for the account's balance once it has
+// changed.
+func (u *user) profileJSON() []byte {
+	if u.acct.balanceText.Load() == nil || u.accountJSON == nil {
+		return u.profile
+	}
+	fields := maps.Clone(u.fields)
+	fields["account"] = u.accountNow()
+	b, err := json.Marshal(fields)
+	if err != nil {
+		return u.profile
+	}
+	return b[:len(b)-1]
+}
+
+// accountNow is the profile's account object as answered now: once the
+// account has spent, its balance is what it has left, also in the
+// profile of a user of the account whose profile said none.
+func (u *user) accountNow() json.RawMessage {
+	text := u.acct.balanceText.Load()
+	if text == nil || u.accountJSON == nil {
+		return u.accountJSON
+	}
+	var fields map[string]json.RawMessage
+	if json.Unmarshal(u.accountJSON, &fields) != nil {
+		return u.accountJSON
+	}
+	fields["balance"] = json.RawMessage(*text)
+	b, err := json.Marshal(fields)
+	if err != nil {
+		return u.accountJSON
+	}
+	return b
 }

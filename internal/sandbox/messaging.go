@@ -1,0 +1,320 @@
+package sandbox
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"time"
+	"unicode/utf8"
+)
+
+const (
+	// SMSDeliveryDelay is how long after it is sent, on the sandbox's
+	// clock, a message is "sent" and delivered; until then it is
+	// "created". Its state is worked out when it is read.
+	SMSDeliveryDelay = 2 * time.Second
+	// MaxSMS bounds the messages an account's history keeps: past it the
+	// oldest is forgotten.
+	MaxSMS = 1000
+	// maxSMSLength is the longest message, in characters, as Opentact
+	// documents it.
+	maxSMSLength = 918
+)
+
+// sms is a message sent.
+type sms struct {
+	uuid     string
+	from, to int64
+	message  string
+	callback *string
+	thread   string
+	tn       briefNumberJSON // the sending number, as it was
+	created  time.Time
+}
+
+// state is the message's state at now: created, then sent and delivered
+// once SMSDeliveryDelay has passed.
+func (m *sms) state(now time.Time) (state string, delivered bool, modified time.Time) {
+	if sent := m.created.Add(SMSDeliveryDelay); !now.Before(sent) {
+		return "sent", true, sent
+	}
+	return "created", false, m.created
+}
+
+// smsJSON is a message sent as Opentact answers it (its docs' payload,
+// with the schema's members).
+type smsJSON struct {
+	UUID              string          `json:"uuid"`
+	Type              string          `json:"type"`
+	State             string          `json:"state"`
+	From              int64           `json:"from"`
+	To                int64           `json:"to"`
+	Message           string          `json:"message"`
+	Thread            string          `json:"thread"`
+	Delivered         bool            `json:"delivered"`
+	Automated         bool            `json:"automated"`
+	Reason            *string         `json:"reason"`
+	ReferenceID       *string         `json:"reference_id"`
+	CustomCallbackURL *string         `json:"custom_callback_url"`
+	TN                briefNumberJSON `json:"tn"`
+	CreatedOn         string          `json:"created_on"`
+	ModifiedOn        string          `json:"modified_on"`
+}
+
+func (m *sms) view(now time.Time) smsJSON {
+	state, delivered, modified := m.state(now)
+	return smsJSON{
+		UUID: m.uuid, Type: "smso", State: state, From: m.from, To: m.to, Message: m.message, Thread: m.thread,
+		Delivered: delivered, CustomCallbackURL: m.callback, TN: m.tn, CreatedOn: stamp(m.created), ModifiedOn: stamp(modified),
+	}
+}
+
+// smsRecordJSON is a message as the search of both directions answers
+// it; Opentact's schema writes its numbers as strings there.
+type smsRecordJSON struct {
+	UUID        string `json:"uuid"`
+	Type        string `json:"type"`
+	State       string `json:"state"`
+	From        string `json:"from"`
+	To          string `json:"to"`
+	Message     string `json:"message"`
+	Thread      string `json:"thread"`
+	Delivered   bool   `json:"delivered"`
+	Readed      bool   `json:"readed"`
+	Automated   bool   `json:"automated"`
+	AccountUUID string `json:"account_uuid,omitempty"`
+	CreatedOn   string `json:"created_on"`
+	ModifiedOn  string `json:"modified_on"`
+}
+
+func (m *sms) record(now time.Time, account string) smsRecordJSON {
+	state, delivered, modified := m.state(now)
+	return smsRecordJSON{
+		UUID: m.uuid, Type: "sms", State: state, From: strconv.FormatInt(m.from, 10), To: strconv.FormatInt(m.to, 10),
+		Message: m.message, Thread: m.thread, Delivered: delivered, AccountUUID: account,
+		CreatedOn: stamp(m.created), ModifiedOn: stamp(modified),
+	}
+}
+
+// thread names the conversation of two numbers, the same for every
+// message between them.
+func thread(a *acct, from, to int64) string {
+	sum := sha256.Sum256(fmt.Appendf(nil, "%s %d %d", a.key, min(from, to), max(from, to)))
+	sum[6] = sum[6]&0x0f | 0x50
+	sum[8] = sum[8]&0x3f | 0x80
+	h := hex.EncodeToString(sum[:16])
+	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+}
+
+// serveSendSMS answers POST /rest/sms: a message from one of the
+// account's numbers with SMS on (404 "TNLease not found" otherwise),
+// charged at the number's profile's price per message (402 when the
+// balance is short). from may come as the schema's tn.
+func (s *Sandbox) serveSendSMS(w http.ResponseWriter, r *http.Request, u *user, _ string) int {
+	obj, status := readObject(w, r, false)
+	if status != 0 {
+		return status
+	}
+	errs := map[string]fieldError{}
+	fromKey := "from"
+	if !present(obj["from"]) && present(obj["tn"]) {
+		fromKey = "tn"
+	}
+	number := func(key string) int64 {
+		raw := obj[key]
+		n, ok := readDigits(raw)
+		switch {
+		case !present(raw):
+			errs[key] = fieldError{Message: "is required", Value: json.RawMessage("null")}
+		case !ok || n < 100:
+			errs[key] = fieldError{Message: "must be a phone number's digits", Value: raw}
+		}
+		return n
+	}
+	from, to := number(fromKey), number("to")
+	var message string
+	switch raw := obj["message"]; {
+	case !present(raw):
+		errs["message"] = fieldError{Message: "is required", Value: json.RawMessage("null")}
+	case json.Unmarshal(raw, &message) != nil:
+		errs["message"] = fieldError{Message: "must be a string"}
+	case message == "" || utf8.RuneCountInString(message) > maxSMSLength:
+		// The value is left out: it is a person's words.
+		errs["message"] = fieldError{Message: fmt.Sprintf("must be 1 to %d characters", maxSMSLength)}
+	}
+	var callback *string
+	if raw := obj["custom_callback_url"]; present(raw) {
+		if json.Unmarshal(raw, &callback) != nil || len(*callback) < 10 || len(*callback) > 255 {
+			errs["custom_callback_url"] = fieldError{Message: "must be a URL of 10 to 255 characters", Value: raw}
+		}
+	}
+	if len(errs) > 0 {
+		return writeValidationError(w, errs)
+	}
+	s.telco.mu.Lock()
+	defer s.telco.mu.Unlock()
+	a := u.acct
+	n := s.telco.byTN[from]
+	if n == nil || n.lease == nil || n.lease.acct != a || !s.smsOn(u, n.lease) {
+		return writeError(w, http.StatusNotFound, "TNLease not found")
+	}
+	if !a.charge(n.profile.smsPrice) {
+		return writeError(w, http.StatusPaymentRequired, "Not enough account balance")
+	}
+	now := s.now().UTC()
+	m := &sms{uuid: newUUID(), from: from, to: to, message: message, callback: callback,
+		thread: thread(a, from, to), tn: n.brief(), created: now}
+	a.sms = append(a.sms, m)
+	a.smsByID[m.uuid] = m
+	if len(a.sms) > MaxSMS {
+		delete(a.smsByID, a.sms[0].uuid)
+		a.sms = slices.Delete(a.sms, 0, 1)
+	}
+	return writeSuccess(w, http.StatusOK, m.view(now))
+}
+
+// serveSMSGet answers GET /rest/sms/outbound/{uuid}: the message in its
+// state now.
+func (s *Sandbox) serveSMSGet(w http.ResponseWriter, _ *http.Request, u *user, id string) int {
+	s.telco.mu.Lock()
+	m := u.acct.smsByID[id]
+	s.telco.mu.Unlock()
+	if m == nil {
+		return writeError(w, http.StatusNotFound, "Not found")
+	}
+	return writeSuccess(w, http.StatusOK, m.view(s.now().UTC()))
+}
+
+// smsMasks are the members whose search filters take masks.
+var smsMasks = []string{"from", "to", "message"}
+
+// newestFirst lists the account's messages as searches answer them by
+// default (Opentact's created_on DESC), each as item makes it.
+func (s *Sandbox) newestFirst(a *acct, item func(*sms) searchItem) []searchItem {
+	s.telco.mu.Lock()
+	defer s.telco.mu.Unlock()
+	items := make([]searchItem, 0, len(a.sms))
+	for i := len(a.sms) - 1; i >= 0; i-- {
+		items = append(items, item(a.sms[i]))
+	}
+	return items
+}
+
+// searchView is v's members, for a search's filters.
+func searchView(v any) (json.RawMessage, map[string]json.RawMessage) {
+	out, _ := json.Marshal(v)
+	var view map[string]json.RawMessage
+	_ = json.Unmarshal(out, &view)
+	return out, view
+}
+
+// serveOutboundSearch answers POST /rest/sms/search/outbound: a page of
+// the messages sent, newest first; tn is the sending number.
+func (s *Sandbox) serveOutboundSearch(w http.ResponseWriter, r *http.Request, u *user, _ string) int {
+	sr, status := readSearch(w, r, nil, smsMasks)
+	if status != 0 {
+		return status
+	}
+	now := s.now().UTC()
+	return sr.answer(w, s.newestFirst(u.acct, func(m *sms) searchItem {
+		out, view := searchView(m.view(now))
+		view["tn"] = json.RawMessage(strconv.FormatInt(m.from, 10))
+		return searchItem{view: view, out: out}
+	}))
+}
+
+// serveSMSSearch answers POST /rest/sms/search: a page of the messages of
+// both directions, newest first. The sandbox receives none, so they are
+// the messages sent.
+func (s *Sandbox) serveSMSSearch(w http.ResponseWriter, r *http.Request, u *user, _ string) int {
+	sr, status := readSearch(w, r, nil, smsMasks)
+	if status != 0 {
+		return status
+	}
+	now := s.now().UTC()
+	return sr.answer(w, s.newestFirst(u.acct, func(m *sms) searchItem {
+		out, view := searchView(m.record(now, u.acct.uuid))
+		return searchItem{view: view, out: out}
+	}))
+}
+
+// serveInboundSearch answers POST /rest/sms/search/inbound: no number of
+// the sandbox receives messages, so every page is empty.
+func (s *Sandbox) serveInboundSearch(w http.ResponseWriter, r *http.Request, _ *user, _ string) int {
+	sr, status := readSearch(w, r, nil, smsMasks)
+	if status != 0 {
+		return status
+	}
+	return sr.answer(w, nil)
+}
+
+// serveInboundGet answers GET /rest/sms/inbound/{uuid}: there are none.
+func (s *Sandbox) serveInboundGet(w http.ResponseWriter, _ *http.Request, _ *user, _ string) int {
+	return writeError(w, http.StatusNotFound, "Not found")
+}
+
+// serveEnableSMS answers POST /rest/lease/tn/{tn_lease}/subscription/sms:
+// turns SMS on for a lease (named by its uuid or its number) through an
+// existing messaging profile and a 10DLC campaign, which the sandbox
+// takes on trust.
+func (s *Sandbox) serveEnableSMS(w http.ResponseWriter, r *http.Request, u *user, key string) int {
+	obj, status := readObject(w, r, false)
+	if status != 0 {
+		return status
+	}
+	errs := map[string]fieldError{}
+	ids := map[string]string{}
+	for _, k := range []string{"messaging_profile", "sms_campaign"} {
+		raw := obj[k]
+		var id string
+		switch {
+		case !present(raw):
+			errs[k] = fieldError{Message: "is required", Value: json.RawMessage("null")}
+		case json.Unmarshal(raw, &id) != nil || id == "":
+			errs[k] = fieldError{Message: "must be a uuid", Value: raw}
+		}
+		ids[k] = id
+	}
+	if len(errs) > 0 {
+		return writeValidationError(w, errs)
+	}
+	s.telco.mu.Lock()
+	defer s.telco.mu.Unlock()
+	l := s.findLease(u.acct, key)
+	if l == nil {
+		return writeError(w, http.StatusNotFound, "Not found")
+	}
+	if _, ok := s.messagingProfile(u, ids["messaging_profile"]); !ok {
+		return writeError(w, http.StatusNotFound, "Messaging profile not found")
+	}
+	now := s.now().UTC()
+	sub := l.subscription
+	if sub == nil {
+		sub = &subscription{uuid: newUUID(), created: now}
+		l.subscription = sub
+	}
+	sub.profile, sub.campaign, sub.modified = ids["messaging_profile"], ids["sms_campaign"], now
+	l.sms, l.profile, l.modified = true, sub.profile, now
+	// 200 "Subscription created", as Opentact's docs answer.
+	return writeSuccess(w, http.StatusOK, s.subscriptionView(u, sub))
+}
+
+// serveDisableSMS answers DELETE /rest/lease/tn/{tn_lease}/subscription/sms:
+// SMS off, and the subscription as it ended; 404 when SMS was not on.
+func (s *Sandbox) serveDisableSMS(w http.ResponseWriter, _ *http.Request, u *user, key string) int {
+	s.telco.mu.Lock()
+	defer s.telco.mu.Unlock()
+	l := s.findLease(u.acct, key)
+	if l == nil || l.subscription == nil {
+		return writeError(w, http.StatusNotFound, "Not found")
+	}
+	now := s.now().UTC()
+	sub := l.subscription
+	sub.modified = now
+	l.subscription, l.sms, l.modified = nil, false, now
+	return writeSuccess(w, http.StatusOK, s.subscriptionView(u, sub))
+}
