@@ -204,33 +204,7 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 	case "auth":
 		return runAuth(ctx, newCommand("auth", authUsage, lookupEnv, stdin, stdout, stderr), args[1:])
 	case "token":
-		if len(args) < 2 {
-			fmt.Fprint(stderr, tokenUsage)
-			return exitUsage
-		}
-		var (
-			help string
-			do   func(context.Context, *command, []string) int
-		)
-		switch args[1] {
-		case "create":
-			help, do = tokenCreateUsage, runTokenCreate
-		case "list":
-			help, do = tokenListUsage, runTokenList
-		case "update":
-			help, do = tokenUpdateUsage, runTokenUpdate
-		case "delete":
-			help, do = tokenDeleteUsage, runTokenDelete
-		case "delete-all":
-			help, do = tokenDeleteAllUsage, runTokenDeleteAll
-		case "-h", "-help", "--help", "help":
-			fmt.Fprint(stderr, tokenUsage)
-			return exitOK
-		default:
-			fmt.Fprint(stderr, tokenUsage)
-			return exitUsage
-		}
-		return do(ctx, newCommand("token "+args[1], help, lookupEnv, stdin, stdout, stderr), args[2:])
+		return groups[args[0]].run(ctx, args[0], args[1:], lookupEnv, stdin, stdout, stderr)
 	case "methods":
 		return runMethods(newLocalCommand("methods", methodsUsage, stdout, stderr), args[1:])
 	case "call":
@@ -250,6 +224,48 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 		fmt.Fprint(stderr, usage)
 		return exitUsage
 	}
+}
+
+// subcommand is one command of a group: its usage and what it does.
+type subcommand struct {
+	usage string
+	run   func(context.Context, *command, []string) int
+}
+
+// group is a command with subcommands, such as token create.
+type group struct {
+	usage string
+	subs  map[string]subcommand
+}
+
+// groups are the commands with subcommands, by name.
+var groups = map[string]group{
+	"token": {tokenUsage, map[string]subcommand{
+		"create":     {tokenCreateUsage, runTokenCreate},
+		"list":       {tokenListUsage, runTokenList},
+		"update":     {tokenUpdateUsage, runTokenUpdate},
+		"delete":     {tokenDeleteUsage, runTokenDelete},
+		"delete-all": {tokenDeleteAllUsage, runTokenDeleteAll},
+	}},
+}
+
+// run runs the subcommand args[0] of the group name.
+func (g group) run(ctx context.Context, name string, args []string, lookupEnv func(string) (string, bool), stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, g.usage)
+		return exitUsage
+	}
+	switch args[0] {
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(stderr, g.usage)
+		return exitOK
+	}
+	sub, ok := g.subs[args[0]]
+	if !ok {
+		fmt.Fprint(stderr, g.usage)
+		return exitUsage
+	}
+	return sub.run(ctx, newCommand(name+" "+args[0], sub.usage, lookupEnv, stdin, stdout, stderr), args[1:])
 }
 
 // command is one run of a command: its flags (those every command shares
@@ -530,8 +546,12 @@ func runAuth(ctx context.Context, c *command, args []string) int {
 	return c.print(resp)
 }
 
-// int32Flag is an optional int32 flag: nil until given.
-type int32Flag struct{ v *int32 }
+// int32Flag is an optional int32 flag: nil until given. unit, when set,
+// names what it counts in its error.
+type int32Flag struct {
+	v    *int32
+	unit string
+}
 
 func (f *int32Flag) String() string {
 	if f == nil || f.v == nil {
@@ -543,7 +563,10 @@ func (f *int32Flag) String() string {
 func (f *int32Flag) Set(s string) error {
 	n, err := strconv.ParseInt(s, 10, 32)
 	if err != nil {
-		return errors.New("want a whole number of seconds")
+		if f.unit != "" {
+			return errors.New("want a whole number of " + f.unit)
+		}
+		return errors.New("want a whole number")
 	}
 	v := int32(n)
 	f.v = &v
@@ -643,7 +666,7 @@ func redacted(fd protoreflect.FieldDescriptor) bool {
 
 func runTokenCreate(ctx context.Context, c *command, args []string) int {
 	var name stringFlag
-	var ttl int32Flag
+	ttl := int32Flag{unit: "seconds"}
 	c.fs.Var(&name, "name", "the new token's `NAME` (required)")
 	c.fs.Var(&ttl, "ttl", "the new token's lifetime in `SECONDS`, at least 60 (default: Opentact's)")
 	asJSON := c.fs.Bool("json", false, "print the whole answer as JSON on standard output, secret included, instead of the secret alone")
@@ -737,7 +760,7 @@ func runTokenList(ctx context.Context, c *command, args []string) int {
 
 func runTokenUpdate(ctx context.Context, c *command, args []string) int {
 	var name stringFlag
-	var ttl int32Flag
+	ttl := int32Flag{unit: "seconds"}
 	c.fs.Var(&name, "name", "the token's new `NAME` (unchanged when not given)")
 	c.fs.Var(&ttl, "ttl", "the token's new lifetime in `SECONDS`, at least 60 (unchanged when not given)")
 	// The UUID may come before or after the flags.
