@@ -5,6 +5,8 @@
 //	TOKEN=$(opentactctl token create --email anna@example.com --name ci --ttl 3600)
 //	opentactctl token list --email anna@example.com
 //	printf '%s\n' "$TOKEN" | opentactctl token delete --email anna@example.com
+//	opentactctl number search --email anna@example.com --province DC --plain
+//	opentactctl number order --email anna@example.com 12029822917 --request-id o-1
 //	opentactctl methods
 //	opentactctl call TokenService/ListTokens --email anna@example.com
 //	printf '{"token": "%s"}' "$TOKEN" | opentactctl call TokenService/DeleteToken -
@@ -81,6 +83,7 @@ const usage = `Usage:
   opentactctl token update UUID [--name NAME] [--ttl SECONDS] [flags]
   opentactctl token delete [flags]   (the secret in ` + envTokenToDelete + ` or on stdin)
   opentactctl token delete-all --yes [flags]
+  opentactctl number search|order|list|release [flags]
   opentactctl methods [--json]
   opentactctl call <Service>/<Method> [REQUEST|-] [--show-token] [flags]
   opentactctl --version
@@ -203,7 +206,7 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 	switch args[0] {
 	case "auth":
 		return runAuth(ctx, newCommand("auth", authUsage, lookupEnv, stdin, stdout, stderr), args[1:])
-	case "token":
+	case "token", "number":
 		return groups[args[0]].run(ctx, args[0], args[1:], lookupEnv, stdin, stdout, stderr)
 	case "methods":
 		return runMethods(newLocalCommand("methods", methodsUsage, stdout, stderr), args[1:])
@@ -246,6 +249,12 @@ var groups = map[string]group{
 		"update":     {tokenUpdateUsage, runTokenUpdate},
 		"delete":     {tokenDeleteUsage, runTokenDelete},
 		"delete-all": {tokenDeleteAllUsage, runTokenDeleteAll},
+	}},
+	"number": {numberUsage, map[string]subcommand{
+		"search":  {numberSearchUsage, runNumberSearch},
+		"order":   {numberOrderUsage, runNumberOrder},
+		"list":    {numberListUsage, runNumberList},
+		"release": {numberReleaseUsage, runNumberRelease},
 	}},
 }
 
