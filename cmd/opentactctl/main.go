@@ -7,14 +7,15 @@
 //	printf '%s\n' "$TOKEN" | opentactctl token delete --email anna@example.com
 //	opentactctl number search --email anna@example.com --province DC --plain
 //	opentactctl number order --email anna@example.com 12029822917 --request-id o-1
+//	printf '%s\n' "$TEXT" | opentactctl sms send --email anna@example.com --from 12029822917 --to 12025550123
 //	opentactctl methods
 //	opentactctl call TokenService/ListTokens --email anna@example.com
 //	printf '{"token": "%s"}' "$TOKEN" | opentactctl call TokenService/DeleteToken -
 //
 // Secrets (a password, a token, the token to delete) come from the
-// environment or from standard input, never from a flag or an argument:
-// command lines are visible to every user of the machine and kept in shell
-// history.
+// environment or from standard input, and the text of an SMS from standard
+// input, never from a flag or an argument: command lines are visible to
+// every user of the machine and kept in shell history.
 package main
 
 import (
@@ -84,6 +85,7 @@ const usage = `Usage:
   opentactctl token delete [flags]   (the secret in ` + envTokenToDelete + ` or on stdin)
   opentactctl token delete-all --yes [flags]
   opentactctl number search|order|list|release [flags]
+  opentactctl sms send|get|search [flags]   (the text of send on stdin)
   opentactctl methods [--json]
   opentactctl call <Service>/<Method> [REQUEST|-] [--show-token] [flags]
   opentactctl --version
@@ -206,7 +208,7 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 	switch args[0] {
 	case "auth":
 		return runAuth(ctx, newCommand("auth", authUsage, lookupEnv, stdin, stdout, stderr), args[1:])
-	case "token", "number":
+	case "token", "number", "sms":
 		return groups[args[0]].run(ctx, args[0], args[1:], lookupEnv, stdin, stdout, stderr)
 	case "methods":
 		return runMethods(newLocalCommand("methods", methodsUsage, stdout, stderr), args[1:])
@@ -255,6 +257,11 @@ var groups = map[string]group{
 		"order":   {numberOrderUsage, runNumberOrder},
 		"list":    {numberListUsage, runNumberList},
 		"release": {numberReleaseUsage, runNumberRelease},
+	}},
+	"sms": {smsUsage, map[string]subcommand{
+		"send":   {smsSendUsage, runSMSSend},
+		"get":    {smsGetUsage, runSMSGet},
+		"search": {smsSearchUsage, runSMSSearch},
 	}},
 }
 

@@ -447,7 +447,7 @@ func TestNumberHelp(t *testing.T) {
 		{[]string{"number", "order", "-h"}, []string{"NUMBER...", "--features", "voice,sms", "--autorenew", "--request-id", "standard error", "24 hours", "FailedPrecondition"}},
 		{[]string{"number", "list", "-h"}, []string{"ListLeases", "--take", "--skip", "--tn"}},
 		{[]string{"number", "release", "-h"}, []string{"--yes", "LEASE|NUMBER"}},
-		{[]string{"-h"}, []string{"number search|order|list|release"}},
+		{[]string{"-h"}, []string{"number search|order|list|release", "sms send|get|search"}},
 	} {
 		r := cli(t, nil, "", tc.args...)
 		r.wantCode(t, exitOK)
