@@ -54,7 +54,7 @@ type seenRequest struct {
 
 // opentact is an Opentact on loopback, with a facade in front of it, for
 // one test: it records every request and answers the demo user's calls
-// with documented answers.
+// with documented answers (numberAnswer's for numbers and SMS).
 type opentact struct {
 	addr string // the facade's gRPC address
 	mu   sync.Mutex
@@ -79,6 +79,11 @@ func startOpentact(t *testing.T) *opentact {
 		if auth := r.Header.Get("Authorization"); auth != basic && auth != "Bearer "+fakeSecret {
 			w.WriteHeader(http.StatusUnauthorized)
 			_, _ = io.WriteString(w, `{"success":false,"message":"Unauthorized","status":401}`)
+			return
+		}
+		if status, reply, ok := numberAnswer(r.Method, r.URL.Path, string(body)); ok {
+			w.WriteHeader(status)
+			_, _ = io.WriteString(w, reply)
 			return
 		}
 		payload := fakeToken

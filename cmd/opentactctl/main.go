@@ -5,14 +5,17 @@
 //	TOKEN=$(opentactctl token create --email anna@example.com --name ci --ttl 3600)
 //	opentactctl token list --email anna@example.com
 //	printf '%s\n' "$TOKEN" | opentactctl token delete --email anna@example.com
+//	opentactctl number search --email anna@example.com --province DC --plain
+//	opentactctl number order --email anna@example.com 12029822917 --request-id o-1
+//	printf '%s\n' "$TEXT" | opentactctl sms send --email anna@example.com --from 12029822917 --to 12025550123
 //	opentactctl methods
 //	opentactctl call TokenService/ListTokens --email anna@example.com
 //	printf '{"token": "%s"}' "$TOKEN" | opentactctl call TokenService/DeleteToken -
 //
 // Secrets (a password, a token, the token to delete) come from the
-// environment or from standard input, never from a flag or an argument:
-// command lines are visible to every user of the machine and kept in shell
-// history.
+// environment or from standard input, and the text of an SMS from standard
+// input, never from a flag or an argument: command lines are visible to
+// every user of the machine and kept in shell history.
 package main
 
 import (
@@ -81,6 +84,8 @@ const usage = `Usage:
   opentactctl token update UUID [--name NAME] [--ttl SECONDS] [flags]
   opentactctl token delete [flags]   (the secret in ` + envTokenToDelete + ` or on stdin)
   opentactctl token delete-all --yes [flags]
+  opentactctl number search|order|list|release [flags]
+  opentactctl sms send|get|search [flags]   (the text of send on stdin)
   opentactctl methods [--json]
   opentactctl call <Service>/<Method> [REQUEST|-] [--show-token] [flags]
   opentactctl --version
@@ -203,34 +208,8 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 	switch args[0] {
 	case "auth":
 		return runAuth(ctx, newCommand("auth", authUsage, lookupEnv, stdin, stdout, stderr), args[1:])
-	case "token":
-		if len(args) < 2 {
-			fmt.Fprint(stderr, tokenUsage)
-			return exitUsage
-		}
-		var (
-			help string
-			do   func(context.Context, *command, []string) int
-		)
-		switch args[1] {
-		case "create":
-			help, do = tokenCreateUsage, runTokenCreate
-		case "list":
-			help, do = tokenListUsage, runTokenList
-		case "update":
-			help, do = tokenUpdateUsage, runTokenUpdate
-		case "delete":
-			help, do = tokenDeleteUsage, runTokenDelete
-		case "delete-all":
-			help, do = tokenDeleteAllUsage, runTokenDeleteAll
-		case "-h", "-help", "--help", "help":
-			fmt.Fprint(stderr, tokenUsage)
-			return exitOK
-		default:
-			fmt.Fprint(stderr, tokenUsage)
-			return exitUsage
-		}
-		return do(ctx, newCommand("token "+args[1], help, lookupEnv, stdin, stdout, stderr), args[2:])
+	case "token", "number", "sms":
+		return groups[args[0]].run(ctx, args[0], args[1:], lookupEnv, stdin, stdout, stderr)
 	case "methods":
 		return runMethods(newLocalCommand("methods", methodsUsage, stdout, stderr), args[1:])
 	case "call":
@@ -250,6 +229,59 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 		fmt.Fprint(stderr, usage)
 		return exitUsage
 	}
+}
+
+// subcommand is one command of a group: its usage and what it does.
+type subcommand struct {
+	usage string
+	run   func(context.Context, *command, []string) int
+}
+
+// group is a command with subcommands, such as token create.
+type group struct {
+	usage string
+	subs  map[string]subcommand
+}
+
+// groups are the commands with subcommands, by name.
+var groups = map[string]group{
+	"token": {tokenUsage, map[string]subcommand{
+		"create":     {tokenCreateUsage, runTokenCreate},
+		"list":       {tokenListUsage, runTokenList},
+		"update":     {tokenUpdateUsage, runTokenUpdate},
+		"delete":     {tokenDeleteUsage, runTokenDelete},
+		"delete-all": {tokenDeleteAllUsage, runTokenDeleteAll},
+	}},
+	"number": {numberUsage, map[string]subcommand{
+		"search":  {numberSearchUsage, runNumberSearch},
+		"order":   {numberOrderUsage, runNumberOrder},
+		"list":    {numberListUsage, runNumberList},
+		"release": {numberReleaseUsage, runNumberRelease},
+	}},
+	"sms": {smsUsage, map[string]subcommand{
+		"send":   {smsSendUsage, runSMSSend},
+		"get":    {smsGetUsage, runSMSGet},
+		"search": {smsSearchUsage, runSMSSearch},
+	}},
+}
+
+// run runs the subcommand args[0] of the group name.
+func (g group) run(ctx context.Context, name string, args []string, lookupEnv func(string) (string, bool), stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, g.usage)
+		return exitUsage
+	}
+	switch args[0] {
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(stderr, g.usage)
+		return exitOK
+	}
+	sub, ok := g.subs[args[0]]
+	if !ok {
+		fmt.Fprint(stderr, g.usage)
+		return exitUsage
+	}
+	return sub.run(ctx, newCommand(name+" "+args[0], sub.usage, lookupEnv, stdin, stdout, stderr), args[1:])
 }
 
 // command is one run of a command: its flags (those every command shares
@@ -530,8 +562,12 @@ func runAuth(ctx context.Context, c *command, args []string) int {
 	return c.print(resp)
 }
 
-// int32Flag is an optional int32 flag: nil until given.
-type int32Flag struct{ v *int32 }
+// int32Flag is an optional int32 flag: nil until given. unit, when set,
+// names what it counts in its error.
+type int32Flag struct {
+	v    *int32
+	unit string
+}
 
 func (f *int32Flag) String() string {
 	if f == nil || f.v == nil {
@@ -543,7 +579,10 @@ func (f *int32Flag) String() string {
 func (f *int32Flag) Set(s string) error {
 	n, err := strconv.ParseInt(s, 10, 32)
 	if err != nil {
-		return errors.New("want a whole number of seconds")
+		if f.unit != "" {
+			return errors.New("want a whole number of " + f.unit)
+		}
+		return errors.New("want a whole number")
 	}
 	v := int32(n)
 	f.v = &v
@@ -643,7 +682,7 @@ func redacted(fd protoreflect.FieldDescriptor) bool {
 
 func runTokenCreate(ctx context.Context, c *command, args []string) int {
 	var name stringFlag
-	var ttl int32Flag
+	ttl := int32Flag{unit: "seconds"}
 	c.fs.Var(&name, "name", "the new token's `NAME` (required)")
 	c.fs.Var(&ttl, "ttl", "the new token's lifetime in `SECONDS`, at least 60 (default: Opentact's)")
 	asJSON := c.fs.Bool("json", false, "print the whole answer as JSON on standard output, secret included, instead of the secret alone")
@@ -737,7 +776,7 @@ func runTokenList(ctx context.Context, c *command, args []string) int {
 
 func runTokenUpdate(ctx context.Context, c *command, args []string) int {
 	var name stringFlag
-	var ttl int32Flag
+	ttl := int32Flag{unit: "seconds"}
 	c.fs.Var(&name, "name", "the token's new `NAME` (unchanged when not given)")
 	c.fs.Var(&ttl, "ttl", "the token's new lifetime in `SECONDS`, at least 60 (unchanged when not given)")
 	// The UUID may come before or after the flags.
