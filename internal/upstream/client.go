@@ -386,10 +386,14 @@ type call struct {
 	written     bool          // a byte of some attempt may have reached Opentact
 }
 
-// done gives the body buffer back, wiped.
+// done gives the body buffer back, wiped, and records whether the call
+// may have reached Opentact.
 func (k *call) done() {
 	if k.buf != nil {
 		putBodyBuffer(k.buf)
+	}
+	if k.stats != nil && k.written {
+		k.stats.Written = true
 	}
 }
 
