@@ -164,6 +164,7 @@ func (s *idempotency) finish(key credKey, c *idemCall, resp proto.Message, err e
 	s.mu.Lock()
 	delete(s.pending, key)
 	if keep && c.size <= s.maxBytes {
+		s.done.Remove(key) // an outcome replaced is uncounted by the callback
 		s.bytes += c.size
 		if s.done.Add(key, c) {
 			s.evicted.Add(1)
