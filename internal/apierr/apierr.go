@@ -134,6 +134,10 @@ func statusCodeFor(httpStatus int) (codes.Code, apiv1.ErrorReason) {
 		return codes.InvalidArgument, apiv1.ErrorReason_BAD_REQUEST
 	case http.StatusUnauthorized:
 		return codes.Unauthenticated, apiv1.ErrorReason_UNAUTHORIZED
+	case http.StatusPaymentRequired:
+		// "Not enough account balance": the account must be topped up
+		// before the call can succeed.
+		return codes.FailedPrecondition, apiv1.ErrorReason_INSUFFICIENT_BALANCE
 	case http.StatusForbidden:
 		return codes.PermissionDenied, apiv1.ErrorReason_FORBIDDEN
 	case http.StatusNotFound:

@@ -36,6 +36,7 @@ func TestUpstreamStatusTable(t *testing.T) {
 		{"401", httpErr(401, "Invalid credentials"), codes.Unauthenticated, apiv1.ErrorReason_UNAUTHORIZED.String(), "401", MessageUnauthorized, 0,
 			map[string]string{"opentactMessage": "Invalid credentials"}},
 		{"401 without message", httpErr(401, ""), codes.Unauthenticated, apiv1.ErrorReason_UNAUTHORIZED.String(), "401", MessageUnauthorized, 0, nil},
+		{"402", httpErr(402, "Not enough account balance"), codes.FailedPrecondition, apiv1.ErrorReason_INSUFFICIENT_BALANCE.String(), "402", "opentact: Not enough account balance", 0, nil},
 		{"403", httpErr(403, "Forbidden"), codes.PermissionDenied, apiv1.ErrorReason_FORBIDDEN.String(), "403", "opentact: Forbidden", 0, nil},
 		{"404", httpErr(404, "Not found"), codes.NotFound, apiv1.ErrorReason_NOT_FOUND.String(), "404", "opentact: Not found", 0, nil},
 		{"409", httpErr(409, "Conflict"), codes.Aborted, apiv1.ErrorReason_CONFLICT.String(), "409", "opentact: Conflict", 0, nil},
@@ -161,7 +162,7 @@ func TestReasonStringsAreUnchanged(t *testing.T) {
 		"UPSTREAM_UNAVAILABLE", "UPSTREAM_CLIENT_ERROR", "UPSTREAM_SERVER_ERROR", "UPSTREAM_REDIRECT",
 		"UPSTREAM_REJECTED", "UPSTREAM_MALFORMED_RESPONSE", "UPSTREAM_RESPONSE_TOO_LARGE", "UPSTREAM_UNREACHABLE",
 		"UPSTREAM_TIMEOUT", "UPSTREAM_CIRCUIT_OPEN", "FACADE_BUSY", "UPSTREAM_OVERLOADED", "DEADLINE_TOO_SHORT",
-		"FACADE_SHUTTING_DOWN",
+		"FACADE_SHUTTING_DOWN", "INSUFFICIENT_BALANCE", "REQUEST_ID_REUSED", "REQUEST_OUTCOME_UNKNOWN",
 	}
 	values := apiv1.ErrorReason(0).Descriptor().Values()
 	var got []string

@@ -107,6 +107,9 @@ func Parse(args []string, lookupEnv func(string) (string, bool), out io.Writer) 
 	var cacheMax int64
 	integer(&cacheMax, "cache-max-entries", "OPENTACT_FACADE_CACHE_MAX_ENTRIES", defaults.CacheMaxEntries, "bound on cached answers, least recently used out first")
 	integer(&c.Server.CacheMaxBytes, "cache-max-bytes", "OPENTACT_FACADE_CACHE_MAX_BYTES", defaults.CacheMaxBytes, "bound on the size of the cached answers, in bytes, least recently used out first")
+	var idemMax int64
+	integer(&idemMax, "idempotency-max-entries", "OPENTACT_FACADE_IDEMPOTENCY_MAX_ENTRIES", defaults.IdempotencyMaxEntries, "bound on the answers kept 24 hours for repeats of calls with a request_id, least recently used out first")
+	integer(&c.Server.IdempotencyMaxBytes, "idempotency-max-bytes", "OPENTACT_FACADE_IDEMPOTENCY_MAX_BYTES", defaults.IdempotencyMaxBytes, "bound on the size of the answers kept for repeats of calls with a request_id, in bytes, least recently used out first")
 	var maxInFlight, maxConns, maxPerClient, upstreamInFlight, upstreamConns int64
 	integer(&maxInFlight, "max-in-flight", "OPENTACT_FACADE_MAX_IN_FLIGHT", defaults.MaxInFlight, "bound on the calls in flight, gRPC and REST together; past it a call is refused at once (FACADE_BUSY)")
 	integer(&maxConns, "max-connections", "OPENTACT_FACADE_MAX_CONNECTIONS", defaults.MaxConnections, "bound on the connections open on each listener; past it a new one is closed at once")
@@ -179,6 +182,13 @@ func Parse(args []string, lookupEnv func(string) (string, bool), out io.Writer) 
 	c.Server.CacheMaxEntries = int(cacheMax)
 	if c.Server.CacheMaxBytes < 1 {
 		errs = append(errs, fmt.Errorf("%s must be positive", source("cache-max-bytes")))
+	}
+	if idemMax < 1 || idemMax > 10_000_000 {
+		errs = append(errs, fmt.Errorf("%s must be between 1 and 10000000", source("idempotency-max-entries")))
+	}
+	c.Server.IdempotencyMaxEntries = int(idemMax)
+	if c.Server.IdempotencyMaxBytes < 1 {
+		errs = append(errs, fmt.Errorf("%s must be positive", source("idempotency-max-bytes")))
 	}
 	if maxInFlight < 1 || maxInFlight > 1_000_000 {
 		errs = append(errs, fmt.Errorf("%s must be between 1 and 1000000", source("max-in-flight")))

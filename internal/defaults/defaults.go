@@ -56,6 +56,8 @@ const (
 	UpstreamMaxConns        = 16                 // HTTP/2 connections open to Opentact
 	CacheMaxEntries         = 10_000
 	CacheMaxBytes           = 32 << 20
+	IdempotencyMaxEntries   = 50_000   // answers kept for a repeat of a call with a request_id
+	IdempotencyMaxBytes     = 64 << 20 // their size
 )
 
 // Retries and the circuit breaker.

@@ -9,6 +9,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
+	apiv1 "github.com/opentact-facade/opentact-facade/gen/go/opentact/api/v1"
 	"github.com/opentact-facade/opentact-facade/internal/codec"
 	"github.com/opentact-facade/opentact-facade/internal/declare"
 	"github.com/opentact-facade/opentact-facade/internal/upstream"
@@ -27,10 +28,11 @@ type wire struct {
 	inBody    map[protoreflect.FieldNumber]bool // BodyRest's fields
 	bodyField protoreflect.FieldDescriptor      // BodyField's field
 	multipart bool
+	hide      hiding
 }
 
 func newWire(c *declare.Call) wire {
-	w := wire{path: c.PathFields, query: c.Query, body: c.Body, multipart: c.Multipart}
+	w := wire{path: c.PathFields, query: c.Query, body: c.Body, multipart: c.Multipart, hide: newHiding(c.Method.Input())}
 	switch c.Body {
 	case declare.BodyRest:
 		w.inBody = map[protoreflect.FieldNumber]bool{}
@@ -47,6 +49,7 @@ func newWire(c *declare.Call) wire {
 // a path value missing, or a field Opentact cannot be sent.
 func (w *wire) request(m protoreflect.Message) (upstream.Request, error) {
 	var r upstream.Request
+	w.hide.collect(m, &r)
 	if len(w.path) > 0 {
 		r.Path = make([]string, 0, len(w.path))
 		var missing []*errdetails.BadRequest_FieldViolation
@@ -96,6 +99,114 @@ func (w *wire) request(m protoreflect.Message) (upstream.Request, error) {
 		return r, invalid(&errdetails.BadRequest_FieldViolation{Field: "body", Description: err.Error(), Reason: "encoding"})
 	}
 	return r, nil
+}
+
+// hiding is what a method's requests hold that Opentact's messages must
+// not show: the string fields declared (opentact.api.v1.field).phone or
+// .private, at any depth, and the message types that hold one.
+type hiding struct {
+	fields map[protoreflect.FieldDescriptor]*apiv1.Field
+	holds  map[protoreflect.FullName]bool
+}
+
+func newHiding(md protoreflect.MessageDescriptor) hiding {
+	h := hiding{fields: map[protoreflect.FieldDescriptor]*apiv1.Field{}, holds: map[protoreflect.FullName]bool{}}
+	// Every message type reachable, and the ones each holds directly.
+	children := map[protoreflect.FullName][]protoreflect.FullName{}
+	var visit func(md protoreflect.MessageDescriptor)
+	visit = func(md protoreflect.MessageDescriptor) {
+		if _, seen := h.holds[md.FullName()]; seen {
+			return
+		}
+		h.holds[md.FullName()] = false
+		fields := md.Fields()
+		for i := range fields.Len() {
+			fd := fields.Get(i)
+			value := fd
+			if fd.IsMap() {
+				value = fd.MapValue()
+			}
+			if sub := value.Message(); sub != nil {
+				children[md.FullName()] = append(children[md.FullName()], sub.FullName())
+				visit(sub)
+				continue
+			}
+			o, _ := proto.GetExtension(fd.Options(), apiv1.E_Field).(*apiv1.Field)
+			if fd.Kind() == protoreflect.StringKind && (o.GetPhone() || o.GetPrivate()) {
+				h.fields[fd] = o
+				h.holds[md.FullName()] = true
+			}
+		}
+	}
+	visit(md)
+	// A type holds what any type it holds holds: to a fixed point, which
+	// recursive types need.
+	for changed := true; changed; {
+		changed = false
+		for name, subs := range children {
+			if h.holds[name] {
+				continue
+			}
+			for _, sub := range subs {
+				if h.holds[sub] {
+					h.holds[name], changed = true, true
+					break
+				}
+			}
+		}
+	}
+	return h
+}
+
+// collect adds the values of m's phone and private fields to r.
+func (h hiding) collect(m protoreflect.Message, r *upstream.Request) {
+	if !h.holds[m.Descriptor().FullName()] {
+		return
+	}
+	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		switch {
+		case fd.IsMap():
+			if sub := fd.MapValue().Message(); sub != nil && h.holds[sub.FullName()] {
+				v.Map().Range(func(_ protoreflect.MapKey, e protoreflect.Value) bool {
+					h.collect(e.Message(), r)
+					return true
+				})
+			}
+		case fd.Message() != nil:
+			if !h.holds[fd.Message().FullName()] {
+				break
+			}
+			if fd.IsList() {
+				for i := range v.List().Len() {
+					h.collect(v.List().Get(i).Message(), r)
+				}
+			} else {
+				h.collect(v.Message(), r)
+			}
+		default:
+			if o := h.fields[fd]; o != nil {
+				if fd.IsList() {
+					for i := range v.List().Len() {
+						h.add(o, v.List().Get(i).String(), r)
+					}
+				} else {
+					h.add(o, v.String(), r)
+				}
+			}
+		}
+		return true
+	})
+}
+
+func (hiding) add(o *apiv1.Field, v string, r *upstream.Request) {
+	if v == "" {
+		return
+	}
+	if o.GetPrivate() {
+		r.Private = append(r.Private, v)
+	} else {
+		r.Phones = append(r.Phones, v)
+	}
 }
 
 // errNoPayload: an answer without the payload its method needs.

@@ -2,7 +2,8 @@
 // in the proto (see package declare): one generic gRPC handler per method,
 // and one pipeline for all of them. A call passes the caller's
 // credentials, the request's validation, the call's deadline, request
-// coalescing and the response cache as its declaration says, then one
+// coalescing, the response cache and the request_id store as its
+// declaration says, then one
 // request to Opentact built from the request's fields, and Opentact's
 // payload decoded straight into the response message (package codec).
 // Behaviour no declaration can say is a Hooks value, by method name.
@@ -70,6 +71,13 @@ type Options struct {
 	// CacheMaxBytes bounds the cache by the size of its answers;
 	// DefaultCacheMaxBytes if 0.
 	CacheMaxBytes int64
+	// IdempotencyMaxEntries and IdempotencyMaxBytes bound the request_id
+	// store (least recently used out first), as the cache's bounds do;
+	// DefaultIdempotencyMaxEntries and DefaultIdempotencyMaxBytes if 0.
+	IdempotencyMaxEntries int
+	IdempotencyMaxBytes   int64
+	// Now is the request_id store's clock; time.Now if nil.
+	Now func() time.Time
 }
 
 // Engine serves the declared calls of its services.
@@ -80,6 +88,7 @@ type Engine struct {
 	keys      *keyer
 	flights   flights
 	cache     *cache // nil when off
+	idem      *idempotency
 	shared    atomic.Uint64
 	validator protovalidate.Validator
 	services  []declare.Service
@@ -104,6 +113,7 @@ func New(client *upstream.Client, services []declare.Service, hooks map[string]d
 		timeouts:  o.Timeouts.withDefaults(),
 		log:       o.Log,
 		keys:      newKeyer(),
+		idem:      newIdempotency(o.IdempotencyMaxEntries, o.IdempotencyMaxBytes, o.Now),
 		validator: v,
 		services:  services,
 		methods:   map[string]*method{},
@@ -158,11 +168,24 @@ type Counters struct {
 	CacheEntries                           int
 	CacheBytes                             int64  // the size of the cached answers, as the byte bound counts it
 	Shared                                 uint64 // calls answered by another call's request
+
+	// Calls with a request_id: sent to Opentact as the first of their
+	// key, answered with the first call's answer, told that the first
+	// call's outcome is unknown, and refused for reusing a request_id.
+	IdempotencyFirst, IdempotencyReplayed, IdempotencyUnknown, IdempotencyConflicts uint64
+	IdempotencyEvictions                                                            uint64
+	IdempotencyEntries                                                              int
+	IdempotencyBytes                                                                int64 // as --idempotency-max-bytes counts them
 }
 
 // Counters returns the running totals.
 func (e *Engine) Counters() Counters {
 	out := Counters{Shared: e.shared.Load()}
+	s := e.idem
+	out.IdempotencyFirst, out.IdempotencyReplayed = s.first.Load(), s.replayed.Load()
+	out.IdempotencyUnknown, out.IdempotencyConflicts = s.unknown.Load(), s.conflicts.Load()
+	out.IdempotencyEvictions = s.evicted.Load()
+	out.IdempotencyEntries, out.IdempotencyBytes = int(s.entries.Load()), s.size.Load()
 	if e.cache != nil {
 		out.CacheHits, out.CacheMisses, out.CacheEvictions = e.cache.hits.Load(), e.cache.misses.Load(), e.cache.evicted.Load()
 		out.CacheEntries = e.cache.lru.Len()

@@ -78,9 +78,10 @@ func (e *Engine) newMethod(c *declare.Call, h declare.Hooks) (*method, error) {
 
 // serve is the pipeline of every call. It reads the credentials (never
 // sending a call without one), validates the request (never sending an
-// invalid one), bounds the call's time, shares and caches as the
-// declaration says, calls Opentact, and turns a failure into the call's
-// status, logging it.
+// invalid one), answers a repeat of a call with a request_id from the
+// first, bounds the call's time, shares and caches as the declaration
+// says, calls Opentact, and turns a failure into the call's status,
+// logging it.
 func (m *method) serve(ctx context.Context, msg proto.Message) (proto.Message, error) {
 	e := m.e
 	// Key by key, rather than metadata.FromIncomingContext, which copies
@@ -99,6 +100,20 @@ func (m *method) serve(ctx context.Context, msg proto.Message) (proto.Message, e
 		return nil, err
 	}
 	stats := upstream.StatsFrom(ctx)
+	var once *ticket // a first call with a request_id
+	if fd := m.decl.RequestID; fd != nil {
+		if id := msg.ProtoReflect().Get(fd).String(); id != "" {
+			resp, t, err := m.repeat(ctx, creds, msg, id)
+			if t == nil {
+				if resp != nil && stats != nil {
+					stats.Replayed = true
+				}
+				return resp, err
+			}
+			once = t
+			defer once.abandon()
+		}
+	}
 	cache := e.cache
 	if !m.cache {
 		cache = nil
@@ -129,7 +144,22 @@ func (m *method) serve(ctx context.Context, msg proto.Message) (proto.Message, e
 			e.cache.revoke(e.tag(token), all)
 		}()
 	}
-	uctx, cancel := context.WithTimeout(ctx, e.timeouts.Limit(ctx))
+	var (
+		uctx   context.Context
+		cancel context.CancelFunc
+	)
+	if once != nil {
+		// A call with a request_id goes on when its caller goes (within
+		// the same time): a repeat of it, waiting or to come, then learns
+		// how it ended rather than that its outcome is unknown.
+		deadline := time.Now().Add(e.timeouts.Limit(ctx))
+		if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+			deadline = d
+		}
+		uctx, cancel = context.WithDeadline(context.WithoutCancel(ctx), deadline)
+	} else {
+		uctx, cancel = context.WithTimeout(ctx, e.timeouts.Limit(ctx))
+	}
 	defer cancel()
 	run := func(sctx context.Context) (proto.Message, error) {
 		var since uint64
@@ -167,10 +197,16 @@ func (m *method) serve(ctx context.Context, msg proto.Message) (proto.Message, e
 			stats.Shared = shared
 		}
 	} else {
+		if stats == nil && once != nil {
+			stats = &upstream.Stats{} // for Written
+		}
 		if stats != nil {
 			uctx = upstream.WithStats(uctx, stats)
 		}
 		resp, err = run(uctx)
+	}
+	if once != nil {
+		once.finish(uctx, resp, err, stats.Written)
 	}
 	if err != nil {
 		return nil, e.failed(ctx, m.decl.FullMethod, creds, err)

@@ -1341,6 +1341,7 @@ func TestDeploymentFitsTheWorstCase(t *testing.T) {
 		{"requests to Opentact", upstream.DefaultMaxInFlight * worstPerUpstreamRequest},
 		{"answers held: read, decoded, encoded", 3 * server.DefaultMaxAnswerBytes},
 		{"the cache", engine.DefaultCacheMaxBytes},
+		{"the request_id store", engine.DefaultIdempotencyMaxBytes},
 		{"runtime and idle facade", worstBaseline},
 	}
 	var worst int64

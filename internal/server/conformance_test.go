@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -70,6 +71,7 @@ func TestConformance(t *testing.T) {
 				})
 			}
 			t.Run("kind", cf.kind)
+			t.Run("request_id", cf.requestID)
 			t.Run("observed", func(t *testing.T) { cf.observed(t, routes) })
 		})
 	}
@@ -289,7 +291,7 @@ func pathParams(pattern string) []string {
 func (cf *conformance) request(t *testing.T, door string) {
 	c := cf.call
 	cf.up.set(payload(nullAnswer(cf.target, c.Payload)))
-	if _, err := cf.invoke(t, t.Context(), door, cf.req); err != nil {
+	if _, err := cf.invoke(t, t.Context(), door, cf.keyed(cf.req)); err != nil {
 		t.Fatalf("a valid request failed: %v", err)
 	}
 	seen := cf.up.requests()
@@ -395,7 +397,7 @@ func (cf *conformance) answers(t *testing.T, door string) {
 		p = "[" + p + "]"
 	}
 	cf.up.set(payload(p))
-	got, err := cf.invoke(t, t.Context(), door, cf.req)
+	got, err := cf.invoke(t, t.Context(), door, cf.keyed(cf.req))
 	if err != nil {
 		t.Fatalf("a full answer failed: %v", err)
 	}
@@ -404,7 +406,7 @@ func (cf *conformance) answers(t *testing.T, door string) {
 	}
 
 	cf.up.set(payload(nullAnswer(cf.target, cf.call.Payload)))
-	got, err = cf.invoke(t, t.Context(), door, cf.req)
+	got, err = cf.invoke(t, t.Context(), door, cf.keyed(cf.req))
 	if err != nil {
 		t.Fatalf("an answer of nulls failed: %v", err)
 	}
@@ -421,7 +423,7 @@ func (cf *conformance) answers(t *testing.T, door string) {
 		extra = "[" + extra + "]"
 	}
 	cf.up.set(payload(extra))
-	got, err = cf.invoke(t, t.Context(), door, cf.req)
+	got, err = cf.invoke(t, t.Context(), door, cf.keyed(cf.req))
 	if err != nil {
 		t.Fatalf("an answer with an extra member failed: %v", err)
 	}
@@ -501,8 +503,11 @@ func (cf *conformance) kind(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
 	errs := make(chan error, 2)
+	req := cf.req
 	call := func() {
-		_, err := cf.invoke(t, ctx, "grpc", cf.req)
+		// A write with a request_id of its own for each call: the two
+		// are then two requests, as without one (see requestID).
+		_, err := cf.invoke(t, ctx, "grpc", cf.keyed(req))
 		errs <- err
 	}
 	go call()
@@ -529,7 +534,7 @@ func (cf *conformance) kind(t *testing.T) {
 	// Retried after a transient failure only when the call may be sent
 	// again (the facade allows 2 attempts here).
 	cf.up.set(answer(http.StatusServiceUnavailable, `{"success":false,"message":"busy","status":503}`))
-	_, err := cf.invoke(t, t.Context(), "grpc", cf.req)
+	_, err := cf.invoke(t, t.Context(), "grpc", cf.keyed(cf.req))
 	if status.Code(err) != codes.Unavailable {
 		t.Errorf("after 503s: %v, want Unavailable", err)
 	}
@@ -546,7 +551,7 @@ func (cf *conformance) kind(t *testing.T) {
 	cached := &conformance{call: c, up: cf.up, req: cf.req, resp: cf.resp, target: cf.target}
 	cached.f = startFacade(t, cf.up.URL+"/base", cfRetry, func(o *server.Options) { o.CacheTTL = time.Hour })
 	for range 2 {
-		if _, err := cached.invoke(t, t.Context(), "grpc", cf.req); err != nil {
+		if _, err := cached.invoke(t, t.Context(), "grpc", cf.keyed(cf.req)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -557,6 +562,115 @@ func (cf *conformance) kind(t *testing.T) {
 	if n := len(cf.up.requests()); n != want {
 		t.Errorf("two calls in turn made %d requests with the cache on, want %d (cache declared: %v)", n, want, c.Cache)
 	}
+}
+
+// cfKeys numbers the request_ids the suite gives its calls.
+var cfKeys atomic.Int64
+
+// keyed is req with a request_id of its own when the method takes one:
+// each call of the suite is then its own request to Opentact, as a call
+// without one is; requestID repeats one on purpose.
+func (cf *conformance) keyed(req proto.Message) proto.Message {
+	fd := cf.call.RequestID
+	if fd == nil {
+		return req
+	}
+	m := proto.Clone(req)
+	m.ProtoReflect().Set(fd, protoreflect.ValueOfString(fmt.Sprintf("cf-%d", cfKeys.Add(1))))
+	return m
+}
+
+// requestID: a repeat of a call with the same request_id, over either
+// door, gets the first call's answer, and Opentact sees one request; the
+// same request_id with another request is FAILED_PRECONDITION,
+// REQUEST_ID_REUSED, and nothing is sent.
+func (cf *conformance) requestID(t *testing.T) {
+	c := cf.call
+	if c.RequestID == nil {
+		t.Skip("the method takes no request_id")
+	}
+	full := sampleMessage(t, cf.target, true)
+	b, err := codec.Encode(nil, full.ProtoReflect(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := string(b)
+	if c.Payload != nil && c.Payload.IsList() {
+		p = "[" + p + "]"
+	}
+	cf.up.set(payload(p))
+	req := cf.keyed(cf.req)
+	first, err := cf.invoke(t, t.Context(), "grpc", req)
+	if err != nil {
+		t.Fatalf("the first call failed: %v", err)
+	}
+	if n := len(cf.up.requests()); n != 1 {
+		t.Fatalf("the first call made %d requests, want 1", n)
+	}
+	// From here on a request would be answered otherwise, and is counted
+	// from 0.
+	cf.up.set(payload(nullAnswer(cf.target, c.Payload)))
+	for _, door := range []string{"grpc", "rest"} {
+		got, err := cf.invoke(t, t.Context(), door, req)
+		if err != nil {
+			t.Fatalf("a repeat over %s failed: %v", door, err)
+		}
+		if !proto.Equal(got, first) {
+			t.Errorf("a repeat over %s answered %v, want the first answer %v", door, got, first)
+		}
+	}
+	other := otherRequest(t, req, c.RequestID)
+	for _, door := range []string{"grpc", "rest"} {
+		_, err := cf.invoke(t, t.Context(), door, other)
+		if st := status.Convert(err); st.Code() != codes.FailedPrecondition || errorInfo(st).GetReason() != apiv1.ErrorReason_REQUEST_ID_REUSED.String() {
+			t.Errorf("another request with the same request_id over %s: %v, want FailedPrecondition, REQUEST_ID_REUSED", door, err)
+		}
+	}
+	if n := len(cf.up.requests()); n != 0 {
+		t.Errorf("repeats and reuses of the request_id made %d requests, want none", n)
+	}
+}
+
+// otherRequest is a valid request that differs from req in a field other
+// than skip: a scalar set to another value its rules take, or else a list
+// with its first element twice.
+func otherRequest(t *testing.T, req proto.Message, skip protoreflect.FieldDescriptor) proto.Message {
+	t.Helper()
+	fields := req.ProtoReflect().Descriptor().Fields()
+	for i := range fields.Len() {
+		fd := fields.Get(i)
+		if fd == skip || fd.IsMap() || fd.IsList() || fd.Message() != nil {
+			continue
+		}
+		for _, v := range candidates(fd) {
+			m := proto.Clone(req)
+			if m.ProtoReflect().Get(fd).Equal(v) {
+				continue
+			}
+			m.ProtoReflect().Set(fd, v)
+			if validator().Validate(m) == nil {
+				return m
+			}
+		}
+	}
+	for i := range fields.Len() {
+		fd := fields.Get(i)
+		if !fd.IsList() || req.ProtoReflect().Get(fd).List().Len() == 0 {
+			continue
+		}
+		m := proto.Clone(req)
+		l := m.ProtoReflect().Mutable(fd).List()
+		first := l.Get(0)
+		if fd.Message() != nil {
+			first = protoreflect.ValueOfMessage(proto.Clone(first.Message().Interface()).ProtoReflect())
+		}
+		l.Append(first)
+		if validator().Validate(m) == nil {
+			return m
+		}
+	}
+	t.Fatalf("no other valid request than %v", req)
+	return nil
 }
 
 func (cf *conformance) waitArrival(t *testing.T) {

@@ -67,6 +67,7 @@ func TestErrorTable(t *testing.T) {
 		{name: "400", handler: opentactError(400, "Bad request"), code: codes.InvalidArgument, reason: apiv1.ErrorReason_BAD_REQUEST.String(), httpStatus: "400", msg: "opentact: Bad request"},
 		{name: "401", handler: opentactError(401, "Invalid credentials"), code: codes.Unauthenticated, reason: apiv1.ErrorReason_UNAUTHORIZED.String(), httpStatus: "401", msg: apierr.MessageUnauthorized},
 		{name: "401 echoing the token", handler: opentactError(401, "Token "+secretToken+" is invalid"), code: codes.Unauthenticated, reason: apiv1.ErrorReason_UNAUTHORIZED.String(), httpStatus: "401", msg: apierr.MessageUnauthorized},
+		{name: "402", handler: opentactError(402, "Not enough account balance"), code: codes.FailedPrecondition, reason: apiv1.ErrorReason_INSUFFICIENT_BALANCE.String(), httpStatus: "402", msg: "opentact: Not enough account balance"},
 		{name: "403", handler: opentactError(403, "Forbidden"), code: codes.PermissionDenied, reason: apiv1.ErrorReason_FORBIDDEN.String(), httpStatus: "403", msg: "opentact: Forbidden"},
 		{name: "404", handler: opentactError(404, "User not found"), code: codes.NotFound, reason: apiv1.ErrorReason_NOT_FOUND.String(), httpStatus: "404", msg: "opentact: User not found"},
 		{name: "409", handler: opentactError(409, "Conflict"), code: codes.Aborted, reason: apiv1.ErrorReason_CONFLICT.String(), httpStatus: "409", msg: "opentact: Conflict"},

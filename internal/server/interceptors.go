@@ -122,7 +122,8 @@ func codeLevel(c codes.Code) slog.Level {
 // logCall writes the "finished call" line, if its level is enabled: the
 // method, code and duration, the peer (for a REST call, the REST client's
 // address and "transport":"rest"), what the call did upstream (status,
-// attempts, whether it shared another call's request or was a cache hit),
+// attempts, whether it shared another call's request, was a cache hit or
+// replayed the answer to an earlier call with its request_id),
 // and the trace id.
 func (s *Server) logCall(ctx context.Context, fullMethod, kind string, start time.Time, err error, st *upstream.Stats) {
 	code := status.Code(err)
@@ -178,6 +179,9 @@ func (s *Server) logCall(ctx context.Context, fullMethod, kind string, start tim
 		}
 		if st.Cached {
 			attrs = append(attrs, slog.String("cache", "hit"))
+		}
+		if st.Replayed {
+			attrs = append(attrs, slog.String("idempotency", "replayed"))
 		}
 		if st.Shed != "" {
 			attrs = append(attrs, slog.String("shed", st.Shed))

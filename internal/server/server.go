@@ -142,6 +142,15 @@ type Options struct {
 	// CacheMaxBytes bounds the cache by the size of its answers;
 	// engine.DefaultCacheMaxBytes if 0.
 	CacheMaxBytes int64
+	// IdempotencyMaxEntries and IdempotencyMaxBytes bound the store of
+	// the answers to calls with a request_id, kept 24 hours for a repeat
+	// (least recently used out first);
+	// engine.DefaultIdempotencyMaxEntries and
+	// engine.DefaultIdempotencyMaxBytes if 0.
+	IdempotencyMaxEntries int
+	IdempotencyMaxBytes   int64
+	// Now is the clock of that store's 24 hours; time.Now if nil.
+	Now func() time.Time
 	// ResetPolicy, when not nil, replaces the default judgement of an
 	// HTTP/2 rapid reset on the gRPC port.
 	ResetPolicy *netguard.ResetPolicy
@@ -220,6 +229,10 @@ func New(opts Options) (*Server, error) {
 		CacheTTL:        opts.CacheTTL,
 		CacheMaxEntries: opts.CacheMaxEntries,
 		CacheMaxBytes:   opts.CacheMaxBytes,
+
+		IdempotencyMaxEntries: opts.IdempotencyMaxEntries,
+		IdempotencyMaxBytes:   opts.IdempotencyMaxBytes,
+		Now:                   opts.Now,
 	})
 	if err != nil {
 		return nil, err
@@ -267,7 +280,12 @@ func New(opts Options) (*Server, error) {
 	s.grpc = grpc.NewServer(serverOpts...)
 	s.metrics.RegisterService(func() telemetry.ServiceCounters {
 		c := core.Counters()
-		return telemetry.ServiceCounters{CacheHits: c.CacheHits, CacheMisses: c.CacheMisses, CacheEvictions: c.CacheEvictions, CacheEntries: c.CacheEntries, CacheBytes: c.CacheBytes, Shared: c.Shared}
+		return telemetry.ServiceCounters{
+			CacheHits: c.CacheHits, CacheMisses: c.CacheMisses, CacheEvictions: c.CacheEvictions, CacheEntries: c.CacheEntries, CacheBytes: c.CacheBytes, Shared: c.Shared,
+			IdempotencyFirst: c.IdempotencyFirst, IdempotencyReplayed: c.IdempotencyReplayed, IdempotencyUnknown: c.IdempotencyUnknown,
+			IdempotencyConflicts: c.IdempotencyConflicts, IdempotencyEvictions: c.IdempotencyEvictions,
+			IdempotencyEntries: c.IdempotencyEntries, IdempotencyBytes: c.IdempotencyBytes,
+		}
 	}, core.CacheEnabled())
 
 	// Every service on the gRPC server, and on the REST edge through its

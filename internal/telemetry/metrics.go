@@ -203,11 +203,17 @@ type ServiceCounters struct {
 	CacheEntries                           int
 	CacheBytes                             int64
 	Shared                                 uint64
+
+	IdempotencyFirst, IdempotencyReplayed, IdempotencyUnknown, IdempotencyConflicts uint64
+	IdempotencyEvictions                                                            uint64
+	IdempotencyEntries                                                              int
+	IdempotencyBytes                                                                int64
 }
 
 // RegisterService adds the service's counters: calls that shared another
-// call's upstream request, and, when cacheOn, the response cache's hits,
-// misses, evictions and size.
+// call's upstream request, the request_id store's lookups, evictions and
+// size, and, when cacheOn, the response cache's hits, misses, evictions
+// and size.
 func (m *Metrics) RegisterService(counters func() ServiceCounters, cacheOn bool) {
 	counter := func(name, help string, v func(ServiceCounters) float64) prometheus.Collector {
 		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return v(counters()) })
@@ -215,6 +221,26 @@ func (m *Metrics) RegisterService(counters func() ServiceCounters, cacheOn bool)
 	m.registry.MustRegister(counter("opentact_facade_shared_calls_total",
 		"Calls answered by an identical call's request to Opentact, already under way.",
 		func(c ServiceCounters) float64 { return float64(c.Shared) }))
+	idem := func(result string, v func(ServiceCounters) uint64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "opentact_facade_idempotency_requests_total", Help: "Calls with a request_id, by result: first (sent to Opentact), replayed (the first call's answer), unknown (the first call's outcome is unknown), conflict (the request_id was used for another request).",
+			ConstLabels: prometheus.Labels{"result": result},
+		}, func() float64 { return float64(v(counters())) })
+	}
+	m.registry.MustRegister(
+		idem("first", func(c ServiceCounters) uint64 { return c.IdempotencyFirst }),
+		idem("replayed", func(c ServiceCounters) uint64 { return c.IdempotencyReplayed }),
+		idem("unknown", func(c ServiceCounters) uint64 { return c.IdempotencyUnknown }),
+		idem("conflict", func(c ServiceCounters) uint64 { return c.IdempotencyConflicts }),
+		counter("opentact_facade_idempotency_evictions_total", "Outcomes of calls with a request_id dropped from the full store before their 24 hours, least recently used first.",
+			func(c ServiceCounters) float64 { return float64(c.IdempotencyEvictions) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "opentact_facade_idempotency_entries", Help: "Outcomes of calls with a request_id in the store.",
+		}, func() float64 { return float64(counters().IdempotencyEntries) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "opentact_facade_idempotency_bytes", Help: "The size of the outcomes in the request_id store, as --idempotency-max-bytes counts it.",
+		}, func() float64 { return float64(counters().IdempotencyBytes) }),
+	)
 	if !cacheOn {
 		return
 	}

@@ -322,7 +322,8 @@ func isLoopback(host string) bool {
 }
 
 // Request is what a call sends besides its credentials: the values of
-// the endpoint's path parameters, in order, its query, and a body.
+// the endpoint's path parameters, in order, its query, and a body; and
+// what Opentact's messages about it must not show.
 type Request struct {
 	Path []string
 	// Query is the encoded query, without "?"; empty sends none.
@@ -331,6 +332,14 @@ type Request struct {
 	Body []byte
 	// ContentType is Body's type; "application/json" when empty.
 	ContentType string
+	// Private are values of the request never to be shown (an SMS's
+	// text): Opentact's messages are scrubbed of them as of the caller's
+	// secrets.
+	Private []string
+	// Phones are the phone numbers of the request: Opentact's messages
+	// show each by its last four digits only ("***2917"), quoted with or
+	// without a leading +.
+	Phones []string
 }
 
 // Do calls endpoint e with creds, and hands decode the payload of its
@@ -353,8 +362,9 @@ func Do(ctx context.Context, c *Client, e *Endpoint, creds Credentials, r Reques
 	}
 	call := &call{c: c, ep: e, creds: creds, path: path, query: r.Query, body: r.Body, stats: StatsFrom(ctx)}
 	defer call.done()
+	call.hide = hidden{creds: creds, secrets: r.Private, phones: r.Phones}
 	if e.secretPath {
-		call.secrets = r.Path
+		call.hide.secrets = append(slices.Clip(r.Path), r.Private...)
 	}
 	if r.Body != nil {
 		call.contentType = acceptJSON
@@ -367,7 +377,7 @@ func Do(ctx context.Context, c *Client, e *Endpoint, creds Credentials, r Reques
 		if err != nil {
 			return err
 		}
-		return decodeAnswer(status, body, creds, call.secrets, decode)
+		return decodeAnswer(status, body, call.hide, decode)
 	})
 }
 
@@ -376,9 +386,9 @@ type call struct {
 	c           *Client
 	ep          *Endpoint
 	creds       Credentials
-	path        string   // escaped, under the base URL
-	query       string   // encoded
-	secrets     []string // path values never to be shown
+	path        string // escaped, under the base URL
+	query       string // encoded
+	hide        hidden // what Opentact's messages must not show
 	body        []byte
 	contentType []string
 	stats       *Stats
@@ -386,10 +396,14 @@ type call struct {
 	written     bool          // a byte of some attempt may have reached Opentact
 }
 
-// done gives the body buffer back, wiped.
+// done gives the body buffer back, wiped, and records whether the call
+// may have reached Opentact.
 func (k *call) done() {
 	if k.buf != nil {
 		putBodyBuffer(k.buf)
+	}
+	if k.stats != nil && k.written {
+		k.stats.Written = true
 	}
 }
 
@@ -537,7 +551,7 @@ func (k *call) send(ctx context.Context) (_ []byte, status int, _ error) {
 		if callerEnded(ctx, err) {
 			return nil, resp.StatusCode, err
 		}
-		return nil, resp.StatusCode, statusError(resp, body, k.creds, k.secrets)
+		return nil, resp.StatusCode, statusError(resp, body, k.hide)
 	}
 	if err != nil {
 		return nil, resp.StatusCode, err
@@ -662,7 +676,7 @@ type errorBody struct {
 	Fields  map[string]json.RawMessage `json:"fields"`
 }
 
-func statusError(resp *http.Response, body []byte, creds Credentials, secrets []string) *Error {
+func statusError(resp *http.Response, body []byte, h hidden) *Error {
 	e := &Error{
 		Failure:    FailStatus,
 		StatusCode: resp.StatusCode,
@@ -672,7 +686,7 @@ func statusError(resp *http.Response, body []byte, creds Credentials, secrets []
 	if json.Unmarshal(body, &eb) != nil {
 		return e
 	}
-	sc := newScrubber(creds, secrets)
+	sc := h.scrubber()
 	if eb.Message.Valid {
 		e.Message = sc.scrub(eb.Message.Value)
 	}
@@ -713,15 +727,15 @@ func fieldErrors(fields map[string]json.RawMessage, sc scrubber) []FieldError {
 // DecodeAnswer hands decode the payload of a 200 answer body as Do does,
 // for benchmarks and tools.
 func DecodeAnswer(body []byte, decode func(payload []byte) error) error {
-	return decodeAnswer(http.StatusOK, body, Credentials{}, nil, decode)
+	return decodeAnswer(http.StatusOK, body, hidden{}, decode)
 }
 
-func decodeAnswer(statusCode int, body []byte, creds Credentials, secrets []string, decode func([]byte) error) error {
+func decodeAnswer(statusCode int, body []byte, h hidden, decode func([]byte) error) error {
 	var env envelope
 	err := decodeJSON(body, &env)
 	switch {
 	case env.Success.Valid && !env.Success.Value:
-		return &Error{Failure: FailRejected, StatusCode: statusCode, Message: scrub(env.Message.Value, creds, secrets...)}
+		return &Error{Failure: FailRejected, StatusCode: statusCode, Message: h.scrubber().scrub(env.Message.Value)}
 	case err != nil:
 		return &Error{Failure: FailMalformed, StatusCode: statusCode, cause: err}
 	case !env.Success.Valid:

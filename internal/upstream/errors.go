@@ -3,6 +3,7 @@ package upstream
 import (
 	"cmp"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -168,39 +169,95 @@ func wordLike(v string) bool {
 // "Invalid"), and is guessed in a few tries anyway.
 const minSecretLen = 4
 
+// hidden is what Opentact's messages about one call must not show: the
+// caller's credentials and other secrets whole, phone numbers but their
+// last four digits.
+type hidden struct {
+	creds   Credentials
+	secrets []string // a SecretPath endpoint's path values, private text
+	phones  []string
+}
+
+func (h hidden) scrubber() scrubber { return newScrubber(h.creds, h.secrets, h.phones) }
+
 // scrubber scrubs Opentact's messages of one call's secrets.
 type scrubber struct {
-	// forms are the forms of the secrets searched for, case-folded (see
-	// foldCase).
-	forms []string
+	// forms are the forms of the values searched for, case-folded (see
+	// foldCase), sorted.
+	forms []form
+}
+
+// form is one form of a value searched for, and what it becomes: mask
+// for a phone number, [REDACTED] when mask is empty.
+type form struct {
+	text, mask string
 }
 
 // newScrubber searches for the secrets of creds and more (a SecretPath
-// endpoint's path values) of at least minSecretLen characters, each as
-// itself, percent-encoded as a query value or as the path segment the
-// client sends (escapeSegment), and base64-encoded (standard and URL
-// alphabets, padded or not: a password, a Basic value's user:password);
-// and the same of the secret in upper and in lower case, whose encodings
-// differ from the secret's when it has letters beyond ASCII. Every form
-// matches in any letter case.
-func newScrubber(creds Credentials, more []string) scrubber {
-	var forms []string
+// endpoint's path values, private text) of at least minSecretLen
+// characters, each as itself, percent-encoded as a query value or as the
+// path segment the client sends (escapeSegment), and base64-encoded
+// (standard and URL alphabets, padded or not: a password, a Basic value's
+// user:password); and the same of the secret in upper and in lower case,
+// whose encodings differ from the secret's when it has letters beyond
+// ASCII. Every form matches in any letter case. It searches for phones too
+// (see phoneForms), to be masked rather than redacted.
+func newScrubber(creds Credentials, more, phones []string) scrubber {
+	var forms []form
 	for _, s := range append(creds.secrets(), more...) {
 		if utf8.RuneCountInString(s) < minSecretLen {
 			continue
 		}
 		for _, v := range []string{s, strings.ToUpper(s), strings.ToLower(s)} {
 			b := []byte(v)
-			forms = append(forms, v, url.QueryEscape(v), url.PathEscape(v), escapeSegment(v),
+			for _, f := range []string{v, url.QueryEscape(v), url.PathEscape(v), escapeSegment(v), jsonEscape(v),
 				base64.StdEncoding.EncodeToString(b), base64.URLEncoding.EncodeToString(b),
-				base64.RawStdEncoding.EncodeToString(b), base64.RawURLEncoding.EncodeToString(b))
+				base64.RawStdEncoding.EncodeToString(b), base64.RawURLEncoding.EncodeToString(b)} {
+				forms = append(forms, form{text: f})
+			}
 		}
 	}
-	for i, f := range forms {
-		forms[i] = foldCase(f)
+	for _, p := range phones {
+		forms = append(forms, phoneForms(p)...)
 	}
-	slices.Sort(forms)
+	for i := range forms {
+		forms[i].text = foldCase(forms[i].text)
+	}
+	slices.SortFunc(forms, func(a, b form) int { return cmp.Or(strings.Compare(a.text, b.text), strings.Compare(a.mask, b.mask)) })
 	return scrubber{forms: slices.Compact(forms)}
+}
+
+// phoneForms are the forms of a phone number Opentact may quote: its
+// digits with and without a leading + (and the + percent-encoded), each
+// masked to its last four digits. A value of fewer than minSecretLen
+// digits is not searched for.
+func phoneForms(p string) []form {
+	digits := strings.TrimPrefix(p, "+")
+	if utf8.RuneCountInString(digits) < minSecretLen {
+		return nil
+	}
+	m := phoneMask(digits)
+	return []form{{digits, m}, {"+" + digits, m}, {"%2B" + digits, m}, {url.QueryEscape(digits), m}}
+}
+
+// phoneMask is how a phone number is shown: its last four digits.
+func phoneMask(digits string) string {
+	r := []rune(digits)
+	return "***" + string(r[max(0, len(r)-4):])
+}
+
+// jsonEscape is v as it stands inside a JSON string, as JavaScript writes
+// it (no HTML escapes): Opentact may quote a request's JSON in its
+// message.
+func jsonEscape(v string) string {
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if enc.Encode(v) != nil {
+		return v
+	}
+	out := strings.TrimSuffix(b.String(), "\n")
+	return strings.TrimSuffix(strings.TrimPrefix(out, `"`), `"`)
 }
 
 // foldCase lower-cases s rune by rune, but only where that keeps the
@@ -227,28 +284,33 @@ func foldCase(s string) string {
 // alnum reports whether r is a letter or a digit: what a word is made of.
 func alnum(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) }
 
-// secrets replaces the caller's secrets in msg. Every occurrence of every
-// form is found, overlapping ones included, and each run of occurrences
-// that overlap or touch becomes one [REDACTED], so a short secret inside a
-// longer one (a password inside a token) never leaves the longer one
-// partly shown: the longest match always wins. A run is a secret only
-// where it stands whole: when it begins (ends) with a letter or digit, the
-// character before (after) it must not be one, or the run is a piece of a
-// longer word or token and is left to the shape rules below.
+// secrets replaces the caller's secrets in msg, and masks its phone
+// numbers. Every occurrence of every form is found, overlapping ones
+// included, and each run of occurrences that overlap or touch becomes one
+// [REDACTED] (or one phone's mask, when the run is that phone's alone), so
+// a short secret inside a longer one (a password inside a token) never
+// leaves the longer one partly shown: the longest match always wins. A
+// run is a secret only where it stands whole: when it begins (ends) with
+// a letter or digit, the character before (after) it must not be one, or
+// the run is a piece of a longer word or token and is left to the shape
+// rules below. A phone number stands whole where no digit touches it.
 func (s scrubber) secrets(msg string) string {
 	if len(s.forms) == 0 || msg == "" {
 		return msg
 	}
 	folded := foldCase(msg)
-	type span struct{ from, to int }
+	type span struct {
+		from, to int
+		mask     string
+	}
 	var found []span
 	for _, f := range s.forms {
 		// Occurrences of one form that overlap or touch are kept as one
 		// span: a run of one character repeated stays one span, not one
 		// per character.
-		cur := span{-1, -1}
+		cur := span{-1, -1, f.mask}
 		for at := 0; at < len(folded); {
-			i := strings.Index(folded[at:], f)
+			i := strings.Index(folded[at:], f.text)
 			if i < 0 {
 				break
 			}
@@ -258,7 +320,7 @@ func (s scrubber) secrets(msg string) string {
 				}
 				cur.from = at + i
 			}
-			cur.to = at + i + len(f)
+			cur.to = at + i + len(f.text)
 			at += i + 1
 		}
 		if cur.from >= 0 {
@@ -272,19 +334,31 @@ func (s scrubber) secrets(msg string) string {
 	var b strings.Builder
 	last := 0 // msg[:last] is written
 	for i := 0; i < len(found); {
+		// A run is shown as a phone's mask only when every match in it is
+		// that phone's: a phone inside a secret goes with the secret.
 		run := found[i]
 		for i++; i < len(found) && found[i].from <= run.to; i++ {
 			run.to = max(run.to, found[i].to)
+			if found[i].mask != run.mask {
+				run.mask = ""
+			}
 		}
 		first, _ := utf8.DecodeRuneInString(msg[run.from:])
 		before, _ := utf8.DecodeLastRuneInString(msg[:run.from])
 		end, _ := utf8.DecodeLastRuneInString(msg[:run.to])
 		after, _ := utf8.DecodeRuneInString(msg[run.to:])
-		if run.from > 0 && alnum(first) && alnum(before) || run.to < len(msg) && alnum(end) && alnum(after) {
+		word := alnum
+		if run.mask != "" {
+			// A phone number stands whole where no digit touches it: a
+			// longer run of digits is another number, "tn12029822917" is
+			// still the number.
+			word = unicode.IsDigit
+		}
+		if run.from > 0 && word(first) && word(before) || run.to < len(msg) && word(end) && word(after) {
 			continue
 		}
 		b.WriteString(msg[last:run.from])
-		b.WriteString(redacted)
+		b.WriteString(cmp.Or(run.mask, redacted))
 		last = run.to
 	}
 	if last == 0 {
@@ -301,7 +375,7 @@ func (s scrubber) secrets(msg string) string {
 // become spaces, invalid UTF-8 is dropped, and the result is bounded in
 // length.
 func scrub(msg string, creds Credentials, more ...string) string {
-	return newScrubber(creds, more).scrub(msg)
+	return newScrubber(creds, more, nil).scrub(msg)
 }
 
 // scrub is scrub with the scrubber's secrets.

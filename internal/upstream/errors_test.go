@@ -354,3 +354,34 @@ func FuzzScrub(f *testing.F) {
 		}
 	})
 }
+
+// TestScrubPrivateTextAndPhones: a request's private text goes as a
+// secret does, and its phone numbers are shown by their last four digits,
+// quoted with or without a leading +, and only where no digit touches
+// them.
+func TestScrubPrivateTextAndPhones(t *testing.T) {
+	t.Parallel()
+	const text = `Meet me at "Joe's" <5pm> & call`
+	h := hidden{secrets: []string{text}, phones: []string{"+12029822917", "12025550123"}}
+	for _, tt := range []struct{ msg, want string }{
+		{"message " + text + " rejected", "message [REDACTED] rejected"},
+		{`body {"message":"Meet me at \"Joe's\" <5pm> & call"}`, `body {"message":"[REDACTED]"}`},
+		{"message " + url.QueryEscape(text), "message [REDACTED]"},
+		{"TNLease 12029822917 not found", "TNLease ***2917 not found"},
+		{"from +12029822917 to 12025550123", "from ***2917 to ***0123"},
+		{"from=%2B12029822917", "from=***2917"},
+		{"tn12029822917 is not yours", "tn***2917 is not yours"},
+		{"order 912029822917 is another number", "order 912029822917 is another number"},
+		{"text " + text + " to 12025550123", "text [REDACTED] to ***0123"},
+		{"text Call 12025550123 now", "text Call ***0123 now"},
+	} {
+		if got := h.scrubber().scrub(tt.msg); got != tt.want {
+			t.Errorf("scrub(%q)\n got %q\nwant %q", tt.msg, got, tt.want)
+		}
+	}
+	// A phone number inside the private text goes with the text.
+	h = hidden{secrets: []string{"Call 12025550123 now"}, phones: []string{"12025550123"}}
+	if got := h.scrubber().scrub("text Call 12025550123 now!"); got != "text [REDACTED]!" {
+		t.Errorf("a phone inside the text: %q, want the text redacted whole", got)
+	}
+}

@@ -48,6 +48,13 @@ type Stats struct {
 	// request another caller started, or from its response cache (no
 	// request at all).
 	Shared, Cached bool
+	// Replayed is set by the service: the answer is that of an earlier
+	// call with the same request_id (no request at all).
+	Replayed bool
+	// Written reports that a byte of the call may have reached Opentact
+	// (one of its requests had a connection in hand). It is tracked only
+	// for an endpoint that is not idempotent, and is false for others.
+	Written bool
 	// Shed is the reason the call was refused before a request was sent
 	// (one of the Shed* reasons), "" if it was not.
 	Shed string

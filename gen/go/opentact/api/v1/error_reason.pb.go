@@ -84,6 +84,19 @@ const (
 	ErrorReason_DEADLINE_TOO_SHORT ErrorReason = 24
 	// The call was still running at the end of the facade's shutdown grace.
 	ErrorReason_FACADE_SHUTTING_DOWN ErrorReason = 25
+	// Opentact answered 402: the account's balance does not cover the call
+	// (an order, an SMS).
+	ErrorReason_INSUFFICIENT_BALANCE ErrorReason = 26
+	// The call's request_id was already used, within 24 hours and with the
+	// same credentials, for another request of the method. Nothing was sent
+	// to Opentact; use a new request_id for a new request.
+	ErrorReason_REQUEST_ID_REUSED ErrorReason = 27
+	// The first call with this request_id failed in a way that leaves its
+	// outcome unknown (it may have reached Opentact: a timeout, a
+	// connection lost once sent, a 5xx). Nothing was sent to Opentact; find
+	// out whether the first call acted (search for it) before sending the
+	// request again with a new request_id.
+	ErrorReason_REQUEST_OUTCOME_UNKNOWN ErrorReason = 28
 )
 
 // Enum value maps for ErrorReason.
@@ -115,6 +128,9 @@ var (
 		23: "UPSTREAM_OVERLOADED",
 		24: "DEADLINE_TOO_SHORT",
 		25: "FACADE_SHUTTING_DOWN",
+		26: "INSUFFICIENT_BALANCE",
+		27: "REQUEST_ID_REUSED",
+		28: "REQUEST_OUTCOME_UNKNOWN",
 	}
 	ErrorReason_value = map[string]int32{
 		"ERROR_REASON_UNSPECIFIED":    0,
@@ -143,6 +159,9 @@ var (
 		"UPSTREAM_OVERLOADED":         23,
 		"DEADLINE_TOO_SHORT":          24,
 		"FACADE_SHUTTING_DOWN":        25,
+		"INSUFFICIENT_BALANCE":        26,
+		"REQUEST_ID_REUSED":           27,
+		"REQUEST_OUTCOME_UNKNOWN":     28,
 	}
 )
 
@@ -177,7 +196,7 @@ var File_opentact_api_v1_error_reason_proto protoreflect.FileDescriptor
 
 const file_opentact_api_v1_error_reason_proto_rawDesc = "" +
 	"\n" +
-	"\"opentact/api/v1/error_reason.proto\x12\x0fopentact.api.v1*\xee\x04\n" +
+	"\"opentact/api/v1/error_reason.proto\x12\x0fopentact.api.v1*\xbc\x05\n" +
 	"\vErrorReason\x12\x1c\n" +
 	"\x18ERROR_REASON_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13CREDENTIALS_MISSING\x10\x01\x12\x19\n" +
@@ -205,7 +224,10 @@ const file_opentact_api_v1_error_reason_proto_rawDesc = "" +
 	"\vFACADE_BUSY\x10\x16\x12\x17\n" +
 	"\x13UPSTREAM_OVERLOADED\x10\x17\x12\x16\n" +
 	"\x12DEADLINE_TOO_SHORT\x10\x18\x12\x18\n" +
-	"\x14FACADE_SHUTTING_DOWN\x10\x19BIZGgithub.com/opentact-facade/opentact-facade/gen/go/opentact/api/v1;apiv1b\x06proto3"
+	"\x14FACADE_SHUTTING_DOWN\x10\x19\x12\x18\n" +
+	"\x14INSUFFICIENT_BALANCE\x10\x1a\x12\x15\n" +
+	"\x11REQUEST_ID_REUSED\x10\x1b\x12\x1b\n" +
+	"\x17REQUEST_OUTCOME_UNKNOWN\x10\x1cBIZGgithub.com/opentact-facade/opentact-facade/gen/go/opentact/api/v1;apiv1b\x06proto3"
 
 var (
 	file_opentact_api_v1_error_reason_proto_rawDescOnce sync.Once
