@@ -197,7 +197,7 @@ func (e *Edge) refused(r *http.Request, reason string, code int) {
 	e.metrics.RESTRefused(reason)
 	e.sampler.Log(r.Context(), e.log, slog.LevelInfo, "REST request refused",
 		slog.String("http.method", logs.Truncate(r.Method, 20)),
-		slog.String("http.path", logs.Truncate(r.URL.EscapedPath(), 200)),
+		slog.String("http.path", logs.Truncate(maskNumbers(r.URL.EscapedPath()), 200)),
 		slog.String("reason", reason),
 		slog.Int("http.status", code),
 		slog.String("peer.address", r.RemoteAddr))
@@ -307,4 +307,30 @@ func routeOf(routes []openapi.Route, p string) (openapi.Route, bool) {
 		}
 	}
 	return openapi.Route{}, false
+}
+
+// maskNumbers shows a run of 7 or more digits in a path (a phone number,
+// as in /v1/numbers/{tn}/lease) by its last four only, as the facade's
+// logs show every phone number.
+func maskNumbers(p string) string {
+	var b strings.Builder
+	for i := 0; i < len(p); {
+		j := i
+		for j < len(p) && p[j] >= '0' && p[j] <= '9' {
+			j++
+		}
+		if j == i {
+			b.WriteByte(p[i])
+			i++
+			continue
+		}
+		if j-i >= 7 {
+			b.WriteString("***")
+			b.WriteString(p[j-4 : j])
+		} else {
+			b.WriteString(p[i:j])
+		}
+		i = j
+	}
+	return b.String()
 }

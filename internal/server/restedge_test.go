@@ -216,3 +216,22 @@ func TestRESTErrorsAreConsistent(t *testing.T) {
 		t.Errorf("HEAD /openapi.json: %d, want 200", resp.StatusCode)
 	}
 }
+
+// TestRESTRefusalsShowNumbersByTheirLastDigits: a refused request's path
+// holds a phone number whole (GET /v1/numbers/{tn}/lease with another
+// method); its log line shows the last four digits only.
+func TestRESTRefusalsShowNumbersByTheirLastDigits(t *testing.T) {
+	t.Parallel()
+	f := startFacade(t, newTokenUpstream(t, nil).URL)
+	resp, body := f.restBody(t, http.MethodPut, "/v1/numbers/12029822917/lease", http.Header{"Authorization": {demoBasic}}, "")
+	if resp.StatusCode != http.StatusMethodNotAllowed {
+		t.Fatalf("PUT /v1/numbers/{tn}/lease: %d %.100s, want 405", resp.StatusCode, body)
+	}
+	lines := f.logs.lines("REST request refused")
+	if len(lines) != 1 || lines[0]["http.path"] != "/v1/numbers/***2917/lease" {
+		t.Errorf("refusal lines %v, want one with the path /v1/numbers/***2917/lease", lines)
+	}
+	if strings.Contains(f.logs.String(), "12029822917") {
+		t.Error("the whole number is in the logs")
+	}
+}
