@@ -378,8 +378,17 @@ func scrub(msg string, creds Credentials, more ...string) string {
 	return newScrubber(creds, more, nil).scrub(msg)
 }
 
+// maxScrubbed bounds the part of a message that is scrubbed at all: what
+// is kept is maxMessageLen, and a secret beginning there, in its longest
+// form (8 KiB of credential, base64-encoded, percent-escaped), ends well
+// within it, while the rest would only cost time.
+const maxScrubbed = 32 << 10
+
 // scrub is scrub with the scrubber's secrets.
 func (s scrubber) scrub(msg string) string {
+	if len(msg) > maxScrubbed {
+		msg = msg[:maxScrubbed]
+	}
 	msg = s.secrets(msg)
 	msg = jwtLike.ReplaceAllString(msg, redacted)
 	msg = schemeValue.ReplaceAllStringFunc(msg, func(m string) string {
