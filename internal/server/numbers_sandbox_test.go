@@ -3,7 +3,9 @@ package server_test
 import (
 	"context"
 	"net/http/httptest"
+	"slices"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -120,5 +122,63 @@ func TestNumbersAndSMSEndToEnd(t *testing.T) {
 	again, err := numbers.SearchNumbers(ctx, &numberv1.SearchNumbersRequest{Pattern: proto.String(docs)})
 	if err != nil || again.GetTotal() != 1 {
 		t.Errorf("SearchNumbers after the release = %v, %v; want the number back", again, err)
+	}
+}
+
+// TestNumberAndSMSRequestsValidatedBeforeOpentact: the issue's rules hold
+// before anything is sent: an order's items each need their tn, a search
+// page is at most 1,000, an SMS needs digits and 1 to 918 characters.
+func TestNumberAndSMSRequestsValidatedBeforeOpentact(t *testing.T) {
+	t.Parallel()
+	up := newRecorder(t, answer(200, `{"success":true,"payload":{}}`))
+	f := startFacade(t, up.URL)
+	numbers := numberv1.NewNumberServiceClient(f.conn)
+	messaging := messagingv1.NewMessagingServiceClient(f.conn)
+	ctx := metadata.AppendToOutgoingContext(context.Background(), "authorization", demoBasic)
+	for _, tc := range []struct {
+		name  string
+		call  func() error
+		field string
+	}{
+		{"an order of nothing", func() error {
+			_, err := numbers.OrderNumbers(ctx, &numberv1.OrderNumbersRequest{})
+			return err
+		}, "items"},
+		{"an item without a tn", func() error {
+			_, err := numbers.OrderNumbers(ctx, &numberv1.OrderNumbersRequest{Items: []*numberv1.OrderItem{{Features: []string{"voice"}}}})
+			return err
+		}, "items[0].tn"},
+		{"a page of 1,001", func() error {
+			_, err := numbers.ListLeases(ctx, &numberv1.ListLeasesRequest{Take: proto.Int32(1001)})
+			return err
+		}, "take"},
+		{"a search page of 101", func() error {
+			_, err := numbers.SearchNumbers(ctx, &numberv1.SearchNumbersRequest{Size: proto.Int32(101)})
+			return err
+		}, "size"},
+		{"an SMS to a name", func() error {
+			_, err := messaging.SendSMS(ctx, &messagingv1.SendSMSRequest{From: "12025550100", To: "Bob", Message: "hi"})
+			return err
+		}, "to"},
+		{"an empty SMS", func() error {
+			_, err := messaging.SendSMS(ctx, &messagingv1.SendSMSRequest{From: "12025550100", To: "12025550101"})
+			return err
+		}, "message"},
+		{"an SMS of 919 characters", func() error {
+			_, err := messaging.SendSMS(ctx, &messagingv1.SendSMSRequest{From: "12025550100", To: "12025550101", Message: strings.Repeat("x", 919)})
+			return err
+		}, "message"},
+		{"a release of a name", func() error {
+			_, err := numbers.ReleaseNumber(ctx, &numberv1.ReleaseNumberRequest{Uuid: "my-number"})
+			return err
+		}, "uuid"},
+	} {
+		err := tc.call()
+		if st := status.Convert(err); st.Code() != codes.InvalidArgument || !slices.Contains(badRequestFields(st), tc.field) {
+			t.Errorf("%s: %v (fields %v), want InvalidArgument naming %s", tc.name, err, badRequestFields(st), tc.field)
+		}
+	}
+	if n := up.calls.Load(); n != 0 {
+		t.Errorf("Opentact saw %d requests, want none", n)
 	}
 }
