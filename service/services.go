@@ -9,6 +9,7 @@ import (
 	accountv1 "github.com/opentact-facade/opentact-facade/gen/go/opentact/account/v1"
 	authv1 "github.com/opentact-facade/opentact-facade/gen/go/opentact/auth/v1"
 	dictv1 "github.com/opentact-facade/opentact-facade/gen/go/opentact/dict/v1"
+	eventsv1 "github.com/opentact-facade/opentact-facade/gen/go/opentact/events/v1"
 	messagingv1 "github.com/opentact-facade/opentact-facade/gen/go/opentact/messaging/v1"
 	numberv1 "github.com/opentact-facade/opentact-facade/gen/go/opentact/number/v1"
 	"github.com/opentact-facade/opentact-facade/internal/declare"
@@ -24,4 +25,5 @@ var Services = []declare.Service{
 	declare.Serve(numberv1.NumberService_ServiceDesc.ServiceName, numberv1.RegisterNumberServiceHandlerClient, numberv1.NewNumberServiceClient),
 	declare.Serve(messagingv1.MessagingService_ServiceDesc.ServiceName, messagingv1.RegisterMessagingServiceHandlerClient, messagingv1.NewMessagingServiceClient),
 	declare.Serve(messagingv1.MessagingProfileService_ServiceDesc.ServiceName, messagingv1.RegisterMessagingProfileServiceHandlerClient, messagingv1.NewMessagingProfileServiceClient),
+	declare.Serve(eventsv1.EventService_ServiceDesc.ServiceName, eventsv1.RegisterEventServiceHandlerClient, eventsv1.NewEventServiceClient),
 }

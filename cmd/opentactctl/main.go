@@ -86,6 +86,7 @@ const usage = `Usage:
   opentactctl token delete-all --yes [flags]
   opentactctl number search|order|list|release [flags]
   opentactctl sms send|get|search [flags]   (the text of send on stdin)
+  opentactctl events [--types TYPE,...] [flags]   (until Ctrl-C)
   opentactctl methods [--json]
   opentactctl call <Service>/<Method> [REQUEST|-] [--show-token] [flags]
   opentactctl --version
@@ -210,6 +211,8 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 		return runAuth(ctx, newCommand("auth", authUsage, lookupEnv, stdin, stdout, stderr), args[1:])
 	case "token", "number", "sms":
 		return groups[args[0]].run(ctx, args[0], args[1:], lookupEnv, stdin, stdout, stderr)
+	case "events":
+		return runEvents(ctx, newCommand("events", eventsUsage, lookupEnv, stdin, stdout, stderr), args[1:])
 	case "methods":
 		return runMethods(newLocalCommand("methods", methodsUsage, stdout, stderr), args[1:])
 	case "call":

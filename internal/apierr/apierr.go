@@ -222,6 +222,14 @@ func ShuttingDown() error {
 	return WithInfo(codes.Unavailable, "the facade is shutting down; try another replica", apiv1.ErrorReason_FACADE_SHUTTING_DOWN, 0).Err()
 }
 
+// StreamShuttingDown is the error of a stream the server ends as it
+// shuts down: UNAVAILABLE with RetryInfo, to be opened again on another
+// replica.
+func StreamShuttingDown(retryAfter time.Duration) error {
+	st := WithInfo(codes.Unavailable, "the facade is shutting down; open the stream again (another replica will serve it)", apiv1.ErrorReason_FACADE_SHUTTING_DOWN, 0)
+	return WithDetail(st, &errdetails.RetryInfo{RetryDelay: durationpb.New(retryAfter)}).Err()
+}
+
 func MissingCredentials() *status.Status {
 	return WithInfo(codes.Unauthenticated, MessageCredentialsMissing, apiv1.ErrorReason_CREDENTIALS_MISSING, 0)
 }

@@ -9,7 +9,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/opentact-facade/opentact-facade/internal/defaults"
@@ -96,6 +98,10 @@ func Parse(args []string, lookupEnv func(string) (string, bool), out io.Writer) 
 	str(&c.Server.HTTPAddr, "http-addr", "OPENTACT_FACADE_HTTP_ADDR", defaults.HTTPAddr, "REST gateway listen address")
 	str(&c.Server.AdminAddr, "admin-addr", "OPENTACT_FACADE_ADMIN_ADDR", defaults.AdminAddr, "listen address of the probes (/healthz, /readyz) and /metrics, plain HTTP; loopback by default, \":9091\" in a pod; off when empty")
 	str(&c.Server.Upstream, "upstream", "OPENTACT_BASE_URL", defaults.Upstream, "Opentact API base URL")
+	str(&c.Server.EventsURL, "events-url", "OPENTACT_EVENTS_URL", defaults.EventsURL, "Opentact's events WebSocket (ws:// only on loopback)")
+	str(&c.Server.WebhookKey, "webhook-key", "OPENTACT_FACADE_WEBHOOK_KEY", "", "serve Opentact's webhook calls on POST /v1/webhooks/opentact/<key> for this secret (at least 16 characters; prefer the environment variable, which ps does not show); off when empty")
+	var webhookAllow string
+	str(&webhookAllow, "webhook-allow-cidr", "OPENTACT_FACADE_WEBHOOK_ALLOW_CIDR", "", "comma-separated networks webhook calls are accepted from, by the TCP peer's address (Opentact's documented source is 72.21.26.35/32); any when empty")
 	dur(&c.Server.UpstreamTimeout, "upstream-timeout", "OPENTACT_UPSTREAM_TIMEOUT", defaults.UpstreamTimeout, "bound on a call whose caller sets no deadline, retries included")
 	dur(&c.Server.MaxCallTimeout, "max-call-timeout", "OPENTACT_FACADE_MAX_CALL_TIMEOUT", defaults.MaxCallTimeout, "cap on a caller's deadline; at least --upstream-timeout")
 	var attempts, maxBody int64
@@ -173,6 +179,20 @@ func Parse(args []string, lookupEnv func(string) (string, bool), out io.Writer) 
 		errs = append(errs, fmt.Errorf("%s must be positive", source("upstream-max-body")))
 	}
 	c.Server.UpstreamMaxBody = maxBody
+	if k := c.Server.WebhookKey; k != "" && len(k) < 16 {
+		errs = append(errs, fmt.Errorf("%s must be at least 16 characters", source("webhook-key")))
+	}
+	for _, p := range strings.Split(webhookAllow, ",") {
+		if p = strings.TrimSpace(p); p == "" {
+			continue
+		}
+		prefix, err := netip.ParsePrefix(p)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %q is not a network such as 72.21.26.35/32", source("webhook-allow-cidr"), p))
+			continue
+		}
+		c.Server.WebhookAllow = append(c.Server.WebhookAllow, prefix.Masked())
+	}
 	if c.Server.CacheTTL < 0 {
 		errs = append(errs, fmt.Errorf("%s must not be negative", source("cache-ttl")))
 	}

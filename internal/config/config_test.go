@@ -6,6 +6,7 @@ import (
 	"flag"
 	"io"
 	"log/slog"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -46,6 +47,7 @@ func defaults() config.Config {
 			CacheMaxBytes:           32 << 20,
 			IdempotencyMaxEntries:   50_000,
 			IdempotencyMaxBytes:     64 << 20,
+			EventsURL:               "wss://api.opentact.org",
 			MaxInFlight:             4096,
 			MaxConnections:          512,
 			MaxConnectionsPerClient: 128,
@@ -60,7 +62,7 @@ func defaults() config.Config {
 
 // ignoreUnexported leaves out server.Options' unexported fields, which
 // no flag sets.
-var ignoreUnexported = cmpopts.IgnoreUnexported(server.Options{})
+var ignoreUnexported = cmp.Options{cmpopts.IgnoreUnexported(server.Options{}), cmpopts.EquateComparable(netip.Prefix{})}
 
 func TestDefaults(t *testing.T) {
 	t.Parallel()
@@ -191,6 +193,16 @@ func TestEnvAndFlags(t *testing.T) {
 			envWant:  func(c *config.Config) { c.Server.IdempotencyMaxBytes = 1 << 20 },
 			flag:     []string{"--idempotency-max-bytes", "268435456"},
 			flagWant: func(c *config.Config) { c.Server.IdempotencyMaxBytes = 256 << 20 },
+		},
+		{
+			name: "webhook-allow-cidr", envName: "OPENTACT_FACADE_WEBHOOK_ALLOW_CIDR", envValue: "72.21.26.35/32",
+			envWant: func(c *config.Config) {
+				c.Server.WebhookAllow = []netip.Prefix{netip.MustParsePrefix("72.21.26.35/32")}
+			},
+			flag: []string{"--webhook-allow-cidr", "10.0.0.9/8, ::1/128"},
+			flagWant: func(c *config.Config) {
+				c.Server.WebhookAllow = []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+			},
 		},
 		{
 			name: "max-in-flight", envName: "OPENTACT_FACADE_MAX_IN_FLIGHT", envValue: "8192",
@@ -359,6 +371,7 @@ func TestEverythingFromEnv(t *testing.T) {
 			CacheMaxBytes:           32 << 20,
 			IdempotencyMaxEntries:   50_000,
 			IdempotencyMaxBytes:     64 << 20,
+			EventsURL:               "wss://api.opentact.org",
 			MaxInFlight:             4096,
 			MaxConnections:          512,
 			MaxConnectionsPerClient: 6,
@@ -421,6 +434,8 @@ func TestErrors(t *testing.T) {
 		{"tls key without cert", nil, map[string]string{"OPENTACT_FACADE_TLS_KEY": "k.pem"}, "--tls-cert and --tls-key go together"},
 		{"tls client ca alone", []string{"--tls-client-ca=ca.pem"}, nil, "--tls-client-ca needs --tls-cert and --tls-key"},
 		{"positional argument", []string{"serve"}, nil, "serve"},
+		{"webhook key too short", []string{"--webhook-key=short"}, nil, "--webhook-key must be at least 16 characters"},
+		{"webhook network unparsable", nil, map[string]string{"OPENTACT_FACADE_WEBHOOK_ALLOW_CIDR": "72.21.26.35/32, opentact"}, `OPENTACT_FACADE_WEBHOOK_ALLOW_CIDR: "opentact" is not a network`},
 		{"positional argument after flags", []string{"--grpc-addr=:1", "extra"}, nil, "extra"},
 		{"unknown flag", []string{"--port=9090"}, nil, "port"},
 		{"flag missing its value", []string{"--grpc-addr"}, nil, "grpc-addr"},
@@ -509,6 +524,9 @@ func TestHelp(t *testing.T) {
 
 		"idempotency-max-entries": "OPENTACT_FACADE_IDEMPOTENCY_MAX_ENTRIES",
 		"idempotency-max-bytes":   "OPENTACT_FACADE_IDEMPOTENCY_MAX_BYTES",
+		"events-url":              "OPENTACT_EVENTS_URL",
+		"webhook-key":             "OPENTACT_FACADE_WEBHOOK_KEY",
+		"webhook-allow-cidr":      "OPENTACT_FACADE_WEBHOOK_ALLOW_CIDR",
 
 		"admin-addr":                 "OPENTACT_FACADE_ADMIN_ADDR",
 		"max-connections-per-client": "OPENTACT_FACADE_MAX_CONNECTIONS_PER_CLIENT",

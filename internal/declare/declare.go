@@ -117,6 +117,14 @@ var nameRE = regexp.MustCompile(`^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$`)
 
 // Method returns md's declaration, or an error saying what it lacks or gets
 // wrong.
+// IsStream reports whether md is a server-streaming method without an
+// upstream declaration: no one Opentact call answers it, so its handler
+// is written by hand and given to the engine (engine.Options.Streams).
+func IsStream(md protoreflect.MethodDescriptor) bool {
+	opts, _ := md.Options().(*descriptorpb.MethodOptions)
+	return md.IsStreamingServer() && !md.IsStreamingClient() && (opts == nil || !proto.HasExtension(opts, apiv1.E_Upstream))
+}
+
 func Method(md protoreflect.MethodDescriptor) (*Call, error) {
 	c, err := read(md)
 	if err != nil {
@@ -361,7 +369,11 @@ func Methods(sd protoreflect.ServiceDescriptor) ([]*Call, error) {
 	methods := sd.Methods()
 	out := make([]*Call, 0, methods.Len())
 	for i := range methods.Len() {
-		c, err := Method(methods.Get(i))
+		md := methods.Get(i)
+		if IsStream(md) {
+			continue
+		}
+		c, err := Method(md)
 		if err != nil {
 			return nil, err
 		}

@@ -14,6 +14,8 @@ const (
 	// ":9091" for the kubelet and Prometheus); the port next to gRPC's.
 	AdminAddr = "127.0.0.1:9091"
 	Upstream  = "https://api.opentact.org"
+	// EventsURL is Opentact's events WebSocket.
+	EventsURL = "wss://api.opentact.org"
 )
 
 // Time bounds.

@@ -18,6 +18,8 @@ import (
 
 	"buf.build/go/protovalidate"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/opentact-facade/opentact-facade/internal/declare"
@@ -78,6 +80,10 @@ type Options struct {
 	IdempotencyMaxBytes   int64
 	// Now is the request_id store's clock; time.Now if nil.
 	Now func() time.Time
+	// Streams are the handlers of the server-streaming methods, which no
+	// declaration can serve, by full method name. Each such method of a
+	// served service needs one.
+	Streams map[string]grpc.StreamHandler
 }
 
 // Engine serves the declared calls of its services.
@@ -121,6 +127,7 @@ func New(client *upstream.Client, services []declare.Service, hooks map[string]d
 	if o.CacheTTL > 0 {
 		e.cache = newCache(o.CacheTTL, o.CacheMaxEntries, o.CacheMaxBytes)
 	}
+	streams := map[string]bool{}
 	for _, s := range services {
 		sd, err := s.Descriptor()
 		if err != nil {
@@ -135,6 +142,19 @@ func New(client *upstream.Client, services []declare.Service, hooks map[string]d
 			// Any value serves: every method's handler is the engine's.
 			HandlerType: (*any)(nil),
 			Metadata:    sd.ParentFile().Path(),
+		}
+		for i := range sd.Methods().Len() {
+			md := sd.Methods().Get(i)
+			if !declare.IsStream(md) {
+				continue
+			}
+			full := "/" + string(sd.FullName()) + "/" + string(md.Name())
+			h := o.Streams[full]
+			if h == nil {
+				return nil, fmt.Errorf("%s streams and has no upstream declaration: it needs a stream handler", full)
+			}
+			streams[full] = true
+			desc.Streams = append(desc.Streams, grpc.StreamDesc{StreamName: string(md.Name()), Handler: h, ServerStreams: true})
 		}
 		for _, c := range calls {
 			m, err := e.newMethod(c, hooks[c.FullMethod])
@@ -151,7 +171,24 @@ func New(client *upstream.Client, services []declare.Service, hooks map[string]d
 			return nil, fmt.Errorf("hooks for %s, which is not a served method", name)
 		}
 	}
+	for name := range o.Streams {
+		if !streams[name] {
+			return nil, fmt.Errorf("a stream handler for %s, which is not a served streaming method", name)
+		}
+	}
 	return e, nil
+}
+
+// Call runs the declared method fullMethod for req under ctx's incoming
+// credentials, as a caller's call would be run (validated, shared, cached
+// as declared, its failure a status): for the facade's own use of a call,
+// such as the events stream's GetAuth.
+func (e *Engine) Call(ctx context.Context, fullMethod string, req proto.Message) (proto.Message, error) {
+	m := e.methods[fullMethod]
+	if m == nil {
+		return nil, status.Errorf(codes.Unimplemented, "%s is not served", fullMethod)
+	}
+	return m.serve(ctx, req)
 }
 
 // Services are the served services.
@@ -222,3 +259,8 @@ func (m *method) unary(ctx context.Context, req any) (any, error) {
 	}
 	return m.serve(ctx, msg)
 }
+
+// Validate checks msg as a declared call's request is checked: its
+// protovalidate rules and the generic text rules, failing with
+// INVALID_ARGUMENT and its field violations.
+func (e *Engine) Validate(msg proto.Message) error { return e.validate(msg) }

@@ -21,11 +21,16 @@ import (
 	"strings"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"google.golang.org/genproto/googleapis/api/annotations"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/stats"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/reflect/protoregistry"
+	"google.golang.org/protobuf/types/descriptorpb"
 
 	"github.com/opentact-facade/opentact-facade/internal/engine"
 	"github.com/opentact-facade/opentact-facade/internal/logs"
@@ -48,6 +53,9 @@ type Edge struct {
 	metrics *telemetry.Metrics
 	log     *slog.Logger
 	sampler *logs.Sampler // refusals come in floods: their lines are rate limited
+	// streamPaths are the GET routes of server-streaming methods, whose
+	// answers last as long as the stream, past the server's write timeout.
+	streamPaths map[string]bool
 }
 
 // Options are what an Edge is built from.
@@ -58,9 +66,11 @@ type Options struct {
 	// REST call passes too, outermost first; Stats its stats handler (for
 	// traces), nil when none.
 	Interceptors []grpc.UnaryServerInterceptor
-	Stats        stats.Handler
-	Metrics      *telemetry.Metrics
-	Log          *slog.Logger
+	// StreamInterceptors are its stream interceptors, for streaming calls.
+	StreamInterceptors []grpc.StreamServerInterceptor
+	Stats              stats.Handler
+	Metrics            *telemetry.Metrics
+	Log                *slog.Logger
 	// Sampler rate limits the lines a client can cause in floods.
 	Sampler *logs.Sampler
 }
@@ -73,14 +83,29 @@ func New(o Options) *Edge {
 		metrics: o.Metrics,
 		log:     o.Log,
 		sampler: o.Sampler,
-		conn:    newInProcess(o.Interceptors, o.Stats),
+		conn:    newInProcess(o.Interceptors, o.StreamInterceptors, o.Stats),
 	}
 	e.mux = newGateway(e)
 	return e
 }
 
 // Register serves desc's methods, implemented by impl, to the gateway.
-func (e *Edge) Register(desc *grpc.ServiceDesc, impl any) { e.conn.register(desc, impl) }
+func (e *Edge) Register(desc *grpc.ServiceDesc, impl any) {
+	e.conn.register(desc, impl)
+	for _, st := range desc.Streams {
+		d, err := protoregistry.GlobalFiles.FindDescriptorByName(protoreflect.FullName(desc.ServiceName + "." + st.StreamName))
+		if err != nil {
+			continue
+		}
+		opts, _ := d.(protoreflect.MethodDescriptor).Options().(*descriptorpb.MethodOptions)
+		if rule, ok := proto.GetExtension(opts, annotations.E_Http).(*annotations.HttpRule); ok && rule.GetGet() != "" {
+			if e.streamPaths == nil {
+				e.streamPaths = map[string]bool{}
+			}
+			e.streamPaths[rule.GetGet()] = true
+		}
+	}
+}
 
 // Mux is the gateway, for the services' generated routes.
 func (e *Edge) Mux() *runtime.ServeMux { return e.mux }

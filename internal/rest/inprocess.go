@@ -2,7 +2,9 @@ package rest
 
 import (
 	"context"
+	"io"
 	"net"
+	"sync"
 	"time"
 
 	"google.golang.org/grpc"
@@ -24,8 +26,16 @@ import (
 // spans) when tracing is on. No transport and no encoding in between.
 type inProcess struct {
 	methods     map[string]inProcessMethod // by full method name
+	streams     map[string]inProcessStreamMethod
 	interceptor grpc.UnaryServerInterceptor
+	streamChain grpc.StreamServerInterceptor
 	stats       stats.Handler // nil when tracing is off
+}
+
+type inProcessStreamMethod struct {
+	impl    any
+	handler grpc.StreamHandler
+	info    *grpc.StreamServerInfo
 }
 
 type inProcessMethod struct {
@@ -35,14 +45,25 @@ type inProcessMethod struct {
 
 var _ grpc.ClientConnInterface = (*inProcess)(nil)
 
-func newInProcess(interceptors []grpc.UnaryServerInterceptor, sh stats.Handler) *inProcess {
-	return &inProcess{methods: map[string]inProcessMethod{}, interceptor: chainUnary(interceptors), stats: sh}
+func newInProcess(interceptors []grpc.UnaryServerInterceptor, streams []grpc.StreamServerInterceptor, sh stats.Handler) *inProcess {
+	return &inProcess{
+		methods: map[string]inProcessMethod{}, streams: map[string]inProcessStreamMethod{},
+		interceptor: chainUnary(interceptors), streamChain: chainStream(streams), stats: sh,
+	}
 }
 
-// register adds the unary methods of a service.
+// register adds the methods of a service: unary ones, and streams of the
+// server's (a REST caller gets grpc-gateway's streamed JSON).
 func (p *inProcess) register(desc *grpc.ServiceDesc, impl any) {
 	for _, m := range desc.Methods {
 		p.methods["/"+desc.ServiceName+"/"+m.MethodName] = inProcessMethod{impl: impl, handler: m.Handler}
+	}
+	for _, st := range desc.Streams {
+		if st.ServerStreams && !st.ClientStreams {
+			full := "/" + desc.ServiceName + "/" + st.StreamName
+			p.streams[full] = inProcessStreamMethod{impl: impl, handler: st.Handler,
+				info: &grpc.StreamServerInfo{FullMethod: full, IsServerStream: true}}
+		}
 	}
 }
 
@@ -121,10 +142,156 @@ func shallowCopy(dst, src protoreflect.Message) error {
 	return nil
 }
 
-// NewStream implements grpc.ClientConnInterface; no REST route is a
-// streaming call.
-func (p *inProcess) NewStream(context.Context, *grpc.StreamDesc, string, ...grpc.CallOption) (grpc.ClientStream, error) {
-	return nil, status.Error(codes.Unimplemented, "streaming calls are not served over REST")
+// NewStream runs a server-streaming call in the process: the gateway's
+// request, once sent, starts the handler, under the server's stream
+// interceptors, on a goroutine of its own; each message it sends is
+// handed over to the gateway's RecvMsg, one at a time, so that nothing
+// queues between them.
+func (p *inProcess) NewStream(ctx context.Context, _ *grpc.StreamDesc, method string, _ ...grpc.CallOption) (grpc.ClientStream, error) {
+	m, ok := p.streams[method]
+	if !ok {
+		return nil, status.Errorf(codes.Unimplemented, "unknown method %s", method)
+	}
+	markInvoked(ctx)
+	md, _ := metadata.FromOutgoingContext(ctx)
+	sctx := metadata.NewIncomingContext(ctx, md)
+	sctx = peer.NewContext(sctx, restPeer)
+	sctx = grpc.NewContextWithServerTransportStream(sctx, inProcessStream(method))
+	sctx, cancel := context.WithCancel(sctx)
+	return &inProcessClientStream{p: p, m: m, ctx: ctx, sctx: sctx, cancel: cancel,
+		out: make(chan any), done: make(chan struct{}), headers: make(chan struct{})}, nil
+}
+
+// inProcessClientStream is the gateway's side of an in-process stream,
+// and its server side (inProcessServerStream) the handler's.
+type inProcessClientStream struct {
+	p      *inProcess
+	m      inProcessStreamMethod
+	ctx    context.Context // the gateway's
+	sctx   context.Context // the handler's
+	cancel context.CancelFunc
+	req    any
+	out    chan any      // the handler's messages
+	done   chan struct{} // closed when the handler has returned
+	err    error         // its status, once done is closed
+	// headers is closed when the handler sends its headers or returns:
+	// as a gRPC client's Header, the gateway's waits for it, so that a
+	// stream refused at once is an HTTP error status, not a 200.
+	headers     chan struct{}
+	headersOnce sync.Once
+}
+
+func (c *inProcessClientStream) sendHeaders() { c.headersOnce.Do(func() { close(c.headers) }) }
+
+func (c *inProcessClientStream) Header() (metadata.MD, error) {
+	<-c.headers
+	select {
+	case <-c.done:
+		if c.err != nil {
+			return nil, c.err
+		}
+	default:
+	}
+	return nil, nil
+}
+func (c *inProcessClientStream) Trailer() metadata.MD     { return nil }
+func (c *inProcessClientStream) Context() context.Context { return c.ctx }
+
+func (c *inProcessClientStream) SendMsg(m any) error {
+	if c.req != nil {
+		return status.Error(codes.Internal, "one request per server-streaming call")
+	}
+	c.req = m
+	return nil
+}
+
+// CloseSend starts the handler.
+func (c *inProcessClientStream) CloseSend() error {
+	ss := &inProcessServerStream{ctx: c.sctx, req: c.req, out: c.out, sendHeaders: c.sendHeaders}
+	go func() {
+		defer c.sendHeaders()
+		defer close(c.done)
+		defer c.cancel()
+		err := c.p.streamChain(c.m.impl, ss, c.m.info, c.m.handler)
+		if _, ok := status.FromError(err); !ok {
+			err = status.FromContextError(err).Err()
+		}
+		c.err = err
+	}()
+	// The handler ends with the gateway's request.
+	context.AfterFunc(c.ctx, c.cancel)
+	return nil
+}
+
+func (c *inProcessClientStream) RecvMsg(m any) error {
+	select {
+	case msg := <-c.out:
+		out, ok := m.(proto.Message)
+		if !ok {
+			return status.Error(codes.Internal, "not a message")
+		}
+		return shallowCopy(out.ProtoReflect(), msg.(proto.Message).ProtoReflect())
+	case <-c.done:
+		if c.err != nil {
+			return c.err
+		}
+		return io.EOF
+	}
+}
+
+// inProcessServerStream is the grpc.ServerStream an in-process stream's
+// handler sees.
+type inProcessServerStream struct {
+	ctx         context.Context
+	req         any
+	read        bool
+	out         chan<- any
+	sendHeaders func()
+}
+
+func (s *inProcessServerStream) SetHeader(metadata.MD) error { return nil }
+func (s *inProcessServerStream) SendHeader(metadata.MD) error {
+	s.sendHeaders()
+	return nil
+}
+func (s *inProcessServerStream) SetTrailer(metadata.MD)   {}
+func (s *inProcessServerStream) Context() context.Context { return s.ctx }
+
+func (s *inProcessServerStream) RecvMsg(m any) error {
+	if s.read || s.req == nil {
+		return io.EOF
+	}
+	s.read = true
+	dst, ok1 := m.(proto.Message)
+	src, ok2 := s.req.(proto.Message)
+	if !ok1 || !ok2 {
+		return status.Error(codes.Internal, "not a message")
+	}
+	proto.Merge(dst, src)
+	return nil
+}
+
+// SendMsg hands m to the gateway; the gateway only reads it.
+func (s *inProcessServerStream) SendMsg(m any) error {
+	s.sendHeaders()
+	select {
+	case s.out <- m:
+		return nil
+	case <-s.ctx.Done():
+		return status.FromContextError(s.ctx.Err()).Err()
+	}
+}
+
+// chainStream is chainUnary for stream interceptors.
+func chainStream(interceptors []grpc.StreamServerInterceptor) grpc.StreamServerInterceptor {
+	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+		h := handler
+		for i := len(interceptors) - 1; i >= 0; i-- {
+			ic, next := interceptors[i], h
+			h = func(srv any, ss grpc.ServerStream) error { return ic(srv, ss, info, next) }
+		}
+		return h(srv, ss)
+	}
 }
 
 // chainUnary is grpc.ChainUnaryInterceptor's order, built once: the first

@@ -3,6 +3,7 @@ package rest
 import (
 	"net/http"
 	"slices"
+	"time"
 
 	"github.com/opentact-facade/opentact-facade/internal/openapi"
 )
@@ -26,6 +27,10 @@ func (e *Edge) Handler(admit func(http.Handler) http.Handler) http.Handler {
 		if r.URL.Path == apiDescription.Path && slices.Contains(apiDescription.Methods, r.Method) {
 			description.ServeHTTP(w, r)
 			return
+		}
+		if e.streamPaths[r.URL.Path] {
+			// A stream lasts until its caller or the facade ends it.
+			_ = http.NewResponseController(w).SetWriteDeadline(time.Time{})
 		}
 		gateway.ServeHTTP(w, r)
 	}))

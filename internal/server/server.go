@@ -5,6 +5,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -12,7 +13,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"runtime"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -27,12 +30,15 @@ import (
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/stats"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/opentact-facade/opentact-facade/internal/admission"
+	"github.com/opentact-facade/opentact-facade/internal/apierr"
 	"github.com/opentact-facade/opentact-facade/internal/certs"
 	"github.com/opentact-facade/opentact-facade/internal/declare"
 	"github.com/opentact-facade/opentact-facade/internal/defaults"
 	"github.com/opentact-facade/opentact-facade/internal/engine"
+	"github.com/opentact-facade/opentact-facade/internal/events"
 	"github.com/opentact-facade/opentact-facade/internal/logs"
 	"github.com/opentact-facade/opentact-facade/internal/netguard"
 	"github.com/opentact-facade/opentact-facade/internal/openapi"
@@ -48,6 +54,7 @@ const (
 	DefaultHTTPAddr      = defaults.HTTPAddr
 	DefaultAdminAddr     = defaults.AdminAddr // the command's --admin-addr; Options.AdminAddr has no default
 	DefaultUpstream      = defaults.Upstream
+	DefaultEventsURL     = defaults.EventsURL
 	DefaultShutdownGrace = defaults.ShutdownGrace
 
 	DefaultMaxConcurrentStreams    = defaults.MaxConcurrentStreams
@@ -151,6 +158,17 @@ type Options struct {
 	IdempotencyMaxBytes   int64
 	// Now is the clock of that store's 24 hours; time.Now if nil.
 	Now func() time.Time
+	// EventsURL is Opentact's events WebSocket; DefaultEventsURL if
+	// empty.
+	EventsURL string
+	// Events tunes the events hub (its bounds and timings); its URL,
+	// Identify, Metrics and Log are the server's.
+	Events events.Options
+	// WebhookKey, when set, serves Opentact's webhook calls on
+	// POST /v1/webhooks/opentact/{WebhookKey}; WebhookAllow, when not
+	// empty, only from these networks.
+	WebhookKey   string
+	WebhookAllow []netip.Prefix
 	// ResetPolicy, when not nil, replaces the default judgement of an
 	// HTTP/2 rapid reset on the gRPC port.
 	ResetPolicy *netguard.ResetPolicy
@@ -192,6 +210,7 @@ type Server struct {
 	metrics    *telemetry.Metrics
 	limiter    *admission.Limiter
 	admit      *admitter
+	events     *events.Hub
 	endCalls   context.Context // ended, with errShuttingDown, when the grace runs out
 	cancelEnd  context.CancelCauseFunc
 }
@@ -223,7 +242,23 @@ func New(opts Options) (*Server, error) {
 	s.limiter = admission.New(opts.MaxInFlight, opts.MaxAnswerBytes)
 	s.admit = newAdmitter(s.limiter, opts.RequestTimeout, s.metrics, opts.Logger, s.sampler)
 
-	core, err := engine.New(client, service.Services, service.Hooks, engine.Options{
+	// The events hub learns a stream's caller through GetAuth, run by the
+	// engine as any call.
+	var core *engine.Engine
+	eo := opts.Events
+	eo.URL = cmp.Or(opts.EventsURL, DefaultEventsURL)
+	if err := upstream.CheckWebSocketURL(eo.URL, opts.InsecureUpstream); err != nil {
+		return nil, err
+	}
+	eo.Identify = service.Identify(func(ctx context.Context, method string, req proto.Message) (proto.Message, error) {
+		return core.Call(ctx, method, req)
+	})
+	eo.Metrics = events.NewMetrics()
+	eo.Log = opts.Logger
+	s.events = events.New(eo)
+	s.metrics.Register(eo.Metrics.Collectors()...)
+	core, err = engine.New(client, service.Services, service.Hooks, engine.Options{
+		Streams:         service.Streams(s.events, func(m proto.Message) error { return core.Validate(m) }),
 		Timeouts:        engine.Timeouts{Default: opts.UpstreamTimeout, Max: opts.MaxCallTimeout},
 		Log:             opts.Logger,
 		CacheTTL:        opts.CacheTTL,
@@ -294,7 +329,7 @@ func New(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	edge := rest.New(rest.Options{Routes: routes, Interceptors: unary, Stats: statsHandler, Metrics: s.metrics, Log: opts.Logger, Sampler: s.sampler})
+	edge := rest.New(rest.Options{Routes: routes, Interceptors: unary, StreamInterceptors: s.streamInterceptors(), Stats: statsHandler, Metrics: s.metrics, Log: opts.Logger, Sampler: s.sampler})
 	for _, desc := range core.ServiceDescs() {
 		s.services = append(s.services, desc.ServiceName)
 		s.grpc.RegisterService(desc, core)
@@ -312,9 +347,19 @@ func New(opts Options) (*Server, error) {
 	s.metrics.GRPC.InitializeMetrics(s.grpc)
 	s.setReady(true)
 
+	api := edge.Handler(func(next http.Handler) http.Handler {
+		return s.admit.restHandler(edge.Mux(), next)
+	})
+	// Opentact's webhook calls are not the REST API's: no JSON-only rule,
+	// and their own key; they are admitted as any call.
+	webhook := s.admit.restHandler(edge.Mux(), rest.NoStore(s.events.Webhook(events.WebhookOptions{Key: opts.WebhookKey, Allow: opts.WebhookAllow})))
 	s.http = &http.Server{
-		Handler: edge.Handler(func(next http.Handler) http.Handler {
-			return s.admit.restHandler(edge.Mux(), next)
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if strings.HasPrefix(r.URL.Path, events.WebhookPath) {
+				webhook.ServeHTTP(w, r)
+				return
+			}
+			api.ServeHTTP(w, r)
 		}),
 		ReadHeaderTimeout: opts.ReadHeaderTimeout,
 		ReadTimeout:       opts.ReadHeaderTimeout + opts.RequestTimeout,
@@ -569,6 +614,13 @@ func (s *Server) shutdown() {
 		time.Sleep(s.delay)
 	}
 	s.log.Info("shutting down", slog.Duration("grace", s.grace))
+	// Event streams never end by themselves: end them now, so that their
+	// clients open them again on another replica.
+	streamsEnded, cancelStreams := context.WithTimeout(context.Background(), s.grace)
+	if err := s.events.Shutdown(streamsEnded, apierr.StreamShuttingDown(busyRetryAfter)); err != nil {
+		s.log.Warn("events sockets still closing at the end of the shutdown grace")
+	}
+	cancelStreams()
 	// Health Watch streams, which would hold GracefulStop until the
 	// grace ends, end once their watchers have heard NOT_SERVING.
 	s.health.Shutdown()

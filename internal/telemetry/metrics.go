@@ -162,6 +162,9 @@ type Load struct {
 	UpstreamConns func() (open int64, opened uint64)
 }
 
+// Register adds collectors of another part of the facade.
+func (m *Metrics) Register(cs ...prometheus.Collector) { m.registry.MustRegister(cs...) }
+
 // RegisterLoad adds the gauges of what the facade holds now.
 func (m *Metrics) RegisterLoad(l Load) {
 	gauge := func(name, help string, v func() float64) prometheus.Collector {

@@ -313,6 +313,23 @@ func parseBaseURL(raw string, insecure bool) (*url.URL, error) {
 	return u, nil
 }
 
+// CheckWebSocketURL checks Opentact's events WebSocket URL as the
+// upstream URL is checked: wss, or ws on a loopback host unless insecure.
+func CheckWebSocketURL(raw string, insecure bool) error {
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil:
+		return fmt.Errorf("events URL: %w", err)
+	case u.Scheme != "wss" && u.Scheme != "ws":
+		return fmt.Errorf("events URL %q: scheme must be wss or ws", u.Redacted())
+	case u.Host == "" || u.User != nil:
+		return fmt.Errorf("events URL %q: needs a host and no user info", u.Redacted())
+	case u.Scheme == "ws" && !insecure && !isLoopback(u.Hostname()):
+		return fmt.Errorf("events URL %q: plain ws is allowed only on a loopback host; use wss (or allow it explicitly as insecure)", u.Redacted())
+	}
+	return nil
+}
+
 func isLoopback(host string) bool {
 	if strings.EqualFold(host, "localhost") {
 		return true
