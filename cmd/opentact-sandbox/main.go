@@ -7,6 +7,9 @@
 // tokens, records, orders and messages made through it live in memory
 // until it stops. With --tls-cert and --tls-key it serves HTTPS (HTTP/2 and
 // HTTP/1.1), and with --delay it answers as late as a distant host would.
+// A WebSocket to / (or /ws) gets Opentact's events after its auth frame;
+// POST /sandbox/inbound-sms and /sandbox/inbound-call make an SMS or a
+// call arrive, and --inbound-sms-every makes SMS arrive on a timer.
 package main
 
 import (
@@ -33,17 +36,21 @@ func main() {
 	cert := flag.String("tls-cert", "", "PEM certificate chain: serve HTTPS, offering HTTP/2")
 	key := flag.String("tls-key", "", "PEM private key of --tls-cert")
 	delay := flag.Duration("delay", 0, "answer each request this long after it arrives, as a distant Opentact would (e.g. 40ms)")
+	inboundEvery := flag.Duration("inbound-sms-every", 0, "send an inbound SMS to each account's oldest leased number at this interval (0: never)")
 	flag.Parse()
 
-	if err := run(*addr, *accountsFile, *ttl, *cert, *key, *delay); err != nil {
+	if err := run(*addr, *accountsFile, *ttl, *cert, *key, *delay, *inboundEvery); err != nil {
 		fmt.Fprintln(os.Stderr, "opentact-sandbox:", err)
 		os.Exit(1)
 	}
 }
 
-func run(addr, accountsFile string, ttl time.Duration, cert, key string, delay time.Duration) error {
+func run(addr, accountsFile string, ttl time.Duration, cert, key string, delay, inboundEvery time.Duration) error {
 	log := logs.New(os.Stderr, slog.LevelInfo)
-	opts := sandbox.Options{TokenTTL: ttl, Logger: log}
+	if inboundEvery < 0 {
+		return errors.New("--inbound-sms-every must not be negative")
+	}
+	opts := sandbox.Options{TokenTTL: ttl, Logger: log, InboundSMSEvery: inboundEvery}
 	if accountsFile != "" {
 		accounts, err := sandbox.LoadAccounts(accountsFile)
 		if err != nil {
@@ -55,6 +62,7 @@ func run(addr, accountsFile string, ttl time.Duration, cert, key string, delay t
 	if err != nil {
 		return err
 	}
+	defer sb.Close() // after Serve: sockets are hijacked, Shutdown leaves them
 	var tlsConfig *tls.Config
 	switch {
 	case (cert == "") != (key == ""):

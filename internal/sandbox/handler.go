@@ -78,6 +78,15 @@ var handWritten = slices.Concat(
 		newRoute(http.MethodGet, "/rest/sms/inbound/{uuid}", byParam((*Sandbox).serveInboundGet))),
 	owns("/rest/profile/messaging/{}/tnleases",
 		newRoute(http.MethodGet, "/rest/profile/messaging/{uuid}/tnleases", byParam((*Sandbox).serveProfileLeases))),
+	owns("/rest/event/subscription",
+		newRoute(http.MethodGet, "/rest/event/subscription", byParam((*Sandbox).serveEventSubscriptions)),
+		newRoute(http.MethodPost, "/rest/event/subscription", byParam((*Sandbox).serveEventSubscribe)),
+		newRoute(http.MethodDelete, "/rest/event/subscription/{uuid}", byParam((*Sandbox).serveEventUnsubscribe))),
+	// The sandbox's own control calls, which make things happen to the
+	// caller's account as if from the outside.
+	owns("/sandbox",
+		newRoute(http.MethodPost, "/sandbox/inbound-sms", byParam((*Sandbox).serveInboundSMS)),
+		newRoute(http.MethodPost, "/sandbox/inbound-call", byParam((*Sandbox).serveInboundCall))),
 )
 
 // owns marks the routes as the hand-written ones of collection coll (a
@@ -114,9 +123,16 @@ func (rt *route) match(segs []string) ([]string, bool) {
 }
 
 // ServeHTTP answers Opentact's auth and token calls and every declared
-// call (under any path prefix) as Opentact does, and every other request
-// with its error body.
+// call (under any path prefix) as Opentact does, a WebSocket upgrade of /
+// (or /ws) with the events socket, and every other request with its
+// error body.
 func (s *Sandbox) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// Opentact's events socket is at its root, wss://api.opentact.org.
+	if (r.URL.Path == "/" || r.URL.Path == "/ws") && isUpgrade(r) {
+		status := s.serveEvents(w, r)
+		s.log.Info("events socket", slog.Int("status", status))
+		return
+	}
 	status, name, kinds := s.serve(w, r)
 	// The route, never the raw path: DELETE /rest/token/{token} carries a
 	// secret in its path.

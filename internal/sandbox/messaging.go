@@ -25,20 +25,25 @@ const (
 	maxSMSLength = 918
 )
 
-// sms is a message sent.
+// sms is a message sent, or received when inbound.
 type sms struct {
 	uuid     string
+	inbound  bool
 	from, to int64
 	message  string
 	callback *string
 	thread   string
-	tn       briefNumberJSON // the sending number, as it was
+	tn       briefNumberJSON // the account's number, as it was
 	created  time.Time
 }
 
 // state is the message's state at now: created, then sent and delivered
-// once SMSDeliveryDelay has passed.
+// once SMSDeliveryDelay has passed. One received is at once "success"
+// (Opentact's ISMSI state) and delivered.
 func (m *sms) state(now time.Time) (state string, delivered bool, modified time.Time) {
+	if m.inbound {
+		return "success", true, m.created
+	}
 	if sent := m.created.Add(SMSDeliveryDelay); !now.Before(sent) {
 		return "sent", true, sent
 	}
@@ -67,8 +72,12 @@ type smsJSON struct {
 
 func (m *sms) view(now time.Time) smsJSON {
 	state, delivered, modified := m.state(now)
+	typ := "smso"
+	if m.inbound {
+		typ = "smsi"
+	}
 	return smsJSON{
-		UUID: m.uuid, Type: "smso", State: state, From: m.from, To: m.to, Message: m.message, Thread: m.thread,
+		UUID: m.uuid, Type: typ, State: state, From: m.from, To: m.to, Message: m.message, Thread: m.thread,
 		Delivered: delivered, CustomCallbackURL: m.callback, TN: m.tn, CreatedOn: stamp(m.created), ModifiedOn: stamp(modified),
 	}
 }
@@ -93,8 +102,12 @@ type smsRecordJSON struct {
 
 func (m *sms) record(now time.Time, account string) smsRecordJSON {
 	state, delivered, modified := m.state(now)
+	typ := "sms"
+	if m.inbound {
+		typ = "smsi"
+	}
 	return smsRecordJSON{
-		UUID: m.uuid, Type: "sms", State: state, From: strconv.FormatInt(m.from, 10), To: strconv.FormatInt(m.to, 10),
+		UUID: m.uuid, Type: typ, State: state, From: strconv.FormatInt(m.from, 10), To: strconv.FormatInt(m.to, 10),
 		Message: m.message, Thread: m.thread, Delivered: delivered, AccountUUID: account,
 		CreatedOn: stamp(m.created), ModifiedOn: stamp(modified),
 	}
@@ -168,22 +181,61 @@ func (s *Sandbox) serveSendSMS(w http.ResponseWriter, r *http.Request, u *user, 
 	now := s.now().UTC()
 	m := &sms{uuid: newUUID(), from: from, to: to, message: message, callback: callback,
 		thread: thread(a, from, to), tn: n.brief(), created: now}
+	a.keep(m)
+	s.smsEvents(a, m)
+	if n.profile.smsPrice.Sign() > 0 {
+		s.balanceEvent(a, "sms_charge", now)
+	}
+	return writeSuccess(w, http.StatusOK, m.view(now))
+}
+
+// keep adds m to the account's history, forgetting the oldest past
+// MaxSMS; under telco.mu.
+func (a *acct) keep(m *sms) {
 	a.sms = append(a.sms, m)
 	a.smsByID[m.uuid] = m
 	if len(a.sms) > MaxSMS {
 		delete(a.smsByID, a.sms[0].uuid)
 		a.sms = slices.Delete(a.sms, 0, 1)
 	}
-	return writeSuccess(w, http.StatusOK, m.view(now))
+}
+
+// smsEvent is Opentact's sms event for m as it is at at, in state.
+func smsEvent(m *sms, state string, at time.Time) []byte {
+	v := m.view(at)
+	v.State = state
+	return event("sms", "SMS: type: "+v.Type+", state: "+state, at, v)
+}
+
+// smsEvents emits a sent message's events: created now, then, once
+// SMSDeliveryDelay has passed, success and success delivered. Events
+// speak of "success" where the REST answers say "sent", as Opentact's
+// examples do.
+func (s *Sandbox) smsEvents(a *acct, m *sms) {
+	if !s.listening(a) {
+		return
+	}
+	s.publish(a, smsEvent(m, "created", m.created))
+	at := m.created.Add(SMSDeliveryDelay)
+	s.sched.at(at, func() {
+		success := m.view(at)
+		success.State, success.Delivered = "success", false
+		s.publish(a, event("sms", "SMS: type: smso, state: success", at, success))
+		s.publish(a, smsEvent(m, "success", at))
+	})
 }
 
 // serveSMSGet answers GET /rest/sms/outbound/{uuid}: the message in its
 // state now.
 func (s *Sandbox) serveSMSGet(w http.ResponseWriter, _ *http.Request, u *user, id string) int {
+	return s.serveMessage(w, u, id, false)
+}
+
+func (s *Sandbox) serveMessage(w http.ResponseWriter, u *user, id string, inbound bool) int {
 	s.telco.mu.Lock()
 	m := u.acct.smsByID[id]
 	s.telco.mu.Unlock()
-	if m == nil {
+	if m == nil || m.inbound != inbound {
 		return writeError(w, http.StatusNotFound, "Not found")
 	}
 	return writeSuccess(w, http.StatusOK, m.view(s.now().UTC()))
@@ -192,17 +244,23 @@ func (s *Sandbox) serveSMSGet(w http.ResponseWriter, _ *http.Request, u *user, i
 // smsMasks are the members whose search filters take masks.
 var smsMasks = []string{"from", "to", "message"}
 
-// newestFirst lists the account's messages as searches answer them by
-// default (Opentact's created_on DESC), each as item makes it.
-func (s *Sandbox) newestFirst(a *acct, item func(*sms) searchItem) []searchItem {
+// newestFirst lists the account's messages that keep says, as searches
+// answer them by default (Opentact's created_on DESC), each as item
+// makes it; a nil keep keeps all.
+func (s *Sandbox) newestFirst(a *acct, keep func(*sms) bool, item func(*sms) searchItem) []searchItem {
 	s.telco.mu.Lock()
 	defer s.telco.mu.Unlock()
 	items := make([]searchItem, 0, len(a.sms))
 	for i := len(a.sms) - 1; i >= 0; i-- {
-		items = append(items, item(a.sms[i]))
+		if keep == nil || keep(a.sms[i]) {
+			items = append(items, item(a.sms[i]))
+		}
 	}
 	return items
 }
+
+func outbound(m *sms) bool { return !m.inbound }
+func inbound(m *sms) bool  { return m.inbound }
 
 // searchView is v's members, for a search's filters.
 func searchView(v any) (json.RawMessage, map[string]json.RawMessage) {
@@ -220,7 +278,7 @@ func (s *Sandbox) serveOutboundSearch(w http.ResponseWriter, r *http.Request, u 
 		return status
 	}
 	now := s.now().UTC()
-	return sr.answer(w, s.newestFirst(u.acct, func(m *sms) searchItem {
+	return sr.answer(w, s.newestFirst(u.acct, outbound, func(m *sms) searchItem {
 		out, view := searchView(m.view(now))
 		view["tn"] = json.RawMessage(strconv.FormatInt(m.from, 10))
 		return searchItem{view: view, out: out}
@@ -228,33 +286,38 @@ func (s *Sandbox) serveOutboundSearch(w http.ResponseWriter, r *http.Request, u 
 }
 
 // serveSMSSearch answers POST /rest/sms/search: a page of the messages of
-// both directions, newest first. The sandbox receives none, so they are
-// the messages sent.
+// both directions, newest first.
 func (s *Sandbox) serveSMSSearch(w http.ResponseWriter, r *http.Request, u *user, _ string) int {
 	sr, status := readSearch(w, r, nil, smsMasks)
 	if status != 0 {
 		return status
 	}
 	now := s.now().UTC()
-	return sr.answer(w, s.newestFirst(u.acct, func(m *sms) searchItem {
+	return sr.answer(w, s.newestFirst(u.acct, nil, func(m *sms) searchItem {
 		out, view := searchView(m.record(now, u.acct.uuid))
 		return searchItem{view: view, out: out}
 	}))
 }
 
-// serveInboundSearch answers POST /rest/sms/search/inbound: no number of
-// the sandbox receives messages, so every page is empty.
-func (s *Sandbox) serveInboundSearch(w http.ResponseWriter, r *http.Request, _ *user, _ string) int {
+// serveInboundSearch answers POST /rest/sms/search/inbound: a page of
+// the messages received (POST /sandbox/inbound-sms), newest first; tn is
+// the receiving number.
+func (s *Sandbox) serveInboundSearch(w http.ResponseWriter, r *http.Request, u *user, _ string) int {
 	sr, status := readSearch(w, r, nil, smsMasks)
 	if status != 0 {
 		return status
 	}
-	return sr.answer(w, nil)
+	now := s.now().UTC()
+	return sr.answer(w, s.newestFirst(u.acct, inbound, func(m *sms) searchItem {
+		out, view := searchView(m.view(now))
+		view["tn"] = json.RawMessage(strconv.FormatInt(m.to, 10))
+		return searchItem{view: view, out: out}
+	}))
 }
 
-// serveInboundGet answers GET /rest/sms/inbound/{uuid}: there are none.
-func (s *Sandbox) serveInboundGet(w http.ResponseWriter, _ *http.Request, _ *user, _ string) int {
-	return writeError(w, http.StatusNotFound, "Not found")
+// serveInboundGet answers GET /rest/sms/inbound/{uuid}.
+func (s *Sandbox) serveInboundGet(w http.ResponseWriter, _ *http.Request, u *user, id string) int {
+	return s.serveMessage(w, u, id, true)
 }
 
 // serveEnableSMS answers POST /rest/lease/tn/{tn_lease}/subscription/sms:

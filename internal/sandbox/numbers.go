@@ -61,8 +61,9 @@ type acct struct {
 	orderByID map[string]*order
 	leases    []*lease // oldest first
 	leaseByID map[string]*lease
-	sms       []*sms // oldest first
+	sms       []*sms // oldest first, of both directions
 	smsByID   map[string]*sms
+	eventSubs []eventSubJSON // oldest first
 }
 
 func newAcct(key, uuid string, accountJSON json.RawMessage) *acct {
@@ -562,6 +563,12 @@ func (s *Sandbox) serveOrder(w http.ResponseWriter, r *http.Request, u *user, _ 
 	if len(a.orders) > MaxOrders {
 		delete(a.orderByID, a.orders[0].uuid)
 		a.orders = slices.Delete(a.orders, 0, 1)
+	}
+	// Opentact processes an order later; the sandbox at once, so its
+	// events follow the answer's content straight away.
+	s.publish(a, event("tn_order", "TN order "+o.UUID+" - "+o.State, now, kept.out))
+	if cost.Sign() > 0 {
+		s.balanceEvent(a, "tn_order", now)
 	}
 	// 201, as Opentact's docs answer an order.
 	return writeSuccess(w, http.StatusCreated, kept.out)

@@ -16,6 +16,11 @@
 // documented payload and error shapes, and issues real signed JWTs that it
 // accepts back as X-Auth-Token. Tokens made by POST /rest/token live in
 // memory, per account, and work as Authorization: Bearer <token>.
+//
+// A WebSocket to / (or /ws) gets Opentact's events after an auth frame
+// with one of its JWTs: orders, balance changes, SMS sent and received,
+// and inbound calls, which POST /sandbox/inbound-sms and
+// /sandbox/inbound-call make happen. Close stops its sockets and timers.
 package sandbox
 
 import (
@@ -150,10 +155,17 @@ type Options struct {
 	// collection path (rest/dict/tz.json); nil uses the embedded
 	// internal/sandbox/fixtures.
 	Fixtures fs.FS
+	// EventQueue is how many frames an events socket may have waiting
+	// before it is dropped as too slow; DefaultEventQueue when 0.
+	EventQueue int
+	// InboundSMSEvery, when positive, has every account that leases a
+	// number receive an SMS on it at this interval of the clock.
+	InboundSMSEvery time.Duration
 }
 
-// Sandbox serves auth, tokens and the declared calls. It is an
-// http.Handler, safe for concurrent use.
+// Sandbox serves auth, tokens and the declared calls, and events over a
+// WebSocket. It is an http.Handler, safe for concurrent use. Close ends
+// its sockets and timers.
 type Sandbox struct {
 	secret []byte
 	ttl    time.Duration
@@ -177,6 +189,9 @@ type Sandbox struct {
 	// profiles is the collection of messaging profiles, which an SMS
 	// subscription needs; nil when no declared call serves it.
 	profiles *collection
+	// events are the event sockets; sched emits the events due later.
+	events *hub
+	sched  *scheduler
 }
 
 type user struct {
@@ -251,6 +266,11 @@ func New(opts Options) (*Sandbox, error) {
 	}
 	s.routes = append(slices.Clip(handWritten), generic...)
 	s.profiles = colls["/rest/profile/messaging"]
+	s.events = newHub(opts.EventQueue)
+	s.sched = newScheduler(s.now)
+	if opts.InboundSMSEvery > 0 {
+		s.inboundEvery(opts.InboundSMSEvery)
+	}
 	return s, nil
 }
 
