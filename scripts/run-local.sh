@@ -35,7 +35,7 @@ esac
 # What runs, and the addresses that must accept connections before the
 # calls are printed.
 sandbox=("$BIN/opentact-sandbox" --addr "$SANDBOX_ADDR")
-facade=("$BIN/opentact-facade" --grpc-addr "$GRPC_ADDR" --http-addr "$HTTP_ADDR" --admin-addr "$ADMIN_ADDR" --upstream "http://$SANDBOX_ADDR")
+facade=("$BIN/opentact-facade" --grpc-addr "$GRPC_ADDR" --http-addr "$HTTP_ADDR" --admin-addr "$ADMIN_ADDR" --upstream "http://$SANDBOX_ADDR" --events-url "ws://$SANDBOX_ADDR/")
 listening=("$SANDBOX_ADDR" "$GRPC_ADDR" "$HTTP_ADDR" "$ADMIN_ADDR")
 
 demo_user=opentact@callify.io:12345678
@@ -250,6 +250,16 @@ $sms
 
   curl -s -u $demo_user $v1/sms/outbound/\$SMS
 
+Events as they happen, one JSON line each: stream them in another terminal (the
+SMS and orders above show there too), then have the sandbox deliver an SMS and a
+call to $tn (the sandbox's own control calls, not Opentact's):
+
+  curl -sN -u $demo_user $v1/events:stream
+
+  $curl_basic -d '{"to":"$tn","from":"12025550123","message":"Hi there"}' http://$SANDBOX_ADDR/sandbox/inbound-sms
+
+  $curl_basic -d '{"to":"$tn","from":"12025550123"}' http://$SANDBOX_ADDR/sandbox/inbound-call
+
   curl -s -u $demo_user -X DELETE $v1/leases/$tn
 MSG
 }
@@ -271,6 +281,10 @@ $create_grpc
 
   $grpcurl -H "authorization: Bearer \$TOKEN" $GRPC_ADDR opentact.auth.v1.AuthService/GetAuth
 
+Events, streamed until Ctrl-C:
+
+  $grpcurl -H 'authorization: Basic $demo_basic' -d '{"types":["sms","call_state"]}' $GRPC_ADDR opentact.events.v1.EventService/StreamEvents
+
 MSG
 }
 
@@ -287,6 +301,10 @@ token to delete from stdin (see $BIN/opentactctl token -h):
   printf '%s\n' "\$TOKEN" | $ctl token delete $ctl_flags --email opentact@callify.io
 
   OPENTACT_SECRET=\$TOKEN $BIN/opentactctl auth $ctl_flags --kind bearer
+
+Events, one JSON line each, until Ctrl-C:
+
+  $ctl events $ctl_flags --email opentact@callify.io --types sms,call_state
 
 MSG
 }

@@ -1,10 +1,14 @@
 package service_test
 
 import (
+	"strings"
 	"testing"
+
+	"google.golang.org/protobuf/proto"
 
 	"github.com/opentact-facade/opentact-facade/internal/declare"
 	"github.com/opentact-facade/opentact-facade/internal/engine"
+	"github.com/opentact-facade/opentact-facade/internal/events"
 	"github.com/opentact-facade/opentact-facade/internal/upstream"
 	"github.com/opentact-facade/opentact-facade/service"
 )
@@ -19,7 +23,8 @@ func TestEveryServiceIsServed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := engine.New(client, service.Services, service.Hooks, engine.Options{})
+	hub := events.New(events.Options{})
+	e, err := engine.New(client, service.Services, service.Hooks, engine.Options{Streams: service.Streams(hub, func(proto.Message) error { return nil })})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -28,7 +33,7 @@ func TestEveryServiceIsServed(t *testing.T) {
 		t.Fatalf("%d services described, %d listed", len(descs), len(service.Services))
 	}
 	for i, d := range descs {
-		if d.ServiceName != string(service.Services[i].Name) || len(d.Methods) == 0 {
+		if d.ServiceName != string(service.Services[i].Name) || len(d.Methods)+len(d.Streams) == 0 {
 			t.Errorf("service %d: %s with %d methods", i, d.ServiceName, len(d.Methods))
 		}
 	}
@@ -48,5 +53,23 @@ func TestAHookMustNameAServedMethod(t *testing.T) {
 	}
 	if _, err := engine.New(client, service.Services, hooks, engine.Options{}); err == nil {
 		t.Error("a hook for a method that is not served was taken")
+	}
+}
+
+// TestAStreamNeedsItsHandler: the engine refuses to serve a streaming
+// method without a handler, and a handler for a method it does not serve.
+func TestAStreamNeedsItsHandler(t *testing.T) {
+	t.Parallel()
+	client, err := upstream.New("http://127.0.0.1:1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := engine.New(client, service.Services, service.Hooks, engine.Options{}); err == nil || !strings.Contains(err.Error(), "StreamEvents") {
+		t.Errorf("no handler for StreamEvents: %v", err)
+	}
+	streams := service.Streams(events.New(events.Options{}), func(proto.Message) error { return nil })
+	streams["/opentact.events.v1.EventService/Nothing"] = streams["/opentact.events.v1.EventService/StreamEvents"]
+	if _, err := engine.New(client, service.Services, service.Hooks, engine.Options{Streams: streams}); err == nil || !strings.Contains(err.Error(), "Nothing") {
+		t.Errorf("a handler for no method: %v", err)
 	}
 }

@@ -5,12 +5,18 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
+	"os/signal"
 	"slices"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -69,7 +75,7 @@ const showTokenMarker = "[hidden: use --show-token]"
 // served is the declaration of every method the facade serves, read from
 // the descriptors of service.Services as the facade reads them.
 func served() ([]*declare.Call, error) {
-	return declare.Declared(service.Services)
+	return declare.Listed(service.Services)
 }
 
 // methodName is how the commands name a method: "package.Service/Method".
@@ -255,6 +261,9 @@ func runCall(ctx context.Context, c *command, args []string) int {
 		return c.fail(exitUsage, "the request sets %s, a secret: give the request on standard input, with -, never on the command line, which other users of the machine and the shell history see", strings.Join(fields, ", "))
 	}
 
+	if decl.Kind == declare.Stream {
+		return c.stream(ctx, conn, decl, req, respType, *showToken, secrets)
+	}
 	ctx, cancel := c.withTimeout(ctx)
 	defer cancel()
 	resp := respType.New().Interface()
@@ -360,4 +369,41 @@ func secretsOf(m proto.Message) (fields, values []string) {
 		}
 	})
 	return fields, values
+}
+
+// stream calls a server-streaming method and prints each message as it
+// comes, until the stream ends, Ctrl-C (exit 0), or --timeout when given.
+func (c *command) stream(ctx context.Context, conn *grpc.ClientConn, decl *declare.Call, req proto.Message, respType protoreflect.MessageType, showToken bool, secrets []string) int {
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	timed := false
+	c.fs.Visit(func(f *flag.Flag) { timed = timed || f.Name == "timeout" })
+	if timed {
+		var cancel context.CancelFunc
+		ctx, cancel = c.withTimeout(ctx)
+		defer cancel()
+	}
+	s, err := conn.NewStream(ctx, &grpc.StreamDesc{ServerStreams: true}, decl.FullMethod)
+	if err == nil {
+		err = s.SendMsg(req)
+	}
+	if err == nil {
+		err = s.CloseSend()
+	}
+	for err == nil {
+		resp := respType.New().Interface()
+		if err = s.RecvMsg(resp); err != nil {
+			break
+		}
+		if !showToken {
+			hideTree(resp.ProtoReflect(), showTokenMarker)
+		}
+		if code := c.print(resp); code != exitOK {
+			return code
+		}
+	}
+	if errors.Is(err, io.EOF) || ctx.Err() != nil && (status.Code(err) == codes.Canceled || status.Code(err) == codes.DeadlineExceeded) {
+		return exitOK
+	}
+	return c.callFailed(err, secrets...)
 }

@@ -32,6 +32,9 @@ const (
 	// Read has no side effects: it may be retried, and identical calls
 	// under way at once may share one request (request coalescing).
 	Read
+	// Stream is a server-streaming method no declaration serves: its
+	// handler is written by hand (engine.Options.Streams).
+	Stream
 )
 
 func (k Kind) String() string {
@@ -40,6 +43,8 @@ func (k Kind) String() string {
 		return "read"
 	case Idempotent:
 		return "idempotent"
+	case Stream:
+		return "stream"
 	}
 	return "write"
 }

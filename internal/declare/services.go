@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
+	"google.golang.org/protobuf/types/descriptorpb"
 )
 
 // Service is one gRPC service the facade serves: its name, and the
@@ -61,6 +62,33 @@ func Declared(services []Service) ([]*Call, error) {
 			return nil, err
 		}
 		out = append(out, calls...)
+	}
+	return out, nil
+}
+
+// Listed is every method of services, in order: the declared calls, and
+// each streaming method as a Call of Kind Stream with only Method,
+// FullMethod and REST set.
+func Listed(services []Service) ([]*Call, error) {
+	var out []*Call
+	for _, s := range services {
+		sd, err := s.Descriptor()
+		if err != nil {
+			return nil, err
+		}
+		for i := range sd.Methods().Len() {
+			md := sd.Methods().Get(i)
+			if !IsStream(md) {
+				c, err := Method(md)
+				if err != nil {
+					return nil, err
+				}
+				out = append(out, c)
+				continue
+			}
+			opts, _ := md.Options().(*descriptorpb.MethodOptions)
+			out = append(out, &Call{Method: md, Kind: Stream, FullMethod: "/" + string(sd.FullName()) + "/" + string(md.Name()), REST: restRoute(opts)})
+		}
 	}
 	return out, nil
 }

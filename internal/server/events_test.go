@@ -39,8 +39,8 @@ type eventsUpstream struct {
 	silentNext bool                // the next socket reads nothing after auth, so pings go unanswered
 	done       chan struct{}       // closed when the test ends
 	issued     map[string][]string // tokens issued, by user
-	auths   map[string][]string // tokens in auth frames, by user
-	sockets map[string][]*upSocket
+	auths      map[string][]string // tokens in auth frames, by user
+	sockets    map[string][]*upSocket
 }
 
 type upSocket struct {
