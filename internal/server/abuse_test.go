@@ -865,6 +865,11 @@ func TestNoRequestForACallThatCannotUseIt(t *testing.T) {
 	if err := <-gone; status.Code(err) != codes.Canceled {
 		t.Errorf("the caller that went: %v, want Canceled", err)
 	}
+	// The client knows at once; the facade once the stream's reset
+	// reaches it, which on a loaded machine may be after the release.
+	waitFor(t, "the facade to see the caller go", func() bool {
+		return metric(t, f, "opentact_facade_shed_total", `reason="caller_gone"`) == 1
+	})
 	up.release()
 	if err := <-busy; err != nil {
 		t.Errorf("the call under way: %v", err)

@@ -457,14 +457,19 @@ func TestMetricsCountCallsAndUpstreamOutcomes(t *testing.T) {
 func TestMetricsUpstreamInFlight(t *testing.T) {
 	t.Parallel()
 	up := telFaultUpstream(t)
-	f := startFacade(t, up.URL())
+	// The calls hang until the test ends them: no bound of the facade's
+	// may end them first on a loaded machine.
+	f := startFacade(t, up.URL(), func(o *server.Options) {
+		o.UpstreamTimeout, o.MaxCallTimeout = 2*guard, 2*guard
+		o.UpstreamTimeouts.ResponseHeader = 2 * guard
+	})
 	inFlight := func() float64 {
 		ms, _ := telScrape(t, f)
 		return ms.value(t, "opentact_upstream_requests_in_flight", map[string]string{"endpoint": "auth"})
 	}
 
 	// A gRPC call that hangs upstream.
-	ctx, cancelGRPC := context.WithCancel(telCtx(t, "x-auth-token", "fault:hang:grpc"))
+	ctx, cancelGRPC := context.WithCancel(metadata.AppendToOutgoingContext(context.Background(), "x-auth-token", "fault:hang:grpc"))
 	defer cancelGRPC()
 	grpcDone := make(chan error, 1)
 	go func() {
@@ -486,7 +491,7 @@ func TestMetricsUpstreamInFlight(t *testing.T) {
 	req.Header.Set("X-Auth-Token", "fault:hang:rest")
 	restDone := make(chan error, 1)
 	go func() {
-		resp, err := f.http.Do(req)
+		resp, err := (&http.Client{Transport: f.http.Transport}).Do(req) // no timeout: the test ends it
 		if err == nil {
 			resp.Body.Close()
 			err = fmt.Errorf("REST call answered %d", resp.StatusCode)
