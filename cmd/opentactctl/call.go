@@ -402,7 +402,8 @@ func (c *command) stream(ctx context.Context, conn *grpc.ClientConn, decl *decla
 			return code
 		}
 	}
-	if errors.Is(err, io.EOF) || ctx.Err() != nil && (status.Code(err) == codes.Canceled || status.Code(err) == codes.DeadlineExceeded) {
+	// The facade may tell of the deadline before the local timer fires.
+	if errors.Is(err, io.EOF) || ctx.Err() != nil && status.Code(err) == codes.Canceled || timed && status.Code(err) == codes.DeadlineExceeded {
 		return exitOK
 	}
 	return c.callFailed(err, secrets...)

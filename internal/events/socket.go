@@ -88,6 +88,7 @@ func (u *userSocket) leave(s *Subscriber) bool {
 // close ends every stream with err and the socket; the hub's lock is
 // held.
 func (u *userSocket) close(err error) {
+	u.cancel() // first, so that the streams' leaving starts no linger
 	u.mu.Lock()
 	for s := range u.subs {
 		s.end(err)
@@ -96,7 +97,6 @@ func (u *userSocket) close(err error) {
 		u.linger.Stop()
 	}
 	u.mu.Unlock()
-	u.cancel()
 }
 
 // deliver hands ev to each stream that wants it, never waiting: a stream
@@ -150,13 +150,12 @@ func (u *userSocket) run() {
 		if u.ctx.Err() != nil {
 			return
 		}
+		// A socket that never opened has no gap to tell: its streams wait
+		// for the first open.
 		if opened {
 			attempt = 0
 			down = h.o.Now()
 			h.o.Metrics.reconnects.Inc()
-		} else if down.IsZero() {
-			// Never opened: the streams wait for the first open, with no
-			// gap to tell.
 		}
 		reason = describe(err)
 		h.o.Log.Warn("events socket to Opentact closed; reopening", slog.String("reason", reason), slog.Int("attempt", attempt+1))
@@ -318,7 +317,7 @@ func (u *userSocket) renewLoop() {
 		wait := time.Hour // a token that does not say when it expires: look again later
 		if !exp.IsZero() {
 			left := exp.Sub(h.o.Now())
-			wait = max(min(left-h.o.RenewBefore, left/2), time.Second)
+			wait = max(left-h.o.RenewBefore, left/2, time.Second)
 		}
 		t := time.NewTimer(wait)
 		select {

@@ -596,3 +596,38 @@ func TestEventsEndAtShutdown(t *testing.T) {
 	}
 	t.Fatalf("no RetryInfo in %v", st.Details())
 }
+
+// TestEventsRESTStreamOutlivesTheWriteTimeout: a REST stream is not cut
+// by the HTTP server's write timeout, which bounds an ordinary answer
+// (the longest call timeout and 5 s more: 6 s here).
+func TestEventsRESTStreamOutlivesTheWriteTimeout(t *testing.T) {
+	t.Parallel()
+	up := newEventsUpstream(t, time.Hour)
+	f, _ := startEventsFacade(t, up, func(o *server.Options) {
+		o.UpstreamTimeout, o.MaxCallTimeout = time.Second, time.Second
+	})
+	alice := eventUsers["alice"][0]
+	req, _ := http.NewRequest(http.MethodGet, f.restURL+"/v1/events:stream", nil)
+	req.Header.Set("Authorization", basic("alice", "pw"))
+	opened := time.Now()
+	answered := make(chan *http.Response, 1)
+	go func() {
+		resp, err := (&http.Client{}).Do(req)
+		if err != nil {
+			t.Error(err)
+		}
+		answered <- resp
+	}()
+	waitFor(t, "the socket", func() bool { n, _ := up.socket(alice); return n == 1 })
+	waitFor(t, "the write timeout to pass", func() bool { return time.Since(opened) > 7*time.Second })
+	up.send(t, alice, smsFrame(1))
+	resp := <-answered
+	if resp == nil {
+		t.FailNow()
+	}
+	defer resp.Body.Close()
+	line, err := bufio.NewReader(resp.Body).ReadString('\n')
+	if err != nil || !strings.Contains(line, `"result"`) || !strings.Contains(line, `"s1"`) {
+		t.Fatalf("after the write timeout: %q, %v", line, err)
+	}
+}
