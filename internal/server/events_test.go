@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"sync"
 	"testing"
@@ -629,5 +630,61 @@ func TestEventsRESTStreamOutlivesTheWriteTimeout(t *testing.T) {
 	line, err := bufio.NewReader(resp.Body).ReadString('\n')
 	if err != nil || !strings.Contains(line, `"result"`) || !strings.Contains(line, `"s1"`) {
 		t.Fatalf("after the write timeout: %q, %v", line, err)
+	}
+}
+
+// TestEventsFramesRefused: a frame over 64 KiB, one that is not JSON and
+// a binary one are dropped and counted; the socket stays open and the
+// next event arrives.
+func TestEventsFramesRefused(t *testing.T) {
+	t.Parallel()
+	up := newEventsUpstream(t, time.Hour)
+	f, _ := startEventsFacade(t, up)
+	alice := eventUsers["alice"][0]
+	s := openStream(t, f.conn, "alice")
+	waitFor(t, "the socket", func() bool { n, _ := up.socket(alice); return n == 1 })
+	up.send(t, alice, strings.Replace(smsFrame(1), "hello", strings.Repeat("x", 70<<10), 1))
+	up.send(t, alice, `{"type":"sms",`)
+	_, sock := up.socket(alice)
+	if err := sock.c.Write(context.Background(), websocket.MessageBinary, []byte(smsFrame(3))); err != nil {
+		t.Fatal(err)
+	}
+	up.send(t, alice, smsFrame(2))
+	if ev := s.next(t); ev.GetSms().GetUuid() != "s2" {
+		t.Fatalf("got %v, want s2 after the refused frames", ev)
+	}
+	for _, reason := range []string{"too_large", "malformed", "binary"} {
+		if m := metric(t, f, "opentact_facade_events_refused_total", `reason="`+reason+`"`); m != 1 {
+			t.Errorf("opentact_facade_events_refused_total{reason=%q} %v, want 1", reason, m)
+		}
+	}
+	if n := len(up.authFrames(alice)); n != 1 {
+		t.Errorf("%d auth frames: the socket was reopened", n)
+	}
+}
+
+// TestEventsWebhookNetworks: with --webhook-allow-cidr, a caller from
+// another network is refused, even with the key.
+func TestEventsWebhookNetworks(t *testing.T) {
+	t.Parallel()
+	const key = "s3cret-webhook-key-0123"
+	up := newEventsUpstream(t, time.Hour)
+	f, _ := startEventsFacade(t, up, func(o *server.Options) {
+		o.WebhookKey = key
+		o.WebhookAllow = []netip.Prefix{netip.MustParsePrefix("72.21.26.35/32")}
+	})
+	body := fmt.Sprintf(`{"type":"smsi","uuid":"x","account":{"uuid":%q}}`, eventUsers["bob"][1])
+	if resp, b := f.do(t, f.restURL, http.MethodPost, "/v1/webhooks/opentact/"+key, nil, body); resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("from 127.0.0.1: %d %s, want 403", resp.StatusCode, b)
+	}
+	if m := metric(t, f, "opentact_facade_webhook_events_total", `outcome="forbidden_address"`); m != 1 {
+		t.Fatalf("forbidden_address %v, want 1", m)
+	}
+	g, _ := startEventsFacade(t, up, func(o *server.Options) {
+		o.WebhookKey = key
+		o.WebhookAllow = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+	})
+	if resp, b := g.do(t, g.restURL, http.MethodPost, "/v1/webhooks/opentact/"+key, nil, body); resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("from an allowed network: %d %s, want 204", resp.StatusCode, b)
 	}
 }
