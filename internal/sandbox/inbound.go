@@ -2,11 +2,9 @@ package sandbox
 
 import (
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"strconv"
 	"time"
-	"unicode/utf8"
 )
 
 // CallStateInterval is how far apart, on the sandbox's clock, an inbound
@@ -43,14 +41,7 @@ func (s *Sandbox) controlRequest(w http.ResponseWriter, r *http.Request, withMes
 		}
 	}
 	if withMessage {
-		switch raw := obj["message"]; {
-		case !present(raw):
-			errs["message"] = fieldError{Message: "is required", Value: json.RawMessage("null")}
-		case json.Unmarshal(raw, &message) != nil:
-			errs["message"] = fieldError{Message: "must be a string"}
-		case message == "" || utf8.RuneCountInString(message) > maxSMSLength:
-			errs["message"] = fieldError{Message: fmt.Sprintf("must be 1 to %d characters", maxSMSLength)}
-		}
+		message = readMessage(obj, errs)
 	}
 	if len(errs) > 0 {
 		return 0, 0, "", writeValidationError(w, errs)

@@ -149,16 +149,7 @@ func (s *Sandbox) serveSendSMS(w http.ResponseWriter, r *http.Request, u *user, 
 		return n
 	}
 	from, to := number(fromKey), number("to")
-	var message string
-	switch raw := obj["message"]; {
-	case !present(raw):
-		errs["message"] = fieldError{Message: "is required", Value: json.RawMessage("null")}
-	case json.Unmarshal(raw, &message) != nil:
-		errs["message"] = fieldError{Message: "must be a string"}
-	case message == "" || utf8.RuneCountInString(message) > maxSMSLength:
-		// The value is left out: it is a person's words.
-		errs["message"] = fieldError{Message: fmt.Sprintf("must be 1 to %d characters", maxSMSLength)}
-	}
+	message := readMessage(obj, errs)
 	var callback *string
 	if raw := obj["custom_callback_url"]; present(raw) {
 		if json.Unmarshal(raw, &callback) != nil || len(*callback) < 10 || len(*callback) > 255 {
@@ -380,4 +371,20 @@ func (s *Sandbox) serveDisableSMS(w http.ResponseWriter, _ *http.Request, u *use
 	sub.modified = now
 	l.subscription, l.sms, l.modified = nil, false, now
 	return writeSuccess(w, http.StatusOK, s.subscriptionView(u, sub))
+}
+
+// readMessage reads an SMS's text from obj's "message", adding its field
+// error to errs. The value is left out of the error: it is a person's
+// words.
+func readMessage(obj map[string]json.RawMessage, errs map[string]fieldError) string {
+	var message string
+	switch raw := obj["message"]; {
+	case !present(raw):
+		errs["message"] = fieldError{Message: "is required", Value: json.RawMessage("null")}
+	case json.Unmarshal(raw, &message) != nil:
+		errs["message"] = fieldError{Message: "must be a string"}
+	case message == "" || utf8.RuneCountInString(message) > maxSMSLength:
+		errs["message"] = fieldError{Message: fmt.Sprintf("must be 1 to %d characters", maxSMSLength)}
+	}
+	return message
 }
