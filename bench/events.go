@@ -518,37 +518,47 @@ func runEvents(ctx context.Context, o options, procs *registry, profileDir strin
 			fmt.Printf("  streams ended: %s\n", s.firstErr)
 			break
 		}
+		// The profile at the target rate, while every stream is open.
+		if i == 0 && o.profile {
+			if err := e.profileStep(ctx, o, profileDir, func(file string) (*eventsStep, error) { return step(rate, file) }); err != nil {
+				return nil, err
+			}
+		}
 		if s.perSecond() < 0.9*float64(s.rate*int64(e.streams)) {
 			break // past what the streams take
 		}
 	}
-	if o.profile && e.steps[0].ended+e.steps[0].endedOther == 0 && er.ended.Load()+er.endedOther.Load() == 0 {
-		dir := profileDir
-		if dir == "" {
-			dir = os.TempDir()
-		}
-		file := filepath.Join(dir, "cpu-events.pprof")
-		s, err := step(rate, file)
-		if err != nil {
-			return nil, err
-		}
-		e.steps = append(e.steps, s)
-		fmt.Print("profiled: ")
-		printEventsStep(s)
-		top, err := pprofOutput(ctx, o.goCmd, "-top", "-nodecount=30", o.facade, file)
-		if err != nil {
-			return nil, err
-		}
-		if i := strings.Index(top, "      flat"); i >= 0 {
-			top = top[i:]
-		}
-		e.top = top
-		if profileDir == "" {
-			_ = os.Remove(file)
-		}
-	}
 	e.upstreamSockets = up.sockets.Load()
 	return e, nil
+}
+
+// profileStep runs step once more with the facade's CPU profile taken
+// over its window, and keeps pprof -top.
+func (e *eventsReport) profileStep(ctx context.Context, o options, dir string, step func(file string) (*eventsStep, error)) error {
+	keep := dir != ""
+	if !keep {
+		dir = os.TempDir()
+	}
+	file := filepath.Join(dir, "cpu-events.pprof")
+	s, err := step(file)
+	if err != nil {
+		return err
+	}
+	e.steps = append(e.steps, s)
+	fmt.Print("profiled: ")
+	printEventsStep(s)
+	top, err := pprofOutput(ctx, o.goCmd, "-top", "-nodecount=30", o.facade, file)
+	if err != nil {
+		return err
+	}
+	if i := strings.Index(top, "      flat"); i >= 0 {
+		top = top[i:]
+	}
+	e.top = top
+	if !keep {
+		_ = os.Remove(file)
+	}
+	return nil
 }
 
 func printEventsStep(s *eventsStep) {
@@ -575,9 +585,13 @@ func (e *eventsReport) eventsRows(w io.Writer) {
 		if s.profiled {
 			rate += " (profiled)"
 		}
-		fmt.Fprintf(w, "| %d | %s / %.0f | %.0f | %s | %s | %s | %d | %s | %s | %s | %.1f | %.2f / %.2f / %.2f |\n",
+		noisy := ""
+		if s.cpuOther/wnd > noisyCores {
+			noisy = " ⚠"
+		}
+		fmt.Fprintf(w, "| %d | %s / %.0f | %.0f | %s | %s | %s | %d | %s | %s | %s | %.1f | %.2f / %.2f / %.2f%s |\n",
 			e.streams, rate, float64(s.sent)/wnd, s.perSecond(), ms(s.p50), ms(s.p99), ms(s.maxLat), s.ended+s.endedOther,
-			kib(e.rssPerStream()), kib(e.heapPerStream()), kib(e.stackPerStream()), s.usPerDelivery(), s.cpuFacade/wnd, s.cpuGen/wnd, s.cpuOther/wnd)
+			kib(e.rssPerStream()), kib(e.heapPerStream()), kib(e.stackPerStream()), s.usPerDelivery(), s.cpuFacade/wnd, s.cpuGen/wnd, s.cpuOther/wnd, noisy)
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "| target | measured | |")

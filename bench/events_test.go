@@ -80,13 +80,14 @@ func TestEventsRows(t *testing.T) {
 		rssBase: 40 << 20, rssOpen: 40<<20 + 984*20<<10, heapBase: 10 << 20, heapOpen: 10<<20 + 984*10<<10, stackBase: 1 << 20, stackOpen: 1<<20 + 984*8<<10,
 		steps: []*eventsStep{
 			{rate: 50, sent: 150, deliveries: 150_000, window: 3 * time.Second, p50: 2 * time.Millisecond, p99: 30 * time.Millisecond, cpuFacade: 1.5},
-			{rate: 100, sent: 300, deliveries: 240_000, window: 3 * time.Second, p99: 80 * time.Millisecond, ended: 3},
+			{rate: 100, sent: 300, deliveries: 240_000, window: 3 * time.Second, p99: 80 * time.Millisecond, ended: 3, cpuOther: 1.5},
 		}}
 	var b strings.Builder
 	e.eventsRows(&b)
 	for _, want := range []string{
 		"| 1000 | 50 / 50 | 50000 | 2.000 | 30.000 | 0.000 | 0 | 20.0 KiB | 10.0 KiB | 8.0 KiB | 10.0 | 0.50 / 0.00 / 0.00 |",
 		"| 1000 | 100 / 100 | 80000 |",
+		"| 0.00 / 0.00 / 0.50 ⚠ |",
 		"| 50000 deliveries/s, no stream ended, p99 ≤ 50 ms | 50000/s (upstream 50 events/s, p99 30.000 ms, none ended) | met |",
 		"| p99 ≤ 50 ms at the target rate (50 events/s × 1000 streams) | 30.000 ms, 50000 deliveries/s, 0 ended | met |",
 		"| ≤ 32 KiB RSS per open stream | 20.0 KiB (heap 10.0 KiB, stacks 8.0 KiB) | met |",
