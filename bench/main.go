@@ -1,8 +1,9 @@
 // Command bench is `make bench`: it starts opentact-sandbox and
 // opentact-facade on loopback, drives the same GetAuth work through three
 // doors (straight HTTP to the sandbox, the facade over gRPC, the facade over
-// REST) at the same concurrency, and writes what it measured, with the
-// machine it ran on, to docs/benchmarks.md.
+// REST) at the same concurrency, measures StreamEvents' fan-out against a
+// scripted Opentact of its own (-events, -only events), and writes what it
+// measured, with the machine it ran on, to docs/benchmarks.md.
 //
 //	go run ./bench -facade bin/opentact-facade -sandbox bin/opentact-sandbox -out docs/benchmarks.md
 //
