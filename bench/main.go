@@ -1,8 +1,9 @@
 // Command bench is `make bench`: it starts opentact-sandbox and
 // opentact-facade on loopback, drives the same GetAuth work through three
 // doors (straight HTTP to the sandbox, the facade over gRPC, the facade over
-// REST) at the same concurrency, and writes what it measured, with the
-// machine it ran on, to docs/benchmarks.md.
+// REST) at the same concurrency, measures StreamEvents' fan-out against a
+// scripted Opentact of its own (-events, -only events), and writes what it
+// measured, with the machine it ran on, to docs/benchmarks.md.
 //
 //	go run ./bench -facade bin/opentact-facade -sandbox bin/opentact-sandbox -out docs/benchmarks.md
 //
@@ -52,6 +53,11 @@ type options struct {
 	distantCallers  []int
 	hotCallers      int
 	overloadCallers int
+
+	events       bool
+	eventStreams int
+	eventConns   int
+	only         string // "events": that phase alone
 }
 
 func parseFlags(args []string) (options, error) {
@@ -82,6 +88,10 @@ func parseFlags(args []string) (options, error) {
 	distantCallers := fs.String("distant-callers", "1,256,2048", "callers of the distant phases with distinct credentials")
 	fs.IntVar(&o.hotCallers, "hot-callers", 512, "callers of the distant phases on one hot account (cache off and on)")
 	fs.IntVar(&o.overloadCallers, "overload-callers", 20000, "callers of the distant overload phase (facade gRPC alone); 0 to skip it")
+	fs.BoolVar(&o.events, "events", true, "measure StreamEvents: one upstream socket fanned out to -event-streams streams of one user")
+	fs.IntVar(&o.eventStreams, "event-streams", 1000, "streams of the events phase")
+	fs.IntVar(&o.eventConns, "event-conns", 16, "gRPC ClientConns the event streams are spread over")
+	fs.StringVar(&o.only, "only", "", "run one phase alone: \"events\" (the report then has that section only)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -103,6 +113,12 @@ func parseFlags(args []string) (options, error) {
 		return o, errors.New("-duration must be positive and -warmup not negative")
 	case o.users < 1 || o.targetCallers < 1 || o.workersPerConn < 1 || o.rounds < 1:
 		return o, errors.New("-users, -target-callers, -workers-per-conn and -rounds must be positive")
+	case o.eventStreams < 1 || o.eventConns < 1:
+		return o, errors.New("-event-streams and -event-conns must be positive")
+	case o.only != "" && o.only != "events":
+		return o, fmt.Errorf("-only %q: the one phase that runs alone is events", o.only)
+	case o.only == "events" && !o.events:
+		return o, errors.New("-only events with -events=false runs nothing")
 	}
 	return o, nil
 }
@@ -166,6 +182,12 @@ func run(ctx context.Context, o options, procs *registry) error {
 	rep := &report{started: started, opts: o, machine: describeMachine(o.facade)}
 	fmt.Printf("machine: %s, %d CPUs, GOMAXPROCS %d, %s, %s\nfacade: %s\n\n",
 		rep.machine.cpu, rep.machine.nproc, rep.machine.gomaxprocs, rep.machine.goVersion, rep.machine.kernel, rep.machine.facadeVersion)
+	if o.only == "events" {
+		if rep.events, err = runEvents(ctx, o, procs, o.profileDir); err != nil {
+			return err
+		}
+		return rep.finish(started)
+	}
 
 	nAccounts := o.users
 	for _, n := range o.cacheFill {
@@ -314,6 +336,13 @@ func run(ctx context.Context, o options, procs *registry) error {
 	}
 	procs.stop(sb.proc)
 
+	// Phase 4: event streams, against an upstream of their own.
+	if o.events {
+		if rep.events, err = runEvents(ctx, o, procs, o.profileDir); err != nil {
+			return err
+		}
+	}
+
 	if o.micro {
 		fmt.Println("\nmicro-benchmarks: Mapping (./internal/codec), the error mapping (./internal/apierr), RESTAnswer (./internal/rest), Overload (./internal/server)")
 		out, err := runMicro(ctx, o.goCmd, o.microTime)
@@ -326,6 +355,12 @@ func run(ctx context.Context, o options, procs *registry) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	return rep.finish(started)
+}
+
+// finish prints the summary and writes the report.
+func (rep *report) finish(started time.Time) error {
+	o := rep.opts
 	rep.elapsed = time.Since(started)
 	rep.printSummary(os.Stdout)
 	if o.out != "" {

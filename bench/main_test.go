@@ -35,6 +35,7 @@ func TestRunWritesTheReport(t *testing.T) {
 		"-users", "40", "-cache-fill", "10,20",
 		"-micro=false", "-profile=false", "-reruns", "0",
 		"-delay", "5ms", "-distant-callers", "1,3", "-hot-callers", "4", "-overload-callers", "6",
+		"-event-streams", "6", "-event-conns", "2",
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -186,6 +187,10 @@ func TestRunWritesTheReport(t *testing.T) {
 		if cells := findRow(section(t, md, "## Targets"), label); len(cells) < 7 || !strings.Contains(cells[6], " / ") {
 			t.Errorf("targets: row %q has no bench/floor measure: %q", label, cells)
 		}
+	}
+	// The events phase: its first step at least, with deliveries.
+	if cells := findRow(section(t, md, "## Events"), "6"); len(cells) < 12 || cells[2] == "0" || cells[8] == "-" {
+		t.Errorf("events: no measured row: %q", cells)
 	}
 	if !strings.Contains(md, "in 2 rounds") {
 		t.Error("the method does not say the groups were interleaved in 2 rounds")

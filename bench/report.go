@@ -96,6 +96,7 @@ type report struct {
 	accounts    int           // in the sandbox's accounts file
 	answerBytes int           // size of one sandbox answer for a generated user
 	delay       time.Duration // the distant sandbox's; 0 if not measured
+	events      *eventsReport // nil if not measured
 }
 
 func (rep *report) add(r *result) { rep.results = append(rep.results, r) }
@@ -534,6 +535,13 @@ func (rep *report) otherLoad() string {
 // printSummary prints the target tables to stdout (the phases were
 // printed as they ran).
 func (rep *report) printSummary(w io.Writer) {
+	if rep.events != nil {
+		fmt.Fprintln(w, "\nevents:")
+		rep.events.eventsRows(w)
+	}
+	if rep.opts.only == "events" {
+		return
+	}
 	fmt.Fprintln(w, "\nCPU used by other processes:", rep.otherLoad())
 	if rep.delay > 0 {
 		fmt.Fprintln(w, "\ntargets:")
@@ -567,6 +575,10 @@ func (rep *report) write(path string) error {
 	fmt.Fprintf(&b, "| kernel | %s |\n| Go (load generator) | %s |\n| facade binary | `%s` |\n| commit | `%s` |\n", m.kernel, m.goVersion, m.facadeVersion, m.commit)
 	fmt.Fprintf(&b, "| total run time | %s |\n", rep.elapsed.Round(time.Second))
 	fmt.Fprintf(&b, "| CPU used by other processes during the measured windows | %s |\n\n", rep.otherLoad())
+	if o.only == "events" {
+		rep.eventsSection(&b)
+		return writeFile(path, b.Bytes())
+	}
 
 	fmt.Fprintln(&b, "## Method")
 	fmt.Fprintln(&b)
@@ -612,6 +624,7 @@ func (rep *report) write(path string) error {
 	rep.peakRows(&b)
 	fmt.Fprintf(&b, "\n### Cache\n\nA facade with `--cache-ttl=10m --cache-max-entries=%d`, called over gRPC by 64 callers, each distinct user once; RSS read 0.5s after each step.\n\n", o.cacheMaxEntries)
 	rep.cacheRows(&b)
+	rep.eventsSection(&b)
 	fmt.Fprintf(&b, "\n## Micro-benchmarks\n\n`go test -run '^$' -benchmem -benchtime %s`: `-bench Mapping` in `./internal/codec` (Opentact's payload to its message, by the codec and by the typed structs it replaced), `-bench ErrorStatus` in `./internal/apierr` (the error mapping), `-bench RESTAnswer` in `./internal/rest` (the REST answer, by the gateway's marshaler) and `-bench Overload` in `./internal/server` (an overloaded facade: Opentact serving 4 requests at a time, 200 ms each, calls arriving at 30 times that rate with 1 s deadlines for 3 s, with the calls answered per second as a share of Opentact's capacity, `goodput-%%`, the requests whose answers no caller could use, `wasted-%%`, the calls refused early, `shed-%%`, and the median time of a call answered, `p50-ms`); run after the load phases, once the sandbox and the facades are stopped.\n\n", o.microTime)
 	if rep.micro == "" {
 		fmt.Fprintln(&b, "Not run (`-micro=false`).")
@@ -619,10 +632,29 @@ func (rep *report) write(path string) error {
 		mappingRows(&b, rep.micro)
 		fmt.Fprintf(&b, "```\n%s```\n", rep.micro)
 	}
+	return writeFile(path, b.Bytes())
+}
+
+func writeFile(path string, b []byte) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	return os.WriteFile(path, b.Bytes(), 0o644)
+	return os.WriteFile(path, b, 0o644)
+}
+
+// eventsSection is "## Events", if the phase ran.
+func (rep *report) eventsSection(b *bytes.Buffer) {
+	e := rep.events
+	if e == nil {
+		return
+	}
+	o := rep.opts
+	fmt.Fprintf(b, "\n## Events\n\n`StreamEvents` fanned out: a scripted Opentact in the load generator's process answers `GET /rest/auth` for one user and serves the events WebSocket (it checks the auth frame, answers it, then writes `sms` event frames of %d bytes at a set rate, each with its send time in the event's `message`); the facade (`--events-url` pointed at it) keeps one socket to it for that user (%d opened in all) and fans each frame out to %d streams of the user, opened over %d gRPC ClientConns, each read by a goroutine of its own. Deliveries per second are events received by the streams in the measured window (%s per step, after %s), p50/p99/max are from the upstream's write of the frame to the client's receipt of the event (one clock: both are in the load generator), in log-linear buckets (within 6%%). The upstream rate starts at the target (%d deliveries/s ÷ streams) and doubles each step, until a stream is ended or deliveries fall below 90%% of what was offered; a stream 256 events behind is ended with RESOURCE_EXHAUSTED. Memory: the facade's RSS (`/proc/<pid>/status`), Go heap in use and goroutine stacks (its /metrics) with one stream per ClientConn open (the socket up) and with all %d open and idle, each read after a forced GC (`/debug/pprof/heap?gc=1`) and 0.5 s; per stream is the difference over the %d streams opened in between. Facade CPU per delivery is its user+system time over the window over the deliveries; the load generator (upstream and clients) shares the %d CPUs. The facade idles at %.3f cores with the streams open. ⚠ marks a step in which other processes took more than %.2f cores: its latencies are the machine's, not the facade's.\n\n",
+		len(eventFrame(nil, time.Now().UnixNano(), 1)), e.upstreamSockets, e.streams, e.conns, o.duration, max(o.warmup, 500*time.Millisecond), targetDeliveries, e.streams, e.streams-e.baseStreams, rep.machine.nproc, e.facadeCPUIdleCores, noisyCores)
+	e.eventsRows(b)
+	if e.top != "" {
+		fmt.Fprintf(b, "\nThe facade's CPU profile over the profiled step (`go tool pprof -top`):\n\n```\n%s```\n", e.top)
+	}
 }
 
 // mappingRows puts BenchmarkMapping's before and after side by side: the
