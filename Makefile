@@ -124,7 +124,8 @@ fuzz-run:
 	done
 
 ## bench: the facade against the sandbox under load, through three doors
-## (direct HTTP, facade gRPC, facade REST), written to docs/benchmarks.md
+## (direct HTTP, facade gRPC, facade REST), and the events stream's
+## fan-out, written to docs/benchmarks.md
 bench: build
 	$(GO) build -o $(BIN)/bench-floor ./bench/floor
 	$(GO) run ./bench -facade $(BIN)/opentact-facade -sandbox $(BIN)/opentact-sandbox -floor $(BIN)/bench-floor -out docs/benchmarks.md
