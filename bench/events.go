@@ -504,6 +504,9 @@ func runEvents(ctx context.Context, o options, procs *registry, profileDir strin
 
 	fmt.Printf("%8s %8s %12s %9s %9s %9s %6s %14s %13s\n", "events/s", "sent/s", "deliveries/s", "p50 ms", "p99 ms", "max ms", "ended", "facade µs/del", "cores fac/gen/oth")
 	rate := int64((targetDeliveries + e.streams - 1) / e.streams)
+	if o.eventRate > 0 {
+		rate = int64(o.eventRate)
+	}
 	for i := range eventsRampSteps {
 		s, err := step(rate<<i, "")
 		if err != nil {

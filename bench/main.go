@@ -57,6 +57,7 @@ type options struct {
 	events       bool
 	eventStreams int
 	eventConns   int
+	eventRate    int    // upstream events/s of the first step; 0: the target's
 	only         string // "events": that phase alone
 }
 
@@ -91,6 +92,7 @@ func parseFlags(args []string) (options, error) {
 	fs.BoolVar(&o.events, "events", true, "measure StreamEvents: one upstream socket fanned out to -event-streams streams of one user")
 	fs.IntVar(&o.eventStreams, "event-streams", 1000, "streams of the events phase")
 	fs.IntVar(&o.eventConns, "event-conns", 16, "gRPC ClientConns the event streams are spread over")
+	fs.IntVar(&o.eventRate, "event-rate", 0, "upstream events/s of the events phase's first step, doubled each step; 0 for the target's (50,000 deliveries/s over -event-streams)")
 	fs.StringVar(&o.only, "only", "", "run one phase alone: \"events\" (the report then has that section only)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -113,8 +115,8 @@ func parseFlags(args []string) (options, error) {
 		return o, errors.New("-duration must be positive and -warmup not negative")
 	case o.users < 1 || o.targetCallers < 1 || o.workersPerConn < 1 || o.rounds < 1:
 		return o, errors.New("-users, -target-callers, -workers-per-conn and -rounds must be positive")
-	case o.eventStreams < 1 || o.eventConns < 1:
-		return o, errors.New("-event-streams and -event-conns must be positive")
+	case o.eventStreams < 1 || o.eventConns < 1 || o.eventRate < 0:
+		return o, errors.New("-event-streams and -event-conns must be positive, -event-rate not negative")
 	case o.only != "" && o.only != "events":
 		return o, fmt.Errorf("-only %q: the one phase that runs alone is events", o.only)
 	case o.only == "events" && !o.events:

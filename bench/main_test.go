@@ -35,7 +35,8 @@ func TestRunWritesTheReport(t *testing.T) {
 		"-users", "40", "-cache-fill", "10,20",
 		"-micro=false", "-profile=false", "-reruns", "0",
 		"-delay", "5ms", "-distant-callers", "1,3", "-hot-callers", "4", "-overload-callers", "6",
-		"-event-streams", "6", "-event-conns", "2",
+		// A rate a loaded machine running tests with -race keeps up with.
+		"-event-streams", "6", "-event-conns", "2", "-event-rate", "20",
 	})
 	if err != nil {
 		t.Fatal(err)
