@@ -120,6 +120,14 @@ func (u *userSocket) deliver(ev *eventsv1.Event) int {
 		default:
 			m.slow.Inc()
 			s.end(status.Errorf(codes.ResourceExhausted, "the stream fell %d events behind and was ended; read events as they come, and open it again (events meanwhile may be lost)", cap(s.events)))
+			// Its handler may stay blocked on a stalled client until the
+			// connection goes; let the events it will never send go now.
+			for len(s.events) > 0 {
+				select {
+				case <-s.events:
+				default:
+				}
+			}
 		}
 	}
 	u.mu.Unlock()
