@@ -160,13 +160,14 @@ func (u *userSocket) run() {
 		}
 		// A socket that never opened has no gap to tell: its streams wait
 		// for the first open.
+		// The gap's reason is the drop's, not a failed reopen's.
+		why := describe(err)
 		if opened {
 			attempt = 0
-			down = h.o.Now()
+			down, reason = h.o.Now(), why
 			h.o.Metrics.reconnects.Inc()
 		}
-		reason = describe(err)
-		h.o.Log.Warn("events socket to Opentact closed; reopening", slog.String("reason", reason), slog.Int("attempt", attempt+1))
+		h.o.Log.Warn("events socket to Opentact closed or refused; reopening", slog.String("reason", why), slog.Int("attempt", attempt+1))
 		if errors.Is(err, errAuthRefused) && u.refreshNow() {
 			return
 		}

@@ -38,6 +38,7 @@ type eventsUpstream struct {
 
 	mu         sync.Mutex
 	silentNext bool                // the next socket reads nothing after auth, so pings go unanswered
+	refuseNext int                 // refuse this many upgrades with 503
 	done       chan struct{}       // closed when the test ends
 	issued     map[string][]string // tokens issued, by user
 	auths      map[string][]string // tokens in auth frames, by user
@@ -96,6 +97,16 @@ func (up *eventsUpstream) serve(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, `{"success":true,"payload":{"uuid":%q,"email":"%s@example.com","token":%q,"account":{"uuid":%q}}}`, u[0], login, tok, u[1])
 		return
 	}
+	up.mu.Lock()
+	refuse := up.refuseNext > 0
+	if refuse {
+		up.refuseNext--
+	}
+	up.mu.Unlock()
+	if refuse {
+		http.Error(w, "busy", http.StatusServiceUnavailable)
+		return
+	}
 	c, err := websocket.Accept(w, r, nil)
 	if err != nil {
 		return
@@ -126,10 +137,6 @@ func (up *eventsUpstream) serve(w http.ResponseWriter, r *http.Request) {
 		c.Close(websocket.StatusPolicyViolation, "unauthorized")
 		return
 	}
-	ans := fmt.Sprintf(`{"uuid":"f0000000-0000-4000-8000-000000000000","created_on":"2024-02-19T16:06:00Z","type":"auth","message":"WSS connection c@127.0.0.1 - success auth","payload":{"uuid":"c","ip":"127.0.0.1","user":{"uuid":%q}},"account":{},"delivery_report":[]}`, user)
-	if err := c.Write(ctx, websocket.MessageText, []byte(ans)); err != nil {
-		return
-	}
 	s := &upSocket{c: c, closed: make(chan struct{})}
 	up.mu.Lock()
 	up.sockets[user] = append(up.sockets[user], s)
@@ -137,6 +144,12 @@ func (up *eventsUpstream) serve(w http.ResponseWriter, r *http.Request) {
 	up.silentNext = false
 	up.mu.Unlock()
 	defer close(s.closed)
+	// Registered before the answer, so that the test can send to the
+	// socket as soon as the facade has it.
+	ans := fmt.Sprintf(`{"uuid":"f0000000-0000-4000-8000-000000000000","created_on":"2024-02-19T16:06:00Z","type":"auth","message":"WSS connection c@127.0.0.1 - success auth","payload":{"uuid":"c","ip":"127.0.0.1","user":{"uuid":%q}},"account":{},"delivery_report":[]}`, user)
+	if err := c.Write(ctx, websocket.MessageText, []byte(ans)); err != nil {
+		return
+	}
 	if silent {
 		select {
 		case <-ctx.Done():
@@ -686,5 +699,30 @@ func TestEventsWebhookNetworks(t *testing.T) {
 	})
 	if resp, b := g.do(t, g.restURL, http.MethodPost, "/v1/webhooks/opentact/"+key, nil, body); resp.StatusCode != http.StatusNoContent {
 		t.Fatalf("from an allowed network: %d %s, want 204", resp.StatusCode, b)
+	}
+}
+
+// TestEventsGapSaysWhyTheSocketDropped: when reopening takes several
+// attempts, the gap's reason is the drop's, not the failed attempts'.
+func TestEventsGapSaysWhyTheSocketDropped(t *testing.T) {
+	t.Parallel()
+	up := newEventsUpstream(t, time.Hour)
+	f, _ := startEventsFacade(t, up)
+	alice := eventUsers["alice"][0]
+	s := openStream(t, f.conn, "alice")
+	waitFor(t, "the socket", func() bool { n, _ := up.socket(alice); return n == 1 })
+	up.mu.Lock()
+	up.refuseNext = 2
+	up.mu.Unlock()
+	_, sock := up.socket(alice)
+	sock.c.Close(websocket.StatusInternalError, "bye")
+	ev := s.next(t)
+	if got := ev.GetGap().GetReason(); got != "closed by Opentact (1011)" {
+		t.Fatalf("gap reason %q, want the drop's", got)
+	}
+	up.mu.Lock()
+	defer up.mu.Unlock()
+	if up.refuseNext != 0 {
+		t.Fatalf("%d refusals left: the reopen did not retry", up.refuseNext)
 	}
 }
