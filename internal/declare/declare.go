@@ -120,16 +120,20 @@ func HasOption(md protoreflect.MethodDescriptor) bool {
 // nameRE is the form of an endpoint name: lower-case words joined by dots.
 var nameRE = regexp.MustCompile(`^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$`)
 
-// Method returns md's declaration, or an error saying what it lacks or gets
-// wrong.
-// IsStream reports whether md is a server-streaming method without an
+// isStream reports whether md is a server-streaming method without an
 // upstream declaration: no one Opentact call answers it, so its handler
 // is written by hand and given to the engine (engine.Options.Streams).
-func IsStream(md protoreflect.MethodDescriptor) bool {
-	opts, _ := md.Options().(*descriptorpb.MethodOptions)
-	return md.IsStreamingServer() && !md.IsStreamingClient() && (opts == nil || !proto.HasExtension(opts, apiv1.E_Upstream))
+func isStream(md protoreflect.MethodDescriptor) bool {
+	return md.IsStreamingServer() && !md.IsStreamingClient() && !HasOption(md)
 }
 
+// fullMethod is md's name as gRPC has it: "/package.Service/Method".
+func fullMethod(md protoreflect.MethodDescriptor) string {
+	return "/" + string(md.Parent().FullName()) + "/" + string(md.Name())
+}
+
+// Method returns md's declaration, or an error saying what it lacks or gets
+// wrong.
 func Method(md protoreflect.MethodDescriptor) (*Call, error) {
 	c, err := read(md)
 	if err != nil {
@@ -149,7 +153,7 @@ func read(md protoreflect.MethodDescriptor) (*Call, error) {
 	}
 	c := &Call{
 		Method:     md,
-		FullMethod: "/" + string(md.Parent().FullName()) + "/" + string(md.Name()),
+		FullMethod: fullMethod(md),
 		Name:       up.GetName(),
 		Cache:      up.GetCache(),
 		Multipart:  up.GetMultipart(),
@@ -375,7 +379,7 @@ func Methods(sd protoreflect.ServiceDescriptor) ([]*Call, error) {
 	out := make([]*Call, 0, methods.Len())
 	for i := range methods.Len() {
 		md := methods.Get(i)
-		if IsStream(md) {
+		if isStream(md) {
 			continue
 		}
 		c, err := Method(md)

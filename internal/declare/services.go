@@ -66,9 +66,8 @@ func Declared(services []Service) ([]*Call, error) {
 	return out, nil
 }
 
-// Listed is every method of services, in order: the declared calls, and
-// each streaming method as a Call of Kind Stream with only Method,
-// FullMethod and REST set.
+// Listed is every method of services, in order: each service's declared
+// calls, then its streams.
 func Listed(services []Service) ([]*Call, error) {
 	var out []*Call
 	for _, s := range services {
@@ -76,21 +75,28 @@ func Listed(services []Service) ([]*Call, error) {
 		if err != nil {
 			return nil, err
 		}
-		for i := range sd.Methods().Len() {
-			md := sd.Methods().Get(i)
-			if !IsStream(md) {
-				c, err := Method(md)
-				if err != nil {
-					return nil, err
-				}
-				out = append(out, c)
-				continue
-			}
-			opts, _ := md.Options().(*descriptorpb.MethodOptions)
-			out = append(out, &Call{Method: md, Kind: Stream, FullMethod: "/" + string(sd.FullName()) + "/" + string(md.Name()), REST: restRoute(opts)})
+		calls, err := Methods(sd)
+		if err != nil {
+			return nil, err
 		}
+		out = append(append(out, calls...), Streams(sd)...)
 	}
 	return out, nil
+}
+
+// Streams are sd's server-streaming methods that no declaration serves
+// (isStream), each as a Call of Kind Stream with only Method, FullMethod
+// and REST set.
+func Streams(sd protoreflect.ServiceDescriptor) []*Call {
+	var out []*Call
+	for i := range sd.Methods().Len() {
+		md := sd.Methods().Get(i)
+		if isStream(md) {
+			opts, _ := md.Options().(*descriptorpb.MethodOptions)
+			out = append(out, &Call{Method: md, Kind: Stream, FullMethod: fullMethod(md), REST: restRoute(opts)})
+		}
+	}
+	return out
 }
 
 // Endpoints are the metric names of the declared calls of services, in

@@ -143,18 +143,13 @@ func New(client *upstream.Client, services []declare.Service, hooks map[string]d
 			HandlerType: (*any)(nil),
 			Metadata:    sd.ParentFile().Path(),
 		}
-		for i := range sd.Methods().Len() {
-			md := sd.Methods().Get(i)
-			if !declare.IsStream(md) {
-				continue
-			}
-			full := "/" + string(sd.FullName()) + "/" + string(md.Name())
-			h := o.Streams[full]
+		for _, c := range declare.Streams(sd) {
+			h := o.Streams[c.FullMethod]
 			if h == nil {
-				return nil, fmt.Errorf("%s streams and has no upstream declaration: it needs a stream handler", full)
+				return nil, fmt.Errorf("%s streams and has no upstream declaration: it needs a stream handler", c.FullMethod)
 			}
-			streams[full] = true
-			desc.Streams = append(desc.Streams, grpc.StreamDesc{StreamName: string(md.Name()), Handler: h, ServerStreams: true})
+			streams[c.FullMethod] = true
+			desc.Streams = append(desc.Streams, grpc.StreamDesc{StreamName: string(c.Method.Name()), Handler: h, ServerStreams: true})
 		}
 		for _, c := range calls {
 			m, err := e.newMethod(c, hooks[c.FullMethod])

@@ -21,17 +21,15 @@ import (
 	"strings"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
-	"google.golang.org/genproto/googleapis/api/annotations"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/stats"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
-	"google.golang.org/protobuf/types/descriptorpb"
 
+	"github.com/opentact-facade/opentact-facade/internal/declare"
 	"github.com/opentact-facade/opentact-facade/internal/engine"
 	"github.com/opentact-facade/opentact-facade/internal/logs"
 	"github.com/opentact-facade/opentact-facade/internal/openapi"
@@ -92,17 +90,17 @@ func New(o Options) *Edge {
 // Register serves desc's methods, implemented by impl, to the gateway.
 func (e *Edge) Register(desc *grpc.ServiceDesc, impl any) {
 	e.conn.register(desc, impl)
-	for _, st := range desc.Streams {
-		d, err := protoregistry.GlobalFiles.FindDescriptorByName(protoreflect.FullName(desc.ServiceName + "." + st.StreamName))
-		if err != nil {
-			continue
-		}
-		opts, _ := d.(protoreflect.MethodDescriptor).Options().(*descriptorpb.MethodOptions)
-		if rule, ok := proto.GetExtension(opts, annotations.E_Http).(*annotations.HttpRule); ok && rule.GetGet() != "" {
+	d, err := protoregistry.GlobalFiles.FindDescriptorByName(protoreflect.FullName(desc.ServiceName))
+	sd, ok := d.(protoreflect.ServiceDescriptor)
+	if err != nil || !ok {
+		return
+	}
+	for _, c := range declare.Streams(sd) {
+		if c.REST != nil && c.REST.Method == http.MethodGet {
 			if e.streamPaths == nil {
 				e.streamPaths = map[string]bool{}
 			}
-			e.streamPaths[rule.GetGet()] = true
+			e.streamPaths[c.REST.Pattern] = true
 		}
 	}
 }
