@@ -8,12 +8,17 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"net/netip"
 	"strings"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
 	eventsv1 "github.com/opentact-facade/opentact-facade/gen/go/opentact/events/v1"
+	"github.com/opentact-facade/opentact-facade/internal/logs"
 )
 
 // WebhookPath is the prefix of the webhook route; the key follows it.
@@ -36,6 +41,12 @@ type WebhookOptions struct {
 	Allow []netip.Prefix
 	// MaxBytes bounds a body; DefaultWebhookMaxBytes if 0.
 	MaxBytes int64
+	// WriteError answers a refused call as the REST API answers errors
+	// (rest.Edge.WriteError); plain text if nil.
+	WriteError func(w http.ResponseWriter, r *http.Request, httpStatus int, err error)
+	// Sampler rate limits the refusals' log lines, which a client can
+	// cause in floods; every refusal is logged if nil.
+	Sampler *logs.Sampler
 }
 
 // Webhook serves POST WebhookPath{key}: Opentact's webhook calls (SMS
@@ -48,51 +59,56 @@ func (h *Hub) Webhook(o WebhookOptions) http.Handler {
 	}
 	want := sha256.Sum256([]byte(o.Key))
 	m := h.o.Metrics
-	refuse := func(w http.ResponseWriter, status int, outcome, msg string) {
+	if o.Sampler == nil {
+		o.Sampler = logs.NewSampler(math.Inf(1), 1)
+	}
+	if o.WriteError == nil {
+		o.WriteError = func(w http.ResponseWriter, _ *http.Request, code int, err error) {
+			http.Error(w, status.Convert(err).Message(), code)
+		}
+	}
+	refuse := func(w http.ResponseWriter, r *http.Request, httpStatus int, outcome string, code codes.Code, msg string) {
 		m.webhooks.WithLabelValues(outcome).Inc()
-		h.o.Log.Info("webhook call refused", slog.String("route", WebhookPath+"{key}"), slog.String("outcome", outcome))
-		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("Cache-Control", "no-store")
-		w.WriteHeader(status)
-		b, _ := json.Marshal(map[string]any{"code": status, "message": msg})
-		_, _ = w.Write(b)
+		o.Sampler.Log(r.Context(), h.o.Log, slog.LevelInfo, "webhook call refused",
+			slog.String("route", WebhookPath+"{key}"), slog.String("outcome", outcome), slog.String("peer.address", r.RemoteAddr))
+		o.WriteError(w, r, httpStatus, status.Error(code, msg))
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		key := strings.TrimPrefix(r.URL.Path, WebhookPath)
 		if o.Key == "" {
-			refuse(w, http.StatusNotFound, "off", "Not Found")
+			refuse(w, r, http.StatusNotFound, "off", codes.NotFound, "Not Found")
 			return
 		}
 		got := sha256.Sum256([]byte(key))
 		if subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
-			refuse(w, http.StatusNotFound, "bad_key", "Not Found")
+			refuse(w, r, http.StatusNotFound, "bad_key", codes.NotFound, "Not Found")
 			return
 		}
 		if len(o.Allow) > 0 && !allowed(r.RemoteAddr, o.Allow) {
-			refuse(w, http.StatusForbidden, "forbidden_address", "webhook calls are not accepted from this address")
+			refuse(w, r, http.StatusForbidden, "forbidden_address", codes.PermissionDenied, "webhook calls are not accepted from this address")
 			return
 		}
 		if r.Method != http.MethodPost {
 			w.Header().Set("Allow", http.MethodPost)
-			refuse(w, http.StatusMethodNotAllowed, "method", "webhook calls are POST")
+			refuse(w, r, http.StatusMethodNotAllowed, "method", codes.Unimplemented, "webhook calls are POST")
 			return
 		}
 		b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, o.MaxBytes))
 		if err != nil {
 			if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-				refuse(w, http.StatusRequestEntityTooLarge, "too_large", "the body is larger than the facade accepts")
+				refuse(w, r, http.StatusRequestEntityTooLarge, "too_large", codes.ResourceExhausted, "the body is larger than the facade accepts")
 				return
 			}
-			refuse(w, http.StatusBadRequest, "bad_body", "the body could not be read")
+			refuse(w, r, http.StatusBadRequest, "bad_body", codes.InvalidArgument, "the body could not be read")
 			return
 		}
 		ev, account, err := webhookEvent(b)
 		if err != nil {
-			refuse(w, http.StatusBadRequest, "bad_body", "the body is not one JSON object")
+			refuse(w, r, http.StatusBadRequest, "bad_body", codes.InvalidArgument, "the body is not one JSON object")
 			return
 		}
 		if account == "" {
-			refuse(w, http.StatusBadRequest, "no_account", "the body names no account")
+			refuse(w, r, http.StatusBadRequest, "no_account", codes.InvalidArgument, "the body names no account")
 			return
 		}
 		m.webhooks.WithLabelValues("accepted").Inc()

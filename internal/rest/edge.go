@@ -203,6 +203,12 @@ func (e *Edge) refuse(w http.ResponseWriter, r *http.Request, reason string, cod
 		code = runtime.HTTPStatusFromCode(status.Code(err))
 	}
 	e.refused(r, reason, code)
+	e.WriteError(w, r, code, err)
+}
+
+// WriteError answers r with err's status as a JSON google.rpc.Status, as
+// every REST error is answered, with code as the HTTP status.
+func (e *Edge) WriteError(w http.ResponseWriter, r *http.Request, code int, err error) {
 	_, out := runtime.MarshalerForRequest(e.mux, r)
 	runtime.HTTPError(r.Context(), e.mux, out, w, r, &runtime.HTTPStatusError{HTTPStatus: code, Err: err})
 }

@@ -568,6 +568,12 @@ func TestEventsWebhooks(t *testing.T) {
 		if resp.StatusCode != tc.want {
 			t.Errorf("%s: %d %s, want %d", tc.name, resp.StatusCode, body, tc.want)
 		}
+		// A refusal is answered as every REST error is: a google.rpc.Status
+		// with the gRPC code of its HTTP status.
+		if want := map[int]codes.Code{http.StatusNotFound: codes.NotFound, http.StatusBadRequest: codes.InvalidArgument,
+			http.StatusRequestEntityTooLarge: codes.ResourceExhausted}[tc.want]; tc.want != http.StatusNoContent && restStatus(t, body).Code() != want {
+			t.Errorf("%s: %s, want a google.rpc.Status of %v", tc.name, body, want)
+		}
 	}
 	ev := s.next(t)
 	if ev.GetCallState().GetState() != "ringing" || ev.GetCallState().GetCall().GetUuid() != "c1" {

@@ -352,7 +352,9 @@ func New(opts Options) (*Server, error) {
 	})
 	// Opentact's webhook calls are not the REST API's: no JSON-only rule,
 	// and their own key; they are admitted as any call.
-	webhook := s.admit.restHandler(edge.Mux(), rest.NoStore(s.events.Webhook(events.WebhookOptions{Key: opts.WebhookKey, Allow: opts.WebhookAllow})))
+	webhook := s.admit.restHandler(edge.Mux(), rest.NoStore(s.events.Webhook(events.WebhookOptions{
+		Key: opts.WebhookKey, Allow: opts.WebhookAllow, WriteError: edge.WriteError, Sampler: s.sampler,
+	})))
 	s.http = &http.Server{
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if strings.HasPrefix(r.URL.Path, events.WebhookPath) {
