@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	eventsv1 "github.com/opentact-facade/opentact-facade/gen/go/opentact/events/v1"
@@ -254,14 +255,12 @@ func gapEvent(from, to time.Time, reason string) *eventsv1.Event {
 	return &eventsv1.Event{
 		Type:      TypeGap,
 		CreatedOn: timestamppb.New(to),
-		Message:   ptr(fmt.Sprintf("the facade's socket to Opentact was down from %s to %s (%s); events of that time may be lost", from.UTC().Format(time.RFC3339), to.UTC().Format(time.RFC3339), reason)),
+		Message:   proto.String(fmt.Sprintf("the facade's socket to Opentact was down from %s to %s (%s); events of that time may be lost", from.UTC().Format(time.RFC3339), to.UTC().Format(time.RFC3339), reason)),
 		Body: &eventsv1.Event_Gap{Gap: &eventsv1.GapEvent{
 			From: timestamppb.New(from), To: timestamppb.New(to), Reason: reason,
 		}},
 	}
 }
-
-func ptr[T any](v T) *T { return &v }
 
 // errAuthRefused is a socket whose auth frame Opentact refused.
 var errAuthRefused = errors.New("Opentact refused the socket's credentials")

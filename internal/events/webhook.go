@@ -9,7 +9,6 @@ import (
 	"io"
 	"log/slog"
 	"math"
-	"net"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -120,15 +119,11 @@ func (h *Hub) Webhook(o WebhookOptions) http.Handler {
 }
 
 func allowed(remote string, allow []netip.Prefix) bool {
-	host, _, err := net.SplitHostPort(remote)
-	if err != nil {
-		host = remote
-	}
-	a, err := netip.ParseAddr(host)
+	ap, err := netip.ParseAddrPort(remote)
 	if err != nil {
 		return false
 	}
-	a = a.Unmap()
+	a := ap.Addr().Unmap()
 	for _, p := range allow {
 		if p.Contains(a) {
 			return true
