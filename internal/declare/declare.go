@@ -279,8 +279,8 @@ func read(md protoreflect.MethodDescriptor) (*Call, error) {
 	}
 	if p := up.GetPayload(); p != "" {
 		fd := out.Fields().ByName(protoreflect.Name(p))
-		if fd == nil || fd.IsMap() || (fd.Message() == nil && !fd.IsList()) {
-			return nil, fmt.Errorf("payload %q must name a message or list field of %s", p, out.FullName())
+		if fd == nil || fd.IsMap() {
+			return nil, fmt.Errorf("payload %q must name a message, list or scalar field of %s", p, out.FullName())
 		}
 		c.Payload = fd
 	}
