@@ -8,6 +8,7 @@ package service
 import (
 	accountv1 "github.com/opentact-facade/opentact-facade/gen/go/opentact/account/v1"
 	authv1 "github.com/opentact-facade/opentact-facade/gen/go/opentact/auth/v1"
+	callv1 "github.com/opentact-facade/opentact-facade/gen/go/opentact/call/v1"
 	dictv1 "github.com/opentact-facade/opentact-facade/gen/go/opentact/dict/v1"
 	eventsv1 "github.com/opentact-facade/opentact-facade/gen/go/opentact/events/v1"
 	messagingv1 "github.com/opentact-facade/opentact-facade/gen/go/opentact/messaging/v1"
@@ -26,4 +27,5 @@ var Services = []declare.Service{
 	declare.Serve(messagingv1.MessagingService_ServiceDesc.ServiceName, messagingv1.RegisterMessagingServiceHandlerClient, messagingv1.NewMessagingServiceClient),
 	declare.Serve(messagingv1.MessagingProfileService_ServiceDesc.ServiceName, messagingv1.RegisterMessagingProfileServiceHandlerClient, messagingv1.NewMessagingProfileServiceClient),
 	declare.Serve(eventsv1.EventService_ServiceDesc.ServiceName, eventsv1.RegisterEventServiceHandlerClient, eventsv1.NewEventServiceClient),
+	declare.Serve(callv1.CallControlService_ServiceDesc.ServiceName, callv1.RegisterCallControlServiceHandlerClient, callv1.NewCallControlServiceClient),
 }

@@ -64,10 +64,17 @@ type acct struct {
 	sms       []*sms // oldest first, of both directions
 	smsByID   map[string]*sms
 	eventSubs []eventSubJSON // oldest first
+	// The call control apps' saved flows, by app uuid, their calls
+	// (oldest first) and the verbs their flows ran (oldest first).
+	flows    map[string]string
+	calls    []*scaCall
+	callByID map[string]*scaCall
+	flowLogs []*flowLog
 }
 
 func newAcct(key, uuid string, accountJSON json.RawMessage) *acct {
-	a := &acct{key: key, uuid: uuid, balance: new(big.Rat), orderByID: map[string]*order{}, leaseByID: map[string]*lease{}, smsByID: map[string]*sms{}}
+	a := &acct{key: key, uuid: uuid, balance: new(big.Rat), orderByID: map[string]*order{}, leaseByID: map[string]*lease{}, smsByID: map[string]*sms{},
+		flows: map[string]string{}, callByID: map[string]*scaCall{}}
 	var fields map[string]json.RawMessage
 	if json.Unmarshal(accountJSON, &fields) == nil {
 		if b, ok := parseMoney(fields["balance"]); ok {

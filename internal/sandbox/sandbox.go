@@ -189,6 +189,9 @@ type Sandbox struct {
 	// profiles is the collection of messaging profiles, which an SMS
 	// subscription needs; nil when no declared call serves it.
 	profiles *collection
+	// apps is the collection of call control apps, whose calls run their
+	// saved flows; nil when no declared call serves it.
+	apps *collection
 	// events are the event sockets; sched emits the events due later.
 	events *hub
 	sched  *scheduler
@@ -266,6 +269,7 @@ func New(opts Options) (*Sandbox, error) {
 	}
 	s.routes = append(slices.Clip(handWritten), generic...)
 	s.profiles = colls["/rest/profile/messaging"]
+	s.apps = colls["/rest/sip/app"]
 	s.events = newHub(opts.EventQueue)
 	s.sched = newScheduler(s.now)
 	if opts.InboundSMSEvery > 0 {

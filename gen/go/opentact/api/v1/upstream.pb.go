@@ -56,7 +56,8 @@ type Upstream struct {
 	// under Opentact's keys.
 	Body string `protobuf:"bytes,7,opt,name=body,proto3" json:"body,omitempty"`
 	// Which field of the response Opentact's payload fills, or empty for the
-	// response message itself. A list payload fills a repeated field.
+	// response message itself. A list payload fills a repeated field, a
+	// string (a call flow's XML) a scalar one.
 	Payload string `protobuf:"bytes,8,opt,name=payload,proto3" json:"payload,omitempty"`
 	// The endpoint's name in metrics, logs and traces, such as
 	// "token.create": lower case, dot-separated.
