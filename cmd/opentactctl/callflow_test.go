@@ -472,7 +472,7 @@ func TestCallflowHelp(t *testing.T) {
 		{[]string{"callflow", "render", "-h"}, []string{"RenderCallFlow", "No credentials", "YAML", ".yml", "1 MiB", "-addr", "-plaintext"}, []string{"-email", "-secret-stdin"}},
 		{[]string{"callflow", "save", "-h"}, []string{"SaveCallFlow", "--xml", "--json", "-app", "line", "-email"}, nil},
 		{[]string{"callflow", "get", "-h"}, []string{"GetCallFlow", "--json", "-app", "NotFound"}, nil},
-		{[]string{"-h"}, []string{"callflow render FILE", "callflow save --app UUID FILE"}, nil},
+		{[]string{"-h"}, []string{"callflow render FILE", "callflow save --app UUID FILE", "calls online|search"}, nil},
 	} {
 		r := cli(t, nil, "", tc.args...)
 		r.wantCode(t, exitOK)

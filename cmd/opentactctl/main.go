@@ -10,6 +10,7 @@
 //	printf '%s\n' "$TEXT" | opentactctl sms send --email anna@example.com --from 12029822917 --to 12025550123
 //	opentactctl callflow render ivr.yaml
 //	opentactctl callflow save --email anna@example.com --app "$APP" ivr.yaml
+//	opentactctl calls search --email anna@example.com --state offline --since 2025-07-01T00:00:00Z
 //	opentactctl methods
 //	opentactctl call TokenService/ListTokens --email anna@example.com
 //	printf '{"token": "%s"}' "$TOKEN" | opentactctl call TokenService/DeleteToken -
@@ -92,15 +93,16 @@ const usage = `Usage:
   opentactctl callflow render FILE [flags]   (no credentials needed)
   opentactctl callflow save --app UUID FILE [--xml] [--json] [flags]
   opentactctl callflow get --app UUID [--json] [flags]
+  opentactctl calls online|search [--json] [flags]
   opentactctl events [--types TYPE,...] [flags]   (until Ctrl-C)
   opentactctl methods [--json]
   opentactctl call <Service>/<Method> [REQUEST|-] [--show-token] [flags]
   opentactctl --version
 
 Calls opentact-facade and prints the answer as JSON (callflow prints the
-flow's XML, unless --json). methods lists every method served; call calls
-any of them with a JSON request (a secret in it goes on standard input,
-with -). Run a command with -h for its flags.
+flow's XML, calls a table; --json the JSON). methods lists every method
+served; call calls any of them with a JSON request (a secret in it goes on
+standard input, with -). Run a command with -h for its flags.
 
 ` + credentialsHelp
 
@@ -216,7 +218,7 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 	switch args[0] {
 	case "auth":
 		return runAuth(ctx, newCommand("auth", authUsage, lookupEnv, stdin, stdout, stderr), args[1:])
-	case "token", "number", "sms", "callflow":
+	case "token", "number", "sms", "callflow", "calls":
 		return groups[args[0]].run(ctx, args[0], args[1:], lookupEnv, stdin, stdout, stderr)
 	case "events":
 		return runEvents(ctx, newCommand("events", eventsUsage, lookupEnv, stdin, stdout, stderr), args[1:])
@@ -281,6 +283,10 @@ var groups = map[string]group{
 		"render": {callflowRenderUsage, runCallflowRender},
 		"save":   {callflowSaveUsage, runCallflowSave},
 		"get":    {callflowGetUsage, runCallflowGet},
+	}},
+	"calls": {callsUsage, map[string]subcommand{
+		"online": {callsOnlineUsage, runCallsOnline},
+		"search": {callsSearchUsage, runCallsSearch},
 	}},
 }
 
