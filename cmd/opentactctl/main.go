@@ -8,6 +8,9 @@
 //	opentactctl number search --email anna@example.com --province DC --plain
 //	opentactctl number order --email anna@example.com 12029822917 --request-id o-1
 //	printf '%s\n' "$TEXT" | opentactctl sms send --email anna@example.com --from 12029822917 --to 12025550123
+//	opentactctl callflow render ivr.yaml
+//	opentactctl callflow save --email anna@example.com --app "$APP" ivr.yaml
+//	opentactctl calls search --email anna@example.com --state offline --since 2025-07-01T00:00:00Z
 //	opentactctl methods
 //	opentactctl call TokenService/ListTokens --email anna@example.com
 //	printf '{"token": "%s"}' "$TOKEN" | opentactctl call TokenService/DeleteToken -
@@ -37,6 +40,7 @@ import (
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
@@ -86,14 +90,19 @@ const usage = `Usage:
   opentactctl token delete-all --yes [flags]
   opentactctl number search|order|list|release [flags]
   opentactctl sms send|get|search [flags]   (the text of send on stdin)
+  opentactctl callflow render FILE [flags]   (no credentials needed)
+  opentactctl callflow save --app UUID FILE [--xml] [--json] [flags]
+  opentactctl callflow get --app UUID [--json] [flags]
+  opentactctl calls online|search [--json] [flags]
   opentactctl events [--types TYPE,...] [flags]   (until Ctrl-C)
   opentactctl methods [--json]
   opentactctl call <Service>/<Method> [REQUEST|-] [--show-token] [flags]
   opentactctl --version
 
-Calls opentact-facade and prints the answer as JSON. methods lists every
-method served; call calls any of them with a JSON request (a secret in it
-goes on standard input, with -). Run a command with -h for its flags.
+Calls opentact-facade and prints the answer as JSON (callflow prints the
+flow's XML, calls a table; --json the JSON). methods lists every method
+served; call calls any of them with a JSON request (a secret in it goes on
+standard input, with -). Run a command with -h for its flags.
 
 ` + credentialsHelp
 
@@ -209,7 +218,7 @@ func run(ctx context.Context, args []string, lookupEnv func(string) (string, boo
 	switch args[0] {
 	case "auth":
 		return runAuth(ctx, newCommand("auth", authUsage, lookupEnv, stdin, stdout, stderr), args[1:])
-	case "token", "number", "sms":
+	case "token", "number", "sms", "callflow", "calls":
 		return groups[args[0]].run(ctx, args[0], args[1:], lookupEnv, stdin, stdout, stderr)
 	case "events":
 		return runEvents(ctx, newCommand("events", eventsUsage, lookupEnv, stdin, stdout, stderr), args[1:])
@@ -240,6 +249,10 @@ type subcommand struct {
 	run   func(context.Context, *command, []string) int
 }
 
+// anonymous are the subcommands that call the facade without credentials
+// (a method the facade answers itself), and take no credential flags.
+var anonymous = map[string]bool{"callflow render": true}
+
 // group is a command with subcommands, such as token create.
 type group struct {
 	usage string
@@ -266,6 +279,15 @@ var groups = map[string]group{
 		"get":    {smsGetUsage, runSMSGet},
 		"search": {smsSearchUsage, runSMSSearch},
 	}},
+	"callflow": {callflowUsage, map[string]subcommand{
+		"render": {callflowRenderUsage, runCallflowRender},
+		"save":   {callflowSaveUsage, runCallflowSave},
+		"get":    {callflowGetUsage, runCallflowGet},
+	}},
+	"calls": {callsUsage, map[string]subcommand{
+		"online": {callsOnlineUsage, runCallsOnline},
+		"search": {callsSearchUsage, runCallsSearch},
+	}},
 }
 
 // run runs the subcommand args[0] of the group name.
@@ -284,7 +306,11 @@ func (g group) run(ctx context.Context, name string, args []string, lookupEnv fu
 		fmt.Fprint(stderr, g.usage)
 		return exitUsage
 	}
-	return sub.run(ctx, newCommand(name+" "+args[0], sub.usage, lookupEnv, stdin, stdout, stderr), args[1:])
+	full := name + " " + args[0]
+	if anonymous[full] {
+		return sub.run(ctx, newAnonymousCommand(full, sub.usage, lookupEnv, stdin, stdout, stderr), args[1:])
+	}
+	return sub.run(ctx, newCommand(full, sub.usage, lookupEnv, stdin, stdout, stderr), args[1:])
 }
 
 // command is one run of a command: its flags (those every command shares
@@ -305,9 +331,30 @@ type command struct {
 	secretStdin *bool
 	timeout     *time.Duration
 	tls         *tlsProbe // nil with --plaintext
+	// about, when set, names the input a refusal (InvalidArgument) is
+	// about, such as the file of a call flow.
+	about string
 }
 
 func newCommand(name, help string, lookupEnv func(string) (string, bool), stdin io.Reader, stdout, stderr io.Writer) *command {
+	env := func(name, def string) string {
+		if v, ok := lookupEnv(name); ok {
+			return v
+		}
+		return def
+	}
+	c := newAnonymousCommand(name, help, lookupEnv, stdin, stdout, stderr)
+	fs := c.fs
+	c.email = fs.String("email", env("OPENTACT_EMAIL", ""), "e-mail for Basic credentials (env OPENTACT_EMAIL)")
+	c.kind = fs.String("kind", "", "token kind instead of Basic: bearer, token, google, facebook or ha1b")
+	c.secretStdin = fs.Bool("secret-stdin", false, "read the password or token from the first line of standard input")
+	return c
+}
+
+// newAnonymousCommand is a command that calls the facade without
+// credentials (a method the facade answers itself): the connection flags
+// alone. It connects with connect(nil).
+func newAnonymousCommand(name, help string, lookupEnv func(string) (string, bool), stdin io.Reader, stdout, stderr io.Writer) *command {
 	env := func(name, def string) string {
 		if v, ok := lookupEnv(name); ok {
 			return v
@@ -322,9 +369,6 @@ func newCommand(name, help string, lookupEnv func(string) (string, bool), stdin 
 	c.caFile = fs.String("cacert", "", "PEM CA bundle to verify the facade's certificate (default: the system's)")
 	c.certFile = fs.String("cert", "", "PEM client certificate, for a facade that requires mTLS")
 	c.keyFile = fs.String("key", "", "PEM key of --cert")
-	c.email = fs.String("email", env("OPENTACT_EMAIL", ""), "e-mail for Basic credentials (env OPENTACT_EMAIL)")
-	c.kind = fs.String("kind", "", "token kind instead of Basic: bearer, token, google, facebook or ha1b")
-	c.secretStdin = fs.Bool("secret-stdin", false, "read the password or token from the first line of standard input")
 	c.timeout = fs.Duration("timeout", 10*time.Second, "deadline of the call")
 	return c
 }
@@ -435,9 +479,17 @@ func (c *command) dial() (*grpc.ClientConn, int, bool) {
 	if done {
 		return nil, code, true
 	}
+	return c.connect(creds)
+}
+
+// connect opens the connection to the facade, sending creds with every
+// call, or nothing when creds is nil.
+func (c *command) connect(creds *client.Credentials) (*grpc.ClientConn, int, bool) {
 	transport := insecure.NewCredentials()
 	if *c.plaintext {
-		creds = creds.AllowInsecure()
+		if creds != nil {
+			creds = creds.AllowInsecure()
+		}
 	} else {
 		cfg, err := tlsConfig(*c.caFile, *c.certFile, *c.keyFile)
 		if err != nil {
@@ -446,7 +498,11 @@ func (c *command) dial() (*grpc.ClientConn, int, bool) {
 		c.tls = &tlsProbe{TransportCredentials: credentials.NewTLS(cfg), plaintext: new(atomic.Bool)}
 		transport = c.tls
 	}
-	conn, err := grpc.NewClient(*c.addr, grpc.WithTransportCredentials(transport), grpc.WithPerRPCCredentials(creds))
+	opts := []grpc.DialOption{grpc.WithTransportCredentials(transport)}
+	if creds != nil {
+		opts = append(opts, grpc.WithPerRPCCredentials(creds))
+	}
+	conn, err := grpc.NewClient(*c.addr, opts...)
 	if err != nil {
 		return nil, c.fail(exitUsage, "%v", err), true
 	}
@@ -459,6 +515,9 @@ func (c *command) dial() (*grpc.ClientConn, int, bool) {
 func (c *command) callFailed(err error, secrets ...string) int {
 	st := status.Convert(err)
 	msg := fmt.Sprintf("%s: %s", st.Code(), st.Message())
+	if c.about != "" && st.Code() == codes.InvalidArgument {
+		msg = c.about + ": " + msg
+	}
 	var fields []string
 	for _, d := range st.Details() {
 		switch d := d.(type) {
