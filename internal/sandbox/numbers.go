@@ -57,17 +57,20 @@ type acct struct {
 	// nil until then; the profile's answers read it without the lock.
 	balanceText atomic.Pointer[string]
 
-	orders    []*order // oldest first
-	orderByID map[string]*order
-	leases    []*lease // oldest first
-	leaseByID map[string]*lease
-	sms       []*sms // oldest first, of both directions
-	smsByID   map[string]*sms
-	eventSubs []eventSubJSON // oldest first
+	orders      []*order // oldest first
+	orderByID   map[string]*order
+	leases      []*lease // oldest first
+	leaseByID   map[string]*lease
+	sms         []*sms // oldest first, of both directions
+	smsByID     map[string]*sms
+	eventSubs   []eventSubJSON // oldest first
+	sipUsers    []*sipUser     // oldest first, of every domain
+	sipUserByID map[string]*sipUser
 }
 
 func newAcct(key, uuid string, accountJSON json.RawMessage) *acct {
-	a := &acct{key: key, uuid: uuid, balance: new(big.Rat), orderByID: map[string]*order{}, leaseByID: map[string]*lease{}, smsByID: map[string]*sms{}}
+	a := &acct{key: key, uuid: uuid, balance: new(big.Rat), orderByID: map[string]*order{}, leaseByID: map[string]*lease{}, smsByID: map[string]*sms{},
+		sipUserByID: map[string]*sipUser{}}
 	var fields map[string]json.RawMessage
 	if json.Unmarshal(accountJSON, &fields) == nil {
 		if b, ok := parseMoney(fields["balance"]); ok {

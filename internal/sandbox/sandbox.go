@@ -189,6 +189,9 @@ type Sandbox struct {
 	// profiles is the collection of messaging profiles, which an SMS
 	// subscription needs; nil when no declared call serves it.
 	profiles *collection
+	// colls are the generic collections, by path (each parameter as {}),
+	// for the hand-written routes that read them.
+	colls map[string]*collection
 	// events are the event sockets; sched emits the events due later.
 	events *hub
 	sched  *scheduler
@@ -265,7 +268,7 @@ func New(opts Options) (*Sandbox, error) {
 		return nil, err
 	}
 	s.routes = append(slices.Clip(handWritten), generic...)
-	s.profiles = colls["/rest/profile/messaging"]
+	s.profiles, s.colls = colls["/rest/profile/messaging"], colls
 	s.events = newHub(opts.EventQueue)
 	s.sched = newScheduler(s.now)
 	if opts.InboundSMSEvery > 0 {
