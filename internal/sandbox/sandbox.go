@@ -10,7 +10,10 @@
 // SMS: an inventory of numbers shared by every account, searched by
 // pattern and place; orders that charge the account's balance; leases,
 // their SMS subscriptions and their release; messages that are sent and
-// delivered as the sandbox's clock moves on. It knows a few
+// delivered as the sandbox's clock moves on; SIP users, whose password it
+// keeps and answers only as Opentact's digests, the numbers of a SIP
+// connection, and the deletes Opentact refuses while a record is in
+// use. It knows a few
 // accounts (the documented demo account, plus any loaded from a file),
 // checks every credential kind Opentact accepts, answers with Opentact's
 // documented payload and error shapes, and issues real signed JWTs that it
