@@ -143,7 +143,8 @@ func (h leaseHolder) serveAssign(s *Sandbox, w http.ResponseWriter, r *http.Requ
 	}
 	for _, id := range lists["add"] {
 		if slices.Contains(lists["remove"], id) {
-			errs["remove"] = fieldError{Message: "names a lease that add names too", Value: json.RawMessage(`"` + id + `"`)}
+			v, _ := json.Marshal(id)
+			errs["remove"] = fieldError{Message: "names a lease that add names too", Value: v}
 		}
 	}
 	if len(errs) > 0 {
@@ -269,25 +270,29 @@ func readSIPUser(w http.ResponseWriter, r *http.Request, create bool) (login, pa
 	}
 	errs := map[string]fieldError{}
 	set = map[string]json.RawMessage{}
+	for k, raw := range obj {
+		if len(raw) > maxSIPUserText {
+			errs[k] = fieldError{Message: fmt.Sprintf("must be at most %d bytes of JSON", maxSIPUserText)}
+			delete(obj, k)
+		}
+	}
 	text := func(k string, raw json.RawMessage) (string, bool) {
 		var v string
-		switch {
-		case json.Unmarshal(raw, &v) != nil:
+		if json.Unmarshal(raw, &v) != nil {
 			errs[k] = fieldError{Message: "must be a string", Value: raw}
-		case len(v) > maxSIPUserText:
-			errs[k] = fieldError{Message: fmt.Sprintf("must be at most %d bytes", maxSIPUserText)}
-		default:
-			return v, true
+			return "", false
 		}
-		return "", false
+		return v, true
 	}
 	for _, k := range []string{"login", "password"} {
 		raw, sent := obj[k]
 		delete(obj, k)
 		switch {
-		case !sent && !create:
-		case !present(raw):
+		case !sent && (!create || errs[k].Message != ""):
+		case !present(raw) && create:
 			errs[k] = fieldError{Message: "is required", Value: json.RawMessage("null")}
+		case !present(raw):
+			errs[k] = fieldError{Message: "cannot be cleared", Value: json.RawMessage("null")}
 		default:
 			if v, ok := text(k, raw); ok && v == "" {
 				errs[k] = fieldError{Message: "must not be empty", Value: raw}
@@ -315,11 +320,11 @@ func readSIPUser(w http.ResponseWriter, r *http.Request, create bool) (login, pa
 			fine = json.Unmarshal(raw, &b) == nil
 		case "digits":
 			// Opentact's docs send a number, its schema a string.
-			var n json.Number
-			fine = json.Unmarshal(raw, &n) == nil
-			if !fine {
-				_, fine = text(k, raw)
-			}
+			var (
+				n json.Number
+				v string
+			)
+			fine = json.Unmarshal(raw, &n) == nil || json.Unmarshal(raw, &v) == nil
 		case "gender":
 			v, ok := text(k, raw)
 			fine = ok && (v == "Male" || v == "Female" || v == "Other")

@@ -136,12 +136,15 @@ func TestSIPUsers(t *testing.T) {
 		{`{"login":"cy","password":"x","is_active":"yes"}`, "is_active"},
 		{`{"login":"cy","password":"x","ha1":"feed"}`, "ha1"},
 		{`{"login":"cy","password":"x","first_name":"` + strings.Repeat("a", 1025) + `"}`, "first_name"},
+		{`{"login":"cy","password":"x","phone_number":true}`, "phone_number"},
 	} {
 		if fields := wantFields(t, send(t, srv, http.MethodPost, users, demoBasic, tc.body)); fields[tc.field] == nil {
 			t.Errorf("%s: fields %v, want %s", tc.body, fields, tc.field)
 		}
 	}
-	wantFields(t, send(t, srv, http.MethodPatch, annPath, demoBasic, `{"password":null}`))
+	for _, body := range []string{`{"password":null}`, `{"login":null}`, `{"login":""}`} {
+		wantFields(t, send(t, srv, http.MethodPatch, annPath, demoBasic, body))
+	}
 
 	// A domain with users stays; without them it goes.
 	wantConflict(t, call(t, srv, http.MethodDelete, "/rest/sip/domain/"+domain, demoBasic),
