@@ -38,7 +38,7 @@ BUF_PATHS     := --path proto/opentact
 # fail a target with "context deadline exceeded" as a -fuzztime duration
 # ends on a loaded machine (go.dev/issue/75804, fixed in Go 1.27), and a
 # count has no deadline to race. `make fuzz` runs each for FUZZTIME.
-FUZZ_TARGETS := ./internal/codec:FuzzAuthResponse ./internal/upstream:FuzzParseCredentials ./internal/upstream:FuzzDecodeAnswer ./internal/upstream:FuzzScrub ./internal/codec:FuzzDecodeDifferential
+FUZZ_TARGETS := ./internal/codec:FuzzAuthResponse ./internal/upstream:FuzzParseCredentials ./internal/upstream:FuzzDecodeAnswer ./internal/upstream:FuzzScrub ./internal/codec:FuzzDecodeDifferential ./internal/callflow:FuzzRoundTrip ./internal/callflow:FuzzRenderParse
 FUZZ_SMOKE   ?= 2000x
 FUZZTIME     ?= 2m
 

@@ -225,11 +225,14 @@ $create_rest
 MSG
 }
 
-# print_walkthrough prints a day's work with numbers and SMS, over REST.
+# print_walkthrough prints a day's work with numbers, SMS and a call
+# control app, over REST.
 print_walkthrough() {
-	local tn=12029822917 v1=http://$HTTP_ADDR/v1 profile sms
+	local tn=12029822917 v1=http://$HTTP_ADDR/v1 profile sms app lease
 	profile=$(capture PROFILE .messaging_profile.uuid "$curl_basic -d '{\"name\":\"demo\"}' $v1/messaging-profiles")
 	sms=$(capture SMS .sms.uuid "$curl_basic -d '{\"from\":\"$tn\",\"to\":\"12025550123\",\"message\":\"Hello from the sandbox\"}' $v1/sms")
+	app=$(capture APP .app.uuid "$curl_basic -d '{\"name\":\"demo ivr\",\"product\":1}' $v1/call-control-apps")
+	lease=$(capture LEASE .lease.uuid "curl -s -u $demo_user $v1/numbers/$tn/lease")
 	cat <<MSG
 Numbers and SMS, with curl. The sandbox's numbers are made up: nothing is bought
 and no message leaves this machine, but the demo account's balance in the sandbox
@@ -259,6 +262,28 @@ call to $tn (the sandbox's own control calls, not Opentact's):
   $curl_basic -d '{"to":"$tn","from":"12025550123","message":"Hi there"}' http://$SANDBOX_ADDR/sandbox/inbound-sms
 
   $curl_basic -d '{"to":"$tn","from":"12025550123"}' http://$SANDBOX_ADDR/sandbox/inbound-call
+
+Voice: a call control app whose saved flow answers the calls to $tn. Make the
+app; save a typed flow (the facade renders Opentact's call-flow XML, and answers
+it typed); give the app the number's lease; have the sandbox call the number
+again (the events stream shows its call_state events); see the call under way,
+then, a few seconds later, the verbs its flow ran and the call log:
+
+$app
+
+  $curl_basic -X PUT -d '{"flow":{"verbs":[{"answer":{}},{"say":{"text":"Hello from the sandbox"}},{"pause":{"length_ms":500}},{"hangup":{}}]}}' $v1/call-control-apps/\$APP/call-flow
+
+$lease
+
+  $curl_basic -d "{\"add\":[\"\$LEASE\"]}" $v1/call-control-apps/\$APP/leases:assign
+
+  $curl_basic -d '{"to":"$tn","from":"12025550123"}' http://$SANDBOX_ADDR/sandbox/inbound-call
+
+  curl -s -u $demo_user $v1/calls:online
+
+  $curl_basic -d '{}' $v1/call-control-apps/\$APP/logs:search
+
+  $curl_basic -d '{"state":"offline"}' $v1/calls:search
 
   curl -s -u $demo_user -X DELETE $v1/leases/$tn
 MSG

@@ -13,11 +13,30 @@ import (
 	"github.com/opentact-facade/opentact-facade/internal/declare"
 )
 
-// Hooks are what the token calls do to the response cache, by method:
+// Hooks are the behaviour no declaration says, by method: the token
+// calls' effects on the response cache, and the call flows' rendering
+// and parsing (flowHooks).
+var Hooks = union(tokenHooks, flowHooks)
+
+// union is the hooks of each map; a method is in one at most.
+func union(ms ...map[string]declare.Hooks) map[string]declare.Hooks {
+	out := map[string]declare.Hooks{}
+	for _, m := range ms {
+		for k, v := range m {
+			if _, dup := out[k]; dup {
+				panic("service: two sets of hooks for " + k)
+			}
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// tokenHooks are what the token calls do to the response cache:
 // GetAuth's answer expires with its JWT; the token answers tell each
 // token's expiry; deleting tokens revokes the cached answers to calls
 // that carried them.
-var Hooks = map[string]declare.Hooks{
+var tokenHooks = map[string]declare.Hooks{
 	authv1.AuthService_GetAuth_FullMethodName: {Expires: func(resp proto.Message) time.Time {
 		exp, ok := jwtExpiry(resp.(*authv1.GetAuthResponse).GetUser().GetToken())
 		if !ok {

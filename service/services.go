@@ -8,6 +8,7 @@ package service
 import (
 	accountv1 "github.com/opentact-facade/opentact-facade/gen/go/opentact/account/v1"
 	authv1 "github.com/opentact-facade/opentact-facade/gen/go/opentact/auth/v1"
+	callv1 "github.com/opentact-facade/opentact-facade/gen/go/opentact/call/v1"
 	dictv1 "github.com/opentact-facade/opentact-facade/gen/go/opentact/dict/v1"
 	eventsv1 "github.com/opentact-facade/opentact-facade/gen/go/opentact/events/v1"
 	messagingv1 "github.com/opentact-facade/opentact-facade/gen/go/opentact/messaging/v1"
@@ -31,4 +32,5 @@ var Services = []declare.Service{
 	declare.Serve(sipv1.SIPDomainService_ServiceDesc.ServiceName, sipv1.RegisterSIPDomainServiceHandlerClient, sipv1.NewSIPDomainServiceClient),
 	declare.Serve(voicev1.OutboundVoiceProfileService_ServiceDesc.ServiceName, voicev1.RegisterOutboundVoiceProfileServiceHandlerClient, voicev1.NewOutboundVoiceProfileServiceClient),
 	declare.Serve(eventsv1.EventService_ServiceDesc.ServiceName, eventsv1.RegisterEventServiceHandlerClient, eventsv1.NewEventServiceClient),
+	declare.Serve(callv1.CallControlService_ServiceDesc.ServiceName, callv1.RegisterCallControlServiceHandlerClient, callv1.NewCallControlServiceClient),
 }

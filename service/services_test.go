@@ -1,6 +1,7 @@
 package service_test
 
 import (
+	"maps"
 	"strings"
 	"testing"
 
@@ -24,7 +25,7 @@ func TestEveryServiceIsServed(t *testing.T) {
 		t.Fatal(err)
 	}
 	hub := events.New(events.Options{})
-	e, err := engine.New(client, service.Services, service.Hooks, engine.Options{Streams: service.Streams(hub, func(proto.Message) error { return nil })})
+	e, err := engine.New(client, service.Services, service.Hooks, engine.Options{Streams: service.Streams(hub, func(proto.Message) error { return nil }), Local: service.Local})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +70,27 @@ func TestAStreamNeedsItsHandler(t *testing.T) {
 	}
 	streams := service.Streams(events.New(events.Options{}), func(proto.Message) error { return nil })
 	streams["/opentact.events.v1.EventService/Nothing"] = streams["/opentact.events.v1.EventService/StreamEvents"]
-	if _, err := engine.New(client, service.Services, service.Hooks, engine.Options{Streams: streams}); err == nil || !strings.Contains(err.Error(), "Nothing") {
+	if _, err := engine.New(client, service.Services, service.Hooks, engine.Options{Streams: streams, Local: service.Local}); err == nil || !strings.Contains(err.Error(), "Nothing") {
 		t.Errorf("a handler for no method: %v", err)
+	}
+}
+
+// TestALocalMethodNeedsItsHandler: a unary method with no upstream
+// declaration (RenderCallFlow) is served only with a handler, and a
+// handler must name such a method.
+func TestALocalMethodNeedsItsHandler(t *testing.T) {
+	t.Parallel()
+	client, err := upstream.New("http://127.0.0.1:1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	streams := service.Streams(events.New(events.Options{}), func(proto.Message) error { return nil })
+	if _, err := engine.New(client, service.Services, service.Hooks, engine.Options{Streams: streams}); err == nil || !strings.Contains(err.Error(), "RenderCallFlow") {
+		t.Errorf("no handler for RenderCallFlow: %v", err)
+	}
+	local := map[string]engine.LocalHandler{"/opentact.call.v1.CallControlService/Nothing": service.Local["/opentact.call.v1.CallControlService/RenderCallFlow"]}
+	maps.Copy(local, service.Local)
+	if _, err := engine.New(client, service.Services, service.Hooks, engine.Options{Streams: streams, Local: local}); err == nil || !strings.Contains(err.Error(), "Nothing") {
+		t.Errorf("a local handler for no method: %v", err)
 	}
 }

@@ -29,6 +29,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoregistry"
 	"google.golang.org/protobuf/types/descriptorpb"
 
+	apiv1 "github.com/opentact-facade/opentact-facade/gen/go/opentact/api/v1"
 	authv1 "github.com/opentact-facade/opentact-facade/gen/go/opentact/auth/v1"
 	"github.com/opentact-facade/opentact-facade/internal/declare"
 	"github.com/opentact-facade/opentact-facade/service"
@@ -140,6 +141,8 @@ func servedMethods(t *testing.T) []string {
 			}
 			if md.IsStreamingServer() {
 				kind = "stream"
+			} else if !proto.HasExtension(opts, apiv1.E_Upstream) {
+				kind = "local" // no Opentact call: the facade answers it
 			}
 			route := "-"
 			if rule, ok := proto.GetExtension(opts, annotations.E_Http).(*annotations.HttpRule); ok && rule != nil {

@@ -143,7 +143,11 @@ func statusCodeFor(httpStatus int) (codes.Code, apiv1.ErrorReason) {
 	case http.StatusNotFound:
 		return codes.NotFound, apiv1.ErrorReason_NOT_FOUND
 	case http.StatusConflict:
-		return codes.Aborted, apiv1.ErrorReason_CONFLICT
+		// "Conflict": the record is still in use (a SIP domain with
+		// users, an app with numbers) or already exists. The account's
+		// state must change first; retrying the same call cannot help,
+		// which AIP-193 calls FAILED_PRECONDITION, not ABORTED.
+		return codes.FailedPrecondition, apiv1.ErrorReason_CONFLICT
 	case http.StatusTooManyRequests:
 		return codes.ResourceExhausted, apiv1.ErrorReason_RATE_LIMITED
 	case http.StatusInternalServerError:

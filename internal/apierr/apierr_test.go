@@ -39,7 +39,7 @@ func TestUpstreamStatusTable(t *testing.T) {
 		{"402", httpErr(402, "Not enough account balance"), codes.FailedPrecondition, apiv1.ErrorReason_INSUFFICIENT_BALANCE.String(), "402", "opentact: Not enough account balance", 0, nil},
 		{"403", httpErr(403, "Forbidden"), codes.PermissionDenied, apiv1.ErrorReason_FORBIDDEN.String(), "403", "opentact: Forbidden", 0, nil},
 		{"404", httpErr(404, "Not found"), codes.NotFound, apiv1.ErrorReason_NOT_FOUND.String(), "404", "opentact: Not found", 0, nil},
-		{"409", httpErr(409, "Conflict"), codes.Aborted, apiv1.ErrorReason_CONFLICT.String(), "409", "opentact: Conflict", 0, nil},
+		{"409", httpErr(409, "Conflict"), codes.FailedPrecondition, apiv1.ErrorReason_CONFLICT.String(), "409", "opentact: Conflict", 0, nil},
 		{"429 with Retry-After", &upstream.Error{Failure: upstream.FailStatus, StatusCode: 429, Message: "Slow down", RetryAfter: 7 * time.Second},
 			codes.ResourceExhausted, apiv1.ErrorReason_RATE_LIMITED.String(), "429", "opentact: Slow down", 7 * time.Second, nil},
 		{"429 without Retry-After", httpErr(429, ""), codes.ResourceExhausted, apiv1.ErrorReason_RATE_LIMITED.String(), "429", "opentact answered HTTP 429", 0, nil},

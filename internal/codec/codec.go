@@ -105,10 +105,14 @@ type field struct {
 	list   bool
 	isMap  bool
 	mapKey protoreflect.Kind
-	number bool       // a string of digits sent as a JSON number
-	msg    *plan      // for kMessage
-	enum   *enumNames // for kEnum
-	tag    []byte     // the field's tag on the wire, with its value's wire type
+	number bool // a string of digits sent as a JSON number
+	// reference: a message Opentact may send as its uuid alone.
+	reference bool
+	// file: text sent as a file part of a multipart body.
+	file bool
+	msg  *plan      // for kMessage
+	enum *enumNames // for kEnum
+	tag  []byte     // the field's tag on the wire, with its value's wire type
 }
 
 // plan is a message's fields by key, worked out once per descriptor.
@@ -171,6 +175,8 @@ func buildPlan(md protoreflect.MessageDescriptor, building map[protoreflect.Mess
 		}
 		f.kind, f.pkind = kindOf(vd, opt), vd.Kind()
 		f.number = opt.GetNumber() && vd.Kind() == protoreflect.StringKind
+		f.reference = opt.GetReference() && vd.Kind() == protoreflect.MessageKind
+		f.file = opt.GetFile() && vd.Kind() == protoreflect.StringKind
 		typ := wireType(vd.Kind())
 		if f.isMap {
 			typ = protowire.BytesType

@@ -306,6 +306,8 @@ func (d *decoder) value(f *field, tag, out []byte) (_ []byte, ok bool, err error
 	switch {
 	case f.kind == kMessage && k == '{':
 		return d.nested(f, tag, out)
+	case f.kind == kMessage && k == '"' && f.reference && f.msg.ref() != nil:
+		return d.reference(f, tag, out)
 	case f.kind == kTimestamp && k == '"':
 		raw, err := d.dec.ReadValue()
 		if err != nil {
@@ -345,6 +347,32 @@ func (d *decoder) nested(f *field, tag, out []byte) ([]byte, bool, error) {
 		return protowire.AppendTag(out, f.fd.Number(), protowire.EndGroupType), true, err
 	}
 	return insertLen(out, at), true, err
+}
+
+// reference reads a JSON string, which the decoder is at, as a message
+// of f's holding only that uuid, for a field declared
+// (opentact.api.v1.field).reference: Opentact answers those objects either
+// whole or as their uuid alone (a lease assignment's answer is a list of
+// lease uuids in its docs, of leases in its schema).
+func (d *decoder) reference(f *field, tag, out []byte) ([]byte, bool, error) {
+	raw, err := d.dec.ReadValue()
+	if err != nil {
+		return out, false, err
+	}
+	ref := f.msg.ref()
+	out = append(out, tag...)
+	at := len(out)
+	out, _ = d.scalar(ref, ref.tag, raw, out)
+	return insertLen(out, at), true, nil
+}
+
+// ref is p's "uuid" field when it is a single string, the id by which
+// Opentact refers to the object; nil otherwise.
+func (p *plan) ref() *field {
+	if f := p.byKey["uuid"]; f != nil && f.kind == kString && !f.list && !f.isMap {
+		return f
+	}
+	return nil
 }
 
 // emptyMessage appends an empty message as a value of f's.
@@ -492,8 +520,8 @@ func (d *decoder) list(f *field, out []byte) ([]byte, error) {
 
 // strictList reads a JSON array, which the decoder is at, into repeated
 // message field f as Opentact's top-level lists have been read: a null
-// element is an empty message and an element of another type is an
-// error.
+// element is an empty message, a string one the object of that uuid where
+// f is declared a reference, and an element of another type is an error.
 func (d *decoder) strictList(f *field, out []byte) ([]byte, error) {
 	if _, err := d.dec.ReadToken(); err != nil {
 		return out, err
@@ -509,6 +537,11 @@ func (d *decoder) strictList(f *field, out []byte) ([]byte, error) {
 			out = emptyMessage(f, out)
 		case '{':
 			out, _, err = d.nested(f, f.tag, out)
+		case '"':
+			if !f.reference || f.msg.ref() == nil {
+				return out, d.notA(k, "an object")
+			}
+			out, _, err = d.reference(f, f.tag, out)
 		default:
 			return out, d.notA(k, "an object")
 		}

@@ -294,8 +294,9 @@ func text(f *field, v protoreflect.Value) (string, bool) {
 
 // Multipart encodes the fields of m that are set, except those skip
 // reports (skip may be nil), as multipart/form-data under Opentact's
-// keys, in field number order: each bytes value a file part named by its
-// key, with the content type its bytes show (http.DetectContentType); a
+// keys, in field number order: each bytes value, and each text declared
+// (opentact.api.v1.field).file, a file part named by its key, with the
+// content type its bytes show (http.DetectContentType); a
 // scalar or Timestamp a form value of its Text; each element of a list a
 // part of its own; a message or map a form value of its JSON (Encode);
 // other_fields' entries form values of their JSON text, a string's
@@ -356,18 +357,24 @@ func Multipart(m protoreflect.Message, skip func(protoreflect.FieldDescriptor) b
 
 // writePart writes one value of f's as a part.
 func writePart(w *multipart.Writer, f *field, v protoreflect.Value) error {
-	switch f.kind {
-	case kBytes:
+	switch {
+	case f.kind == kBytes || f.file:
+		var b []byte
+		if f.file {
+			b = []byte(v.String())
+		} else {
+			b = v.Bytes()
+		}
 		h := make(textproto.MIMEHeader)
 		h.Set("Content-Disposition", multipart.FileContentDisposition(f.key, f.key))
-		h.Set("Content-Type", http.DetectContentType(v.Bytes()))
+		h.Set("Content-Type", http.DetectContentType(b))
 		part, err := w.CreatePart(h)
 		if err != nil {
 			return err
 		}
-		_, err = part.Write(v.Bytes())
+		_, err = part.Write(b)
 		return err
-	case kMessage:
+	case f.kind == kMessage:
 		b, err := encodeJSON(&field{fd: f.fd, kind: kMessage, msg: f.msg}, v)
 		if err != nil {
 			return err

@@ -120,6 +120,23 @@ message_type {
   field { name: "s" number: 3 type: TYPE_STRING }
 }
 message_type {
+  name: "Upload"
+  field { name: "id" number: 1 type: TYPE_STRING }
+  field { name: "xml" number: 2 type: TYPE_STRING options { [opentact.api.v1.field] { key: "file" file: true } } }
+}
+message_type {
+  name: "Ref"
+  field { name: "uuid" number: 1 type: TYPE_STRING }
+  field { name: "name" number: 2 type: TYPE_STRING }
+}
+message_type {
+  name: "Refs"
+  field { name: "ref" number: 1 type: TYPE_MESSAGE type_name: ".codectest.Ref" options { [opentact.api.v1.field] { reference: true } } }
+  field { name: "refs" number: 2 label: LABEL_REPEATED type: TYPE_MESSAGE type_name: ".codectest.Ref" options { [opentact.api.v1.field] { reference: true } } }
+  field { name: "plain" number: 3 type: TYPE_MESSAGE type_name: ".codectest.Ref" }
+  field { name: "plains" number: 4 label: LABEL_REPEATED type: TYPE_MESSAGE type_name: ".codectest.Ref" }
+}
+message_type {
   name: "Clash"
   field { name: "a" number: 1 type: TYPE_STRING options { [opentact.api.v1.field] { key: "b" } } }
   field { name: "b" number: 2 type: TYPE_STRING }

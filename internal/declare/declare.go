@@ -35,6 +35,9 @@ const (
 	// Stream is a server-streaming method no declaration serves: its
 	// handler is written by hand (engine.Options.Streams).
 	Stream
+	// Local is a unary method that is no Opentact call: the facade answers
+	// it itself, with a handler written by hand (engine.Options.Local).
+	Local
 )
 
 func (k Kind) String() string {
@@ -45,6 +48,8 @@ func (k Kind) String() string {
 		return "idempotent"
 	case Stream:
 		return "stream"
+	case Local:
+		return "local"
 	}
 	return "write"
 }
@@ -125,6 +130,12 @@ var nameRE = regexp.MustCompile(`^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$`)
 // is written by hand and given to the engine (engine.Options.Streams).
 func isStream(md protoreflect.MethodDescriptor) bool {
 	return md.IsStreamingServer() && !md.IsStreamingClient() && !HasOption(md)
+}
+
+// isLocal reports whether md is a unary method without an upstream
+// declaration: the facade answers it itself (engine.Options.Local).
+func isLocal(md protoreflect.MethodDescriptor) bool {
+	return !md.IsStreamingServer() && !md.IsStreamingClient() && !HasOption(md)
 }
 
 // fullMethod is md's name as gRPC has it: "/package.Service/Method".
@@ -268,8 +279,8 @@ func read(md protoreflect.MethodDescriptor) (*Call, error) {
 	}
 	if p := up.GetPayload(); p != "" {
 		fd := out.Fields().ByName(protoreflect.Name(p))
-		if fd == nil || fd.IsMap() || (fd.Message() == nil && !fd.IsList()) {
-			return nil, fmt.Errorf("payload %q must name a message or list field of %s", p, out.FullName())
+		if fd == nil || fd.IsMap() {
+			return nil, fmt.Errorf("payload %q must name a message, list or scalar field of %s", p, out.FullName())
 		}
 		c.Payload = fd
 	}
@@ -379,7 +390,7 @@ func Methods(sd protoreflect.ServiceDescriptor) ([]*Call, error) {
 	out := make([]*Call, 0, methods.Len())
 	for i := range methods.Len() {
 		md := methods.Get(i)
-		if isStream(md) {
+		if isStream(md) || isLocal(md) {
 			continue
 		}
 		c, err := Method(md)

@@ -67,7 +67,7 @@ func Declared(services []Service) ([]*Call, error) {
 }
 
 // Listed is every method of services, in order: each service's declared
-// calls, then its streams.
+// calls, then its local methods, then its streams.
 func Listed(services []Service) ([]*Call, error) {
 	var out []*Call
 	for _, s := range services {
@@ -79,7 +79,7 @@ func Listed(services []Service) ([]*Call, error) {
 		if err != nil {
 			return nil, err
 		}
-		out = append(append(out, calls...), Streams(sd)...)
+		out = slices.Concat(out, calls, Locals(sd), Streams(sd))
 	}
 	return out, nil
 }
@@ -94,6 +94,20 @@ func Streams(sd protoreflect.ServiceDescriptor) []*Call {
 		if isStream(md) {
 			opts, _ := md.Options().(*descriptorpb.MethodOptions)
 			out = append(out, &Call{Method: md, Kind: Stream, FullMethod: fullMethod(md), REST: restRoute(opts)})
+		}
+	}
+	return out
+}
+
+// Locals are sd's unary methods that no declaration serves (isLocal),
+// each as a Call of Kind Local with only Method, FullMethod and REST set.
+func Locals(sd protoreflect.ServiceDescriptor) []*Call {
+	var out []*Call
+	for i := range sd.Methods().Len() {
+		md := sd.Methods().Get(i)
+		if isLocal(md) {
+			opts, _ := md.Options().(*descriptorpb.MethodOptions)
+			out = append(out, &Call{Method: md, Kind: Local, FullMethod: fullMethod(md), REST: restRoute(opts)})
 		}
 	}
 	return out
@@ -128,4 +142,13 @@ type Hooks struct {
 	// when an answer to a call carrying it stops being true (its
 	// expired_on), so that no cached one is served past that.
 	Tells func(resp proto.Message, tell func(token string, expires time.Time))
+	// Prepare, when set, turns a valid request into the one Opentact is
+	// sent (a typed call flow rendered into its XML), or refuses it with
+	// a status error (INVALID_ARGUMENT for any other error). It is handed
+	// a copy: the caller's request, by which calls are shared and keyed,
+	// stays as it came.
+	Prepare func(req proto.Message) (proto.Message, error)
+	// Answer, when set, completes an answer from what Opentact sent (the
+	// typed call flow parsed from its XML) before it is shared or cached.
+	Answer func(resp proto.Message)
 }

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"net/url"
@@ -228,14 +229,15 @@ func (m *method) send(ctx context.Context, creds upstream.Credentials, r upstrea
 }
 
 // decode reads Opentact's payload into resp, or into the response field
-// the declaration names. An answer may come without a payload only where
-// the payload would carry nothing but other_fields.
+// the declaration names. An answer may come without a payload, or with one
+// that is no object, only where the payload would carry nothing but
+// other_fields.
 func (m *method) decode(payload []byte, resp protoreflect.Message) error {
 	fd := m.decl.Payload
 	if payload == nil {
 		target := resp.Descriptor()
 		if fd != nil {
-			if fd.IsList() {
+			if fd.IsList() || fd.Message() == nil {
 				return errNoPayload
 			}
 			target = fd.Message()
@@ -246,6 +248,11 @@ func (m *method) decode(payload []byte, resp protoreflect.Message) error {
 		return nil
 	}
 	if fd == nil {
+		if t := bytes.TrimLeft(payload, " \t\r\n"); len(t) > 0 && t[0] != '{' && onlyOtherFields(resp.Descriptor()) {
+			// IResponse's payload is "any" (true, a message): an answer
+			// that models nothing takes it as the success it is.
+			return nil
+		}
 		return codec.Decode(payload, resp)
 	}
 	return codec.DecodeField(payload, resp, fd)

@@ -21,6 +21,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/reflect/protoregistry"
 
 	"github.com/opentact-facade/opentact-facade/internal/declare"
 	"github.com/opentact-facade/opentact-facade/internal/defaults"
@@ -84,7 +86,15 @@ type Options struct {
 	// declaration can serve, by full method name. Each such method of a
 	// served service needs one.
 	Streams map[string]grpc.StreamHandler
+	// Local are the handlers of the unary methods that are no Opentact
+	// call (declare.Local), by full method name: the facade answers them
+	// itself, after validating the request. Each such method of a served
+	// service needs one.
+	Local map[string]LocalHandler
 }
+
+// LocalHandler answers a local method's valid request.
+type LocalHandler func(ctx context.Context, req proto.Message) (proto.Message, error)
 
 // Engine serves the declared calls of its services.
 type Engine struct {
@@ -127,7 +137,7 @@ func New(client *upstream.Client, services []declare.Service, hooks map[string]d
 	if o.CacheTTL > 0 {
 		e.cache = newCache(o.CacheTTL, o.CacheMaxEntries, o.CacheMaxBytes)
 	}
-	streams := map[string]bool{}
+	streams, locals := map[string]bool{}, map[string]bool{}
 	for _, s := range services {
 		sd, err := s.Descriptor()
 		if err != nil {
@@ -151,6 +161,18 @@ func New(client *upstream.Client, services []declare.Service, hooks map[string]d
 			streams[c.FullMethod] = true
 			desc.Streams = append(desc.Streams, grpc.StreamDesc{StreamName: string(c.Method.Name()), Handler: h, ServerStreams: true})
 		}
+		for _, c := range declare.Locals(sd) {
+			h := o.Local[c.FullMethod]
+			if h == nil {
+				return nil, fmt.Errorf("%s has no upstream declaration: it needs a local handler", c.FullMethod)
+			}
+			l, err := e.newLocal(c, h)
+			if err != nil {
+				return nil, err
+			}
+			locals[c.FullMethod] = true
+			desc.Methods = append(desc.Methods, grpc.MethodDesc{MethodName: string(c.Method.Name()), Handler: l.handle})
+		}
 		for _, c := range calls {
 			m, err := e.newMethod(c, hooks[c.FullMethod])
 			if err != nil {
@@ -169,6 +191,11 @@ func New(client *upstream.Client, services []declare.Service, hooks map[string]d
 	for name := range o.Streams {
 		if !streams[name] {
 			return nil, fmt.Errorf("a stream handler for %s, which is not a served streaming method", name)
+		}
+	}
+	for name := range o.Local {
+		if !locals[name] {
+			return nil, fmt.Errorf("a local handler for %s, which is not a served local method", name)
 		}
 	}
 	return e, nil
@@ -244,6 +271,47 @@ func (m *method) handle(_ any, ctx context.Context, dec func(any) error, ic grpc
 		return m.serve(ctx, req)
 	}
 	return ic(ctx, req, m.info, m.unary)
+}
+
+// local is a method the facade answers itself.
+type local struct {
+	e       *Engine
+	request protoreflect.MessageType
+	info    *grpc.UnaryServerInfo
+	h       LocalHandler
+}
+
+func (e *Engine) newLocal(c *declare.Call, h LocalHandler) (*local, error) {
+	req, err := protoregistry.GlobalTypes.FindMessageByName(c.Method.Input().FullName())
+	if err != nil {
+		return nil, err
+	}
+	return &local{e: e, request: req, info: &grpc.UnaryServerInfo{Server: e, FullMethod: c.FullMethod}, h: h}, nil
+}
+
+// handle decodes the request and answers it, under the server's
+// interceptors, as method.handle does.
+func (l *local) handle(_ any, ctx context.Context, dec func(any) error, ic grpc.UnaryServerInterceptor) (any, error) {
+	req := l.request.New().Interface()
+	if err := dec(req); err != nil {
+		return nil, err
+	}
+	if ic == nil {
+		return l.unary(ctx, req)
+	}
+	return ic(ctx, req, l.info, l.unary)
+}
+
+// unary validates the request, as a declared call's is, and answers it.
+func (l *local) unary(ctx context.Context, req any) (any, error) {
+	msg, ok := req.(proto.Message)
+	if !ok {
+		return nil, internalError()
+	}
+	if err := l.e.validate(msg); err != nil {
+		return nil, err
+	}
+	return l.h(ctx, msg)
 }
 
 // unary adapts serve to grpc.UnaryHandler.

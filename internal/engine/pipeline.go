@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
@@ -95,7 +96,16 @@ func (m *method) serve(ctx context.Context, msg proto.Message) (proto.Message, e
 	if err := e.validate(msg); err != nil {
 		return nil, err
 	}
-	r, err := m.wire.request(msg.ProtoReflect())
+	out := msg
+	if m.hooks.Prepare != nil {
+		if out, err = m.hooks.Prepare(proto.Clone(msg)); err != nil {
+			if _, ok := status.FromError(err); !ok {
+				err = status.Error(codes.InvalidArgument, err.Error())
+			}
+			return nil, err
+		}
+	}
+	r, err := m.wire.request(out.ProtoReflect())
 	if err != nil {
 		return nil, err
 	}
@@ -169,6 +179,9 @@ func (m *method) serve(ctx context.Context, msg proto.Message) (proto.Message, e
 		resp, err := m.send(sctx, creds, r)
 		if err != nil {
 			return nil, err
+		}
+		if m.hooks.Answer != nil {
+			m.hooks.Answer(resp)
 		}
 		if m.hooks.Tells != nil && e.cache != nil {
 			m.hooks.Tells(resp, func(token string, expires time.Time) {

@@ -43,7 +43,8 @@ const (
 //
 // It applies to every method with no code of its own. A field declared
 // multiline ((opentact.api.v1.field).multiline: an SMS's text) takes line
-// feeds, carriage returns and tabs. A violation names the field, as
+// feeds, carriage returns and tabs; one declaring max_bytes (call-flow
+// XML) takes that many bytes. A violation names the field, as
 // protovalidate's do ("name", "tokens[0].name", `other_fields["k"]`),
 // never its value: the value may be a secret.
 func textViolations(m protoreflect.Message) []*errdetails.BadRequest_FieldViolation {
@@ -83,7 +84,7 @@ func walkText(m protoreflect.Message, prefix string, out []*errdetails.BadReques
 func walkMap(fd protoreflect.FieldDescriptor, m protoreflect.Map, at place, out []*errdetails.BadRequest_FieldViolation) []*errdetails.BadRequest_FieldViolation {
 	m.Range(func(k protoreflect.MapKey, v protoreflect.Value) bool {
 		if s, ok := k.Interface().(string); ok {
-			if rule, desc := badText(s, false); rule != "" {
+			if rule, desc := badText(s, textRule{maxBytes: maxTextBytes}); rule != "" {
 				out = append(out, violation(at.String(), rule, "a key "+desc))
 				return true
 			}
@@ -123,7 +124,7 @@ func (p place) String() string {
 func checkValue(fd protoreflect.FieldDescriptor, v protoreflect.Value, at place, out []*errdetails.BadRequest_FieldViolation) []*errdetails.BadRequest_FieldViolation {
 	switch fd.Kind() {
 	case protoreflect.StringKind:
-		if rule, desc := badText(v.String(), multiline(fd)); rule != "" {
+		if rule, desc := badText(v.String(), ruleOf(fd)); rule != "" {
 			out = append(out, violation(at.String(), rule, desc))
 		}
 	case protoreflect.MessageKind, protoreflect.GroupKind:
@@ -155,26 +156,38 @@ func violation(field, rule, desc string) *errdetails.BadRequest_FieldViolation {
 	return &errdetails.BadRequest_FieldViolation{Field: field, Description: desc, Reason: rule}
 }
 
-// multilines caches, by field, whether it is declared multiline.
-var multilines sync.Map // protoreflect.FieldDescriptor → bool
+// textRules caches, by field, the text rule it declares.
+var textRules sync.Map // protoreflect.FieldDescriptor → textRule
 
-// multiline reports whether fd takes text of several lines.
-func multiline(fd protoreflect.FieldDescriptor) bool {
-	if v, ok := multilines.Load(fd); ok {
-		return v.(bool)
+// textRule is what a field's options say of its text: whether it takes
+// several lines ((opentact.api.v1.field).multiline: an SMS's text), and
+// its bound in bytes ((opentact.api.v1.field).max_bytes: a document such
+// as call-flow XML; maxTextBytes otherwise).
+type textRule struct {
+	lines    bool
+	maxBytes int
+}
+
+func ruleOf(fd protoreflect.FieldDescriptor) textRule {
+	if v, ok := textRules.Load(fd); ok {
+		return v.(textRule)
 	}
 	o, _ := proto.GetExtension(fd.Options(), apiv1.E_Field).(*apiv1.Field)
-	ml := o.GetMultiline()
-	multilines.Store(fd, ml)
-	return ml
+	r := textRule{lines: o.GetMultiline(), maxBytes: maxTextBytes}
+	if n := o.GetMaxBytes(); n > 0 {
+		r.maxBytes = int(n)
+	}
+	textRules.Store(fd, r)
+	return r
 }
 
 // badText returns the rule s breaks and its description, or "" when s is
-// text to send; lines allows line feeds, carriage returns and tabs.
-func badText(s string, lines bool) (rule, desc string) {
-	if len(s) > maxTextBytes {
-		return ruleMaxBytes, "is longer than " + strconv.Itoa(maxTextBytes) + " bytes"
+// text to send by tr.
+func badText(s string, tr textRule) (rule, desc string) {
+	if len(s) > tr.maxBytes {
+		return ruleMaxBytes, "is longer than " + strconv.Itoa(tr.maxBytes) + " bytes"
 	}
+	lines := tr.lines
 	for i := 0; i < len(s); {
 		if b := s[i]; b >= 0x20 && b < 0x7f { // printable ASCII, most of it
 			i++

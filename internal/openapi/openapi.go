@@ -69,14 +69,20 @@ func Routes() ([]Route, error) {
 }
 
 // Match reports whether a request path is this route's: a segment in
-// braces matches any one non-empty segment; the rest must be equal.
+// braces matches any one non-empty segment, "{name}:verb" any one ending
+// in ":verb" (the gateway refuses an empty name); the rest must be equal.
 func (r Route) Match(path string) bool {
 	want, got := strings.Trim(r.Path, "/"), strings.Trim(path, "/")
 	for {
 		w, wrest, wmore := strings.Cut(want, "/")
 		g, grest, gmore := strings.Cut(got, "/")
 		param := strings.HasPrefix(w, "{") && strings.HasSuffix(w, "}")
-		if param && g == "" || !param && w != g {
+		// "{uuid}:execute": a parameter, then a custom method's verb.
+		if name, verb, ok := strings.Cut(w, "}:"); ok && strings.HasPrefix(name, "{") {
+			if !strings.HasSuffix(g, ":"+verb) {
+				return false
+			}
+		} else if param && g == "" || !param && w != g {
 			return false
 		}
 		if wmore != gmore {

@@ -136,6 +136,8 @@ func markInvoked(ctx context.Context) {
 //     same InvalidArgument the gRPC service gives (grpc-gateway would
 //     silently drop a header value holding a control character, and the
 //     caller would be told its credentials are missing);
+//   - to a custom method's path with its parameter empty
+//     ("/v1/calls/:execute"): 400;
 //   - to a known path with another method: 405, with that route's Allow;
 //   - with a body over MaxBody: 413;
 //   - with a body that is not application/json: 415, so that a browser
@@ -154,6 +156,13 @@ func (e *Edge) check(next http.Handler) http.Handler {
 			return
 		}
 		route, known := routeOf(e.routes, r.URL.Path)
+		if known && strings.Contains(route.Path, "}:") && strings.Contains(r.URL.Path, "/:") {
+			// "/v1/calls/:execute": the gateway would take it for another
+			// route ({uuid} = ":execute") and answer a 405.
+			e.refuse(w, r, telemetry.RESTMalformedRequest, http.StatusBadRequest,
+				status.Error(codes.InvalidArgument, "a path parameter is empty"))
+			return
+		}
 		if known && !slices.Contains(route.Methods, r.Method) {
 			w.Header().Set("Allow", strings.Join(route.Methods, ", "))
 			e.refuse(w, r, telemetry.RESTMethodNotAllowed, http.StatusMethodNotAllowed,
@@ -330,12 +339,22 @@ func routeOf(routes []openapi.Route, p string) (openapi.Route, bool) {
 	if p != path.Clean(p) {
 		return openapi.Route{}, false
 	}
+	var found openapi.Route
+	known := false
 	for _, r := range routes {
-		if r.Match(p) {
+		if !r.Match(p) {
+			continue
+		}
+		// /v1/calls/{uuid}:execute before /v1/calls/{uuid}, which
+		// matches the same path with "x:execute" as its uuid.
+		if strings.Contains(r.Path, "}:") {
 			return r, true
 		}
+		if !known {
+			found, known = r, true
+		}
 	}
-	return openapi.Route{}, false
+	return found, known
 }
 
 // maskNumbers shows a run of 7 or more digits in a path (a phone number,

@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"time"
@@ -113,6 +114,9 @@ type inboundCall struct {
 	tn       int64
 	acct     *acct
 	start    time.Time
+	// sca is the call as its call control app's, when the number is
+	// assigned to one; nil otherwise.
+	sca *scaCall
 }
 
 // serveInboundCall answers POST /sandbox/inbound-call {to, from}: a call
@@ -126,6 +130,10 @@ func (s *Sandbox) serveInboundCall(w http.ResponseWriter, r *http.Request, u *us
 	}
 	s.telco.mu.Lock()
 	n := s.leasedBy(u.acct, to)
+	var l *lease
+	if n != nil {
+		l = n.lease
+	}
 	s.telco.mu.Unlock()
 	if n == nil {
 		return writeError(w, http.StatusBadRequest, notLeased)
@@ -135,11 +143,46 @@ func (s *Sandbox) serveInboundCall(w http.ResponseWriter, r *http.Request, u *us
 	}
 	c := &inboundCall{uuid: newUUID(), from: strconv.FormatInt(from, 10), to: strconv.FormatInt(to, 10),
 		tn: to, acct: u.acct, start: s.now().UTC()}
+	app := s.appOf(u, l)
+	if app != "" {
+		// A call to an app's number is the app's: online until torn down,
+		// running the app's saved flow once answered, then in the log.
+		c.sca = &scaCall{uuid: c.uuid, from: c.from, to: c.to, tn: c.tn, app: app, online: true, created: c.start, modified: c.start}
+		s.telco.mu.Lock()
+		c.acct.startCall(c.sca)
+		s.telco.mu.Unlock()
+	}
 	s.publish(c.acct, c.event(0))
 	for i := 1; i < len(callStates); i++ {
-		s.sched.at(c.at(i), func() { s.publish(c.acct, c.event(i)) })
+		s.sched.at(c.at(i), func() {
+			if c.sca != nil {
+				s.advance(c, i)
+			}
+			s.publish(c.acct, c.event(i))
+		})
 	}
 	return writeSuccess(w, http.StatusAccepted, map[string]string{"uuid": c.uuid})
+}
+
+// advance moves an app's call to its i-th state: once live it runs the
+// app's saved flow (Opentact would fetch call_flow_url when none is
+// saved, which the sandbox cannot); once destroyed it is offline.
+func (s *Sandbox) advance(c *inboundCall, i int) {
+	s.telco.mu.Lock()
+	defer s.telco.mu.Unlock()
+	now := c.at(i)
+	switch callStates[i] {
+	case "live":
+		if flow, ok := c.acct.flows[c.sca.app]; ok {
+			s.run(c.acct, c.sca, flow, now)
+		} else {
+			s.log.Info("sandbox: no call flow saved for the app; Opentact would fetch its call_flow_url",
+				slog.String("call", c.uuid), slog.String("app", c.sca.app))
+		}
+	case "destroyed":
+		c.sca.online = false
+	}
+	c.sca.modified = now
 }
 
 // at is when the call reaches its i-th state.
@@ -169,6 +212,9 @@ func (c *inboundCall) event(i int) []byte {
 		"init_on": when(0), "ring_on": when(1), "answer_on": when(2), "hangup_on": when(3), "destroy_on": when(4),
 		"q850_cause": cause, "q850_cause_string": causeText,
 		"tn": map[string]int64{"tn": c.tn}, "account": account,
+	}
+	if c.sca != nil {
+		call["sip_control_app"] = reference(c.sca.app)
 	}
 	b, _ := json.Marshal(map[string]any{
 		"uuid": newUUID(), "created_on": stamp(now), "modified_on": stamp(now), "type": "call_state",

@@ -57,20 +57,27 @@ type acct struct {
 	// nil until then; the profile's answers read it without the lock.
 	balanceText atomic.Pointer[string]
 
-	orders      []*order // oldest first
-	orderByID   map[string]*order
-	leases      []*lease // oldest first
-	leaseByID   map[string]*lease
-	sms         []*sms // oldest first, of both directions
-	smsByID     map[string]*sms
-	eventSubs   []eventSubJSON // oldest first
-	sipUsers    []*sipUser     // oldest first, of every domain
+	orders    []*order // oldest first
+	orderByID map[string]*order
+	leases    []*lease // oldest first
+	leaseByID map[string]*lease
+	sms       []*sms // oldest first, of both directions
+	smsByID   map[string]*sms
+	eventSubs []eventSubJSON // oldest first
+	// The call control apps' saved flows, by app uuid, their calls
+	// (oldest first) and the verbs their flows ran (oldest first).
+	flows    map[string]string
+	calls    []*scaCall
+	callByID map[string]*scaCall
+	flowLogs []*flowLog
+	// The SIP users of every domain, oldest first.
+	sipUsers    []*sipUser
 	sipUserByID map[string]*sipUser
 }
 
 func newAcct(key, uuid string, accountJSON json.RawMessage) *acct {
 	a := &acct{key: key, uuid: uuid, balance: new(big.Rat), orderByID: map[string]*order{}, leaseByID: map[string]*lease{}, smsByID: map[string]*sms{},
-		sipUserByID: map[string]*sipUser{}}
+		flows: map[string]string{}, callByID: map[string]*scaCall{}, sipUserByID: map[string]*sipUser{}}
 	var fields map[string]json.RawMessage
 	if json.Unmarshal(accountJSON, &fields) == nil {
 		if b, ok := parseMoney(fields["balance"]); ok {

@@ -81,9 +81,10 @@ var (
 		ref:          func(l *lease) *string { return &l.sipConnection },
 		domainMember: "sip_connection",
 	}
-	// controlApps are the call control apps, whose records live in the
-	// generic collection of Opentact's /rest/sip/app once a service
-	// declares its calls; until then none exists.
+	// controlApps are the call control apps, the generic collection of
+	// Opentact's /rest/sip/app. Their tnlease routes are serveAppLeases
+	// and serveAppAssign (calls.go); this serves their delete's refusal,
+	// and could serve those routes too.
 	controlApps = leaseHolder{
 		what:         "call control app",
 		exists:       inCollection("/rest/sip/app"),

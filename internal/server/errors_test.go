@@ -70,7 +70,7 @@ func TestErrorTable(t *testing.T) {
 		{name: "402", handler: opentactError(402, "Not enough account balance"), code: codes.FailedPrecondition, reason: apiv1.ErrorReason_INSUFFICIENT_BALANCE.String(), httpStatus: "402", msg: "opentact: Not enough account balance"},
 		{name: "403", handler: opentactError(403, "Forbidden"), code: codes.PermissionDenied, reason: apiv1.ErrorReason_FORBIDDEN.String(), httpStatus: "403", msg: "opentact: Forbidden"},
 		{name: "404", handler: opentactError(404, "User not found"), code: codes.NotFound, reason: apiv1.ErrorReason_NOT_FOUND.String(), httpStatus: "404", msg: "opentact: User not found"},
-		{name: "409", handler: opentactError(409, "Conflict"), code: codes.Aborted, reason: apiv1.ErrorReason_CONFLICT.String(), httpStatus: "409", msg: "opentact: Conflict"},
+		{name: "409", handler: opentactError(409, "Conflict"), code: codes.FailedPrecondition, reason: apiv1.ErrorReason_CONFLICT.String(), httpStatus: "409", msg: "opentact: Conflict"},
 		{name: "429", handler: func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Retry-After", "12")
 			opentactError(429, "Too many requests")(w, r)

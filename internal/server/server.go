@@ -259,6 +259,7 @@ func New(opts Options) (*Server, error) {
 	s.metrics.Register(eo.Metrics.Collectors()...)
 	core, err = engine.New(client, service.Services, service.Hooks, engine.Options{
 		Streams:         service.Streams(s.events, func(m proto.Message) error { return core.Validate(m) }),
+		Local:           service.Local,
 		Timeouts:        engine.Timeouts{Default: opts.UpstreamTimeout, Max: opts.MaxCallTimeout},
 		Log:             opts.Logger,
 		CacheTTL:        opts.CacheTTL,

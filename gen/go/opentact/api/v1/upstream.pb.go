@@ -56,7 +56,8 @@ type Upstream struct {
 	// under Opentact's keys.
 	Body string `protobuf:"bytes,7,opt,name=body,proto3" json:"body,omitempty"`
 	// Which field of the response Opentact's payload fills, or empty for the
-	// response message itself. A list payload fills a repeated field.
+	// response message itself. A list payload fills a repeated field, a
+	// string (a call flow's XML) a scalar one.
 	Payload string `protobuf:"bytes,8,opt,name=payload,proto3" json:"payload,omitempty"`
 	// The endpoint's name in metrics, logs and traces, such as
 	// "token.create": lower case, dot-separated.
@@ -276,7 +277,18 @@ type Field struct {
 	Private bool `protobuf:"varint,5,opt,name=private,proto3" json:"private,omitempty"`
 	// Text of several lines (an SMS's text): line feeds, carriage returns
 	// and tabs are taken; every other control character is still refused.
-	Multiline     bool `protobuf:"varint,6,opt,name=multiline,proto3" json:"multiline,omitempty"`
+	Multiline bool `protobuf:"varint,6,opt,name=multiline,proto3" json:"multiline,omitempty"`
+	// A message (or list of them) that Opentact may send as the object's
+	// uuid alone: a JSON string is read as the message with only its
+	// `uuid` set.
+	Reference bool `protobuf:"varint,7,opt,name=reference,proto3" json:"reference,omitempty"`
+	// Text sent as a file part of a multipart body (under the field's key)
+	// rather than as a form value: the call-flow XML uploads.
+	File bool `protobuf:"varint,8,opt,name=file,proto3" json:"file,omitempty"`
+	// The most bytes the field takes, over the 4096 every other text field
+	// of a request is bounded to: a document, such as call-flow XML. It is
+	// still bounded by the request size limits.
+	MaxBytes      uint32 `protobuf:"varint,9,opt,name=max_bytes,json=maxBytes,proto3" json:"max_bytes,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -351,6 +363,27 @@ func (x *Field) GetMultiline() bool {
 		return x.Multiline
 	}
 	return false
+}
+
+func (x *Field) GetReference() bool {
+	if x != nil {
+		return x.Reference
+	}
+	return false
+}
+
+func (x *Field) GetFile() bool {
+	if x != nil {
+		return x.File
+	}
+	return false
+}
+
+func (x *Field) GetMaxBytes() uint32 {
+	if x != nil {
+		return x.MaxBytes
+	}
+	return 0
 }
 
 // EnumValue says what an enum value is called at Opentact.
@@ -473,14 +506,17 @@ const file_opentact_api_v1_upstream_proto_rawDesc = "" +
 	"\tmultipart\x18\f \x01(\bR\tmultipart\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\r \x01(\tR\trequestIdB\t\n" +
-	"\apattern\"\x99\x01\n" +
+	"\apattern\"\xe8\x01\n" +
 	"\x05Field\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x16\n" +
 	"\x06number\x18\x02 \x01(\bR\x06number\x12\x18\n" +
 	"\adecimal\x18\x03 \x01(\bR\adecimal\x12\x14\n" +
 	"\x05phone\x18\x04 \x01(\bR\x05phone\x12\x18\n" +
 	"\aprivate\x18\x05 \x01(\bR\aprivate\x12\x1c\n" +
-	"\tmultiline\x18\x06 \x01(\bR\tmultiline\"\x1f\n" +
+	"\tmultiline\x18\x06 \x01(\bR\tmultiline\x12\x1c\n" +
+	"\treference\x18\a \x01(\bR\treference\x12\x12\n" +
+	"\x04file\x18\b \x01(\bR\x04file\x12\x1b\n" +
+	"\tmax_bytes\x18\t \x01(\rR\bmaxBytes\"\x1f\n" +
 	"\tEnumValue\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name:W\n" +
 	"\bupstream\x12\x1e.google.protobuf.MethodOptions\x18\x96\x8c\x03 \x01(\v2\x19.opentact.api.v1.UpstreamR\bupstream:M\n" +

@@ -7,7 +7,11 @@
 package callv1
 
 import (
+	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
 	_ "github.com/opentact-facade/opentact-facade/gen/go/opentact/api/v1"
+	v1 "github.com/opentact-facade/opentact-facade/gen/go/opentact/auth/v1"
+	v11 "github.com/opentact-facade/opentact-facade/gen/go/opentact/number/v1"
+	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
@@ -22,6 +26,2509 @@ const (
 	// Verify that runtime/protoimpl is sufficiently up-to-date.
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
+
+// CallControlApp is a call control app (Opentact's SIP Control App): the
+// webhook told of its calls, and where its call-flow XML comes from.
+// Field names are Opentact's own; a field Opentact sent as null, did not
+// send, or sent with another type is unset, and what no field models (its
+// product, SIP domains, Class 4 trunk settings) is in `other_fields`.
+type CallControlApp struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The app's id, a UUID string.
+	Uuid *string `protobuf:"bytes,1,opt,name=uuid,proto3,oneof" json:"uuid,omitempty"`
+	// Its name.
+	Name *string `protobuf:"bytes,2,opt,name=name,proto3,oneof" json:"name,omitempty"`
+	// Whether it takes calls.
+	IsActive *bool `protobuf:"varint,3,opt,name=is_active,json=isActive,proto3,oneof" json:"is_active,omitempty"`
+	// The prefix Opentact's switch routes its calls by.
+	TechPrefix *int64 `protobuf:"varint,4,opt,name=tech_prefix,json=techPrefix,proto3,oneof" json:"tech_prefix,omitempty"`
+	// Where Opentact tells of each call's state (`state`, `from`, `to` in
+	// the query; the call as the body with POST).
+	WebhookUrl *string `protobuf:"bytes,5,opt,name=webhook_url,json=webhookUrl,proto3,oneof" json:"webhook_url,omitempty"`
+	// "GET" or "POST".
+	WebhookMethod *string `protobuf:"bytes,6,opt,name=webhook_method,json=webhookMethod,proto3,oneof" json:"webhook_method,omitempty"`
+	// How long Opentact waits on the webhook, in milliseconds.
+	WebhookRequestTimeout *int64 `protobuf:"varint,7,opt,name=webhook_request_timeout,json=webhookRequestTimeout,proto3,oneof" json:"webhook_request_timeout,omitempty"`
+	// Where Opentact fetches a call's flow XML, when none is saved.
+	CallFlowUrl *string `protobuf:"bytes,8,opt,name=call_flow_url,json=callFlowUrl,proto3,oneof" json:"call_flow_url,omitempty"`
+	// "GET" or "POST".
+	CallFlowMethod *string `protobuf:"bytes,9,opt,name=call_flow_method,json=callFlowMethod,proto3,oneof" json:"call_flow_method,omitempty"`
+	// How long Opentact waits on call_flow_url, in milliseconds.
+	CallFlowRequestTimeout *int64 `protobuf:"varint,10,opt,name=call_flow_request_timeout,json=callFlowRequestTimeout,proto3,oneof" json:"call_flow_request_timeout,omitempty"`
+	// Its Class 4 switch ids.
+	Class4IngressTrunkId *int64 `protobuf:"varint,11,opt,name=class4_ingress_trunk_id,json=class4IngressTrunkId,proto3,oneof" json:"class4_ingress_trunk_id,omitempty"`
+	// Its Class 4 switch ids.
+	Class4EgressTrunkId *int64 `protobuf:"varint,12,opt,name=class4_egress_trunk_id,json=class4EgressTrunkId,proto3,oneof" json:"class4_egress_trunk_id,omitempty"`
+	// Its Class 4 switch ids.
+	Class4TechPrefixId *int64 `protobuf:"varint,13,opt,name=class4_tech_prefix_id,json=class4TechPrefixId,proto3,oneof" json:"class4_tech_prefix_id,omitempty"`
+	// The account that holds it.
+	Account *v1.Account `protobuf:"bytes,14,opt,name=account,proto3" json:"account,omitempty"`
+	// Who created it.
+	CreatedBy *v1.User `protobuf:"bytes,15,opt,name=created_by,json=createdBy,proto3" json:"created_by,omitempty"`
+	// Who last modified it.
+	ModifiedBy *v1.User `protobuf:"bytes,16,opt,name=modified_by,json=modifiedBy,proto3" json:"modified_by,omitempty"`
+	// When it was created.
+	CreatedOn *timestamppb.Timestamp `protobuf:"bytes,17,opt,name=created_on,json=createdOn,proto3" json:"created_on,omitempty"`
+	// When it was last modified.
+	ModifiedOn *timestamppb.Timestamp `protobuf:"bytes,18,opt,name=modified_on,json=modifiedOn,proto3" json:"modified_on,omitempty"`
+	// Every member of Opentact's object that no field above models, as in
+	// User.other_fields.
+	OtherFields   map[string]string `protobuf:"bytes,100,rep,name=other_fields,json=otherFields,proto3" json:"other_fields,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CallControlApp) Reset() {
+	*x = CallControlApp{}
+	mi := &file_opentact_call_v1_call_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CallControlApp) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CallControlApp) ProtoMessage() {}
+
+func (x *CallControlApp) ProtoReflect() protoreflect.Message {
+	mi := &file_opentact_call_v1_call_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CallControlApp.ProtoReflect.Descriptor instead.
+func (*CallControlApp) Descriptor() ([]byte, []int) {
+	return file_opentact_call_v1_call_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *CallControlApp) GetUuid() string {
+	if x != nil && x.Uuid != nil {
+		return *x.Uuid
+	}
+	return ""
+}
+
+func (x *CallControlApp) GetName() string {
+	if x != nil && x.Name != nil {
+		return *x.Name
+	}
+	return ""
+}
+
+func (x *CallControlApp) GetIsActive() bool {
+	if x != nil && x.IsActive != nil {
+		return *x.IsActive
+	}
+	return false
+}
+
+func (x *CallControlApp) GetTechPrefix() int64 {
+	if x != nil && x.TechPrefix != nil {
+		return *x.TechPrefix
+	}
+	return 0
+}
+
+func (x *CallControlApp) GetWebhookUrl() string {
+	if x != nil && x.WebhookUrl != nil {
+		return *x.WebhookUrl
+	}
+	return ""
+}
+
+func (x *CallControlApp) GetWebhookMethod() string {
+	if x != nil && x.WebhookMethod != nil {
+		return *x.WebhookMethod
+	}
+	return ""
+}
+
+func (x *CallControlApp) GetWebhookRequestTimeout() int64 {
+	if x != nil && x.WebhookRequestTimeout != nil {
+		return *x.WebhookRequestTimeout
+	}
+	return 0
+}
+
+func (x *CallControlApp) GetCallFlowUrl() string {
+	if x != nil && x.CallFlowUrl != nil {
+		return *x.CallFlowUrl
+	}
+	return ""
+}
+
+func (x *CallControlApp) GetCallFlowMethod() string {
+	if x != nil && x.CallFlowMethod != nil {
+		return *x.CallFlowMethod
+	}
+	return ""
+}
+
+func (x *CallControlApp) GetCallFlowRequestTimeout() int64 {
+	if x != nil && x.CallFlowRequestTimeout != nil {
+		return *x.CallFlowRequestTimeout
+	}
+	return 0
+}
+
+func (x *CallControlApp) GetClass4IngressTrunkId() int64 {
+	if x != nil && x.Class4IngressTrunkId != nil {
+		return *x.Class4IngressTrunkId
+	}
+	return 0
+}
+
+func (x *CallControlApp) GetClass4EgressTrunkId() int64 {
+	if x != nil && x.Class4EgressTrunkId != nil {
+		return *x.Class4EgressTrunkId
+	}
+	return 0
+}
+
+func (x *CallControlApp) GetClass4TechPrefixId() int64 {
+	if x != nil && x.Class4TechPrefixId != nil {
+		return *x.Class4TechPrefixId
+	}
+	return 0
+}
+
+func (x *CallControlApp) GetAccount() *v1.Account {
+	if x != nil {
+		return x.Account
+	}
+	return nil
+}
+
+func (x *CallControlApp) GetCreatedBy() *v1.User {
+	if x != nil {
+		return x.CreatedBy
+	}
+	return nil
+}
+
+func (x *CallControlApp) GetModifiedBy() *v1.User {
+	if x != nil {
+		return x.ModifiedBy
+	}
+	return nil
+}
+
+func (x *CallControlApp) GetCreatedOn() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedOn
+	}
+	return nil
+}
+
+func (x *CallControlApp) GetModifiedOn() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ModifiedOn
+	}
+	return nil
+}
+
+func (x *CallControlApp) GetOtherFields() map[string]string {
+	if x != nil {
+		return x.OtherFields
+	}
+	return nil
+}
+
+// CallFlowLog is one verb a flow ran on a call, as Opentact logged it.
+// Its command and Opentact's response to it are in `other_fields`, as
+// JSON text.
+type CallFlowLog struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The entry's id, a UUID string.
+	Uuid *string `protobuf:"bytes,1,opt,name=uuid,proto3,oneof" json:"uuid,omitempty"`
+	// The verb, such as "Gather".
+	Name *string `protobuf:"bytes,2,opt,name=name,proto3,oneof" json:"name,omitempty"`
+	// Whether it ran well.
+	Success *bool `protobuf:"varint,3,opt,name=success,proto3,oneof" json:"success,omitempty"`
+	// The call it ran on.
+	Call *Call `protobuf:"bytes,4,opt,name=call,proto3" json:"call,omitempty"`
+	// The app whose flow it was.
+	SipControlApp *v11.Reference `protobuf:"bytes,5,opt,name=sip_control_app,json=sipControlApp,proto3" json:"sip_control_app,omitempty"`
+	// When it ran.
+	CreatedOn *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=created_on,json=createdOn,proto3" json:"created_on,omitempty"`
+	// When the entry last changed.
+	ModifiedOn *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=modified_on,json=modifiedOn,proto3" json:"modified_on,omitempty"`
+	// Every member of Opentact's object that no field above models, as in
+	// User.other_fields.
+	OtherFields   map[string]string `protobuf:"bytes,100,rep,name=other_fields,json=otherFields,proto3" json:"other_fields,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CallFlowLog) Reset() {
+	*x = CallFlowLog{}
+	mi := &file_opentact_call_v1_call_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CallFlowLog) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CallFlowLog) ProtoMessage() {}
+
+func (x *CallFlowLog) ProtoReflect() protoreflect.Message {
+	mi := &file_opentact_call_v1_call_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CallFlowLog.ProtoReflect.Descriptor instead.
+func (*CallFlowLog) Descriptor() ([]byte, []int) {
+	return file_opentact_call_v1_call_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *CallFlowLog) GetUuid() string {
+	if x != nil && x.Uuid != nil {
+		return *x.Uuid
+	}
+	return ""
+}
+
+func (x *CallFlowLog) GetName() string {
+	if x != nil && x.Name != nil {
+		return *x.Name
+	}
+	return ""
+}
+
+func (x *CallFlowLog) GetSuccess() bool {
+	if x != nil && x.Success != nil {
+		return *x.Success
+	}
+	return false
+}
+
+func (x *CallFlowLog) GetCall() *Call {
+	if x != nil {
+		return x.Call
+	}
+	return nil
+}
+
+func (x *CallFlowLog) GetSipControlApp() *v11.Reference {
+	if x != nil {
+		return x.SipControlApp
+	}
+	return nil
+}
+
+func (x *CallFlowLog) GetCreatedOn() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedOn
+	}
+	return nil
+}
+
+func (x *CallFlowLog) GetModifiedOn() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ModifiedOn
+	}
+	return nil
+}
+
+func (x *CallFlowLog) GetOtherFields() map[string]string {
+	if x != nil {
+		return x.OtherFields
+	}
+	return nil
+}
+
+// ListCallControlAppsRequest has no fields: the apps are the account's.
+type ListCallControlAppsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListCallControlAppsRequest) Reset() {
+	*x = ListCallControlAppsRequest{}
+	mi := &file_opentact_call_v1_call_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListCallControlAppsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListCallControlAppsRequest) ProtoMessage() {}
+
+func (x *ListCallControlAppsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_opentact_call_v1_call_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListCallControlAppsRequest.ProtoReflect.Descriptor instead.
+func (*ListCallControlAppsRequest) Descriptor() ([]byte, []int) {
+	return file_opentact_call_v1_call_proto_rawDescGZIP(), []int{2}
+}
+
+// ListCallControlAppsResponse lists the account's apps.
+type ListCallControlAppsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The apps, in Opentact's order.
+	Data          []*CallControlApp `protobuf:"bytes,1,rep,name=data,proto3" json:"data,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListCallControlAppsResponse) Reset() {
+	*x = ListCallControlAppsResponse{}
+	mi := &file_opentact_call_v1_call_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListCallControlAppsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListCallControlAppsResponse) ProtoMessage() {}
+
+func (x *ListCallControlAppsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_opentact_call_v1_call_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListCallControlAppsResponse.ProtoReflect.Descriptor instead.
+func (*ListCallControlAppsResponse) Descriptor() ([]byte, []int) {
+	return file_opentact_call_v1_call_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *ListCallControlAppsResponse) GetData() []*CallControlApp {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+// CreateCallControlAppRequest makes an app.
+type CreateCallControlAppRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Its name; required.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// The SIP product (ListSIPProducts) its calls are rated by; required.
+	Product int32 `protobuf:"varint,2,opt,name=product,proto3" json:"product,omitempty"`
+	// Whether it takes calls.
+	IsActive *bool `protobuf:"varint,3,opt,name=is_active,json=isActive,proto3,oneof" json:"is_active,omitempty"`
+	// Where Opentact tells of each call's state.
+	WebhookUrl *string `protobuf:"bytes,4,opt,name=webhook_url,json=webhookUrl,proto3,oneof" json:"webhook_url,omitempty"`
+	// "GET" or "POST".
+	WebhookMethod *string `protobuf:"bytes,5,opt,name=webhook_method,json=webhookMethod,proto3,oneof" json:"webhook_method,omitempty"`
+	// How long Opentact waits on the webhook, in milliseconds (0: it is
+	// not called).
+	WebhookRequestTimeout *int64 `protobuf:"varint,6,opt,name=webhook_request_timeout,json=webhookRequestTimeout,proto3,oneof" json:"webhook_request_timeout,omitempty"`
+	// Where Opentact fetches a call's flow XML, when none is saved.
+	CallFlowUrl *string `protobuf:"bytes,7,opt,name=call_flow_url,json=callFlowUrl,proto3,oneof" json:"call_flow_url,omitempty"`
+	// "GET" or "POST".
+	CallFlowMethod *string `protobuf:"bytes,8,opt,name=call_flow_method,json=callFlowMethod,proto3,oneof" json:"call_flow_method,omitempty"`
+	// How long Opentact waits on call_flow_url, in milliseconds.
+	CallFlowRequestTimeout *int64 `protobuf:"varint,9,opt,name=call_flow_request_timeout,json=callFlowRequestTimeout,proto3,oneof" json:"call_flow_request_timeout,omitempty"`
+	// Anything else Opentact's call takes (its Class 4 trunk settings), by
+	// key, each value as JSON text.
+	OtherFields   map[string]string `protobuf:"bytes,100,rep,name=other_fields,json=otherFields,proto3" json:"other_fields,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateCallControlAppRequest) Reset() {
+	*x = CreateCallControlAppRequest{}
+	mi := &file_opentact_call_v1_call_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateCallControlAppRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateCallControlAppRequest) ProtoMessage() {}
+
+func (x *CreateCallControlAppRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_opentact_call_v1_call_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateCallControlAppRequest.ProtoReflect.Descriptor instead.
+func (*CreateCallControlAppRequest) Descriptor() ([]byte, []int) {
+	return file_opentact_call_v1_call_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *CreateCallControlAppRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *CreateCallControlAppRequest) GetProduct() int32 {
+	if x != nil {
+		return x.Product
+	}
+	return 0
+}
+
+func (x *CreateCallControlAppRequest) GetIsActive() bool {
+	if x != nil && x.IsActive != nil {
+		return *x.IsActive
+	}
+	return false
+}
+
+func (x *CreateCallControlAppRequest) GetWebhookUrl() string {
+	if x != nil && x.WebhookUrl != nil {
+		return *x.WebhookUrl
+	}
+	return ""
+}
+
+func (x *CreateCallControlAppRequest) GetWebhookMethod() string {
+	if x != nil && x.WebhookMethod != nil {
+		return *x.WebhookMethod
+	}
+	return ""
+}
+
+func (x *CreateCallControlAppRequest) GetWebhookRequestTimeout() int64 {
+	if x != nil && x.WebhookRequestTimeout != nil {
+		return *x.WebhookRequestTimeout
+	}
+	return 0
+}
+
+func (x *CreateCallControlAppRequest) GetCallFlowUrl() string {
+	if x != nil && x.CallFlowUrl != nil {
+		return *x.CallFlowUrl
+	}
+	return ""
+}
+
+func (x *CreateCallControlAppRequest) GetCallFlowMethod() string {
+	if x != nil && x.CallFlowMethod != nil {
+		return *x.CallFlowMethod
+	}
+	return ""
+}
+
+func (x *CreateCallControlAppRequest) GetCallFlowRequestTimeout() int64 {
+	if x != nil && x.CallFlowRequestTimeout != nil {
+		return *x.CallFlowRequestTimeout
+	}
+	return 0
+}
+
+func (x *CreateCallControlAppRequest) GetOtherFields() map[string]string {
+	if x != nil {
+		return x.OtherFields
+	}
+	return nil
+}
+
+// CreateCallControlAppResponse is the app made.
+type CreateCallControlAppResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The app.
+	App           *CallControlApp `protobuf:"bytes,1,opt,name=app,proto3" json:"app,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateCallControlAppResponse) Reset() {
+	*x = CreateCallControlAppResponse{}
+	mi := &file_opentact_call_v1_call_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateCallControlAppResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateCallControlAppResponse) ProtoMessage() {}
+
+func (x *CreateCallControlAppResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_opentact_call_v1_call_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateCallControlAppResponse.ProtoReflect.Descriptor instead.
+func (*CreateCallControlAppResponse) Descriptor() ([]byte, []int) {
+	return file_opentact_call_v1_call_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *CreateCallControlAppResponse) GetApp() *CallControlApp {
+	if x != nil {
+		return x.App
+	}
+	return nil
+}
+
+// GetCallControlAppRequest names an app.
+type GetCallControlAppRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The app's uuid.
+	Uuid          string `protobuf:"bytes,1,opt,name=uuid,proto3" json:"uuid,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetCallControlAppRequest) Reset() {
+	*x = GetCallControlAppRequest{}
+	mi := &file_opentact_call_v1_call_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetCallControlAppRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetCallControlAppRequest) ProtoMessage() {}
+
+func (x *GetCallControlAppRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_opentact_call_v1_call_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetCallControlAppRequest.ProtoReflect.Descriptor instead.
+func (*GetCallControlAppRequest) Descriptor() ([]byte, []int) {
+	return file_opentact_call_v1_call_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *GetCallControlAppRequest) GetUuid() string {
+	if x != nil {
+		return x.Uuid
+	}
+	return ""
+}
+
+// GetCallControlAppResponse is the app.
+type GetCallControlAppResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The app.
+	App           *CallControlApp `protobuf:"bytes,1,opt,name=app,proto3" json:"app,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetCallControlAppResponse) Reset() {
+	*x = GetCallControlAppResponse{}
+	mi := &file_opentact_call_v1_call_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetCallControlAppResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetCallControlAppResponse) ProtoMessage() {}
+
+func (x *GetCallControlAppResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_opentact_call_v1_call_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetCallControlAppResponse.ProtoReflect.Descriptor instead.
+func (*GetCallControlAppResponse) Descriptor() ([]byte, []int) {
+	return file_opentact_call_v1_call_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *GetCallControlAppResponse) GetApp() *CallControlApp {
+	if x != nil {
+		return x.App
+	}
+	return nil
+}
+
+// UpdateCallControlAppRequest changes an app; only the fields set are
+// sent.
+type UpdateCallControlAppRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The app's uuid.
+	Uuid string `protobuf:"bytes,1,opt,name=uuid,proto3" json:"uuid,omitempty"`
+	// A new name.
+	Name *string `protobuf:"bytes,2,opt,name=name,proto3,oneof" json:"name,omitempty"`
+	// Another SIP product.
+	Product *int32 `protobuf:"varint,3,opt,name=product,proto3,oneof" json:"product,omitempty"`
+	// Whether it takes calls.
+	IsActive *bool `protobuf:"varint,4,opt,name=is_active,json=isActive,proto3,oneof" json:"is_active,omitempty"`
+	// Where Opentact tells of each call's state.
+	WebhookUrl *string `protobuf:"bytes,5,opt,name=webhook_url,json=webhookUrl,proto3,oneof" json:"webhook_url,omitempty"`
+	// "GET" or "POST".
+	WebhookMethod *string `protobuf:"bytes,6,opt,name=webhook_method,json=webhookMethod,proto3,oneof" json:"webhook_method,omitempty"`
+	// How long Opentact waits on the webhook, in milliseconds.
+	WebhookRequestTimeout *int64 `protobuf:"varint,7,opt,name=webhook_request_timeout,json=webhookRequestTimeout,proto3,oneof" json:"webhook_request_timeout,omitempty"`
+	// Where Opentact fetches a call's flow XML.
+	CallFlowUrl *string `protobuf:"bytes,8,opt,name=call_flow_url,json=callFlowUrl,proto3,oneof" json:"call_flow_url,omitempty"`
+	// "GET" or "POST".
+	CallFlowMethod *string `protobuf:"bytes,9,opt,name=call_flow_method,json=callFlowMethod,proto3,oneof" json:"call_flow_method,omitempty"`
+	// How long Opentact waits on call_flow_url, in milliseconds.
+	CallFlowRequestTimeout *int64 `protobuf:"varint,10,opt,name=call_flow_request_timeout,json=callFlowRequestTimeout,proto3,oneof" json:"call_flow_request_timeout,omitempty"`
+	// Anything else Opentact's call takes, by key, each value as JSON text.
+	OtherFields   map[string]string `protobuf:"bytes,100,rep,name=other_fields,json=otherFields,proto3" json:"other_fields,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateCallControlAppRequest) Reset() {
+	*x = UpdateCallControlAppRequest{}
+	mi := &file_opentact_call_v1_call_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateCallControlAppRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateCallControlAppRequest) ProtoMessage() {}
+
+func (x *UpdateCallControlAppRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_opentact_call_v1_call_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateCallControlAppRequest.ProtoReflect.Descriptor instead.
+func (*UpdateCallControlAppRequest) Descriptor() ([]byte, []int) {
+	return file_opentact_call_v1_call_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *UpdateCallControlAppRequest) GetUuid() string {
+	if x != nil {
+		return x.Uuid
+	}
+	return ""
+}
+
+func (x *UpdateCallControlAppRequest) GetName() string {
+	if x != nil && x.Name != nil {
+		return *x.Name
+	}
+	return ""
+}
+
+func (x *UpdateCallControlAppRequest) GetProduct() int32 {
+	if x != nil && x.Product != nil {
+		return *x.Product
+	}
+	return 0
+}
+
+func (x *UpdateCallControlAppRequest) GetIsActive() bool {
+	if x != nil && x.IsActive != nil {
+		return *x.IsActive
+	}
+	return false
+}
+
+func (x *UpdateCallControlAppRequest) GetWebhookUrl() string {
+	if x != nil && x.WebhookUrl != nil {
+		return *x.WebhookUrl
+	}
+	return ""
+}
+
+func (x *UpdateCallControlAppRequest) GetWebhookMethod() string {
+	if x != nil && x.WebhookMethod != nil {
+		return *x.WebhookMethod
+	}
+	return ""
+}
+
+func (x *UpdateCallControlAppRequest) GetWebhookRequestTimeout() int64 {
+	if x != nil && x.WebhookRequestTimeout != nil {
+		return *x.WebhookRequestTimeout
+	}
+	return 0
+}
+
+func (x *UpdateCallControlAppRequest) GetCallFlowUrl() string {
+	if x != nil && x.CallFlowUrl != nil {
+		return *x.CallFlowUrl
+	}
+	return ""
+}
+
+func (x *UpdateCallControlAppRequest) GetCallFlowMethod() string {
+	if x != nil && x.CallFlowMethod != nil {
+		return *x.CallFlowMethod
+	}
+	return ""
+}
+
+func (x *UpdateCallControlAppRequest) GetCallFlowRequestTimeout() int64 {
+	if x != nil && x.CallFlowRequestTimeout != nil {
+		return *x.CallFlowRequestTimeout
+	}
+	return 0
+}
+
+func (x *UpdateCallControlAppRequest) GetOtherFields() map[string]string {
+	if x != nil {
+		return x.OtherFields
+	}
+	return nil
+}
+
+// UpdateCallControlAppResponse is the app after the change.
+type UpdateCallControlAppResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The app.
+	App           *CallControlApp `protobuf:"bytes,1,opt,name=app,proto3" json:"app,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateCallControlAppResponse) Reset() {
+	*x = UpdateCallControlAppResponse{}
+	mi := &file_opentact_call_v1_call_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateCallControlAppResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateCallControlAppResponse) ProtoMessage() {}
+
+func (x *UpdateCallControlAppResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_opentact_call_v1_call_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateCallControlAppResponse.ProtoReflect.Descriptor instead.
+func (*UpdateCallControlAppResponse) Descriptor() ([]byte, []int) {
+	return file_opentact_call_v1_call_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *UpdateCallControlAppResponse) GetApp() *CallControlApp {
+	if x != nil {
+		return x.App
+	}
+	return nil
+}
+
+// DeleteCallControlAppRequest names the app to delete.
+type DeleteCallControlAppRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The app's uuid.
+	Uuid          string `protobuf:"bytes,1,opt,name=uuid,proto3" json:"uuid,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteCallControlAppRequest) Reset() {
+	*x = DeleteCallControlAppRequest{}
+	mi := &file_opentact_call_v1_call_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteCallControlAppRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteCallControlAppRequest) ProtoMessage() {}
+
+func (x *DeleteCallControlAppRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_opentact_call_v1_call_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteCallControlAppRequest.ProtoReflect.Descriptor instead.
+func (*DeleteCallControlAppRequest) Descriptor() ([]byte, []int) {
+	return file_opentact_call_v1_call_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *DeleteCallControlAppRequest) GetUuid() string {
+	if x != nil {
+		return x.Uuid
+	}
+	return ""
+}
+
+// DeleteCallControlAppResponse is the deleted app.
+type DeleteCallControlAppResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The app, as Opentact answered.
+	App           *CallControlApp `protobuf:"bytes,1,opt,name=app,proto3" json:"app,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteCallControlAppResponse) Reset() {
+	*x = DeleteCallControlAppResponse{}
+	mi := &file_opentact_call_v1_call_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteCallControlAppResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteCallControlAppResponse) ProtoMessage() {}
+
+func (x *DeleteCallControlAppResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_opentact_call_v1_call_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteCallControlAppResponse.ProtoReflect.Descriptor instead.
+func (*DeleteCallControlAppResponse) Descriptor() ([]byte, []int) {
+	return file_opentact_call_v1_call_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *DeleteCallControlAppResponse) GetApp() *CallControlApp {
+	if x != nil {
+		return x.App
+	}
+	return nil
+}
+
+// ListCallControlAppLeasesRequest names an app.
+type ListCallControlAppLeasesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The app's uuid.
+	Uuid          string `protobuf:"bytes,1,opt,name=uuid,proto3" json:"uuid,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListCallControlAppLeasesRequest) Reset() {
+	*x = ListCallControlAppLeasesRequest{}
+	mi := &file_opentact_call_v1_call_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListCallControlAppLeasesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListCallControlAppLeasesRequest) ProtoMessage() {}
+
+func (x *ListCallControlAppLeasesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_opentact_call_v1_call_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListCallControlAppLeasesRequest.ProtoReflect.Descriptor instead.
+func (*ListCallControlAppLeasesRequest) Descriptor() ([]byte, []int) {
+	return file_opentact_call_v1_call_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *ListCallControlAppLeasesRequest) GetUuid() string {
+	if x != nil {
+		return x.Uuid
+	}
+	return ""
+}
+
+// ListCallControlAppLeasesResponse lists the numbers of an app.
+type ListCallControlAppLeasesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Their leases, in Opentact's order.
+	Data          []*v11.Lease `protobuf:"bytes,1,rep,name=data,proto3" json:"data,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListCallControlAppLeasesResponse) Reset() {
+	*x = ListCallControlAppLeasesResponse{}
+	mi := &file_opentact_call_v1_call_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListCallControlAppLeasesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListCallControlAppLeasesResponse) ProtoMessage() {}
+
+func (x *ListCallControlAppLeasesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_opentact_call_v1_call_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListCallControlAppLeasesResponse.ProtoReflect.Descriptor instead.
+func (*ListCallControlAppLeasesResponse) Descriptor() ([]byte, []int) {
+	return file_opentact_call_v1_call_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *ListCallControlAppLeasesResponse) GetData() []*v11.Lease {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+// AssignLeasesRequest gives numbers to an app.
+type AssignLeasesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The app's uuid.
+	Uuid string `protobuf:"bytes,1,opt,name=uuid,proto3" json:"uuid,omitempty"`
+	// The leases (NumberService.ListLeases) to assign; at least one.
+	Add           []string `protobuf:"bytes,2,rep,name=add,proto3" json:"add,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AssignLeasesRequest) Reset() {
+	*x = AssignLeasesRequest{}
+	mi := &file_opentact_call_v1_call_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AssignLeasesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AssignLeasesRequest) ProtoMessage() {}
+
+func (x *AssignLeasesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_opentact_call_v1_call_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AssignLeasesRequest.ProtoReflect.Descriptor instead.
+func (*AssignLeasesRequest) Descriptor() ([]byte, []int) {
+	return file_opentact_call_v1_call_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *AssignLeasesRequest) GetUuid() string {
+	if x != nil {
+		return x.Uuid
+	}
+	return ""
+}
+
+func (x *AssignLeasesRequest) GetAdd() []string {
+	if x != nil {
+		return x.Add
+	}
+	return nil
+}
+
+// AssignLeasesResponse is Opentact's answer: the leases, whole (its
+// schema) or as their uuids alone (its docs).
+type AssignLeasesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The leases.
+	Data          []*v11.Lease `protobuf:"bytes,1,rep,name=data,proto3" json:"data,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AssignLeasesResponse) Reset() {
+	*x = AssignLeasesResponse{}
+	mi := &file_opentact_call_v1_call_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AssignLeasesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AssignLeasesResponse) ProtoMessage() {}
+
+func (x *AssignLeasesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_opentact_call_v1_call_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AssignLeasesResponse.ProtoReflect.Descriptor instead.
+func (*AssignLeasesResponse) Descriptor() ([]byte, []int) {
+	return file_opentact_call_v1_call_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *AssignLeasesResponse) GetData() []*v11.Lease {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+// RemoveLeasesRequest takes numbers from an app.
+type RemoveLeasesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The app's uuid.
+	Uuid string `protobuf:"bytes,1,opt,name=uuid,proto3" json:"uuid,omitempty"`
+	// The leases to take away; at least one.
+	Remove        []string `protobuf:"bytes,2,rep,name=remove,proto3" json:"remove,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveLeasesRequest) Reset() {
+	*x = RemoveLeasesRequest{}
+	mi := &file_opentact_call_v1_call_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveLeasesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveLeasesRequest) ProtoMessage() {}
+
+func (x *RemoveLeasesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_opentact_call_v1_call_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveLeasesRequest.ProtoReflect.Descriptor instead.
+func (*RemoveLeasesRequest) Descriptor() ([]byte, []int) {
+	return file_opentact_call_v1_call_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *RemoveLeasesRequest) GetUuid() string {
+	if x != nil {
+		return x.Uuid
+	}
+	return ""
+}
+
+func (x *RemoveLeasesRequest) GetRemove() []string {
+	if x != nil {
+		return x.Remove
+	}
+	return nil
+}
+
+// RemoveLeasesResponse is Opentact's answer, as AssignLeasesResponse.
+type RemoveLeasesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The leases.
+	Data          []*v11.Lease `protobuf:"bytes,1,rep,name=data,proto3" json:"data,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveLeasesResponse) Reset() {
+	*x = RemoveLeasesResponse{}
+	mi := &file_opentact_call_v1_call_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveLeasesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveLeasesResponse) ProtoMessage() {}
+
+func (x *RemoveLeasesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_opentact_call_v1_call_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveLeasesResponse.ProtoReflect.Descriptor instead.
+func (*RemoveLeasesResponse) Descriptor() ([]byte, []int) {
+	return file_opentact_call_v1_call_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *RemoveLeasesResponse) GetData() []*v11.Lease {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+// GetCallFlowRequest names an app.
+type GetCallFlowRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The app's uuid.
+	Uuid          string `protobuf:"bytes,1,opt,name=uuid,proto3" json:"uuid,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetCallFlowRequest) Reset() {
+	*x = GetCallFlowRequest{}
+	mi := &file_opentact_call_v1_call_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetCallFlowRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetCallFlowRequest) ProtoMessage() {}
+
+func (x *GetCallFlowRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_opentact_call_v1_call_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetCallFlowRequest.ProtoReflect.Descriptor instead.
+func (*GetCallFlowRequest) Descriptor() ([]byte, []int) {
+	return file_opentact_call_v1_call_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *GetCallFlowRequest) GetUuid() string {
+	if x != nil {
+		return x.Uuid
+	}
+	return ""
+}
+
+// GetCallFlowResponse is an app's saved flow.
+type GetCallFlowResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The flow's XML, exactly as Opentact holds it.
+	Xml *string `protobuf:"bytes,1,opt,name=xml,proto3,oneof" json:"xml,omitempty"`
+	// The flow, typed: unset when the XML does not parse as one (a verb
+	// the facade does not type, such as <Tone>).
+	Flow          *CallFlow `protobuf:"bytes,2,opt,name=flow,proto3" json:"flow,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetCallFlowResponse) Reset() {
+	*x = GetCallFlowResponse{}
+	mi := &file_opentact_call_v1_call_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetCallFlowResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetCallFlowResponse) ProtoMessage() {}
+
+func (x *GetCallFlowResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_opentact_call_v1_call_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetCallFlowResponse.ProtoReflect.Descriptor instead.
+func (*GetCallFlowResponse) Descriptor() ([]byte, []int) {
+	return file_opentact_call_v1_call_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *GetCallFlowResponse) GetXml() string {
+	if x != nil && x.Xml != nil {
+		return *x.Xml
+	}
+	return ""
+}
+
+func (x *GetCallFlowResponse) GetFlow() *CallFlow {
+	if x != nil {
+		return x.Flow
+	}
+	return nil
+}
+
+// SaveCallFlowRequest saves an app's flow.
+type SaveCallFlowRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The app's uuid.
+	Uuid string `protobuf:"bytes,1,opt,name=uuid,proto3" json:"uuid,omitempty"`
+	// The flow: typed, or as XML; one is required.
+	//
+	// Types that are valid to be assigned to Source:
+	//
+	//	*SaveCallFlowRequest_Flow
+	//	*SaveCallFlowRequest_Xml
+	Source        isSaveCallFlowRequest_Source `protobuf_oneof:"source"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SaveCallFlowRequest) Reset() {
+	*x = SaveCallFlowRequest{}
+	mi := &file_opentact_call_v1_call_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SaveCallFlowRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SaveCallFlowRequest) ProtoMessage() {}
+
+func (x *SaveCallFlowRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_opentact_call_v1_call_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SaveCallFlowRequest.ProtoReflect.Descriptor instead.
+func (*SaveCallFlowRequest) Descriptor() ([]byte, []int) {
+	return file_opentact_call_v1_call_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *SaveCallFlowRequest) GetUuid() string {
+	if x != nil {
+		return x.Uuid
+	}
+	return ""
+}
+
+func (x *SaveCallFlowRequest) GetSource() isSaveCallFlowRequest_Source {
+	if x != nil {
+		return x.Source
+	}
+	return nil
+}
+
+func (x *SaveCallFlowRequest) GetFlow() *CallFlow {
+	if x != nil {
+		if x, ok := x.Source.(*SaveCallFlowRequest_Flow); ok {
+			return x.Flow
+		}
+	}
+	return nil
+}
+
+func (x *SaveCallFlowRequest) GetXml() string {
+	if x != nil {
+		if x, ok := x.Source.(*SaveCallFlowRequest_Xml); ok {
+			return x.Xml
+		}
+	}
+	return ""
+}
+
+type isSaveCallFlowRequest_Source interface {
+	isSaveCallFlowRequest_Source()
+}
+
+type SaveCallFlowRequest_Flow struct {
+	// The flow, typed: the facade renders its XML.
+	Flow *CallFlow `protobuf:"bytes,2,opt,name=flow,proto3,oneof"`
+}
+
+type SaveCallFlowRequest_Xml struct {
+	// The flow's XML, checked before it is sent (well-formed, a
+	// <Response> root, known verbs). At most 16 KiB, as any request.
+	Xml string `protobuf:"bytes,3,opt,name=xml,proto3,oneof"`
+}
+
+func (*SaveCallFlowRequest_Flow) isSaveCallFlowRequest_Source() {}
+
+func (*SaveCallFlowRequest_Xml) isSaveCallFlowRequest_Source() {}
+
+// SaveCallFlowResponse is the flow saved.
+type SaveCallFlowResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The flow's XML, as Opentact holds it.
+	Xml *string `protobuf:"bytes,1,opt,name=xml,proto3,oneof" json:"xml,omitempty"`
+	// The flow, typed, where the XML parses as one.
+	Flow          *CallFlow `protobuf:"bytes,2,opt,name=flow,proto3" json:"flow,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SaveCallFlowResponse) Reset() {
+	*x = SaveCallFlowResponse{}
+	mi := &file_opentact_call_v1_call_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SaveCallFlowResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SaveCallFlowResponse) ProtoMessage() {}
+
+func (x *SaveCallFlowResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_opentact_call_v1_call_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SaveCallFlowResponse.ProtoReflect.Descriptor instead.
+func (*SaveCallFlowResponse) Descriptor() ([]byte, []int) {
+	return file_opentact_call_v1_call_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *SaveCallFlowResponse) GetXml() string {
+	if x != nil && x.Xml != nil {
+		return *x.Xml
+	}
+	return ""
+}
+
+func (x *SaveCallFlowResponse) GetFlow() *CallFlow {
+	if x != nil {
+		return x.Flow
+	}
+	return nil
+}
+
+// DeleteCallFlowRequest names an app.
+type DeleteCallFlowRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The app's uuid.
+	Uuid          string `protobuf:"bytes,1,opt,name=uuid,proto3" json:"uuid,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteCallFlowRequest) Reset() {
+	*x = DeleteCallFlowRequest{}
+	mi := &file_opentact_call_v1_call_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteCallFlowRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteCallFlowRequest) ProtoMessage() {}
+
+func (x *DeleteCallFlowRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_opentact_call_v1_call_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteCallFlowRequest.ProtoReflect.Descriptor instead.
+func (*DeleteCallFlowRequest) Descriptor() ([]byte, []int) {
+	return file_opentact_call_v1_call_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *DeleteCallFlowRequest) GetUuid() string {
+	if x != nil {
+		return x.Uuid
+	}
+	return ""
+}
+
+// DeleteCallFlowResponse is empty: the app's flow is gone, and its calls
+// go to call_flow_url.
+type DeleteCallFlowResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Every member of Opentact's payload, if any, as in User.other_fields.
+	OtherFields   map[string]string `protobuf:"bytes,100,rep,name=other_fields,json=otherFields,proto3" json:"other_fields,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteCallFlowResponse) Reset() {
+	*x = DeleteCallFlowResponse{}
+	mi := &file_opentact_call_v1_call_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteCallFlowResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteCallFlowResponse) ProtoMessage() {}
+
+func (x *DeleteCallFlowResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_opentact_call_v1_call_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteCallFlowResponse.ProtoReflect.Descriptor instead.
+func (*DeleteCallFlowResponse) Descriptor() ([]byte, []int) {
+	return file_opentact_call_v1_call_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *DeleteCallFlowResponse) GetOtherFields() map[string]string {
+	if x != nil {
+		return x.OtherFields
+	}
+	return nil
+}
+
+// ListOnlineCallsRequest has no fields: the calls are the account's.
+type ListOnlineCallsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListOnlineCallsRequest) Reset() {
+	*x = ListOnlineCallsRequest{}
+	mi := &file_opentact_call_v1_call_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListOnlineCallsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListOnlineCallsRequest) ProtoMessage() {}
+
+func (x *ListOnlineCallsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_opentact_call_v1_call_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListOnlineCallsRequest.ProtoReflect.Descriptor instead.
+func (*ListOnlineCallsRequest) Descriptor() ([]byte, []int) {
+	return file_opentact_call_v1_call_proto_rawDescGZIP(), []int{24}
+}
+
+// ListOnlineCallsResponse lists the calls under way.
+type ListOnlineCallsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The calls, in Opentact's order.
+	Data          []*Call `protobuf:"bytes,1,rep,name=data,proto3" json:"data,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListOnlineCallsResponse) Reset() {
+	*x = ListOnlineCallsResponse{}
+	mi := &file_opentact_call_v1_call_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListOnlineCallsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListOnlineCallsResponse) ProtoMessage() {}
+
+func (x *ListOnlineCallsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_opentact_call_v1_call_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListOnlineCallsResponse.ProtoReflect.Descriptor instead.
+func (*ListOnlineCallsResponse) Descriptor() ([]byte, []int) {
+	return file_opentact_call_v1_call_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *ListOnlineCallsResponse) GetData() []*Call {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+// GetCallRequest names a call.
+type GetCallRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The call's uuid.
+	Uuid          string `protobuf:"bytes,1,opt,name=uuid,proto3" json:"uuid,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetCallRequest) Reset() {
+	*x = GetCallRequest{}
+	mi := &file_opentact_call_v1_call_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetCallRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetCallRequest) ProtoMessage() {}
+
+func (x *GetCallRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_opentact_call_v1_call_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetCallRequest.ProtoReflect.Descriptor instead.
+func (*GetCallRequest) Descriptor() ([]byte, []int) {
+	return file_opentact_call_v1_call_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *GetCallRequest) GetUuid() string {
+	if x != nil {
+		return x.Uuid
+	}
+	return ""
+}
+
+// GetCallResponse is the call.
+type GetCallResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The call.
+	Call          *Call `protobuf:"bytes,1,opt,name=call,proto3" json:"call,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetCallResponse) Reset() {
+	*x = GetCallResponse{}
+	mi := &file_opentact_call_v1_call_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetCallResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetCallResponse) ProtoMessage() {}
+
+func (x *GetCallResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_opentact_call_v1_call_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetCallResponse.ProtoReflect.Descriptor instead.
+func (*GetCallResponse) Descriptor() ([]byte, []int) {
+	return file_opentact_call_v1_call_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *GetCallResponse) GetCall() *Call {
+	if x != nil {
+		return x.Call
+	}
+	return nil
+}
+
+// ExecuteCallFlowRequest runs a flow on a live call.
+type ExecuteCallFlowRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The call's uuid.
+	Uuid string `protobuf:"bytes,1,opt,name=uuid,proto3" json:"uuid,omitempty"`
+	// The flow: typed, or as XML; one is required.
+	//
+	// Types that are valid to be assigned to Source:
+	//
+	//	*ExecuteCallFlowRequest_Flow
+	//	*ExecuteCallFlowRequest_Xml
+	Source        isExecuteCallFlowRequest_Source `protobuf_oneof:"source"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExecuteCallFlowRequest) Reset() {
+	*x = ExecuteCallFlowRequest{}
+	mi := &file_opentact_call_v1_call_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExecuteCallFlowRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExecuteCallFlowRequest) ProtoMessage() {}
+
+func (x *ExecuteCallFlowRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_opentact_call_v1_call_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExecuteCallFlowRequest.ProtoReflect.Descriptor instead.
+func (*ExecuteCallFlowRequest) Descriptor() ([]byte, []int) {
+	return file_opentact_call_v1_call_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *ExecuteCallFlowRequest) GetUuid() string {
+	if x != nil {
+		return x.Uuid
+	}
+	return ""
+}
+
+func (x *ExecuteCallFlowRequest) GetSource() isExecuteCallFlowRequest_Source {
+	if x != nil {
+		return x.Source
+	}
+	return nil
+}
+
+func (x *ExecuteCallFlowRequest) GetFlow() *CallFlow {
+	if x != nil {
+		if x, ok := x.Source.(*ExecuteCallFlowRequest_Flow); ok {
+			return x.Flow
+		}
+	}
+	return nil
+}
+
+func (x *ExecuteCallFlowRequest) GetXml() string {
+	if x != nil {
+		if x, ok := x.Source.(*ExecuteCallFlowRequest_Xml); ok {
+			return x.Xml
+		}
+	}
+	return ""
+}
+
+type isExecuteCallFlowRequest_Source interface {
+	isExecuteCallFlowRequest_Source()
+}
+
+type ExecuteCallFlowRequest_Flow struct {
+	// The flow, typed: the facade renders its XML.
+	Flow *CallFlow `protobuf:"bytes,2,opt,name=flow,proto3,oneof"`
+}
+
+type ExecuteCallFlowRequest_Xml struct {
+	// The flow's XML, checked before it is sent, as SaveCallFlow's.
+	Xml string `protobuf:"bytes,3,opt,name=xml,proto3,oneof"`
+}
+
+func (*ExecuteCallFlowRequest_Flow) isExecuteCallFlowRequest_Source() {}
+
+func (*ExecuteCallFlowRequest_Xml) isExecuteCallFlowRequest_Source() {}
+
+// ExecuteCallFlowResponse is the call, as Opentact answered.
+type ExecuteCallFlowResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The call.
+	Call          *Call `protobuf:"bytes,1,opt,name=call,proto3" json:"call,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExecuteCallFlowResponse) Reset() {
+	*x = ExecuteCallFlowResponse{}
+	mi := &file_opentact_call_v1_call_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExecuteCallFlowResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExecuteCallFlowResponse) ProtoMessage() {}
+
+func (x *ExecuteCallFlowResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_opentact_call_v1_call_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExecuteCallFlowResponse.ProtoReflect.Descriptor instead.
+func (*ExecuteCallFlowResponse) Descriptor() ([]byte, []int) {
+	return file_opentact_call_v1_call_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *ExecuteCallFlowResponse) GetCall() *Call {
+	if x != nil {
+		return x.Call
+	}
+	return nil
+}
+
+// SearchCallsRequest filters the call log; every filter is optional.
+type SearchCallsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The page's size, at most 1,000.
+	Take *int32 `protobuf:"varint,1,opt,name=take,proto3,oneof" json:"take,omitempty"`
+	// The calls before the page.
+	Skip *int32 `protobuf:"varint,2,opt,name=skip,proto3,oneof" json:"skip,omitempty"`
+	// The account's number, or a mask of it.
+	Tn *string `protobuf:"bytes,3,opt,name=tn,proto3,oneof" json:"tn,omitempty"`
+	// The caller, or a mask.
+	From *string `protobuf:"bytes,4,opt,name=from,proto3,oneof" json:"from,omitempty"`
+	// The called, or a mask.
+	To *string `protobuf:"bytes,5,opt,name=to,proto3,oneof" json:"to,omitempty"`
+	// "online" or "offline".
+	State *string `protobuf:"bytes,6,opt,name=state,proto3,oneof" json:"state,omitempty"`
+	// Only the calls of this app.
+	SipControlApp *string `protobuf:"bytes,7,opt,name=sip_control_app,json=sipControlApp,proto3,oneof" json:"sip_control_app,omitempty"`
+	// Only calls made at or after this time.
+	CreatedOnFrom *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=created_on_from,json=createdOnFrom,proto3" json:"created_on_from,omitempty"`
+	// Only calls made before this time.
+	CreatedOnTo *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=created_on_to,json=createdOnTo,proto3" json:"created_on_to,omitempty"`
+	// Only calls changed at or after this time.
+	ModifiedOnFrom *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=modified_on_from,json=modifiedOnFrom,proto3" json:"modified_on_from,omitempty"`
+	// Only calls changed before this time.
+	ModifiedOnTo *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=modified_on_to,json=modifiedOnTo,proto3" json:"modified_on_to,omitempty"`
+	// How the filters combine: "AND" or "OR".
+	Mode *string `protobuf:"bytes,12,opt,name=mode,proto3,oneof" json:"mode,omitempty"`
+	// The order of the page: field name (tn, to, from, state, created_on,
+	// modified_on) to "ASC" or "DESC".
+	Order         map[string]string `protobuf:"bytes,13,rep,name=order,proto3" json:"order,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SearchCallsRequest) Reset() {
+	*x = SearchCallsRequest{}
+	mi := &file_opentact_call_v1_call_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SearchCallsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SearchCallsRequest) ProtoMessage() {}
+
+func (x *SearchCallsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_opentact_call_v1_call_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SearchCallsRequest.ProtoReflect.Descriptor instead.
+func (*SearchCallsRequest) Descriptor() ([]byte, []int) {
+	return file_opentact_call_v1_call_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *SearchCallsRequest) GetTake() int32 {
+	if x != nil && x.Take != nil {
+		return *x.Take
+	}
+	return 0
+}
+
+func (x *SearchCallsRequest) GetSkip() int32 {
+	if x != nil && x.Skip != nil {
+		return *x.Skip
+	}
+	return 0
+}
+
+func (x *SearchCallsRequest) GetTn() string {
+	if x != nil && x.Tn != nil {
+		return *x.Tn
+	}
+	return ""
+}
+
+func (x *SearchCallsRequest) GetFrom() string {
+	if x != nil && x.From != nil {
+		return *x.From
+	}
+	return ""
+}
+
+func (x *SearchCallsRequest) GetTo() string {
+	if x != nil && x.To != nil {
+		return *x.To
+	}
+	return ""
+}
+
+func (x *SearchCallsRequest) GetState() string {
+	if x != nil && x.State != nil {
+		return *x.State
+	}
+	return ""
+}
+
+func (x *SearchCallsRequest) GetSipControlApp() string {
+	if x != nil && x.SipControlApp != nil {
+		return *x.SipControlApp
+	}
+	return ""
+}
+
+func (x *SearchCallsRequest) GetCreatedOnFrom() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedOnFrom
+	}
+	return nil
+}
+
+func (x *SearchCallsRequest) GetCreatedOnTo() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedOnTo
+	}
+	return nil
+}
+
+func (x *SearchCallsRequest) GetModifiedOnFrom() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ModifiedOnFrom
+	}
+	return nil
+}
+
+func (x *SearchCallsRequest) GetModifiedOnTo() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ModifiedOnTo
+	}
+	return nil
+}
+
+func (x *SearchCallsRequest) GetMode() string {
+	if x != nil && x.Mode != nil {
+		return *x.Mode
+	}
+	return ""
+}
+
+func (x *SearchCallsRequest) GetOrder() map[string]string {
+	if x != nil {
+		return x.Order
+	}
+	return nil
+}
+
+// SearchCallsResponse is a page of the call log.
+type SearchCallsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The page's size, as Opentact answered.
+	Take *int32 `protobuf:"varint,1,opt,name=take,proto3,oneof" json:"take,omitempty"`
+	// The calls before the page.
+	Skip *int32 `protobuf:"varint,2,opt,name=skip,proto3,oneof" json:"skip,omitempty"`
+	// The calls found in all.
+	Total *int32 `protobuf:"varint,3,opt,name=total,proto3,oneof" json:"total,omitempty"`
+	// The page.
+	Data []*Call `protobuf:"bytes,4,rep,name=data,proto3" json:"data,omitempty"`
+	// How the filters were combined, as Opentact echoes it.
+	Mode *string `protobuf:"bytes,5,opt,name=mode,proto3,oneof" json:"mode,omitempty"`
+	// The order, as Opentact echoes it.
+	Order map[string]string `protobuf:"bytes,6,rep,name=order,proto3" json:"order,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// Every member of Opentact's answer that no field above models.
+	OtherFields   map[string]string `protobuf:"bytes,100,rep,name=other_fields,json=otherFields,proto3" json:"other_fields,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SearchCallsResponse) Reset() {
+	*x = SearchCallsResponse{}
+	mi := &file_opentact_call_v1_call_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SearchCallsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SearchCallsResponse) ProtoMessage() {}
+
+func (x *SearchCallsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_opentact_call_v1_call_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SearchCallsResponse.ProtoReflect.Descriptor instead.
+func (*SearchCallsResponse) Descriptor() ([]byte, []int) {
+	return file_opentact_call_v1_call_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *SearchCallsResponse) GetTake() int32 {
+	if x != nil && x.Take != nil {
+		return *x.Take
+	}
+	return 0
+}
+
+func (x *SearchCallsResponse) GetSkip() int32 {
+	if x != nil && x.Skip != nil {
+		return *x.Skip
+	}
+	return 0
+}
+
+func (x *SearchCallsResponse) GetTotal() int32 {
+	if x != nil && x.Total != nil {
+		return *x.Total
+	}
+	return 0
+}
+
+func (x *SearchCallsResponse) GetData() []*Call {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+func (x *SearchCallsResponse) GetMode() string {
+	if x != nil && x.Mode != nil {
+		return *x.Mode
+	}
+	return ""
+}
+
+func (x *SearchCallsResponse) GetOrder() map[string]string {
+	if x != nil {
+		return x.Order
+	}
+	return nil
+}
+
+func (x *SearchCallsResponse) GetOtherFields() map[string]string {
+	if x != nil {
+		return x.OtherFields
+	}
+	return nil
+}
+
+// SearchCallFlowLogsRequest filters an app's flow log; every filter but
+// the app is optional.
+type SearchCallFlowLogsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The app's uuid.
+	Uuid string `protobuf:"bytes,1,opt,name=uuid,proto3" json:"uuid,omitempty"`
+	// The page's size, at most 1,000.
+	Take *int32 `protobuf:"varint,2,opt,name=take,proto3,oneof" json:"take,omitempty"`
+	// The entries before the page.
+	Skip *int32 `protobuf:"varint,3,opt,name=skip,proto3,oneof" json:"skip,omitempty"`
+	// Only this verb's entries, such as "Gather".
+	Name *string `protobuf:"bytes,4,opt,name=name,proto3,oneof" json:"name,omitempty"`
+	// Only those that ran well, or only those that did not.
+	Success *bool `protobuf:"varint,5,opt,name=success,proto3,oneof" json:"success,omitempty"`
+	// Only one call's entries, by its uuid.
+	Call *string `protobuf:"bytes,6,opt,name=call,proto3,oneof" json:"call,omitempty"`
+	// The caller, or a mask.
+	From *string `protobuf:"bytes,7,opt,name=from,proto3,oneof" json:"from,omitempty"`
+	// The account's number.
+	Tn *string `protobuf:"bytes,8,opt,name=tn,proto3,oneof" json:"tn,omitempty"`
+	// Only entries made at or after this time.
+	CreatedOnFrom *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=created_on_from,json=createdOnFrom,proto3" json:"created_on_from,omitempty"`
+	// Only entries made before this time.
+	CreatedOnTo *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=created_on_to,json=createdOnTo,proto3" json:"created_on_to,omitempty"`
+	// How the filters combine: "AND" or "OR".
+	Mode *string `protobuf:"bytes,11,opt,name=mode,proto3,oneof" json:"mode,omitempty"`
+	// The order of the page: field name to "ASC" or "DESC".
+	Order         map[string]string `protobuf:"bytes,12,rep,name=order,proto3" json:"order,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SearchCallFlowLogsRequest) Reset() {
+	*x = SearchCallFlowLogsRequest{}
+	mi := &file_opentact_call_v1_call_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SearchCallFlowLogsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SearchCallFlowLogsRequest) ProtoMessage() {}
+
+func (x *SearchCallFlowLogsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_opentact_call_v1_call_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SearchCallFlowLogsRequest.ProtoReflect.Descriptor instead.
+func (*SearchCallFlowLogsRequest) Descriptor() ([]byte, []int) {
+	return file_opentact_call_v1_call_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *SearchCallFlowLogsRequest) GetUuid() string {
+	if x != nil {
+		return x.Uuid
+	}
+	return ""
+}
+
+func (x *SearchCallFlowLogsRequest) GetTake() int32 {
+	if x != nil && x.Take != nil {
+		return *x.Take
+	}
+	return 0
+}
+
+func (x *SearchCallFlowLogsRequest) GetSkip() int32 {
+	if x != nil && x.Skip != nil {
+		return *x.Skip
+	}
+	return 0
+}
+
+func (x *SearchCallFlowLogsRequest) GetName() string {
+	if x != nil && x.Name != nil {
+		return *x.Name
+	}
+	return ""
+}
+
+func (x *SearchCallFlowLogsRequest) GetSuccess() bool {
+	if x != nil && x.Success != nil {
+		return *x.Success
+	}
+	return false
+}
+
+func (x *SearchCallFlowLogsRequest) GetCall() string {
+	if x != nil && x.Call != nil {
+		return *x.Call
+	}
+	return ""
+}
+
+func (x *SearchCallFlowLogsRequest) GetFrom() string {
+	if x != nil && x.From != nil {
+		return *x.From
+	}
+	return ""
+}
+
+func (x *SearchCallFlowLogsRequest) GetTn() string {
+	if x != nil && x.Tn != nil {
+		return *x.Tn
+	}
+	return ""
+}
+
+func (x *SearchCallFlowLogsRequest) GetCreatedOnFrom() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedOnFrom
+	}
+	return nil
+}
+
+func (x *SearchCallFlowLogsRequest) GetCreatedOnTo() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedOnTo
+	}
+	return nil
+}
+
+func (x *SearchCallFlowLogsRequest) GetMode() string {
+	if x != nil && x.Mode != nil {
+		return *x.Mode
+	}
+	return ""
+}
+
+func (x *SearchCallFlowLogsRequest) GetOrder() map[string]string {
+	if x != nil {
+		return x.Order
+	}
+	return nil
+}
+
+// SearchCallFlowLogsResponse is a page of an app's flow log.
+type SearchCallFlowLogsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The page's size, as Opentact answered.
+	Take *int32 `protobuf:"varint,1,opt,name=take,proto3,oneof" json:"take,omitempty"`
+	// The entries before the page.
+	Skip *int32 `protobuf:"varint,2,opt,name=skip,proto3,oneof" json:"skip,omitempty"`
+	// The entries found in all.
+	Total *int32 `protobuf:"varint,3,opt,name=total,proto3,oneof" json:"total,omitempty"`
+	// The page.
+	Data []*CallFlowLog `protobuf:"bytes,4,rep,name=data,proto3" json:"data,omitempty"`
+	// How the filters were combined, as Opentact echoes it.
+	Mode *string `protobuf:"bytes,5,opt,name=mode,proto3,oneof" json:"mode,omitempty"`
+	// The order, as Opentact echoes it.
+	Order map[string]string `protobuf:"bytes,6,rep,name=order,proto3" json:"order,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// Every member of Opentact's answer that no field above models.
+	OtherFields   map[string]string `protobuf:"bytes,100,rep,name=other_fields,json=otherFields,proto3" json:"other_fields,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SearchCallFlowLogsResponse) Reset() {
+	*x = SearchCallFlowLogsResponse{}
+	mi := &file_opentact_call_v1_call_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SearchCallFlowLogsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SearchCallFlowLogsResponse) ProtoMessage() {}
+
+func (x *SearchCallFlowLogsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_opentact_call_v1_call_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SearchCallFlowLogsResponse.ProtoReflect.Descriptor instead.
+func (*SearchCallFlowLogsResponse) Descriptor() ([]byte, []int) {
+	return file_opentact_call_v1_call_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *SearchCallFlowLogsResponse) GetTake() int32 {
+	if x != nil && x.Take != nil {
+		return *x.Take
+	}
+	return 0
+}
+
+func (x *SearchCallFlowLogsResponse) GetSkip() int32 {
+	if x != nil && x.Skip != nil {
+		return *x.Skip
+	}
+	return 0
+}
+
+func (x *SearchCallFlowLogsResponse) GetTotal() int32 {
+	if x != nil && x.Total != nil {
+		return *x.Total
+	}
+	return 0
+}
+
+func (x *SearchCallFlowLogsResponse) GetData() []*CallFlowLog {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+func (x *SearchCallFlowLogsResponse) GetMode() string {
+	if x != nil && x.Mode != nil {
+		return *x.Mode
+	}
+	return ""
+}
+
+func (x *SearchCallFlowLogsResponse) GetOrder() map[string]string {
+	if x != nil {
+		return x.Order
+	}
+	return nil
+}
+
+func (x *SearchCallFlowLogsResponse) GetOtherFields() map[string]string {
+	if x != nil {
+		return x.OtherFields
+	}
+	return nil
+}
+
+// RenderCallFlowRequest is a typed flow to render.
+type RenderCallFlowRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The flow; required.
+	Flow          *CallFlow `protobuf:"bytes,1,opt,name=flow,proto3" json:"flow,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RenderCallFlowRequest) Reset() {
+	*x = RenderCallFlowRequest{}
+	mi := &file_opentact_call_v1_call_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RenderCallFlowRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RenderCallFlowRequest) ProtoMessage() {}
+
+func (x *RenderCallFlowRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_opentact_call_v1_call_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RenderCallFlowRequest.ProtoReflect.Descriptor instead.
+func (*RenderCallFlowRequest) Descriptor() ([]byte, []int) {
+	return file_opentact_call_v1_call_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *RenderCallFlowRequest) GetFlow() *CallFlow {
+	if x != nil {
+		return x.Flow
+	}
+	return nil
+}
+
+// RenderCallFlowResponse is the flow's XML.
+type RenderCallFlowResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Opentact's call-flow XML for the flow, as SaveCallFlow would send it.
+	Xml           string `protobuf:"bytes,1,opt,name=xml,proto3" json:"xml,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RenderCallFlowResponse) Reset() {
+	*x = RenderCallFlowResponse{}
+	mi := &file_opentact_call_v1_call_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RenderCallFlowResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RenderCallFlowResponse) ProtoMessage() {}
+
+func (x *RenderCallFlowResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_opentact_call_v1_call_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RenderCallFlowResponse.ProtoReflect.Descriptor instead.
+func (*RenderCallFlowResponse) Descriptor() ([]byte, []int) {
+	return file_opentact_call_v1_call_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *RenderCallFlowResponse) GetXml() string {
+	if x != nil {
+		return x.Xml
+	}
+	return ""
+}
 
 // Call is one leg of a call at Opentact, as its events and call logs show
 // it. Field names are Opentact's own; a field Opentact sent as null, did
@@ -65,6 +2572,14 @@ type Call struct {
 	Q850CauseString *string `protobuf:"bytes,16,opt,name=q850_cause_string,json=q850CauseString,proto3,oneof" json:"q850_cause_string,omitempty"`
 	// The thread that groups the call's legs.
 	Thread *string `protobuf:"bytes,17,opt,name=thread,proto3,oneof" json:"thread,omitempty"`
+	// The account's number the call is to or from.
+	Tn *v11.Number `protobuf:"bytes,18,opt,name=tn,proto3" json:"tn,omitempty"`
+	// Where Opentact's record of the call comes from, such as "freeswitch".
+	Source *string `protobuf:"bytes,19,opt,name=source,proto3,oneof" json:"source,omitempty"`
+	// The call control app that handles it.
+	SipControlApp *v11.Reference `protobuf:"bytes,20,opt,name=sip_control_app,json=sipControlApp,proto3" json:"sip_control_app,omitempty"`
+	// The call-flow verbs run on it, where Opentact sends them.
+	Logs []*CallFlowLog `protobuf:"bytes,21,rep,name=logs,proto3" json:"logs,omitempty"`
 	// Every member of Opentact's call object that no field above models, by
 	// its name, with its value as JSON text, as in User.other_fields.
 	OtherFields   map[string]string `protobuf:"bytes,100,rep,name=other_fields,json=otherFields,proto3" json:"other_fields,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
@@ -74,7 +2589,7 @@ type Call struct {
 
 func (x *Call) Reset() {
 	*x = Call{}
-	mi := &file_opentact_call_v1_call_proto_msgTypes[0]
+	mi := &file_opentact_call_v1_call_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -86,7 +2601,7 @@ func (x *Call) String() string {
 func (*Call) ProtoMessage() {}
 
 func (x *Call) ProtoReflect() protoreflect.Message {
-	mi := &file_opentact_call_v1_call_proto_msgTypes[0]
+	mi := &file_opentact_call_v1_call_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -99,7 +2614,7 @@ func (x *Call) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Call.ProtoReflect.Descriptor instead.
 func (*Call) Descriptor() ([]byte, []int) {
-	return file_opentact_call_v1_call_proto_rawDescGZIP(), []int{0}
+	return file_opentact_call_v1_call_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *Call) GetUuid() string {
@@ -221,6 +2736,34 @@ func (x *Call) GetThread() string {
 	return ""
 }
 
+func (x *Call) GetTn() *v11.Number {
+	if x != nil {
+		return x.Tn
+	}
+	return nil
+}
+
+func (x *Call) GetSource() string {
+	if x != nil && x.Source != nil {
+		return *x.Source
+	}
+	return ""
+}
+
+func (x *Call) GetSipControlApp() *v11.Reference {
+	if x != nil {
+		return x.SipControlApp
+	}
+	return nil
+}
+
+func (x *Call) GetLogs() []*CallFlowLog {
+	if x != nil {
+		return x.Logs
+	}
+	return nil
+}
+
 func (x *Call) GetOtherFields() map[string]string {
 	if x != nil {
 		return x.OtherFields
@@ -232,7 +2775,291 @@ var File_opentact_call_v1_call_proto protoreflect.FileDescriptor
 
 const file_opentact_call_v1_call_proto_rawDesc = "" +
 	"\n" +
-	"\x1bopentact/call/v1/call.proto\x12\x10opentact.call.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1eopentact/api/v1/upstream.proto\"\xd9\a\n" +
+	"\x1bopentact/call/v1/call.proto\x12\x10opentact.call.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1eopentact/api/v1/upstream.proto\x1a\x1bopentact/auth/v1/auth.proto\x1a\x1fopentact/call/v1/callflow.proto\x1a\x1fopentact/number/v1/number.proto\"\x97\n" +
+	"\n" +
+	"\x0eCallControlApp\x12\x17\n" +
+	"\x04uuid\x18\x01 \x01(\tH\x00R\x04uuid\x88\x01\x01\x12\x17\n" +
+	"\x04name\x18\x02 \x01(\tH\x01R\x04name\x88\x01\x01\x12 \n" +
+	"\tis_active\x18\x03 \x01(\bH\x02R\bisActive\x88\x01\x01\x12$\n" +
+	"\vtech_prefix\x18\x04 \x01(\x03H\x03R\n" +
+	"techPrefix\x88\x01\x01\x12$\n" +
+	"\vwebhook_url\x18\x05 \x01(\tH\x04R\n" +
+	"webhookUrl\x88\x01\x01\x12*\n" +
+	"\x0ewebhook_method\x18\x06 \x01(\tH\x05R\rwebhookMethod\x88\x01\x01\x12;\n" +
+	"\x17webhook_request_timeout\x18\a \x01(\x03H\x06R\x15webhookRequestTimeout\x88\x01\x01\x12'\n" +
+	"\rcall_flow_url\x18\b \x01(\tH\aR\vcallFlowUrl\x88\x01\x01\x12-\n" +
+	"\x10call_flow_method\x18\t \x01(\tH\bR\x0ecallFlowMethod\x88\x01\x01\x12>\n" +
+	"\x19call_flow_request_timeout\x18\n" +
+	" \x01(\x03H\tR\x16callFlowRequestTimeout\x88\x01\x01\x12:\n" +
+	"\x17class4_ingress_trunk_id\x18\v \x01(\x03H\n" +
+	"R\x14class4IngressTrunkId\x88\x01\x01\x128\n" +
+	"\x16class4_egress_trunk_id\x18\f \x01(\x03H\vR\x13class4EgressTrunkId\x88\x01\x01\x126\n" +
+	"\x15class4_tech_prefix_id\x18\r \x01(\x03H\fR\x12class4TechPrefixId\x88\x01\x01\x123\n" +
+	"\aaccount\x18\x0e \x01(\v2\x19.opentact.auth.v1.AccountR\aaccount\x125\n" +
+	"\n" +
+	"created_by\x18\x0f \x01(\v2\x16.opentact.auth.v1.UserR\tcreatedBy\x127\n" +
+	"\vmodified_by\x18\x10 \x01(\v2\x16.opentact.auth.v1.UserR\n" +
+	"modifiedBy\x129\n" +
+	"\n" +
+	"created_on\x18\x11 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedOn\x12;\n" +
+	"\vmodified_on\x18\x12 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"modifiedOn\x12T\n" +
+	"\fother_fields\x18d \x03(\v21.opentact.call.v1.CallControlApp.OtherFieldsEntryR\votherFields\x1a>\n" +
+	"\x10OtherFieldsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\a\n" +
+	"\x05_uuidB\a\n" +
+	"\x05_nameB\f\n" +
+	"\n" +
+	"_is_activeB\x0e\n" +
+	"\f_tech_prefixB\x0e\n" +
+	"\f_webhook_urlB\x11\n" +
+	"\x0f_webhook_methodB\x1a\n" +
+	"\x18_webhook_request_timeoutB\x10\n" +
+	"\x0e_call_flow_urlB\x13\n" +
+	"\x11_call_flow_methodB\x1c\n" +
+	"\x1a_call_flow_request_timeoutB\x1a\n" +
+	"\x18_class4_ingress_trunk_idB\x19\n" +
+	"\x17_class4_egress_trunk_idB\x18\n" +
+	"\x16_class4_tech_prefix_id\"\xfa\x03\n" +
+	"\vCallFlowLog\x12\x17\n" +
+	"\x04uuid\x18\x01 \x01(\tH\x00R\x04uuid\x88\x01\x01\x12\x17\n" +
+	"\x04name\x18\x02 \x01(\tH\x01R\x04name\x88\x01\x01\x12\x1d\n" +
+	"\asuccess\x18\x03 \x01(\bH\x02R\asuccess\x88\x01\x01\x12*\n" +
+	"\x04call\x18\x04 \x01(\v2\x16.opentact.call.v1.CallR\x04call\x12E\n" +
+	"\x0fsip_control_app\x18\x05 \x01(\v2\x1d.opentact.number.v1.ReferenceR\rsipControlApp\x129\n" +
+	"\n" +
+	"created_on\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedOn\x12;\n" +
+	"\vmodified_on\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"modifiedOn\x12Q\n" +
+	"\fother_fields\x18d \x03(\v2..opentact.call.v1.CallFlowLog.OtherFieldsEntryR\votherFields\x1a>\n" +
+	"\x10OtherFieldsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\a\n" +
+	"\x05_uuidB\a\n" +
+	"\x05_nameB\n" +
+	"\n" +
+	"\b_success\"\x1c\n" +
+	"\x1aListCallControlAppsRequest\"S\n" +
+	"\x1bListCallControlAppsResponse\x124\n" +
+	"\x04data\x18\x01 \x03(\v2 .opentact.call.v1.CallControlAppR\x04data\"\xab\x06\n" +
+	"\x1bCreateCallControlAppRequest\x12\x1e\n" +
+	"\x04name\x18\x01 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\xff\x01R\x04name\x12$\n" +
+	"\aproduct\x18\x02 \x01(\x05B\n" +
+	"\xbaH\a\x1a\x05\x18\x80\b(\x01R\aproduct\x12 \n" +
+	"\tis_active\x18\x03 \x01(\bH\x00R\bisActive\x88\x01\x01\x12.\n" +
+	"\vwebhook_url\x18\x04 \x01(\tB\b\xbaH\x05r\x03\x88\x01\x01H\x01R\n" +
+	"webhookUrl\x88\x01\x01\x12<\n" +
+	"\x0ewebhook_method\x18\x05 \x01(\tB\x10\xbaH\rr\vR\x03GETR\x04POSTH\x02R\rwebhookMethod\x88\x01\x01\x12D\n" +
+	"\x17webhook_request_timeout\x18\x06 \x01(\x03B\a\xbaH\x04\"\x02(\x00H\x03R\x15webhookRequestTimeout\x88\x01\x01\x121\n" +
+	"\rcall_flow_url\x18\a \x01(\tB\b\xbaH\x05r\x03\x88\x01\x01H\x04R\vcallFlowUrl\x88\x01\x01\x12?\n" +
+	"\x10call_flow_method\x18\b \x01(\tB\x10\xbaH\rr\vR\x03GETR\x04POSTH\x05R\x0ecallFlowMethod\x88\x01\x01\x12G\n" +
+	"\x19call_flow_request_timeout\x18\t \x01(\x03B\a\xbaH\x04\"\x02(\x00H\x06R\x16callFlowRequestTimeout\x88\x01\x01\x12a\n" +
+	"\fother_fields\x18d \x03(\v2>.opentact.call.v1.CreateCallControlAppRequest.OtherFieldsEntryR\votherFields\x1a>\n" +
+	"\x10OtherFieldsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\f\n" +
+	"\n" +
+	"_is_activeB\x0e\n" +
+	"\f_webhook_urlB\x11\n" +
+	"\x0f_webhook_methodB\x1a\n" +
+	"\x18_webhook_request_timeoutB\x10\n" +
+	"\x0e_call_flow_urlB\x13\n" +
+	"\x11_call_flow_methodB\x1c\n" +
+	"\x1a_call_flow_request_timeout\"R\n" +
+	"\x1cCreateCallControlAppResponse\x122\n" +
+	"\x03app\x18\x01 \x01(\v2 .opentact.call.v1.CallControlAppR\x03app\"8\n" +
+	"\x18GetCallControlAppRequest\x12\x1c\n" +
+	"\x04uuid\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x04uuid\"O\n" +
+	"\x19GetCallControlAppResponse\x122\n" +
+	"\x03app\x18\x01 \x01(\v2 .opentact.call.v1.CallControlAppR\x03app\"\xe8\x06\n" +
+	"\x1bUpdateCallControlAppRequest\x12\x1c\n" +
+	"\x04uuid\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x04uuid\x12#\n" +
+	"\x04name\x18\x02 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\xff\x01H\x00R\x04name\x88\x01\x01\x12)\n" +
+	"\aproduct\x18\x03 \x01(\x05B\n" +
+	"\xbaH\a\x1a\x05\x18\x80\b(\x01H\x01R\aproduct\x88\x01\x01\x12 \n" +
+	"\tis_active\x18\x04 \x01(\bH\x02R\bisActive\x88\x01\x01\x12.\n" +
+	"\vwebhook_url\x18\x05 \x01(\tB\b\xbaH\x05r\x03\x88\x01\x01H\x03R\n" +
+	"webhookUrl\x88\x01\x01\x12<\n" +
+	"\x0ewebhook_method\x18\x06 \x01(\tB\x10\xbaH\rr\vR\x03GETR\x04POSTH\x04R\rwebhookMethod\x88\x01\x01\x12D\n" +
+	"\x17webhook_request_timeout\x18\a \x01(\x03B\a\xbaH\x04\"\x02(\x00H\x05R\x15webhookRequestTimeout\x88\x01\x01\x121\n" +
+	"\rcall_flow_url\x18\b \x01(\tB\b\xbaH\x05r\x03\x88\x01\x01H\x06R\vcallFlowUrl\x88\x01\x01\x12?\n" +
+	"\x10call_flow_method\x18\t \x01(\tB\x10\xbaH\rr\vR\x03GETR\x04POSTH\aR\x0ecallFlowMethod\x88\x01\x01\x12G\n" +
+	"\x19call_flow_request_timeout\x18\n" +
+	" \x01(\x03B\a\xbaH\x04\"\x02(\x00H\bR\x16callFlowRequestTimeout\x88\x01\x01\x12a\n" +
+	"\fother_fields\x18d \x03(\v2>.opentact.call.v1.UpdateCallControlAppRequest.OtherFieldsEntryR\votherFields\x1a>\n" +
+	"\x10OtherFieldsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\a\n" +
+	"\x05_nameB\n" +
+	"\n" +
+	"\b_productB\f\n" +
+	"\n" +
+	"_is_activeB\x0e\n" +
+	"\f_webhook_urlB\x11\n" +
+	"\x0f_webhook_methodB\x1a\n" +
+	"\x18_webhook_request_timeoutB\x10\n" +
+	"\x0e_call_flow_urlB\x13\n" +
+	"\x11_call_flow_methodB\x1c\n" +
+	"\x1a_call_flow_request_timeout\"R\n" +
+	"\x1cUpdateCallControlAppResponse\x122\n" +
+	"\x03app\x18\x01 \x01(\v2 .opentact.call.v1.CallControlAppR\x03app\";\n" +
+	"\x1bDeleteCallControlAppRequest\x12\x1c\n" +
+	"\x04uuid\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x04uuid\"R\n" +
+	"\x1cDeleteCallControlAppResponse\x122\n" +
+	"\x03app\x18\x01 \x01(\v2 .opentact.call.v1.CallControlAppR\x03app\"?\n" +
+	"\x1fListCallControlAppLeasesRequest\x12\x1c\n" +
+	"\x04uuid\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x04uuid\"Q\n" +
+	" ListCallControlAppLeasesResponse\x12-\n" +
+	"\x04data\x18\x01 \x03(\v2\x19.opentact.number.v1.LeaseR\x04data\"Z\n" +
+	"\x13AssignLeasesRequest\x12\x1c\n" +
+	"\x04uuid\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x04uuid\x12%\n" +
+	"\x03add\x18\x02 \x03(\tB\x13\xbaH\x10\x92\x01\r\b\x01\x10d\x18\x01\"\x05r\x03\xb0\x01\x01R\x03add\"M\n" +
+	"\x14AssignLeasesResponse\x125\n" +
+	"\x04data\x18\x01 \x03(\v2\x19.opentact.number.v1.LeaseB\x06\xba\xe1\x18\x028\x01R\x04data\"`\n" +
+	"\x13RemoveLeasesRequest\x12\x1c\n" +
+	"\x04uuid\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x04uuid\x12+\n" +
+	"\x06remove\x18\x02 \x03(\tB\x13\xbaH\x10\x92\x01\r\b\x01\x10d\x18\x01\"\x05r\x03\xb0\x01\x01R\x06remove\"M\n" +
+	"\x14RemoveLeasesResponse\x125\n" +
+	"\x04data\x18\x01 \x03(\v2\x19.opentact.number.v1.LeaseB\x06\xba\xe1\x18\x028\x01R\x04data\"2\n" +
+	"\x12GetCallFlowRequest\x12\x1c\n" +
+	"\x04uuid\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x04uuid\"d\n" +
+	"\x13GetCallFlowResponse\x12\x15\n" +
+	"\x03xml\x18\x01 \x01(\tH\x00R\x03xml\x88\x01\x01\x12.\n" +
+	"\x04flow\x18\x02 \x01(\v2\x1a.opentact.call.v1.CallFlowR\x04flowB\x06\n" +
+	"\x04_xml\"\x9e\x01\n" +
+	"\x13SaveCallFlowRequest\x12\x1c\n" +
+	"\x04uuid\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x04uuid\x120\n" +
+	"\x04flow\x18\x02 \x01(\v2\x1a.opentact.call.v1.CallFlowH\x00R\x04flow\x12&\n" +
+	"\x03xml\x18\x03 \x01(\tB\x12\xba\xe1\x18\x0e\n" +
+	"\x04file0\x01@\x01H\x80\x80\x01H\x00R\x03xmlB\x0f\n" +
+	"\x06source\x12\x05\xbaH\x02\b\x01\"e\n" +
+	"\x14SaveCallFlowResponse\x12\x15\n" +
+	"\x03xml\x18\x01 \x01(\tH\x00R\x03xml\x88\x01\x01\x12.\n" +
+	"\x04flow\x18\x02 \x01(\v2\x1a.opentact.call.v1.CallFlowR\x04flowB\x06\n" +
+	"\x04_xml\"5\n" +
+	"\x15DeleteCallFlowRequest\x12\x1c\n" +
+	"\x04uuid\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x04uuid\"\xb6\x01\n" +
+	"\x16DeleteCallFlowResponse\x12\\\n" +
+	"\fother_fields\x18d \x03(\v29.opentact.call.v1.DeleteCallFlowResponse.OtherFieldsEntryR\votherFields\x1a>\n" +
+	"\x10OtherFieldsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x18\n" +
+	"\x16ListOnlineCallsRequest\"E\n" +
+	"\x17ListOnlineCallsResponse\x12*\n" +
+	"\x04data\x18\x01 \x03(\v2\x16.opentact.call.v1.CallR\x04data\".\n" +
+	"\x0eGetCallRequest\x12\x1c\n" +
+	"\x04uuid\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x04uuid\"=\n" +
+	"\x0fGetCallResponse\x12*\n" +
+	"\x04call\x18\x01 \x01(\v2\x16.opentact.call.v1.CallR\x04call\"\xa1\x01\n" +
+	"\x16ExecuteCallFlowRequest\x12\x1c\n" +
+	"\x04uuid\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x04uuid\x120\n" +
+	"\x04flow\x18\x02 \x01(\v2\x1a.opentact.call.v1.CallFlowH\x00R\x04flow\x12&\n" +
+	"\x03xml\x18\x03 \x01(\tB\x12\xba\xe1\x18\x0e\n" +
+	"\x04file0\x01@\x01H\x80\x80\x01H\x00R\x03xmlB\x0f\n" +
+	"\x06source\x12\x05\xbaH\x02\b\x01\"E\n" +
+	"\x17ExecuteCallFlowResponse\x12*\n" +
+	"\x04call\x18\x01 \x01(\v2\x16.opentact.call.v1.CallR\x04call\"\xa6\x06\n" +
+	"\x12SearchCallsRequest\x12#\n" +
+	"\x04take\x18\x01 \x01(\x05B\n" +
+	"\xbaH\a\x1a\x05\x18\xe8\a(\x00H\x00R\x04take\x88\x01\x01\x12 \n" +
+	"\x04skip\x18\x02 \x01(\x05B\a\xbaH\x04\x1a\x02(\x00H\x01R\x04skip\x88\x01\x01\x12\x1b\n" +
+	"\x02tn\x18\x03 \x01(\tB\x06\xba\xe1\x18\x02 \x01H\x02R\x02tn\x88\x01\x01\x12\x1f\n" +
+	"\x04from\x18\x04 \x01(\tB\x06\xba\xe1\x18\x02 \x01H\x03R\x04from\x88\x01\x01\x12\x1b\n" +
+	"\x02to\x18\x05 \x01(\tB\x06\xba\xe1\x18\x02 \x01H\x04R\x02to\x88\x01\x01\x121\n" +
+	"\x05state\x18\x06 \x01(\tB\x16\xbaH\x13r\x11R\x06onlineR\aofflineH\x05R\x05state\x88\x01\x01\x125\n" +
+	"\x0fsip_control_app\x18\a \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01H\x06R\rsipControlApp\x88\x01\x01\x12B\n" +
+	"\x0fcreated_on_from\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\rcreatedOnFrom\x12>\n" +
+	"\rcreated_on_to\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\vcreatedOnTo\x12D\n" +
+	"\x10modified_on_from\x18\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\x0emodifiedOnFrom\x12@\n" +
+	"\x0emodified_on_to\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\fmodifiedOnTo\x12'\n" +
+	"\x04mode\x18\f \x01(\tB\x0e\xbaH\vr\tR\x03ANDR\x02ORH\aR\x04mode\x88\x01\x01\x12E\n" +
+	"\x05order\x18\r \x03(\v2/.opentact.call.v1.SearchCallsRequest.OrderEntryR\x05order\x1a8\n" +
+	"\n" +
+	"OrderEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\a\n" +
+	"\x05_takeB\a\n" +
+	"\x05_skipB\x05\n" +
+	"\x03_tnB\a\n" +
+	"\x05_fromB\x05\n" +
+	"\x03_toB\b\n" +
+	"\x06_stateB\x12\n" +
+	"\x10_sip_control_appB\a\n" +
+	"\x05_mode\"\xe9\x03\n" +
+	"\x13SearchCallsResponse\x12\x17\n" +
+	"\x04take\x18\x01 \x01(\x05H\x00R\x04take\x88\x01\x01\x12\x17\n" +
+	"\x04skip\x18\x02 \x01(\x05H\x01R\x04skip\x88\x01\x01\x12\x19\n" +
+	"\x05total\x18\x03 \x01(\x05H\x02R\x05total\x88\x01\x01\x12*\n" +
+	"\x04data\x18\x04 \x03(\v2\x16.opentact.call.v1.CallR\x04data\x12\x17\n" +
+	"\x04mode\x18\x05 \x01(\tH\x03R\x04mode\x88\x01\x01\x12F\n" +
+	"\x05order\x18\x06 \x03(\v20.opentact.call.v1.SearchCallsResponse.OrderEntryR\x05order\x12Y\n" +
+	"\fother_fields\x18d \x03(\v26.opentact.call.v1.SearchCallsResponse.OtherFieldsEntryR\votherFields\x1a8\n" +
+	"\n" +
+	"OrderEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a>\n" +
+	"\x10OtherFieldsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\a\n" +
+	"\x05_takeB\a\n" +
+	"\x05_skipB\b\n" +
+	"\x06_totalB\a\n" +
+	"\x05_mode\"\x99\x05\n" +
+	"\x19SearchCallFlowLogsRequest\x12\x1c\n" +
+	"\x04uuid\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x04uuid\x12#\n" +
+	"\x04take\x18\x02 \x01(\x05B\n" +
+	"\xbaH\a\x1a\x05\x18\xe8\a(\x00H\x00R\x04take\x88\x01\x01\x12 \n" +
+	"\x04skip\x18\x03 \x01(\x05B\a\xbaH\x04\x1a\x02(\x00H\x01R\x04skip\x88\x01\x01\x12\x17\n" +
+	"\x04name\x18\x04 \x01(\tH\x02R\x04name\x88\x01\x01\x12\x1d\n" +
+	"\asuccess\x18\x05 \x01(\bH\x03R\asuccess\x88\x01\x01\x12!\n" +
+	"\x04call\x18\x06 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01H\x04R\x04call\x88\x01\x01\x12\x1f\n" +
+	"\x04from\x18\a \x01(\tB\x06\xba\xe1\x18\x02 \x01H\x05R\x04from\x88\x01\x01\x12\x1d\n" +
+	"\x02tn\x18\b \x01(\tB\b\xba\xe1\x18\x04\x10\x01 \x01H\x06R\x02tn\x88\x01\x01\x12B\n" +
+	"\x0fcreated_on_from\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\rcreatedOnFrom\x12>\n" +
+	"\rcreated_on_to\x18\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\vcreatedOnTo\x12'\n" +
+	"\x04mode\x18\v \x01(\tB\x0e\xbaH\vr\tR\x03ANDR\x02ORH\aR\x04mode\x88\x01\x01\x12L\n" +
+	"\x05order\x18\f \x03(\v26.opentact.call.v1.SearchCallFlowLogsRequest.OrderEntryR\x05order\x1a8\n" +
+	"\n" +
+	"OrderEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\a\n" +
+	"\x05_takeB\a\n" +
+	"\x05_skipB\a\n" +
+	"\x05_nameB\n" +
+	"\n" +
+	"\b_successB\a\n" +
+	"\x05_callB\a\n" +
+	"\x05_fromB\x05\n" +
+	"\x03_tnB\a\n" +
+	"\x05_mode\"\x85\x04\n" +
+	"\x1aSearchCallFlowLogsResponse\x12\x17\n" +
+	"\x04take\x18\x01 \x01(\x05H\x00R\x04take\x88\x01\x01\x12\x17\n" +
+	"\x04skip\x18\x02 \x01(\x05H\x01R\x04skip\x88\x01\x01\x12\x19\n" +
+	"\x05total\x18\x03 \x01(\x05H\x02R\x05total\x88\x01\x01\x121\n" +
+	"\x04data\x18\x04 \x03(\v2\x1d.opentact.call.v1.CallFlowLogR\x04data\x12\x17\n" +
+	"\x04mode\x18\x05 \x01(\tH\x03R\x04mode\x88\x01\x01\x12M\n" +
+	"\x05order\x18\x06 \x03(\v27.opentact.call.v1.SearchCallFlowLogsResponse.OrderEntryR\x05order\x12`\n" +
+	"\fother_fields\x18d \x03(\v2=.opentact.call.v1.SearchCallFlowLogsResponse.OtherFieldsEntryR\votherFields\x1a8\n" +
+	"\n" +
+	"OrderEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a>\n" +
+	"\x10OtherFieldsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\a\n" +
+	"\x05_takeB\a\n" +
+	"\x05_skipB\b\n" +
+	"\x06_totalB\a\n" +
+	"\x05_mode\"O\n" +
+	"\x15RenderCallFlowRequest\x126\n" +
+	"\x04flow\x18\x01 \x01(\v2\x1a.opentact.call.v1.CallFlowB\x06\xbaH\x03\xc8\x01\x01R\x04flow\"*\n" +
+	"\x16RenderCallFlowResponse\x12\x10\n" +
+	"\x03xml\x18\x01 \x01(\tR\x03xml\"\xa7\t\n" +
 	"\x04Call\x12\x17\n" +
 	"\x04uuid\x18\x01 \x01(\tH\x00R\x04uuid\x88\x01\x01\x12!\n" +
 	"\tdirection\x18\x02 \x01(\tH\x01R\tdirection\x88\x01\x01\x12\x1f\n" +
@@ -255,7 +3082,12 @@ const file_opentact_call_v1_call_proto_rawDesc = "" +
 	"\n" +
 	"q850_cause\x18\x0f \x01(\x03H\aR\tq850Cause\x88\x01\x01\x12/\n" +
 	"\x11q850_cause_string\x18\x10 \x01(\tH\bR\x0fq850CauseString\x88\x01\x01\x12\x1b\n" +
-	"\x06thread\x18\x11 \x01(\tH\tR\x06thread\x88\x01\x01\x12J\n" +
+	"\x06thread\x18\x11 \x01(\tH\tR\x06thread\x88\x01\x01\x12*\n" +
+	"\x02tn\x18\x12 \x01(\v2\x1a.opentact.number.v1.NumberR\x02tn\x12\x1b\n" +
+	"\x06source\x18\x13 \x01(\tH\n" +
+	"R\x06source\x88\x01\x01\x12E\n" +
+	"\x0fsip_control_app\x18\x14 \x01(\v2\x1d.opentact.number.v1.ReferenceR\rsipControlApp\x121\n" +
+	"\x04logs\x18\x15 \x03(\v2\x1d.opentact.call.v1.CallFlowLogR\x04logs\x12J\n" +
 	"\fother_fields\x18d \x03(\v2'.opentact.call.v1.Call.OtherFieldsEntryR\votherFields\x1a>\n" +
 	"\x10OtherFieldsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
@@ -270,7 +3102,32 @@ const file_opentact_call_v1_call_proto_rawDesc = "" +
 	"\x05_typeB\r\n" +
 	"\v_q850_causeB\x14\n" +
 	"\x12_q850_cause_stringB\t\n" +
-	"\a_threadBKZIgithub.com/opentact-facade/opentact-facade/gen/go/opentact/call/v1;callv1b\x06proto3"
+	"\a_threadB\t\n" +
+	"\a_source2\xa0\x1b\n" +
+	"\x12CallControlService\x12\xc4\x01\n" +
+	"\x13ListCallControlApps\x12,.opentact.call.v1.ListCallControlAppsRequest\x1a-.opentact.call.v1.ListCallControlAppsResponse\"P\xb2\xe1\x18,B\x04dataJ\x15call_control_app.list\n" +
+	"\r/rest/sip/app\x82\xd3\xe4\x93\x02\x17\x12\x15/v1/call-control-apps\x90\x02\x01\x12\xcb\x01\n" +
+	"\x14CreateCallControlApp\x12-.opentact.call.v1.CreateCallControlAppRequest\x1a..opentact.call.v1.CreateCallControlAppResponse\"T\xb2\xe1\x180:\x01*B\x03appJ\x17call_control_app.create\x12\r/rest/sip/app\x82\xd3\xe4\x93\x02\x1a:\x01*\"\x15/v1/call-control-apps\x12\xca\x01\n" +
+	"\x11GetCallControlApp\x12*.opentact.call.v1.GetCallControlAppRequest\x1a+.opentact.call.v1.GetCallControlAppResponse\"\\\xb2\xe1\x181B\x03appJ\x14call_control_app.get\n" +
+	"\x14/rest/sip/app/{uuid}\x82\xd3\xe4\x93\x02\x1e\x12\x1c/v1/call-control-apps/{uuid}\x90\x02\x01\x12\xdc\x01\n" +
+	"\x14UpdateCallControlApp\x12-.opentact.call.v1.UpdateCallControlAppRequest\x1a..opentact.call.v1.UpdateCallControlAppResponse\"e\xb2\xe1\x187:\x01*B\x03appJ\x17call_control_app.update\"\x14/rest/sip/app/{uuid}\x82\xd3\xe4\x93\x02!:\x01*2\x1c/v1/call-control-apps/{uuid}\x90\x02\x02\x12\xd6\x01\n" +
+	"\x14DeleteCallControlApp\x12-.opentact.call.v1.DeleteCallControlAppRequest\x1a..opentact.call.v1.DeleteCallControlAppResponse\"_\xb2\xe1\x184B\x03appJ\x17call_control_app.delete*\x14/rest/sip/app/{uuid}\x82\xd3\xe4\x93\x02\x1e*\x1c/v1/call-control-apps/{uuid}\x90\x02\x02\x12\xf2\x01\n" +
+	"\x18ListCallControlAppLeases\x121.opentact.call.v1.ListCallControlAppLeasesRequest\x1a2.opentact.call.v1.ListCallControlAppLeasesResponse\"o\xb2\xe1\x18=B\x04dataJ\x17call_control_app.leases\n" +
+	"\x1c/rest/sip/app/{uuid}/tnlease\x82\xd3\xe4\x93\x02%\x12#/v1/call-control-apps/{uuid}/leases\x90\x02\x01\x12\xe3\x01\n" +
+	"\fAssignLeases\x12%.opentact.call.v1.AssignLeasesRequest\x1a&.opentact.call.v1.AssignLeasesResponse\"\x83\x01\xb2\xe1\x18G:\x01*B\x04dataJ\x1ecall_control_app.leases_assign\x12\x1c/rest/sip/app/{uuid}/tnlease\x82\xd3\xe4\x93\x02/:\x01*\"*/v1/call-control-apps/{uuid}/leases:assign\x90\x02\x02\x12\xe3\x01\n" +
+	"\fRemoveLeases\x12%.opentact.call.v1.RemoveLeasesRequest\x1a&.opentact.call.v1.RemoveLeasesResponse\"\x83\x01\xb2\xe1\x18G:\x01*B\x04dataJ\x1ecall_control_app.leases_remove\x12\x1c/rest/sip/app/{uuid}/tnlease\x82\xd3\xe4\x93\x02/:\x01*\"*/v1/call-control-apps/{uuid}/leases:remove\x90\x02\x02\x12\xc5\x01\n" +
+	"\vGetCallFlow\x12$.opentact.call.v1.GetCallFlowRequest\x1a%.opentact.call.v1.GetCallFlowResponse\"i\xb2\xe1\x184B\x03xmlJ\rcall_flow.get\n" +
+	"\x1e/rest/sip/app/call/flow/{uuid}\x82\xd3\xe4\x93\x02(\x12&/v1/call-control-apps/{uuid}/call-flow\x90\x02\x01\x12\xd1\x01\n" +
+	"\fSaveCallFlow\x12%.opentact.call.v1.SaveCallFlowRequest\x1a&.opentact.call.v1.SaveCallFlowResponse\"r\xb2\xe1\x18::\x01*B\x03xmlJ\x0ecall_flow.save`\x01\x12\x1e/rest/sip/app/call/flow/{uuid}\x82\xd3\xe4\x93\x02+:\x01*\x1a&/v1/call-control-apps/{uuid}/call-flow\x90\x02\x02\x12\xcc\x01\n" +
+	"\x0eDeleteCallFlow\x12'.opentact.call.v1.DeleteCallFlowRequest\x1a(.opentact.call.v1.DeleteCallFlowResponse\"g\xb2\xe1\x182J\x10call_flow.delete*\x1e/rest/sip/app/call/flow/{uuid}\x82\xd3\xe4\x93\x02(*&/v1/call-control-apps/{uuid}/call-flow\x90\x02\x02\x12\xb5\x01\n" +
+	"\x0fListOnlineCalls\x12(.opentact.call.v1.ListOnlineCallsRequest\x1a).opentact.call.v1.ListOnlineCallsResponse\"M\xb2\xe1\x18.B\x04dataJ\vcall.online\n" +
+	"\x19/rest/sip/app/call/online\x82\xd3\xe4\x93\x02\x12\x12\x10/v1/calls:online\x90\x02\x01\x12\x9a\x01\n" +
+	"\aGetCall\x12 .opentact.call.v1.GetCallRequest\x1a!.opentact.call.v1.GetCallResponse\"J\xb2\xe1\x18+B\x04callJ\bcall.get\n" +
+	"\x19/rest/sip/app/call/{uuid}\x82\xd3\xe4\x93\x02\x12\x12\x10/v1/calls/{uuid}\x90\x02\x01\x12\xc3\x01\n" +
+	"\x0fExecuteCallFlow\x12(.opentact.call.v1.ExecuteCallFlowRequest\x1a).opentact.call.v1.ExecuteCallFlowResponse\"[\xb2\xe1\x184:\x01*B\x04callJ\fcall.execute`\x01\x12\x19/rest/sip/app/call/{uuid}\x82\xd3\xe4\x93\x02\x1d:\x01*\"\x18/v1/calls/{uuid}:execute\x12\xb5\x01\n" +
+	"\vSearchCalls\x12$.opentact.call.v1.SearchCallsRequest\x1a%.opentact.call.v1.SearchCallsResponse\"Y\xb2\xe1\x1872\x04take2\x04skip:\x01*J\vcall.search\x12\x19/rest/sip/app/call/search\x82\xd3\xe4\x93\x02\x15:\x01*\"\x10/v1/calls:search\x90\x02\x01\x12\xe5\x01\n" +
+	"\x12SearchCallFlowLogs\x12+.opentact.call.v1.SearchCallFlowLogsRequest\x1a,.opentact.call.v1.SearchCallFlowLogsResponse\"t\xb2\xe1\x18:2\x04take2\x04skip:\x01*J\x0ecall_flow.logs\x12\x19/rest/sip/app/{uuid}/logs\x82\xd3\xe4\x93\x02-:\x01*\"(/v1/call-control-apps/{uuid}/logs:search\x90\x02\x01\x12\x88\x01\n" +
+	"\x0eRenderCallFlow\x12'.opentact.call.v1.RenderCallFlowRequest\x1a(.opentact.call.v1.RenderCallFlowResponse\"#\x82\xd3\xe4\x93\x02\x1a:\x01*\"\x15/v1/call-flows:render\x90\x02\x01BKZIgithub.com/opentact-facade/opentact-facade/gen/go/opentact/call/v1;callv1b\x06proto3"
 
 var (
 	file_opentact_call_v1_call_proto_rawDescOnce sync.Once
@@ -284,26 +3141,160 @@ func file_opentact_call_v1_call_proto_rawDescGZIP() []byte {
 	return file_opentact_call_v1_call_proto_rawDescData
 }
 
-var file_opentact_call_v1_call_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
+var file_opentact_call_v1_call_proto_msgTypes = make([]protoimpl.MessageInfo, 49)
 var file_opentact_call_v1_call_proto_goTypes = []any{
-	(*Call)(nil),                  // 0: opentact.call.v1.Call
-	nil,                           // 1: opentact.call.v1.Call.OtherFieldsEntry
-	(*timestamppb.Timestamp)(nil), // 2: google.protobuf.Timestamp
+	(*CallControlApp)(nil),                   // 0: opentact.call.v1.CallControlApp
+	(*CallFlowLog)(nil),                      // 1: opentact.call.v1.CallFlowLog
+	(*ListCallControlAppsRequest)(nil),       // 2: opentact.call.v1.ListCallControlAppsRequest
+	(*ListCallControlAppsResponse)(nil),      // 3: opentact.call.v1.ListCallControlAppsResponse
+	(*CreateCallControlAppRequest)(nil),      // 4: opentact.call.v1.CreateCallControlAppRequest
+	(*CreateCallControlAppResponse)(nil),     // 5: opentact.call.v1.CreateCallControlAppResponse
+	(*GetCallControlAppRequest)(nil),         // 6: opentact.call.v1.GetCallControlAppRequest
+	(*GetCallControlAppResponse)(nil),        // 7: opentact.call.v1.GetCallControlAppResponse
+	(*UpdateCallControlAppRequest)(nil),      // 8: opentact.call.v1.UpdateCallControlAppRequest
+	(*UpdateCallControlAppResponse)(nil),     // 9: opentact.call.v1.UpdateCallControlAppResponse
+	(*DeleteCallControlAppRequest)(nil),      // 10: opentact.call.v1.DeleteCallControlAppRequest
+	(*DeleteCallControlAppResponse)(nil),     // 11: opentact.call.v1.DeleteCallControlAppResponse
+	(*ListCallControlAppLeasesRequest)(nil),  // 12: opentact.call.v1.ListCallControlAppLeasesRequest
+	(*ListCallControlAppLeasesResponse)(nil), // 13: opentact.call.v1.ListCallControlAppLeasesResponse
+	(*AssignLeasesRequest)(nil),              // 14: opentact.call.v1.AssignLeasesRequest
+	(*AssignLeasesResponse)(nil),             // 15: opentact.call.v1.AssignLeasesResponse
+	(*RemoveLeasesRequest)(nil),              // 16: opentact.call.v1.RemoveLeasesRequest
+	(*RemoveLeasesResponse)(nil),             // 17: opentact.call.v1.RemoveLeasesResponse
+	(*GetCallFlowRequest)(nil),               // 18: opentact.call.v1.GetCallFlowRequest
+	(*GetCallFlowResponse)(nil),              // 19: opentact.call.v1.GetCallFlowResponse
+	(*SaveCallFlowRequest)(nil),              // 20: opentact.call.v1.SaveCallFlowRequest
+	(*SaveCallFlowResponse)(nil),             // 21: opentact.call.v1.SaveCallFlowResponse
+	(*DeleteCallFlowRequest)(nil),            // 22: opentact.call.v1.DeleteCallFlowRequest
+	(*DeleteCallFlowResponse)(nil),           // 23: opentact.call.v1.DeleteCallFlowResponse
+	(*ListOnlineCallsRequest)(nil),           // 24: opentact.call.v1.ListOnlineCallsRequest
+	(*ListOnlineCallsResponse)(nil),          // 25: opentact.call.v1.ListOnlineCallsResponse
+	(*GetCallRequest)(nil),                   // 26: opentact.call.v1.GetCallRequest
+	(*GetCallResponse)(nil),                  // 27: opentact.call.v1.GetCallResponse
+	(*ExecuteCallFlowRequest)(nil),           // 28: opentact.call.v1.ExecuteCallFlowRequest
+	(*ExecuteCallFlowResponse)(nil),          // 29: opentact.call.v1.ExecuteCallFlowResponse
+	(*SearchCallsRequest)(nil),               // 30: opentact.call.v1.SearchCallsRequest
+	(*SearchCallsResponse)(nil),              // 31: opentact.call.v1.SearchCallsResponse
+	(*SearchCallFlowLogsRequest)(nil),        // 32: opentact.call.v1.SearchCallFlowLogsRequest
+	(*SearchCallFlowLogsResponse)(nil),       // 33: opentact.call.v1.SearchCallFlowLogsResponse
+	(*RenderCallFlowRequest)(nil),            // 34: opentact.call.v1.RenderCallFlowRequest
+	(*RenderCallFlowResponse)(nil),           // 35: opentact.call.v1.RenderCallFlowResponse
+	(*Call)(nil),                             // 36: opentact.call.v1.Call
+	nil,                                      // 37: opentact.call.v1.CallControlApp.OtherFieldsEntry
+	nil,                                      // 38: opentact.call.v1.CallFlowLog.OtherFieldsEntry
+	nil,                                      // 39: opentact.call.v1.CreateCallControlAppRequest.OtherFieldsEntry
+	nil,                                      // 40: opentact.call.v1.UpdateCallControlAppRequest.OtherFieldsEntry
+	nil,                                      // 41: opentact.call.v1.DeleteCallFlowResponse.OtherFieldsEntry
+	nil,                                      // 42: opentact.call.v1.SearchCallsRequest.OrderEntry
+	nil,                                      // 43: opentact.call.v1.SearchCallsResponse.OrderEntry
+	nil,                                      // 44: opentact.call.v1.SearchCallsResponse.OtherFieldsEntry
+	nil,                                      // 45: opentact.call.v1.SearchCallFlowLogsRequest.OrderEntry
+	nil,                                      // 46: opentact.call.v1.SearchCallFlowLogsResponse.OrderEntry
+	nil,                                      // 47: opentact.call.v1.SearchCallFlowLogsResponse.OtherFieldsEntry
+	nil,                                      // 48: opentact.call.v1.Call.OtherFieldsEntry
+	(*v1.Account)(nil),                       // 49: opentact.auth.v1.Account
+	(*v1.User)(nil),                          // 50: opentact.auth.v1.User
+	(*timestamppb.Timestamp)(nil),            // 51: google.protobuf.Timestamp
+	(*v11.Reference)(nil),                    // 52: opentact.number.v1.Reference
+	(*v11.Lease)(nil),                        // 53: opentact.number.v1.Lease
+	(*CallFlow)(nil),                         // 54: opentact.call.v1.CallFlow
+	(*v11.Number)(nil),                       // 55: opentact.number.v1.Number
 }
 var file_opentact_call_v1_call_proto_depIdxs = []int32{
-	2, // 0: opentact.call.v1.Call.created_on:type_name -> google.protobuf.Timestamp
-	2, // 1: opentact.call.v1.Call.modified_on:type_name -> google.protobuf.Timestamp
-	2, // 2: opentact.call.v1.Call.init_on:type_name -> google.protobuf.Timestamp
-	2, // 3: opentact.call.v1.Call.ring_on:type_name -> google.protobuf.Timestamp
-	2, // 4: opentact.call.v1.Call.answer_on:type_name -> google.protobuf.Timestamp
-	2, // 5: opentact.call.v1.Call.hangup_on:type_name -> google.protobuf.Timestamp
-	2, // 6: opentact.call.v1.Call.destroy_on:type_name -> google.protobuf.Timestamp
-	1, // 7: opentact.call.v1.Call.other_fields:type_name -> opentact.call.v1.Call.OtherFieldsEntry
-	8, // [8:8] is the sub-list for method output_type
-	8, // [8:8] is the sub-list for method input_type
-	8, // [8:8] is the sub-list for extension type_name
-	8, // [8:8] is the sub-list for extension extendee
-	0, // [0:8] is the sub-list for field type_name
+	49, // 0: opentact.call.v1.CallControlApp.account:type_name -> opentact.auth.v1.Account
+	50, // 1: opentact.call.v1.CallControlApp.created_by:type_name -> opentact.auth.v1.User
+	50, // 2: opentact.call.v1.CallControlApp.modified_by:type_name -> opentact.auth.v1.User
+	51, // 3: opentact.call.v1.CallControlApp.created_on:type_name -> google.protobuf.Timestamp
+	51, // 4: opentact.call.v1.CallControlApp.modified_on:type_name -> google.protobuf.Timestamp
+	37, // 5: opentact.call.v1.CallControlApp.other_fields:type_name -> opentact.call.v1.CallControlApp.OtherFieldsEntry
+	36, // 6: opentact.call.v1.CallFlowLog.call:type_name -> opentact.call.v1.Call
+	52, // 7: opentact.call.v1.CallFlowLog.sip_control_app:type_name -> opentact.number.v1.Reference
+	51, // 8: opentact.call.v1.CallFlowLog.created_on:type_name -> google.protobuf.Timestamp
+	51, // 9: opentact.call.v1.CallFlowLog.modified_on:type_name -> google.protobuf.Timestamp
+	38, // 10: opentact.call.v1.CallFlowLog.other_fields:type_name -> opentact.call.v1.CallFlowLog.OtherFieldsEntry
+	0,  // 11: opentact.call.v1.ListCallControlAppsResponse.data:type_name -> opentact.call.v1.CallControlApp
+	39, // 12: opentact.call.v1.CreateCallControlAppRequest.other_fields:type_name -> opentact.call.v1.CreateCallControlAppRequest.OtherFieldsEntry
+	0,  // 13: opentact.call.v1.CreateCallControlAppResponse.app:type_name -> opentact.call.v1.CallControlApp
+	0,  // 14: opentact.call.v1.GetCallControlAppResponse.app:type_name -> opentact.call.v1.CallControlApp
+	40, // 15: opentact.call.v1.UpdateCallControlAppRequest.other_fields:type_name -> opentact.call.v1.UpdateCallControlAppRequest.OtherFieldsEntry
+	0,  // 16: opentact.call.v1.UpdateCallControlAppResponse.app:type_name -> opentact.call.v1.CallControlApp
+	0,  // 17: opentact.call.v1.DeleteCallControlAppResponse.app:type_name -> opentact.call.v1.CallControlApp
+	53, // 18: opentact.call.v1.ListCallControlAppLeasesResponse.data:type_name -> opentact.number.v1.Lease
+	53, // 19: opentact.call.v1.AssignLeasesResponse.data:type_name -> opentact.number.v1.Lease
+	53, // 20: opentact.call.v1.RemoveLeasesResponse.data:type_name -> opentact.number.v1.Lease
+	54, // 21: opentact.call.v1.GetCallFlowResponse.flow:type_name -> opentact.call.v1.CallFlow
+	54, // 22: opentact.call.v1.SaveCallFlowRequest.flow:type_name -> opentact.call.v1.CallFlow
+	54, // 23: opentact.call.v1.SaveCallFlowResponse.flow:type_name -> opentact.call.v1.CallFlow
+	41, // 24: opentact.call.v1.DeleteCallFlowResponse.other_fields:type_name -> opentact.call.v1.DeleteCallFlowResponse.OtherFieldsEntry
+	36, // 25: opentact.call.v1.ListOnlineCallsResponse.data:type_name -> opentact.call.v1.Call
+	36, // 26: opentact.call.v1.GetCallResponse.call:type_name -> opentact.call.v1.Call
+	54, // 27: opentact.call.v1.ExecuteCallFlowRequest.flow:type_name -> opentact.call.v1.CallFlow
+	36, // 28: opentact.call.v1.ExecuteCallFlowResponse.call:type_name -> opentact.call.v1.Call
+	51, // 29: opentact.call.v1.SearchCallsRequest.created_on_from:type_name -> google.protobuf.Timestamp
+	51, // 30: opentact.call.v1.SearchCallsRequest.created_on_to:type_name -> google.protobuf.Timestamp
+	51, // 31: opentact.call.v1.SearchCallsRequest.modified_on_from:type_name -> google.protobuf.Timestamp
+	51, // 32: opentact.call.v1.SearchCallsRequest.modified_on_to:type_name -> google.protobuf.Timestamp
+	42, // 33: opentact.call.v1.SearchCallsRequest.order:type_name -> opentact.call.v1.SearchCallsRequest.OrderEntry
+	36, // 34: opentact.call.v1.SearchCallsResponse.data:type_name -> opentact.call.v1.Call
+	43, // 35: opentact.call.v1.SearchCallsResponse.order:type_name -> opentact.call.v1.SearchCallsResponse.OrderEntry
+	44, // 36: opentact.call.v1.SearchCallsResponse.other_fields:type_name -> opentact.call.v1.SearchCallsResponse.OtherFieldsEntry
+	51, // 37: opentact.call.v1.SearchCallFlowLogsRequest.created_on_from:type_name -> google.protobuf.Timestamp
+	51, // 38: opentact.call.v1.SearchCallFlowLogsRequest.created_on_to:type_name -> google.protobuf.Timestamp
+	45, // 39: opentact.call.v1.SearchCallFlowLogsRequest.order:type_name -> opentact.call.v1.SearchCallFlowLogsRequest.OrderEntry
+	1,  // 40: opentact.call.v1.SearchCallFlowLogsResponse.data:type_name -> opentact.call.v1.CallFlowLog
+	46, // 41: opentact.call.v1.SearchCallFlowLogsResponse.order:type_name -> opentact.call.v1.SearchCallFlowLogsResponse.OrderEntry
+	47, // 42: opentact.call.v1.SearchCallFlowLogsResponse.other_fields:type_name -> opentact.call.v1.SearchCallFlowLogsResponse.OtherFieldsEntry
+	54, // 43: opentact.call.v1.RenderCallFlowRequest.flow:type_name -> opentact.call.v1.CallFlow
+	51, // 44: opentact.call.v1.Call.created_on:type_name -> google.protobuf.Timestamp
+	51, // 45: opentact.call.v1.Call.modified_on:type_name -> google.protobuf.Timestamp
+	51, // 46: opentact.call.v1.Call.init_on:type_name -> google.protobuf.Timestamp
+	51, // 47: opentact.call.v1.Call.ring_on:type_name -> google.protobuf.Timestamp
+	51, // 48: opentact.call.v1.Call.answer_on:type_name -> google.protobuf.Timestamp
+	51, // 49: opentact.call.v1.Call.hangup_on:type_name -> google.protobuf.Timestamp
+	51, // 50: opentact.call.v1.Call.destroy_on:type_name -> google.protobuf.Timestamp
+	55, // 51: opentact.call.v1.Call.tn:type_name -> opentact.number.v1.Number
+	52, // 52: opentact.call.v1.Call.sip_control_app:type_name -> opentact.number.v1.Reference
+	1,  // 53: opentact.call.v1.Call.logs:type_name -> opentact.call.v1.CallFlowLog
+	48, // 54: opentact.call.v1.Call.other_fields:type_name -> opentact.call.v1.Call.OtherFieldsEntry
+	2,  // 55: opentact.call.v1.CallControlService.ListCallControlApps:input_type -> opentact.call.v1.ListCallControlAppsRequest
+	4,  // 56: opentact.call.v1.CallControlService.CreateCallControlApp:input_type -> opentact.call.v1.CreateCallControlAppRequest
+	6,  // 57: opentact.call.v1.CallControlService.GetCallControlApp:input_type -> opentact.call.v1.GetCallControlAppRequest
+	8,  // 58: opentact.call.v1.CallControlService.UpdateCallControlApp:input_type -> opentact.call.v1.UpdateCallControlAppRequest
+	10, // 59: opentact.call.v1.CallControlService.DeleteCallControlApp:input_type -> opentact.call.v1.DeleteCallControlAppRequest
+	12, // 60: opentact.call.v1.CallControlService.ListCallControlAppLeases:input_type -> opentact.call.v1.ListCallControlAppLeasesRequest
+	14, // 61: opentact.call.v1.CallControlService.AssignLeases:input_type -> opentact.call.v1.AssignLeasesRequest
+	16, // 62: opentact.call.v1.CallControlService.RemoveLeases:input_type -> opentact.call.v1.RemoveLeasesRequest
+	18, // 63: opentact.call.v1.CallControlService.GetCallFlow:input_type -> opentact.call.v1.GetCallFlowRequest
+	20, // 64: opentact.call.v1.CallControlService.SaveCallFlow:input_type -> opentact.call.v1.SaveCallFlowRequest
+	22, // 65: opentact.call.v1.CallControlService.DeleteCallFlow:input_type -> opentact.call.v1.DeleteCallFlowRequest
+	24, // 66: opentact.call.v1.CallControlService.ListOnlineCalls:input_type -> opentact.call.v1.ListOnlineCallsRequest
+	26, // 67: opentact.call.v1.CallControlService.GetCall:input_type -> opentact.call.v1.GetCallRequest
+	28, // 68: opentact.call.v1.CallControlService.ExecuteCallFlow:input_type -> opentact.call.v1.ExecuteCallFlowRequest
+	30, // 69: opentact.call.v1.CallControlService.SearchCalls:input_type -> opentact.call.v1.SearchCallsRequest
+	32, // 70: opentact.call.v1.CallControlService.SearchCallFlowLogs:input_type -> opentact.call.v1.SearchCallFlowLogsRequest
+	34, // 71: opentact.call.v1.CallControlService.RenderCallFlow:input_type -> opentact.call.v1.RenderCallFlowRequest
+	3,  // 72: opentact.call.v1.CallControlService.ListCallControlApps:output_type -> opentact.call.v1.ListCallControlAppsResponse
+	5,  // 73: opentact.call.v1.CallControlService.CreateCallControlApp:output_type -> opentact.call.v1.CreateCallControlAppResponse
+	7,  // 74: opentact.call.v1.CallControlService.GetCallControlApp:output_type -> opentact.call.v1.GetCallControlAppResponse
+	9,  // 75: opentact.call.v1.CallControlService.UpdateCallControlApp:output_type -> opentact.call.v1.UpdateCallControlAppResponse
+	11, // 76: opentact.call.v1.CallControlService.DeleteCallControlApp:output_type -> opentact.call.v1.DeleteCallControlAppResponse
+	13, // 77: opentact.call.v1.CallControlService.ListCallControlAppLeases:output_type -> opentact.call.v1.ListCallControlAppLeasesResponse
+	15, // 78: opentact.call.v1.CallControlService.AssignLeases:output_type -> opentact.call.v1.AssignLeasesResponse
+	17, // 79: opentact.call.v1.CallControlService.RemoveLeases:output_type -> opentact.call.v1.RemoveLeasesResponse
+	19, // 80: opentact.call.v1.CallControlService.GetCallFlow:output_type -> opentact.call.v1.GetCallFlowResponse
+	21, // 81: opentact.call.v1.CallControlService.SaveCallFlow:output_type -> opentact.call.v1.SaveCallFlowResponse
+	23, // 82: opentact.call.v1.CallControlService.DeleteCallFlow:output_type -> opentact.call.v1.DeleteCallFlowResponse
+	25, // 83: opentact.call.v1.CallControlService.ListOnlineCalls:output_type -> opentact.call.v1.ListOnlineCallsResponse
+	27, // 84: opentact.call.v1.CallControlService.GetCall:output_type -> opentact.call.v1.GetCallResponse
+	29, // 85: opentact.call.v1.CallControlService.ExecuteCallFlow:output_type -> opentact.call.v1.ExecuteCallFlowResponse
+	31, // 86: opentact.call.v1.CallControlService.SearchCalls:output_type -> opentact.call.v1.SearchCallsResponse
+	33, // 87: opentact.call.v1.CallControlService.SearchCallFlowLogs:output_type -> opentact.call.v1.SearchCallFlowLogsResponse
+	35, // 88: opentact.call.v1.CallControlService.RenderCallFlow:output_type -> opentact.call.v1.RenderCallFlowResponse
+	72, // [72:89] is the sub-list for method output_type
+	55, // [55:72] is the sub-list for method input_type
+	55, // [55:55] is the sub-list for extension type_name
+	55, // [55:55] is the sub-list for extension extendee
+	0,  // [0:55] is the sub-list for field type_name
 }
 
 func init() { file_opentact_call_v1_call_proto_init() }
@@ -311,16 +3302,35 @@ func file_opentact_call_v1_call_proto_init() {
 	if File_opentact_call_v1_call_proto != nil {
 		return
 	}
+	file_opentact_call_v1_callflow_proto_init()
 	file_opentact_call_v1_call_proto_msgTypes[0].OneofWrappers = []any{}
+	file_opentact_call_v1_call_proto_msgTypes[1].OneofWrappers = []any{}
+	file_opentact_call_v1_call_proto_msgTypes[4].OneofWrappers = []any{}
+	file_opentact_call_v1_call_proto_msgTypes[8].OneofWrappers = []any{}
+	file_opentact_call_v1_call_proto_msgTypes[19].OneofWrappers = []any{}
+	file_opentact_call_v1_call_proto_msgTypes[20].OneofWrappers = []any{
+		(*SaveCallFlowRequest_Flow)(nil),
+		(*SaveCallFlowRequest_Xml)(nil),
+	}
+	file_opentact_call_v1_call_proto_msgTypes[21].OneofWrappers = []any{}
+	file_opentact_call_v1_call_proto_msgTypes[28].OneofWrappers = []any{
+		(*ExecuteCallFlowRequest_Flow)(nil),
+		(*ExecuteCallFlowRequest_Xml)(nil),
+	}
+	file_opentact_call_v1_call_proto_msgTypes[30].OneofWrappers = []any{}
+	file_opentact_call_v1_call_proto_msgTypes[31].OneofWrappers = []any{}
+	file_opentact_call_v1_call_proto_msgTypes[32].OneofWrappers = []any{}
+	file_opentact_call_v1_call_proto_msgTypes[33].OneofWrappers = []any{}
+	file_opentact_call_v1_call_proto_msgTypes[36].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_opentact_call_v1_call_proto_rawDesc), len(file_opentact_call_v1_call_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   2,
+			NumMessages:   49,
 			NumExtensions: 0,
-			NumServices:   0,
+			NumServices:   1,
 		},
 		GoTypes:           file_opentact_call_v1_call_proto_goTypes,
 		DependencyIndexes: file_opentact_call_v1_call_proto_depIdxs,

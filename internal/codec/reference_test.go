@@ -1,0 +1,67 @@
+package codec_test
+
+import (
+	"testing"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"github.com/opentact-facade/opentact-facade/internal/codec"
+)
+
+// A field declared a reference takes Opentact's object or its uuid alone;
+// any other message field still leaves a string unset.
+func TestReferenceTakesAUUIDForTheObject(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ name, json, want string }{
+		{"object", `{"ref":{"uuid":"a","name":"n"}}`, `ref { uuid: "a" name: "n" }`},
+		{"uuid alone", `{"ref":"a"}`, `ref { uuid: "a" }`},
+		{"a list of both", `{"refs":["a",{"uuid":"b","name":"n"},null]}`, `refs { uuid: "a" } refs { uuid: "b" name: "n" }`},
+		{"not a reference", `{"plain":"a","plains":["b"]}`, ``},
+		{"a number is no uuid", `{"ref":7,"refs":[7]}`, ``},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := newTest(t, "Refs")
+			if err := codec.Decode([]byte(tc.json), got); err != nil {
+				t.Fatal(err)
+			}
+			if want := parseTest(t, "Refs", tc.want); !proto.Equal(got, want) {
+				t.Errorf("Decode(%s) = %v, want %v", tc.json, got, want)
+			}
+		})
+	}
+}
+
+// A payload that is a list of uuids fills a reference list; a list of
+// plain messages still refuses one.
+func TestReferenceListPayload(t *testing.T) {
+	t.Parallel()
+	m := newTest(t, "Refs")
+	if err := codec.DecodeField([]byte(`["a","b"]`), m, fieldOf(t, m, "refs")); err != nil {
+		t.Fatal(err)
+	}
+	if want := parseTest(t, "Refs", `refs { uuid: "a" } refs { uuid: "b" }`); !proto.Equal(m, want) {
+		t.Errorf("got %v, want %v", m, want)
+	}
+	if err := codec.DecodeField([]byte(`["a"]`), m, fieldOf(t, m, "plains")); err == nil {
+		t.Error("a list of strings filled a list of plain messages")
+	}
+}
+
+// Text declared file travels as a file part, under its key.
+func TestMultipartFileText(t *testing.T) {
+	t.Parallel()
+	m := newTest(t, "Upload")
+	m.Set(fieldOf(t, m, "id"), protoreflect.ValueOfString("x"))
+	xml := `<?xml version="1.0" encoding="UTF-8"?>` + "\n<Response><Hangup/></Response>\n"
+	m.Set(fieldOf(t, m, "xml"), protoreflect.ValueOfString(xml))
+	body, contentType, err := codec.Multipart(m, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := readParts(t, body, contentType)
+	want := []part{{Name: "id", Body: "x"}, {Name: "file", File: "file", Type: "text/xml; charset=utf-8", Body: xml}}
+	if len(got) != len(want) || got[0] != want[0] || got[1] != want[1] {
+		t.Errorf("parts = %+v, want %+v", got, want)
+	}
+}
