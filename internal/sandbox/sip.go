@@ -24,7 +24,7 @@ const (
 	maxSIPUserText = 1024
 	// maxAssign bounds the leases one assignment names, as the facade's
 	// AssignLeases and RemoveLeases do.
-	maxAssign = 1000
+	maxAssign = 100
 )
 
 // genericRecord is u's record key of the generic collection at path

@@ -547,11 +547,12 @@ type SIPDomain struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The domain name, such as "abc.sip.opentact.org": the domain's key.
 	Domain *string `protobuf:"bytes,1,opt,name=domain,proto3,oneof" json:"domain,omitempty"`
-	// The SIP connection its calls go to.
+	// The SIP connection its calls go to: the object, or its uuid alone
+	// (as the sandbox answers).
 	SipConnection *SIPConnection `protobuf:"bytes,2,opt,name=sip_connection,json=sipConnection,proto3" json:"sip_connection,omitempty"`
-	// The call control app its calls go to.
+	// The call control app its calls go to, likewise.
 	SipControlApp *v11.Reference `protobuf:"bytes,3,opt,name=sip_control_app,json=sipControlApp,proto3" json:"sip_control_app,omitempty"`
-	// The outbound voice profile its users call out through.
+	// The outbound voice profile its users call out through, likewise.
 	OutboundVoiceProfile *v11.Reference `protobuf:"bytes,4,opt,name=outbound_voice_profile,json=outboundVoiceProfile,proto3" json:"outbound_voice_profile,omitempty"`
 	// Its users.
 	SipUsers []*SIPUser `protobuf:"bytes,5,rep,name=sip_users,json=sipUsers,proto3" json:"sip_users,omitempty"`
@@ -1857,7 +1858,7 @@ type AssignLeasesRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The connection's uuid.
 	Uuid string `protobuf:"bytes,1,opt,name=uuid,proto3" json:"uuid,omitempty"`
-	// The leases' uuids, 1 to 1,000 of them, each once.
+	// The leases' uuids, 1 to 100 of them, each once.
 	Add           []string `protobuf:"bytes,2,rep,name=add,proto3" json:"add,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1910,8 +1911,8 @@ func (x *AssignLeasesRequest) GetAdd() []string {
 // AssignLeasesResponse is the leases after the change.
 type AssignLeasesResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The leases. Opentact's docs answer their uuids, its schema the
-	// leases themselves.
+	// The leases. Opentact's docs answer their uuids (a lease with its
+	// uuid alone), its schema the leases themselves.
 	Data          []*v11.Lease `protobuf:"bytes,1,rep,name=data,proto3" json:"data,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1960,7 +1961,7 @@ type RemoveLeasesRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The connection's uuid.
 	Uuid string `protobuf:"bytes,1,opt,name=uuid,proto3" json:"uuid,omitempty"`
-	// The leases' uuids, 1 to 1,000 of them, each once.
+	// The leases' uuids, 1 to 100 of them, each once.
 	Remove        []string `protobuf:"bytes,2,rep,name=remove,proto3" json:"remove,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -3856,12 +3857,12 @@ const file_opentact_sip_v1_sip_proto_rawDesc = "" +
 	"\x05_typeB\x0e\n" +
 	"\f_tech_prefixB\x10\n" +
 	"\x0e_rate_table_idB\x10\n" +
-	"\x0e_route_plan_id\"\xc4\x06\n" +
+	"\x0e_route_plan_id\"\xdc\x06\n" +
 	"\tSIPDomain\x12\x1b\n" +
-	"\x06domain\x18\x01 \x01(\tH\x00R\x06domain\x88\x01\x01\x12E\n" +
-	"\x0esip_connection\x18\x02 \x01(\v2\x1e.opentact.sip.v1.SIPConnectionR\rsipConnection\x12E\n" +
-	"\x0fsip_control_app\x18\x03 \x01(\v2\x1d.opentact.number.v1.ReferenceR\rsipControlApp\x12S\n" +
-	"\x16outbound_voice_profile\x18\x04 \x01(\v2\x1d.opentact.number.v1.ReferenceR\x14outboundVoiceProfile\x125\n" +
+	"\x06domain\x18\x01 \x01(\tH\x00R\x06domain\x88\x01\x01\x12M\n" +
+	"\x0esip_connection\x18\x02 \x01(\v2\x1e.opentact.sip.v1.SIPConnectionB\x06\xba\xe1\x18\x028\x01R\rsipConnection\x12M\n" +
+	"\x0fsip_control_app\x18\x03 \x01(\v2\x1d.opentact.number.v1.ReferenceB\x06\xba\xe1\x18\x028\x01R\rsipControlApp\x12[\n" +
+	"\x16outbound_voice_profile\x18\x04 \x01(\v2\x1d.opentact.number.v1.ReferenceB\x06\xba\xe1\x18\x028\x01R\x14outboundVoiceProfile\x125\n" +
 	"\tsip_users\x18\x05 \x03(\v2\x18.opentact.sip.v1.SIPUserR\bsipUsers\x12H\n" +
 	"\x10sip_user_invites\x18\x06 \x03(\v2\x1e.opentact.sip.v1.SIPUserInviteR\x0esipUserInvites\x123\n" +
 	"\aaccount\x18\a \x01(\v2\x19.opentact.auth.v1.AccountR\aaccount\x125\n" +
@@ -4023,17 +4024,17 @@ const file_opentact_sip_v1_sip_proto_rawDesc = "" +
 	"\x1eListSIPConnectionLeasesRequest\x12\x1c\n" +
 	"\x04uuid\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x04uuid\"P\n" +
 	"\x1fListSIPConnectionLeasesResponse\x12-\n" +
-	"\x04data\x18\x01 \x03(\v2\x19.opentact.number.v1.LeaseR\x04data\"[\n" +
+	"\x04data\x18\x01 \x03(\v2\x19.opentact.number.v1.LeaseR\x04data\"Z\n" +
 	"\x13AssignLeasesRequest\x12\x1c\n" +
-	"\x04uuid\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x04uuid\x12&\n" +
-	"\x03add\x18\x02 \x03(\tB\x14\xbaH\x11\x92\x01\x0e\b\x01\x10\xe8\a\x18\x01\"\x05r\x03\xb0\x01\x01R\x03add\"E\n" +
-	"\x14AssignLeasesResponse\x12-\n" +
-	"\x04data\x18\x01 \x03(\v2\x19.opentact.number.v1.LeaseR\x04data\"a\n" +
+	"\x04uuid\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x04uuid\x12%\n" +
+	"\x03add\x18\x02 \x03(\tB\x13\xbaH\x10\x92\x01\r\b\x01\x10d\x18\x01\"\x05r\x03\xb0\x01\x01R\x03add\"M\n" +
+	"\x14AssignLeasesResponse\x125\n" +
+	"\x04data\x18\x01 \x03(\v2\x19.opentact.number.v1.LeaseB\x06\xba\xe1\x18\x028\x01R\x04data\"`\n" +
 	"\x13RemoveLeasesRequest\x12\x1c\n" +
-	"\x04uuid\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x04uuid\x12,\n" +
-	"\x06remove\x18\x02 \x03(\tB\x14\xbaH\x11\x92\x01\x0e\b\x01\x10\xe8\a\x18\x01\"\x05r\x03\xb0\x01\x01R\x06remove\"E\n" +
-	"\x14RemoveLeasesResponse\x12-\n" +
-	"\x04data\x18\x01 \x03(\v2\x19.opentact.number.v1.LeaseR\x04data\"\x18\n" +
+	"\x04uuid\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x04uuid\x12+\n" +
+	"\x06remove\x18\x02 \x03(\tB\x13\xbaH\x10\x92\x01\r\b\x01\x10d\x18\x01\"\x05r\x03\xb0\x01\x01R\x06remove\"M\n" +
+	"\x14RemoveLeasesResponse\x125\n" +
+	"\x04data\x18\x01 \x03(\v2\x19.opentact.number.v1.LeaseB\x06\xba\xe1\x18\x028\x01R\x04data\"\x18\n" +
 	"\x16ListSIPProductsRequest\"J\n" +
 	"\x17ListSIPProductsResponse\x12/\n" +
 	"\x04data\x18\x01 \x03(\v2\x1b.opentact.sip.v1.SIPProductR\x04data\"\x17\n" +

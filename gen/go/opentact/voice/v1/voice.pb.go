@@ -53,7 +53,8 @@ type OutboundVoiceProfile struct {
 	Class4IngressResourceIpId *int64 `protobuf:"varint,8,opt,name=class4_ingress_resource_ip_id,json=class4IngressResourceIpId,proto3,oneof" json:"class4_ingress_resource_ip_id,omitempty"`
 	// Its tech prefix's id in the Class 4 switch.
 	Class4TechPrefixId *int64 `protobuf:"varint,9,opt,name=class4_tech_prefix_id,json=class4TechPrefixId,proto3,oneof" json:"class4_tech_prefix_id,omitempty"`
-	// The number its calls show, as its lease.
+	// The number its calls show, as its lease: the object, or its uuid
+	// alone (as the sandbox answers).
 	TnLease *v11.Lease `protobuf:"bytes,10,opt,name=tn_lease,json=tnLease,proto3" json:"tn_lease,omitempty"`
 	// The SIP domains whose users call out through it.
 	SipDomains []*v1.SIPDomain `protobuf:"bytes,11,rep,name=sip_domains,json=sipDomains,proto3" json:"sip_domains,omitempty"`
@@ -845,7 +846,7 @@ var File_opentact_voice_v1_voice_proto protoreflect.FileDescriptor
 
 const file_opentact_voice_v1_voice_proto_rawDesc = "" +
 	"\n" +
-	"\x1dopentact/voice/v1/voice.proto\x12\x11opentact.voice.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1eopentact/api/v1/upstream.proto\x1a\x1bopentact/auth/v1/auth.proto\x1a\x1fopentact/number/v1/number.proto\x1a\x19opentact/sip/v1/sip.proto\"\xda\n" +
+	"\x1dopentact/voice/v1/voice.proto\x12\x11opentact.voice.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1eopentact/api/v1/upstream.proto\x1a\x1bopentact/auth/v1/auth.proto\x1a\x1fopentact/number/v1/number.proto\x1a\x19opentact/sip/v1/sip.proto\"\xe2\n" +
 	"\n" +
 	"\x14OutboundVoiceProfile\x12\x17\n" +
 	"\x04uuid\x18\x01 \x01(\tH\x00R\x04uuid\x88\x01\x01\x12\x17\n" +
@@ -857,9 +858,9 @@ const file_opentact_voice_v1_voice_proto_rawDesc = "" +
 	"\x17class4_ingress_trunk_id\x18\x06 \x01(\x03H\x04R\x14class4IngressTrunkId\x88\x01\x01\x12a\n" +
 	"\x1dclass4_ingress_trunk_settings\x18\a \x01(\v2\x1e.opentact.sip.v1.TrunkSettingsR\x1aclass4IngressTrunkSettings\x12E\n" +
 	"\x1dclass4_ingress_resource_ip_id\x18\b \x01(\x03H\x05R\x19class4IngressResourceIpId\x88\x01\x01\x126\n" +
-	"\x15class4_tech_prefix_id\x18\t \x01(\x03H\x06R\x12class4TechPrefixId\x88\x01\x01\x124\n" +
+	"\x15class4_tech_prefix_id\x18\t \x01(\x03H\x06R\x12class4TechPrefixId\x88\x01\x01\x12<\n" +
 	"\btn_lease\x18\n" +
-	" \x01(\v2\x19.opentact.number.v1.LeaseR\atnLease\x12;\n" +
+	" \x01(\v2\x19.opentact.number.v1.LeaseB\x06\xba\xe1\x18\x028\x01R\atnLease\x12;\n" +
 	"\vsip_domains\x18\v \x03(\v2\x1a.opentact.sip.v1.SIPDomainR\n" +
 	"sipDomains\x12(\n" +
 	"\rchannel_limit\x18\f \x01(\x03H\aR\fchannelLimit\x88\x01\x01\x127\n" +
