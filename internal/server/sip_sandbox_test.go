@@ -9,7 +9,9 @@ import (
 	"strings"
 	"testing"
 
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
@@ -138,6 +140,22 @@ func TestSIPConnectionLeasesEndToEnd(t *testing.T) {
 	var removed sipv1.RemoveLeasesResponse
 	if err := protojson.Unmarshal(body, &removed); err != nil || len(removed.GetData()) != 1 || removed.GetData()[0].GetSipConnection() != nil {
 		t.Errorf("REST RemoveLeases = %s (%v), want the lease without a connection", body, err)
+	}
+
+	// The sandbox's domain names its connection by the uuid alone.
+	domains := sipv1.NewSIPDomainServiceClient(f.conn)
+	const domain = "trunk.sip.example.com"
+	d, err := domains.CreateSIPDomain(ctx, &sipv1.CreateSIPDomainRequest{Domain: domain, SipConnection: proto.String(conn.GetUuid())})
+	if err != nil || d.GetSipDomain().GetSipConnection().GetUuid() != conn.GetUuid() {
+		t.Fatalf("CreateSIPDomain = %v, %v; want it on the connection", d, err)
+	}
+	// Opentact's 409: the connection is in use.
+	_, err = connections.DeleteSIPConnection(ctx, &sipv1.DeleteSIPConnectionRequest{Uuid: conn.GetUuid()})
+	if st := status.Convert(err); st.Code() != codes.FailedPrecondition || !strings.Contains(st.Message(), domain) {
+		t.Errorf("DeleteSIPConnection of a connection in use: %v, want FailedPrecondition naming the domain", err)
+	}
+	if _, err := domains.DeleteSIPDomain(ctx, &sipv1.DeleteSIPDomainRequest{Domain: domain}); err != nil {
+		t.Errorf("DeleteSIPDomain: %v", err)
 	}
 	if _, err := connections.DeleteSIPConnection(ctx, &sipv1.DeleteSIPConnectionRequest{Uuid: conn.GetUuid()}); err != nil {
 		t.Errorf("DeleteSIPConnection: %v", err)
