@@ -13,6 +13,8 @@ import (
 	eventsv1 "github.com/opentact-facade/opentact-facade/gen/go/opentact/events/v1"
 	messagingv1 "github.com/opentact-facade/opentact-facade/gen/go/opentact/messaging/v1"
 	numberv1 "github.com/opentact-facade/opentact-facade/gen/go/opentact/number/v1"
+	sipv1 "github.com/opentact-facade/opentact-facade/gen/go/opentact/sip/v1"
+	voicev1 "github.com/opentact-facade/opentact-facade/gen/go/opentact/voice/v1"
 	"github.com/opentact-facade/opentact-facade/internal/declare"
 )
 
@@ -26,6 +28,9 @@ var Services = []declare.Service{
 	declare.Serve(numberv1.NumberService_ServiceDesc.ServiceName, numberv1.RegisterNumberServiceHandlerClient, numberv1.NewNumberServiceClient),
 	declare.Serve(messagingv1.MessagingService_ServiceDesc.ServiceName, messagingv1.RegisterMessagingServiceHandlerClient, messagingv1.NewMessagingServiceClient),
 	declare.Serve(messagingv1.MessagingProfileService_ServiceDesc.ServiceName, messagingv1.RegisterMessagingProfileServiceHandlerClient, messagingv1.NewMessagingProfileServiceClient),
+	declare.Serve(sipv1.SIPConnectionService_ServiceDesc.ServiceName, sipv1.RegisterSIPConnectionServiceHandlerClient, sipv1.NewSIPConnectionServiceClient),
+	declare.Serve(sipv1.SIPDomainService_ServiceDesc.ServiceName, sipv1.RegisterSIPDomainServiceHandlerClient, sipv1.NewSIPDomainServiceClient),
+	declare.Serve(voicev1.OutboundVoiceProfileService_ServiceDesc.ServiceName, voicev1.RegisterOutboundVoiceProfileServiceHandlerClient, voicev1.NewOutboundVoiceProfileServiceClient),
 	declare.Serve(eventsv1.EventService_ServiceDesc.ServiceName, eventsv1.RegisterEventServiceHandlerClient, eventsv1.NewEventServiceClient),
 	declare.Serve(callv1.CallControlService_ServiceDesc.ServiceName, callv1.RegisterCallControlServiceHandlerClient, callv1.NewCallControlServiceClient),
 }

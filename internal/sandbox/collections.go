@@ -71,6 +71,9 @@ func (op *operation) serve(s *Sandbox, w http.ResponseWriter, r *http.Request, u
 		raw, err := s.records.update(u.account, op.coll, scope, key, obj, s.now())
 		return answer(w, http.StatusOK, raw, err)
 	case opDelete:
+		if refuse := deleteRefusals[op.coll.path]; refuse != nil {
+			return s.deleteUnlessInUse(w, u, op.coll, scope, key, refuse)
+		}
 		raw, err := s.records.delete(u.account, op.coll, scope, key)
 		return answer(w, http.StatusOK, raw, err)
 	}

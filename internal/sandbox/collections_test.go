@@ -27,8 +27,8 @@ import (
 )
 
 // collectionsProto declares calls of kinds the facade's protos do not
-// have yet, as a later issue would: SIP connections (keyed by uuid, with
-// a search), SIP domains (keyed by domain) and their users, messaging
+// have, as a later issue would: SIP connections (keyed by uuid, with a
+// search), SIP domains (keyed by domain) and their switches, messaging
 // profiles (a body that is one field), a dictionary and the caller's
 // account.
 const collectionsProto = `
@@ -80,9 +80,9 @@ message_type { name: "ListConnections" field { name: "active" number: 1 type: TY
 message_type { name: "CreateDomain" field { name: "domain" number: 1 type: TYPE_STRING label: LABEL_OPTIONAL } }
 message_type { name: "ByDomain" field { name: "domain" number: 1 type: TYPE_STRING label: LABEL_OPTIONAL } }
 message_type {
-  name: "CreateUser"
+  name: "CreateSwitch"
   field { name: "domain" number: 1 type: TYPE_STRING label: LABEL_OPTIONAL }
-  field { name: "login" number: 2 type: TYPE_STRING label: LABEL_OPTIONAL
+  field { name: "name" number: 2 type: TYPE_STRING label: LABEL_OPTIONAL
     options { [buf.validate.field] { string { min_len: 1 } } } }
 }
 message_type {
@@ -121,12 +121,12 @@ service {
     options { idempotency_level: NO_SIDE_EFFECTS [opentact.api.v1.upstream] { get: "/rest/sip/domain/{domain}" payload: "record" name: "sip_domain.get" } } }
   method { name: "DeleteDomain" input_type: ".sandboxtest.v1.ByDomain" output_type: ".sandboxtest.v1.One"
     options { idempotency_level: IDEMPOTENT [opentact.api.v1.upstream] { delete: "/rest/sip/domain/{domain}" payload: "record" name: "sip_domain.delete" } } }
-  method { name: "CreateUser" input_type: ".sandboxtest.v1.CreateUser" output_type: ".sandboxtest.v1.One"
-    options { [opentact.api.v1.upstream] { post: "/rest/sip/domain/{domain}/user" body: "*" payload: "record" name: "sip_user.create" } } }
-  method { name: "ListUsers" input_type: ".sandboxtest.v1.ByDomain" output_type: ".sandboxtest.v1.Many"
-    options { idempotency_level: NO_SIDE_EFFECTS [opentact.api.v1.upstream] { get: "/rest/sip/domain/{domain}/user" payload: "records" name: "sip_user.list" } } }
-  method { name: "GetUser" input_type: ".sandboxtest.v1.ByDomainUser" output_type: ".sandboxtest.v1.One"
-    options { idempotency_level: NO_SIDE_EFFECTS [opentact.api.v1.upstream] { get: "/rest/sip/domain/{domain}/user/{uuid}" payload: "record" name: "sip_user.get" } } }
+  method { name: "CreateSwitch" input_type: ".sandboxtest.v1.CreateSwitch" output_type: ".sandboxtest.v1.One"
+    options { [opentact.api.v1.upstream] { post: "/rest/sip/domain/{domain}/switch" body: "*" payload: "record" name: "sip_switch.create" } } }
+  method { name: "ListSwitches" input_type: ".sandboxtest.v1.ByDomain" output_type: ".sandboxtest.v1.Many"
+    options { idempotency_level: NO_SIDE_EFFECTS [opentact.api.v1.upstream] { get: "/rest/sip/domain/{domain}/switch" payload: "records" name: "sip_switch.list" } } }
+  method { name: "GetSwitch" input_type: ".sandboxtest.v1.ByDomainUser" output_type: ".sandboxtest.v1.One"
+    options { idempotency_level: NO_SIDE_EFFECTS [opentact.api.v1.upstream] { get: "/rest/sip/domain/{domain}/switch/{uuid}" payload: "record" name: "sip_switch.get" } } }
   method { name: "CreateProfile" input_type: ".sandboxtest.v1.CreateProfile" output_type: ".sandboxtest.v1.One"
     options { [opentact.api.v1.upstream] { post: "/rest/profile/messaging" body: "profile" payload: "record" name: "messaging_profile.create" } } }
   method { name: "ListCountries" input_type: ".sandboxtest.v1.Empty" output_type: ".sandboxtest.v1.Many"
@@ -541,34 +541,34 @@ func TestCollectionNested(t *testing.T) {
 	wantError(t, r, http.StatusConflict)
 	wantRecord(t, call(t, srv, http.MethodGet, "/rest/sip/domain/a.example.com", demoBasic), http.StatusOK)
 
-	// Users live under their domain, which must exist.
-	wantNotFound(t, send(t, srv, http.MethodPost, "/rest/sip/domain/b.example.com/user", demoBasic, `{"login":"ann"}`))
-	wantNotFound(t, call(t, srv, http.MethodGet, "/rest/sip/domain/b.example.com/user", demoBasic))
-	ann := wantRecord(t, send(t, srv, http.MethodPost, "/rest/sip/domain/a.example.com/user", demoBasic, `{"login":"ann"}`), http.StatusCreated)
-	wantRecord(t, send(t, srv, http.MethodPost, "/rest/sip/domain/a.example.com/user", demoBasic, `{"login":"bob"}`), http.StatusCreated)
+	// Switches live under their domain, which must exist.
+	wantNotFound(t, send(t, srv, http.MethodPost, "/rest/sip/domain/b.example.com/switch", demoBasic, `{"name":"ann"}`))
+	wantNotFound(t, call(t, srv, http.MethodGet, "/rest/sip/domain/b.example.com/switch", demoBasic))
+	ann := wantRecord(t, send(t, srv, http.MethodPost, "/rest/sip/domain/a.example.com/switch", demoBasic, `{"name":"ann"}`), http.StatusCreated)
+	wantRecord(t, send(t, srv, http.MethodPost, "/rest/sip/domain/a.example.com/switch", demoBasic, `{"name":"bob"}`), http.StatusCreated)
 	wantRecord(t, send(t, srv, http.MethodPost, "/rest/sip/domain", demoBasic, `{"domain":"b.example.com"}`), http.StatusCreated)
-	wantRecord(t, send(t, srv, http.MethodPost, "/rest/sip/domain/b.example.com/user", demoBasic, `{"login":"cy"}`), http.StatusCreated)
+	wantRecord(t, send(t, srv, http.MethodPost, "/rest/sip/domain/b.example.com/switch", demoBasic, `{"name":"cy"}`), http.StatusCreated)
 
-	if got := wantList(t, call(t, srv, http.MethodGet, "/rest/sip/domain/a.example.com/user", demoBasic)); len(got) != 2 || got[0]["login"] != "ann" || got[1]["login"] != "bob" {
-		t.Errorf("a's users = %v, want ann and bob", got)
+	if got := wantList(t, call(t, srv, http.MethodGet, "/rest/sip/domain/a.example.com/switch", demoBasic)); len(got) != 2 || got[0]["name"] != "ann" || got[1]["name"] != "bob" {
+		t.Errorf("a's switches = %v, want ann and bob", got)
 	}
-	userPath := "/rest/sip/domain/a.example.com/user/" + ann["uuid"].(string)
-	if got := wantRecord(t, call(t, srv, http.MethodGet, userPath, demoBasic), http.StatusOK); got["login"] != "ann" {
+	switchPath := "/rest/sip/domain/a.example.com/switch/" + ann["uuid"].(string)
+	if got := wantRecord(t, call(t, srv, http.MethodGet, switchPath, demoBasic), http.StatusOK); got["name"] != "ann" {
 		t.Errorf("get ann = %v", got)
 	}
 	// Under another domain it is not there.
-	wantNotFound(t, call(t, srv, http.MethodGet, "/rest/sip/domain/b.example.com/user/"+ann["uuid"].(string), demoBasic))
+	wantNotFound(t, call(t, srv, http.MethodGet, "/rest/sip/domain/b.example.com/switch/"+ann["uuid"].(string), demoBasic))
 
-	// A deleted domain takes its users with it.
+	// A deleted domain takes its switches with it.
 	wantRecord(t, call(t, srv, http.MethodDelete, "/rest/sip/domain/a.example.com", demoBasic), http.StatusOK)
-	wantNotFound(t, call(t, srv, http.MethodGet, userPath, demoBasic))
-	wantNotFound(t, call(t, srv, http.MethodGet, "/rest/sip/domain/a.example.com/user", demoBasic))
+	wantNotFound(t, call(t, srv, http.MethodGet, switchPath, demoBasic))
+	wantNotFound(t, call(t, srv, http.MethodGet, "/rest/sip/domain/a.example.com/switch", demoBasic))
 	wantRecord(t, send(t, srv, http.MethodPost, "/rest/sip/domain", demoBasic, `{"domain":"a.example.com"}`), http.StatusCreated)
-	if got := wantList(t, call(t, srv, http.MethodGet, "/rest/sip/domain/a.example.com/user", demoBasic)); len(got) != 0 {
-		t.Errorf("a new domain of the same name has users %v", got)
+	if got := wantList(t, call(t, srv, http.MethodGet, "/rest/sip/domain/a.example.com/switch", demoBasic)); len(got) != 0 {
+		t.Errorf("a new domain of the same name has switches %v", got)
 	}
-	if got := wantList(t, call(t, srv, http.MethodGet, "/rest/sip/domain/b.example.com/user", demoBasic)); len(got) != 1 {
-		t.Errorf("b's users = %v, want cy", got)
+	if got := wantList(t, call(t, srv, http.MethodGet, "/rest/sip/domain/b.example.com/switch", demoBasic)); len(got) != 1 {
+		t.Errorf("b's switches = %v, want cy", got)
 	}
 }
 
@@ -687,8 +687,8 @@ func TestUnservableDeclarationsFailNew(t *testing.T) {
 		fixtures    fstest.MapFS
 		want        string
 	}{
-		{"assign answering a list", file(method("Assign", "ByUUID", "Many", `post: "/rest/sip/connection/{uuid}/tnlease" body: "*" payload: "records"`)),
-			nil, "POST /rest/sip/connection/{uuid}/tnlease (/sandboxtest.v1.Bad/Assign) cannot be inferred"},
+		{"a write answering a list", file(method("Block", "ByUUID", "Many", `post: "/rest/janus/session/{uuid}/blacklist" body: "*" payload: "records"`)),
+			nil, "POST /rest/janus/session/{uuid}/blacklist (/sandboxtest.v1.Bad/Block) cannot be inferred"},
 		{"post to a record", file(method("Register", "ByUUID", "One", `post: "/rest/app/invite/{uuid}" body: "*" payload: "record"`)),
 			nil, "cannot be inferred: a POST to one record"},
 		{"delete of a collection", file(method("Clear", "Empty", "Empty", `delete: "/rest/user/cart"`)),

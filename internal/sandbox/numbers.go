@@ -70,11 +70,14 @@ type acct struct {
 	calls    []*scaCall
 	callByID map[string]*scaCall
 	flowLogs []*flowLog
+	// The SIP users of every domain, oldest first.
+	sipUsers    []*sipUser
+	sipUserByID map[string]*sipUser
 }
 
 func newAcct(key, uuid string, accountJSON json.RawMessage) *acct {
 	a := &acct{key: key, uuid: uuid, balance: new(big.Rat), orderByID: map[string]*order{}, leaseByID: map[string]*lease{}, smsByID: map[string]*sms{},
-		flows: map[string]string{}, callByID: map[string]*scaCall{}}
+		flows: map[string]string{}, callByID: map[string]*scaCall{}, sipUserByID: map[string]*sipUser{}}
 	var fields map[string]json.RawMessage
 	if json.Unmarshal(accountJSON, &fields) == nil {
 		if b, ok := parseMoney(fields["balance"]); ok {

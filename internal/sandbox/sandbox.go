@@ -10,7 +10,10 @@
 // SMS: an inventory of numbers shared by every account, searched by
 // pattern and place; orders that charge the account's balance; leases,
 // their SMS subscriptions and their release; messages that are sent and
-// delivered as the sandbox's clock moves on. It knows a few
+// delivered as the sandbox's clock moves on; SIP users, whose password it
+// keeps and answers only as Opentact's digests, the numbers of a SIP
+// connection, and the deletes Opentact refuses while a record is in
+// use. It knows a few
 // accounts (the documented demo account, plus any loaded from a file),
 // checks every credential kind Opentact accepts, answers with Opentact's
 // documented payload and error shapes, and issues real signed JWTs that it
@@ -192,6 +195,9 @@ type Sandbox struct {
 	// apps is the collection of call control apps, whose calls run their
 	// saved flows; nil when no declared call serves it.
 	apps *collection
+	// colls are the generic collections, by path (each parameter as {}),
+	// for the hand-written routes that read them.
+	colls map[string]*collection
 	// events are the event sockets; sched emits the events due later.
 	events *hub
 	sched  *scheduler
@@ -268,8 +274,7 @@ func New(opts Options) (*Sandbox, error) {
 		return nil, err
 	}
 	s.routes = append(slices.Clip(handWritten), generic...)
-	s.profiles = colls["/rest/profile/messaging"]
-	s.apps = colls["/rest/sip/app"]
+	s.profiles, s.apps, s.colls = colls["/rest/profile/messaging"], colls["/rest/sip/app"], colls
 	s.events = newHub(opts.EventQueue)
 	s.sched = newScheduler(s.now)
 	if opts.InboundSMSEvery > 0 {

@@ -362,8 +362,17 @@ func (cf *conformance) checkBody(t *testing.T, got cfRequest) {
 		if c.Body == declare.BodyRest && !slices.Contains(c.BodyFields, fd) {
 			return true
 		}
-		want.Set(fd, v)
 		wantKeys = append(wantKeys, codec.Key(fd))
+		if droppedName(fd) {
+			// Decode never reads it back (a SIP user's password): the
+			// member's text is compared instead.
+			var text string
+			if err := json.Unmarshal(members[codec.Key(fd)], &text); err != nil || text != v.String() {
+				t.Errorf("body member %s = %s, want %q", codec.Key(fd), members[codec.Key(fd)], v.String())
+			}
+			return true
+		}
+		want.Set(fd, v)
 		return true
 	})
 	var keys []string
@@ -804,7 +813,7 @@ func fill(t *testing.T, root, m protoreflect.Message, path string, answer bool) 
 	fields := m.Descriptor().Fields()
 	for i := range fields.Len() {
 		fd := fields.Get(i)
-		if fd.Number() == 100 || slices.ContainsFunc(codec.DroppedNames, func(n string) bool { return strings.EqualFold(n, codec.Key(fd)) }) {
+		if fd.Number() == 100 || answer && droppedName(fd) {
 			continue
 		}
 		p := path + string(fd.Name())
@@ -836,6 +845,12 @@ func fill(t *testing.T, root, m protoreflect.Message, path string, answer bool) 
 			}
 		}
 	}
+}
+
+// droppedName reports whether fd's key is one the decoder never reads
+// (codec.DroppedNames): an answer never carries it, a request may send it.
+func droppedName(fd protoreflect.FieldDescriptor) bool {
+	return slices.ContainsFunc(codec.DroppedNames, func(n string) bool { return strings.EqualFold(n, codec.Key(fd)) })
 }
 
 // setOne sets fd to v, or to a list of v.
