@@ -88,11 +88,7 @@ type flowLogJSON struct {
 
 // app reports whether id is one of u's call control apps.
 func (s *Sandbox) app(u *user, id string) bool {
-	if s.apps == nil || id == "" {
-		return false
-	}
-	_, err := s.records.get(u.account, s.apps, nil, id)
-	return err == nil
+	return id != "" && controlApps.exists(s, u, id)
 }
 
 // appOf is the app a call to l goes to, if it still exists.
@@ -365,77 +361,4 @@ func verbs(flow string) []verb {
 			depth--
 		}
 	}
-}
-
-// serveAppLeases answers GET /rest/sip/app/{uuid}/tnlease: the account's
-// leases whose calls go to the app.
-func (s *Sandbox) serveAppLeases(w http.ResponseWriter, _ *http.Request, u *user, id string) int {
-	if !s.app(u, id) {
-		return writeError(w, http.StatusNotFound, noApp)
-	}
-	s.telco.mu.Lock()
-	defer s.telco.mu.Unlock()
-	out := []leaseJSON{}
-	for _, l := range u.acct.leases {
-		if l.sipControlApp == id {
-			out = append(out, s.leaseView(u, l, true))
-		}
-	}
-	return writeSuccess(w, http.StatusOK, out)
-}
-
-// serveAppAssign answers POST /rest/sip/app/{uuid}/tnlease {add, remove}:
-// the leases added go to the app, those removed (if the app's) to none.
-// A lease that is not the account's is 404, and nothing changes. The
-// answer is the leases named, after the change.
-func (s *Sandbox) serveAppAssign(w http.ResponseWriter, r *http.Request, u *user, id string) int {
-	obj, status := readObject(w, r, true)
-	if status != 0 {
-		return status
-	}
-	lists := map[string][]string{}
-	errs := map[string]fieldError{}
-	for k, raw := range obj {
-		var ids []string
-		switch {
-		case k != "add" && k != "remove":
-			errs[k] = fieldError{Message: "is not a member of a lease assignment", Value: raw}
-		case json.Unmarshal(raw, &ids) != nil:
-			errs[k] = fieldError{Message: "must be a list of lease uuids", Value: raw}
-		default:
-			lists[k] = ids
-		}
-	}
-	if len(errs) > 0 {
-		return writeValidationError(w, errs)
-	}
-	if !s.app(u, id) {
-		return writeError(w, http.StatusNotFound, noApp)
-	}
-	s.telco.mu.Lock()
-	defer s.telco.mu.Unlock()
-	var named []*lease
-	for _, k := range []string{"add", "remove"} {
-		for _, key := range lists[k] {
-			l := u.acct.leaseByID[key]
-			if l == nil {
-				return writeError(w, http.StatusNotFound, "Lease not found: "+strconv.Quote(key))
-			}
-			named = append(named, l)
-		}
-	}
-	now := s.now().UTC()
-	for i, l := range named {
-		switch {
-		case i < len(lists["add"]):
-			l.sipControlApp, l.modified = id, now
-		case l.sipControlApp == id:
-			l.sipControlApp, l.modified = "", now
-		}
-	}
-	out := make([]leaseJSON, 0, len(named))
-	for _, l := range named {
-		out = append(out, s.leaseView(u, l, true))
-	}
-	return writeSuccess(w, http.StatusOK, out)
 }

@@ -192,9 +192,6 @@ type Sandbox struct {
 	// profiles is the collection of messaging profiles, which an SMS
 	// subscription needs; nil when no declared call serves it.
 	profiles *collection
-	// apps is the collection of call control apps, whose calls run their
-	// saved flows; nil when no declared call serves it.
-	apps *collection
 	// colls are the generic collections, by path (each parameter as {}),
 	// for the hand-written routes that read them.
 	colls map[string]*collection
@@ -274,7 +271,7 @@ func New(opts Options) (*Sandbox, error) {
 		return nil, err
 	}
 	s.routes = append(slices.Clip(handWritten), generic...)
-	s.profiles, s.apps, s.colls = colls["/rest/profile/messaging"], colls["/rest/sip/app"], colls
+	s.profiles, s.colls = colls["/rest/profile/messaging"], colls
 	s.events = newHub(opts.EventQueue)
 	s.sched = newScheduler(s.now)
 	if opts.InboundSMSEvery > 0 {

@@ -82,9 +82,7 @@ var (
 		domainMember: "sip_connection",
 	}
 	// controlApps are the call control apps, the generic collection of
-	// Opentact's /rest/sip/app. Their tnlease routes are serveAppLeases
-	// and serveAppAssign (calls.go); this serves their delete's refusal,
-	// and could serve those routes too.
+	// Opentact's /rest/sip/app.
 	controlApps = leaseHolder{
 		what:         "call control app",
 		exists:       inCollection("/rest/sip/app"),

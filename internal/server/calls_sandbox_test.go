@@ -248,4 +248,16 @@ func TestInboundCallThroughTheFacade(t *testing.T) {
 	if err != nil || got.GetCall().GetState() != "offline" {
 		t.Errorf("GetCall = %v, %v", got, err)
 	}
+
+	// An app that still holds a number cannot go: Opentact's 409.
+	_, err = calls.DeleteCallControlApp(ctx, &callv1.DeleteCallControlAppRequest{Uuid: app})
+	if st := status.Convert(err); st.Code() != codes.FailedPrecondition || !strings.Contains(st.Message(), "Conflict") || errorInfo(st).GetReason() != "CONFLICT" {
+		t.Errorf("deleting an app in use: %v, want FailedPrecondition with Opentact's message", err)
+	}
+	if _, err := calls.RemoveLeases(ctx, &callv1.RemoveLeasesRequest{Uuid: app, Remove: []string{lease}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := calls.DeleteCallControlApp(ctx, &callv1.DeleteCallControlAppRequest{Uuid: app}); err != nil {
+		t.Errorf("deleting the app once free: %v", err)
+	}
 }
