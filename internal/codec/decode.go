@@ -306,8 +306,8 @@ func (d *decoder) value(f *field, tag, out []byte) (_ []byte, ok bool, err error
 	switch {
 	case f.kind == kMessage && k == '{':
 		return d.nested(f, tag, out)
-	case f.kind == kMessage && k == '"' && f.reference && f.msg.ref() != nil:
-		return d.reference(f, tag, out)
+	case f.kind == kMessage && f.reference && f.msg.ref(k) != nil:
+		return d.reference(f, k, tag, out)
 	case f.kind == kTimestamp && k == '"':
 		raw, err := d.dec.ReadValue()
 		if err != nil {
@@ -349,28 +349,41 @@ func (d *decoder) nested(f *field, tag, out []byte) ([]byte, bool, error) {
 	return insertLen(out, at), true, err
 }
 
-// reference reads a JSON string, which the decoder is at, as a message
-// of f's holding only that uuid, for a field declared
+// reference reads a JSON string or number, which the decoder is at, as a
+// message of f's holding only that id, for a field declared
 // (opentact.api.v1.field).reference: Opentact answers those objects either
-// whole or as their uuid alone (a lease assignment's answer is a list of
-// lease uuids in its docs, of leases in its schema).
-func (d *decoder) reference(f *field, tag, out []byte) ([]byte, bool, error) {
+// whole or by their id alone (a lease assignment's answer is a list of
+// lease uuids in its docs, of leases in its schema; a product is its
+// number). A value the id field cannot hold leaves f unset.
+func (d *decoder) reference(f *field, k jsontext.Kind, tag, out []byte) ([]byte, bool, error) {
 	raw, err := d.dec.ReadValue()
 	if err != nil {
 		return out, false, err
 	}
-	ref := f.msg.ref()
+	ref := f.msg.ref(k)
+	start := len(out)
 	out = append(out, tag...)
 	at := len(out)
-	out, _ = d.scalar(ref, ref.tag, raw, out)
+	out, ok := d.scalar(ref, ref.tag, raw, out)
+	if !ok {
+		return out[:start], false, nil
+	}
 	return insertLen(out, at), true, nil
 }
 
-// ref is p's "uuid" field when it is a single string, the id by which
-// Opentact refers to the object; nil otherwise.
-func (p *plan) ref() *field {
-	if f := p.byKey["uuid"]; f != nil && f.kind == kString && !f.list && !f.isMap {
-		return f
+// ref is the field by which Opentact refers to an object of p's with a
+// JSON value of kind k, or nil: its "uuid" (a single string) for a
+// string, its "id" (a single integer) for a number.
+func (p *plan) ref(k jsontext.Kind) *field {
+	switch k {
+	case '"':
+		if f := p.byKey["uuid"]; f != nil && f.kind == kString && !f.list && !f.isMap {
+			return f
+		}
+	case '0':
+		if f := p.byKey["id"]; f != nil && !f.list && !f.isMap && (f.kind == kInt32 || f.kind == kInt64 || f.kind == kUint32 || f.kind == kUint64) {
+			return f
+		}
 	}
 	return nil
 }
@@ -520,8 +533,9 @@ func (d *decoder) list(f *field, out []byte) ([]byte, error) {
 
 // strictList reads a JSON array, which the decoder is at, into repeated
 // message field f as Opentact's top-level lists have been read: a null
-// element is an empty message, a string one the object of that uuid where
-// f is declared a reference, and an element of another type is an error.
+// element is an empty message, a string or number one the object of that
+// id where f is declared a reference, and an element of another type is
+// an error.
 func (d *decoder) strictList(f *field, out []byte) ([]byte, error) {
 	if _, err := d.dec.ReadToken(); err != nil {
 		return out, err
@@ -537,11 +551,14 @@ func (d *decoder) strictList(f *field, out []byte) ([]byte, error) {
 			out = emptyMessage(f, out)
 		case '{':
 			out, _, err = d.nested(f, f.tag, out)
-		case '"':
-			if !f.reference || f.msg.ref() == nil {
+		case '"', '0':
+			if !f.reference || f.msg.ref(k) == nil {
 				return out, d.notA(k, "an object")
 			}
-			out, _, err = d.reference(f, f.tag, out)
+			var ok bool
+			if out, ok, err = d.reference(f, k, f.tag, out); err == nil && !ok {
+				return out, d.notA(k, "an id")
+			}
 		default:
 			return out, d.notA(k, "an object")
 		}

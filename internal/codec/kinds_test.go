@@ -130,7 +130,14 @@ message_type {
   field { name: "name" number: 2 type: TYPE_STRING }
 }
 message_type {
+  name: "Product"
+  field { name: "id" number: 1 type: TYPE_INT64 }
+  field { name: "name" number: 2 type: TYPE_STRING }
+}
+message_type {
   name: "Refs"
+  field { name: "product" number: 5 type: TYPE_MESSAGE type_name: ".codectest.Product" options { [opentact.api.v1.field] { reference: true } } }
+  field { name: "products" number: 6 label: LABEL_REPEATED type: TYPE_MESSAGE type_name: ".codectest.Product" options { [opentact.api.v1.field] { reference: true } } }
   field { name: "ref" number: 1 type: TYPE_MESSAGE type_name: ".codectest.Ref" options { [opentact.api.v1.field] { reference: true } } }
   field { name: "refs" number: 2 label: LABEL_REPEATED type: TYPE_MESSAGE type_name: ".codectest.Ref" options { [opentact.api.v1.field] { reference: true } } }
   field { name: "plain" number: 3 type: TYPE_MESSAGE type_name: ".codectest.Ref" }

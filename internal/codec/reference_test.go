@@ -19,6 +19,8 @@ func TestReferenceTakesAUUIDForTheObject(t *testing.T) {
 		{"a list of both", `{"refs":["a",{"uuid":"b","name":"n"},null]}`, `refs { uuid: "a" } refs { uuid: "b" name: "n" }`},
 		{"not a reference", `{"plain":"a","plains":["b"]}`, ``},
 		{"a number is no uuid", `{"ref":7,"refs":[7]}`, ``},
+		{"a number is a product's id", `{"product":7,"products":[8,{"id":9,"name":"n"}]}`, `product { id: 7 } products { id: 8 } products { id: 9 name: "n" }`},
+		{"a fraction or a string is no id", `{"product":7.5,"products":["8"]}`, ``},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := newTest(t, "Refs")
@@ -45,6 +47,9 @@ func TestReferenceListPayload(t *testing.T) {
 	}
 	if err := codec.DecodeField([]byte(`["a"]`), m, fieldOf(t, m, "plains")); err == nil {
 		t.Error("a list of strings filled a list of plain messages")
+	}
+	if err := codec.DecodeField([]byte(`[1.5]`), m, fieldOf(t, m, "products")); err == nil {
+		t.Error("a fraction filled a list of products")
 	}
 }
 

@@ -77,6 +77,9 @@ func TestCallFlowsThroughTheFacade(t *testing.T) {
 		t.Fatalf("CreateCallControlApp: %v", err)
 	}
 	app := created.GetApp().GetUuid()
+	if created.GetApp().GetProduct().GetId() != 1 || created.GetApp().GetName() != "ivr" {
+		t.Errorf("the app = %v, want product 1 (sent by its id alone) and its name", created.GetApp())
+	}
 	want, err := callflow.Render(ivrFlow())
 	if err != nil {
 		t.Fatal(err)

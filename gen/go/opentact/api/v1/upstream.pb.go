@@ -279,8 +279,9 @@ type Field struct {
 	// and tabs are taken; every other control character is still refused.
 	Multiline bool `protobuf:"varint,6,opt,name=multiline,proto3" json:"multiline,omitempty"`
 	// A message (or list of them) that Opentact may send as the object's
-	// uuid alone: a JSON string is read as the message with only its
-	// `uuid` set.
+	// id alone: a JSON string is read as the message with only its `uuid`
+	// set, a JSON number as the message with only its integer `id` set (a
+	// SIP product).
 	Reference bool `protobuf:"varint,7,opt,name=reference,proto3" json:"reference,omitempty"`
 	// Text sent as a file part of a multipart body (under the field's key)
 	// rather than as a form value: the call-flow XML uploads.

@@ -10,7 +10,8 @@ import (
 	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
 	_ "github.com/opentact-facade/opentact-facade/gen/go/opentact/api/v1"
 	v1 "github.com/opentact-facade/opentact-facade/gen/go/opentact/auth/v1"
-	v11 "github.com/opentact-facade/opentact-facade/gen/go/opentact/number/v1"
+	v12 "github.com/opentact-facade/opentact-facade/gen/go/opentact/number/v1"
+	v11 "github.com/opentact-facade/opentact-facade/gen/go/opentact/sip/v1"
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
@@ -30,8 +31,8 @@ const (
 // CallControlApp is a call control app (Opentact's SIP Control App): the
 // webhook told of its calls, and where its call-flow XML comes from.
 // Field names are Opentact's own; a field Opentact sent as null, did not
-// send, or sent with another type is unset, and what no field models (its
-// product, SIP domains, Class 4 trunk settings) is in `other_fields`.
+// send, or sent with another type is unset, and what no field models is
+// in `other_fields`.
 type CallControlApp struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The app's id, a UUID string.
@@ -71,6 +72,18 @@ type CallControlApp struct {
 	CreatedOn *timestamppb.Timestamp `protobuf:"bytes,17,opt,name=created_on,json=createdOn,proto3" json:"created_on,omitempty"`
 	// When it was last modified.
 	ModifiedOn *timestamppb.Timestamp `protobuf:"bytes,18,opt,name=modified_on,json=modifiedOn,proto3" json:"modified_on,omitempty"`
+	// The SIP product its calls are rated by, whole or by its id alone.
+	Product *v11.SIPProduct `protobuf:"bytes,19,opt,name=product,proto3" json:"product,omitempty"`
+	// The SIP domains whose calls it handles.
+	SipDomains []*v11.SIPDomain `protobuf:"bytes,20,rep,name=sip_domains,json=sipDomains,proto3" json:"sip_domains,omitempty"`
+	// Its ingress trunk's settings in the Class 4 switch.
+	Class4IngressTrunkSettings *v11.TrunkSettings `protobuf:"bytes,21,opt,name=class4_ingress_trunk_settings,json=class4IngressTrunkSettings,proto3" json:"class4_ingress_trunk_settings,omitempty"`
+	// Its egress trunk's settings in the Class 4 switch.
+	Class4EgressTrunkSettings *v11.TrunkSettings `protobuf:"bytes,22,opt,name=class4_egress_trunk_settings,json=class4EgressTrunkSettings,proto3" json:"class4_egress_trunk_settings,omitempty"`
+	// Its ingress resource IP's id in the Class 4 switch.
+	Class4IngressResourceIpId *int64 `protobuf:"varint,23,opt,name=class4_ingress_resource_ip_id,json=class4IngressResourceIpId,proto3,oneof" json:"class4_ingress_resource_ip_id,omitempty"`
+	// Its egress resource IP's id in the Class 4 switch.
+	Class4EgressResourceIpId *int64 `protobuf:"varint,24,opt,name=class4_egress_resource_ip_id,json=class4EgressResourceIpId,proto3,oneof" json:"class4_egress_resource_ip_id,omitempty"`
 	// Every member of Opentact's object that no field above models, as in
 	// User.other_fields.
 	OtherFields   map[string]string `protobuf:"bytes,100,rep,name=other_fields,json=otherFields,proto3" json:"other_fields,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
@@ -234,6 +247,48 @@ func (x *CallControlApp) GetModifiedOn() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *CallControlApp) GetProduct() *v11.SIPProduct {
+	if x != nil {
+		return x.Product
+	}
+	return nil
+}
+
+func (x *CallControlApp) GetSipDomains() []*v11.SIPDomain {
+	if x != nil {
+		return x.SipDomains
+	}
+	return nil
+}
+
+func (x *CallControlApp) GetClass4IngressTrunkSettings() *v11.TrunkSettings {
+	if x != nil {
+		return x.Class4IngressTrunkSettings
+	}
+	return nil
+}
+
+func (x *CallControlApp) GetClass4EgressTrunkSettings() *v11.TrunkSettings {
+	if x != nil {
+		return x.Class4EgressTrunkSettings
+	}
+	return nil
+}
+
+func (x *CallControlApp) GetClass4IngressResourceIpId() int64 {
+	if x != nil && x.Class4IngressResourceIpId != nil {
+		return *x.Class4IngressResourceIpId
+	}
+	return 0
+}
+
+func (x *CallControlApp) GetClass4EgressResourceIpId() int64 {
+	if x != nil && x.Class4EgressResourceIpId != nil {
+		return *x.Class4EgressResourceIpId
+	}
+	return 0
+}
+
 func (x *CallControlApp) GetOtherFields() map[string]string {
 	if x != nil {
 		return x.OtherFields
@@ -255,7 +310,7 @@ type CallFlowLog struct {
 	// The call it ran on.
 	Call *Call `protobuf:"bytes,4,opt,name=call,proto3" json:"call,omitempty"`
 	// The app whose flow it was.
-	SipControlApp *v11.Reference `protobuf:"bytes,5,opt,name=sip_control_app,json=sipControlApp,proto3" json:"sip_control_app,omitempty"`
+	SipControlApp *v12.Reference `protobuf:"bytes,5,opt,name=sip_control_app,json=sipControlApp,proto3" json:"sip_control_app,omitempty"`
 	// When it ran.
 	CreatedOn *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=created_on,json=createdOn,proto3" json:"created_on,omitempty"`
 	// When the entry last changed.
@@ -325,7 +380,7 @@ func (x *CallFlowLog) GetCall() *Call {
 	return nil
 }
 
-func (x *CallFlowLog) GetSipControlApp() *v11.Reference {
+func (x *CallFlowLog) GetSipControlApp() *v12.Reference {
 	if x != nil {
 		return x.SipControlApp
 	}
@@ -441,8 +496,9 @@ type CreateCallControlAppRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Its name; required.
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	// The SIP product (ListSIPProducts) its calls are rated by; required.
-	Product int32 `protobuf:"varint,2,opt,name=product,proto3" json:"product,omitempty"`
+	// The SIP product's id (ListSIPProducts) its calls are rated by;
+	// required.
+	Product int64 `protobuf:"varint,2,opt,name=product,proto3" json:"product,omitempty"`
 	// Whether it takes calls.
 	IsActive *bool `protobuf:"varint,3,opt,name=is_active,json=isActive,proto3,oneof" json:"is_active,omitempty"`
 	// Where Opentact tells of each call's state.
@@ -458,11 +514,14 @@ type CreateCallControlAppRequest struct {
 	CallFlowMethod *string `protobuf:"bytes,8,opt,name=call_flow_method,json=callFlowMethod,proto3,oneof" json:"call_flow_method,omitempty"`
 	// How long Opentact waits on call_flow_url, in milliseconds.
 	CallFlowRequestTimeout *int64 `protobuf:"varint,9,opt,name=call_flow_request_timeout,json=callFlowRequestTimeout,proto3,oneof" json:"call_flow_request_timeout,omitempty"`
-	// Anything else Opentact's call takes (its Class 4 trunk settings), by
-	// key, each value as JSON text.
-	OtherFields   map[string]string `protobuf:"bytes,100,rep,name=other_fields,json=otherFields,proto3" json:"other_fields,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// The ingress trunk's settings. Opentact's older schema requires both
+	// trunks' settings; the facade leaves that to Opentact, so that it
+	// refuses no request Opentact would take.
+	Class4IngressTrunkSettings *v11.TrunkSettingsParams `protobuf:"bytes,10,opt,name=class4_ingress_trunk_settings,json=class4IngressTrunkSettings,proto3" json:"class4_ingress_trunk_settings,omitempty"`
+	// The egress trunk's settings.
+	Class4EgressTrunkSettings *v11.TrunkSettingsParams `protobuf:"bytes,11,opt,name=class4_egress_trunk_settings,json=class4EgressTrunkSettings,proto3" json:"class4_egress_trunk_settings,omitempty"`
+	unknownFields             protoimpl.UnknownFields
+	sizeCache                 protoimpl.SizeCache
 }
 
 func (x *CreateCallControlAppRequest) Reset() {
@@ -502,7 +561,7 @@ func (x *CreateCallControlAppRequest) GetName() string {
 	return ""
 }
 
-func (x *CreateCallControlAppRequest) GetProduct() int32 {
+func (x *CreateCallControlAppRequest) GetProduct() int64 {
 	if x != nil {
 		return x.Product
 	}
@@ -558,9 +617,16 @@ func (x *CreateCallControlAppRequest) GetCallFlowRequestTimeout() int64 {
 	return 0
 }
 
-func (x *CreateCallControlAppRequest) GetOtherFields() map[string]string {
+func (x *CreateCallControlAppRequest) GetClass4IngressTrunkSettings() *v11.TrunkSettingsParams {
 	if x != nil {
-		return x.OtherFields
+		return x.Class4IngressTrunkSettings
+	}
+	return nil
+}
+
+func (x *CreateCallControlAppRequest) GetClass4EgressTrunkSettings() *v11.TrunkSettingsParams {
+	if x != nil {
+		return x.Class4EgressTrunkSettings
 	}
 	return nil
 }
@@ -711,8 +777,8 @@ type UpdateCallControlAppRequest struct {
 	Uuid string `protobuf:"bytes,1,opt,name=uuid,proto3" json:"uuid,omitempty"`
 	// A new name.
 	Name *string `protobuf:"bytes,2,opt,name=name,proto3,oneof" json:"name,omitempty"`
-	// Another SIP product.
-	Product *int32 `protobuf:"varint,3,opt,name=product,proto3,oneof" json:"product,omitempty"`
+	// Another SIP product's id.
+	Product *int64 `protobuf:"varint,3,opt,name=product,proto3,oneof" json:"product,omitempty"`
 	// Whether it takes calls.
 	IsActive *bool `protobuf:"varint,4,opt,name=is_active,json=isActive,proto3,oneof" json:"is_active,omitempty"`
 	// Where Opentact tells of each call's state.
@@ -727,10 +793,12 @@ type UpdateCallControlAppRequest struct {
 	CallFlowMethod *string `protobuf:"bytes,9,opt,name=call_flow_method,json=callFlowMethod,proto3,oneof" json:"call_flow_method,omitempty"`
 	// How long Opentact waits on call_flow_url, in milliseconds.
 	CallFlowRequestTimeout *int64 `protobuf:"varint,10,opt,name=call_flow_request_timeout,json=callFlowRequestTimeout,proto3,oneof" json:"call_flow_request_timeout,omitempty"`
-	// Anything else Opentact's call takes, by key, each value as JSON text.
-	OtherFields   map[string]string `protobuf:"bytes,100,rep,name=other_fields,json=otherFields,proto3" json:"other_fields,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// The ingress trunk's settings.
+	Class4IngressTrunkSettings *v11.TrunkSettingsParams `protobuf:"bytes,11,opt,name=class4_ingress_trunk_settings,json=class4IngressTrunkSettings,proto3" json:"class4_ingress_trunk_settings,omitempty"`
+	// The egress trunk's settings.
+	Class4EgressTrunkSettings *v11.TrunkSettingsParams `protobuf:"bytes,12,opt,name=class4_egress_trunk_settings,json=class4EgressTrunkSettings,proto3" json:"class4_egress_trunk_settings,omitempty"`
+	unknownFields             protoimpl.UnknownFields
+	sizeCache                 protoimpl.SizeCache
 }
 
 func (x *UpdateCallControlAppRequest) Reset() {
@@ -777,7 +845,7 @@ func (x *UpdateCallControlAppRequest) GetName() string {
 	return ""
 }
 
-func (x *UpdateCallControlAppRequest) GetProduct() int32 {
+func (x *UpdateCallControlAppRequest) GetProduct() int64 {
 	if x != nil && x.Product != nil {
 		return *x.Product
 	}
@@ -833,9 +901,16 @@ func (x *UpdateCallControlAppRequest) GetCallFlowRequestTimeout() int64 {
 	return 0
 }
 
-func (x *UpdateCallControlAppRequest) GetOtherFields() map[string]string {
+func (x *UpdateCallControlAppRequest) GetClass4IngressTrunkSettings() *v11.TrunkSettingsParams {
 	if x != nil {
-		return x.OtherFields
+		return x.Class4IngressTrunkSettings
+	}
+	return nil
+}
+
+func (x *UpdateCallControlAppRequest) GetClass4EgressTrunkSettings() *v11.TrunkSettingsParams {
+	if x != nil {
+		return x.Class4EgressTrunkSettings
 	}
 	return nil
 }
@@ -1028,7 +1103,7 @@ func (x *ListCallControlAppLeasesRequest) GetUuid() string {
 type ListCallControlAppLeasesResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Their leases, in Opentact's order.
-	Data          []*v11.Lease `protobuf:"bytes,1,rep,name=data,proto3" json:"data,omitempty"`
+	Data          []*v12.Lease `protobuf:"bytes,1,rep,name=data,proto3" json:"data,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1063,7 +1138,7 @@ func (*ListCallControlAppLeasesResponse) Descriptor() ([]byte, []int) {
 	return file_opentact_call_v1_call_proto_rawDescGZIP(), []int{13}
 }
 
-func (x *ListCallControlAppLeasesResponse) GetData() []*v11.Lease {
+func (x *ListCallControlAppLeasesResponse) GetData() []*v12.Lease {
 	if x != nil {
 		return x.Data
 	}
@@ -1130,7 +1205,7 @@ func (x *AssignLeasesRequest) GetAdd() []string {
 type AssignLeasesResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The leases.
-	Data          []*v11.Lease `protobuf:"bytes,1,rep,name=data,proto3" json:"data,omitempty"`
+	Data          []*v12.Lease `protobuf:"bytes,1,rep,name=data,proto3" json:"data,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1165,7 +1240,7 @@ func (*AssignLeasesResponse) Descriptor() ([]byte, []int) {
 	return file_opentact_call_v1_call_proto_rawDescGZIP(), []int{15}
 }
 
-func (x *AssignLeasesResponse) GetData() []*v11.Lease {
+func (x *AssignLeasesResponse) GetData() []*v12.Lease {
 	if x != nil {
 		return x.Data
 	}
@@ -1231,7 +1306,7 @@ func (x *RemoveLeasesRequest) GetRemove() []string {
 type RemoveLeasesResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The leases.
-	Data          []*v11.Lease `protobuf:"bytes,1,rep,name=data,proto3" json:"data,omitempty"`
+	Data          []*v12.Lease `protobuf:"bytes,1,rep,name=data,proto3" json:"data,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1266,7 +1341,7 @@ func (*RemoveLeasesResponse) Descriptor() ([]byte, []int) {
 	return file_opentact_call_v1_call_proto_rawDescGZIP(), []int{17}
 }
 
-func (x *RemoveLeasesResponse) GetData() []*v11.Lease {
+func (x *RemoveLeasesResponse) GetData() []*v12.Lease {
 	if x != nil {
 		return x.Data
 	}
@@ -2573,11 +2648,11 @@ type Call struct {
 	// The thread that groups the call's legs.
 	Thread *string `protobuf:"bytes,17,opt,name=thread,proto3,oneof" json:"thread,omitempty"`
 	// The account's number the call is to or from.
-	Tn *v11.Number `protobuf:"bytes,18,opt,name=tn,proto3" json:"tn,omitempty"`
+	Tn *v12.Number `protobuf:"bytes,18,opt,name=tn,proto3" json:"tn,omitempty"`
 	// Where Opentact's record of the call comes from, such as "freeswitch".
 	Source *string `protobuf:"bytes,19,opt,name=source,proto3,oneof" json:"source,omitempty"`
 	// The call control app that handles it.
-	SipControlApp *v11.Reference `protobuf:"bytes,20,opt,name=sip_control_app,json=sipControlApp,proto3" json:"sip_control_app,omitempty"`
+	SipControlApp *v12.Reference `protobuf:"bytes,20,opt,name=sip_control_app,json=sipControlApp,proto3" json:"sip_control_app,omitempty"`
 	// The call-flow verbs run on it, where Opentact sends them.
 	Logs []*CallFlowLog `protobuf:"bytes,21,rep,name=logs,proto3" json:"logs,omitempty"`
 	// Every member of Opentact's call object that no field above models, by
@@ -2736,7 +2811,7 @@ func (x *Call) GetThread() string {
 	return ""
 }
 
-func (x *Call) GetTn() *v11.Number {
+func (x *Call) GetTn() *v12.Number {
 	if x != nil {
 		return x.Tn
 	}
@@ -2750,7 +2825,7 @@ func (x *Call) GetSource() string {
 	return ""
 }
 
-func (x *Call) GetSipControlApp() *v11.Reference {
+func (x *Call) GetSipControlApp() *v12.Reference {
 	if x != nil {
 		return x.SipControlApp
 	}
@@ -2775,8 +2850,7 @@ var File_opentact_call_v1_call_proto protoreflect.FileDescriptor
 
 const file_opentact_call_v1_call_proto_rawDesc = "" +
 	"\n" +
-	"\x1bopentact/call/v1/call.proto\x12\x10opentact.call.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1eopentact/api/v1/upstream.proto\x1a\x1bopentact/auth/v1/auth.proto\x1a\x1fopentact/call/v1/callflow.proto\x1a\x1fopentact/number/v1/number.proto\"\x97\n" +
-	"\n" +
+	"\x1bopentact/call/v1/call.proto\x12\x10opentact.call.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1eopentact/api/v1/upstream.proto\x1a\x1bopentact/auth/v1/auth.proto\x1a\x1fopentact/call/v1/callflow.proto\x1a\x1fopentact/number/v1/number.proto\x1a\x19opentact/sip/v1/sip.proto\"\xa6\x0e\n" +
 	"\x0eCallControlApp\x12\x17\n" +
 	"\x04uuid\x18\x01 \x01(\tH\x00R\x04uuid\x88\x01\x01\x12\x17\n" +
 	"\x04name\x18\x02 \x01(\tH\x01R\x04name\x88\x01\x01\x12 \n" +
@@ -2803,7 +2877,14 @@ const file_opentact_call_v1_call_proto_rawDesc = "" +
 	"\n" +
 	"created_on\x18\x11 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedOn\x12;\n" +
 	"\vmodified_on\x18\x12 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"modifiedOn\x12T\n" +
+	"modifiedOn\x12=\n" +
+	"\aproduct\x18\x13 \x01(\v2\x1b.opentact.sip.v1.SIPProductB\x06\xba\xe1\x18\x028\x01R\aproduct\x12;\n" +
+	"\vsip_domains\x18\x14 \x03(\v2\x1a.opentact.sip.v1.SIPDomainR\n" +
+	"sipDomains\x12a\n" +
+	"\x1dclass4_ingress_trunk_settings\x18\x15 \x01(\v2\x1e.opentact.sip.v1.TrunkSettingsR\x1aclass4IngressTrunkSettings\x12_\n" +
+	"\x1cclass4_egress_trunk_settings\x18\x16 \x01(\v2\x1e.opentact.sip.v1.TrunkSettingsR\x19class4EgressTrunkSettings\x12E\n" +
+	"\x1dclass4_ingress_resource_ip_id\x18\x17 \x01(\x03H\rR\x19class4IngressResourceIpId\x88\x01\x01\x12C\n" +
+	"\x1cclass4_egress_resource_ip_id\x18\x18 \x01(\x03H\x0eR\x18class4EgressResourceIpId\x88\x01\x01\x12T\n" +
 	"\fother_fields\x18d \x03(\v21.opentact.call.v1.CallControlApp.OtherFieldsEntryR\votherFields\x1a>\n" +
 	"\x10OtherFieldsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
@@ -2821,7 +2902,9 @@ const file_opentact_call_v1_call_proto_rawDesc = "" +
 	"\x1a_call_flow_request_timeoutB\x1a\n" +
 	"\x18_class4_ingress_trunk_idB\x19\n" +
 	"\x17_class4_egress_trunk_idB\x18\n" +
-	"\x16_class4_tech_prefix_id\"\xfa\x03\n" +
+	"\x16_class4_tech_prefix_idB \n" +
+	"\x1e_class4_ingress_resource_ip_idB\x1f\n" +
+	"\x1d_class4_egress_resource_ip_id\"\xfa\x03\n" +
 	"\vCallFlowLog\x12\x17\n" +
 	"\x04uuid\x18\x01 \x01(\tH\x00R\x04uuid\x88\x01\x01\x12\x17\n" +
 	"\x04name\x18\x02 \x01(\tH\x01R\x04name\x88\x01\x01\x12\x1d\n" +
@@ -2842,12 +2925,12 @@ const file_opentact_call_v1_call_proto_rawDesc = "" +
 	"\b_success\"\x1c\n" +
 	"\x1aListCallControlAppsRequest\"S\n" +
 	"\x1bListCallControlAppsResponse\x124\n" +
-	"\x04data\x18\x01 \x03(\v2 .opentact.call.v1.CallControlAppR\x04data\"\xab\x06\n" +
+	"\x04data\x18\x01 \x03(\v2 .opentact.call.v1.CallControlAppR\x04data\"\xd8\x06\n" +
 	"\x1bCreateCallControlAppRequest\x12\x1e\n" +
 	"\x04name\x18\x01 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\x01\x18\xff\x01R\x04name\x12$\n" +
-	"\aproduct\x18\x02 \x01(\x05B\n" +
-	"\xbaH\a\x1a\x05\x18\x80\b(\x01R\aproduct\x12 \n" +
+	"\aproduct\x18\x02 \x01(\x03B\n" +
+	"\xbaH\a\xc8\x01\x01\"\x02(\x01R\aproduct\x12 \n" +
 	"\tis_active\x18\x03 \x01(\bH\x00R\bisActive\x88\x01\x01\x12.\n" +
 	"\vwebhook_url\x18\x04 \x01(\tB\b\xbaH\x05r\x03\x88\x01\x01H\x01R\n" +
 	"webhookUrl\x88\x01\x01\x12<\n" +
@@ -2855,11 +2938,10 @@ const file_opentact_call_v1_call_proto_rawDesc = "" +
 	"\x17webhook_request_timeout\x18\x06 \x01(\x03B\a\xbaH\x04\"\x02(\x00H\x03R\x15webhookRequestTimeout\x88\x01\x01\x121\n" +
 	"\rcall_flow_url\x18\a \x01(\tB\b\xbaH\x05r\x03\x88\x01\x01H\x04R\vcallFlowUrl\x88\x01\x01\x12?\n" +
 	"\x10call_flow_method\x18\b \x01(\tB\x10\xbaH\rr\vR\x03GETR\x04POSTH\x05R\x0ecallFlowMethod\x88\x01\x01\x12G\n" +
-	"\x19call_flow_request_timeout\x18\t \x01(\x03B\a\xbaH\x04\"\x02(\x00H\x06R\x16callFlowRequestTimeout\x88\x01\x01\x12a\n" +
-	"\fother_fields\x18d \x03(\v2>.opentact.call.v1.CreateCallControlAppRequest.OtherFieldsEntryR\votherFields\x1a>\n" +
-	"\x10OtherFieldsEntry\x12\x10\n" +
-	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\f\n" +
+	"\x19call_flow_request_timeout\x18\t \x01(\x03B\a\xbaH\x04\"\x02(\x00H\x06R\x16callFlowRequestTimeout\x88\x01\x01\x12g\n" +
+	"\x1dclass4_ingress_trunk_settings\x18\n" +
+	" \x01(\v2$.opentact.sip.v1.TrunkSettingsParamsR\x1aclass4IngressTrunkSettings\x12e\n" +
+	"\x1cclass4_egress_trunk_settings\x18\v \x01(\v2$.opentact.sip.v1.TrunkSettingsParamsR\x19class4EgressTrunkSettingsB\f\n" +
 	"\n" +
 	"_is_activeB\x0e\n" +
 	"\f_webhook_urlB\x11\n" +
@@ -2873,13 +2955,12 @@ const file_opentact_call_v1_call_proto_rawDesc = "" +
 	"\x18GetCallControlAppRequest\x12\x1c\n" +
 	"\x04uuid\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x04uuid\"O\n" +
 	"\x19GetCallControlAppResponse\x122\n" +
-	"\x03app\x18\x01 \x01(\v2 .opentact.call.v1.CallControlAppR\x03app\"\xe8\x06\n" +
+	"\x03app\x18\x01 \x01(\v2 .opentact.call.v1.CallControlAppR\x03app\"\x92\a\n" +
 	"\x1bUpdateCallControlAppRequest\x12\x1c\n" +
 	"\x04uuid\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x04uuid\x12#\n" +
 	"\x04name\x18\x02 \x01(\tB\n" +
-	"\xbaH\ar\x05\x10\x01\x18\xff\x01H\x00R\x04name\x88\x01\x01\x12)\n" +
-	"\aproduct\x18\x03 \x01(\x05B\n" +
-	"\xbaH\a\x1a\x05\x18\x80\b(\x01H\x01R\aproduct\x88\x01\x01\x12 \n" +
+	"\xbaH\ar\x05\x10\x01\x18\xff\x01H\x00R\x04name\x88\x01\x01\x12&\n" +
+	"\aproduct\x18\x03 \x01(\x03B\a\xbaH\x04\"\x02(\x01H\x01R\aproduct\x88\x01\x01\x12 \n" +
 	"\tis_active\x18\x04 \x01(\bH\x02R\bisActive\x88\x01\x01\x12.\n" +
 	"\vwebhook_url\x18\x05 \x01(\tB\b\xbaH\x05r\x03\x88\x01\x01H\x03R\n" +
 	"webhookUrl\x88\x01\x01\x12<\n" +
@@ -2888,11 +2969,9 @@ const file_opentact_call_v1_call_proto_rawDesc = "" +
 	"\rcall_flow_url\x18\b \x01(\tB\b\xbaH\x05r\x03\x88\x01\x01H\x06R\vcallFlowUrl\x88\x01\x01\x12?\n" +
 	"\x10call_flow_method\x18\t \x01(\tB\x10\xbaH\rr\vR\x03GETR\x04POSTH\aR\x0ecallFlowMethod\x88\x01\x01\x12G\n" +
 	"\x19call_flow_request_timeout\x18\n" +
-	" \x01(\x03B\a\xbaH\x04\"\x02(\x00H\bR\x16callFlowRequestTimeout\x88\x01\x01\x12a\n" +
-	"\fother_fields\x18d \x03(\v2>.opentact.call.v1.UpdateCallControlAppRequest.OtherFieldsEntryR\votherFields\x1a>\n" +
-	"\x10OtherFieldsEntry\x12\x10\n" +
-	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\a\n" +
+	" \x01(\x03B\a\xbaH\x04\"\x02(\x00H\bR\x16callFlowRequestTimeout\x88\x01\x01\x12g\n" +
+	"\x1dclass4_ingress_trunk_settings\x18\v \x01(\v2$.opentact.sip.v1.TrunkSettingsParamsR\x1aclass4IngressTrunkSettings\x12e\n" +
+	"\x1cclass4_egress_trunk_settings\x18\f \x01(\v2$.opentact.sip.v1.TrunkSettingsParamsR\x19class4EgressTrunkSettingsB\a\n" +
 	"\x05_nameB\n" +
 	"\n" +
 	"\b_productB\f\n" +
@@ -3141,7 +3220,7 @@ func file_opentact_call_v1_call_proto_rawDescGZIP() []byte {
 	return file_opentact_call_v1_call_proto_rawDescData
 }
 
-var file_opentact_call_v1_call_proto_msgTypes = make([]protoimpl.MessageInfo, 49)
+var file_opentact_call_v1_call_proto_msgTypes = make([]protoimpl.MessageInfo, 47)
 var file_opentact_call_v1_call_proto_goTypes = []any{
 	(*CallControlApp)(nil),                   // 0: opentact.call.v1.CallControlApp
 	(*CallFlowLog)(nil),                      // 1: opentact.call.v1.CallFlowLog
@@ -3182,119 +3261,127 @@ var file_opentact_call_v1_call_proto_goTypes = []any{
 	(*Call)(nil),                             // 36: opentact.call.v1.Call
 	nil,                                      // 37: opentact.call.v1.CallControlApp.OtherFieldsEntry
 	nil,                                      // 38: opentact.call.v1.CallFlowLog.OtherFieldsEntry
-	nil,                                      // 39: opentact.call.v1.CreateCallControlAppRequest.OtherFieldsEntry
-	nil,                                      // 40: opentact.call.v1.UpdateCallControlAppRequest.OtherFieldsEntry
-	nil,                                      // 41: opentact.call.v1.DeleteCallFlowResponse.OtherFieldsEntry
-	nil,                                      // 42: opentact.call.v1.SearchCallsRequest.OrderEntry
-	nil,                                      // 43: opentact.call.v1.SearchCallsResponse.OrderEntry
-	nil,                                      // 44: opentact.call.v1.SearchCallsResponse.OtherFieldsEntry
-	nil,                                      // 45: opentact.call.v1.SearchCallFlowLogsRequest.OrderEntry
-	nil,                                      // 46: opentact.call.v1.SearchCallFlowLogsResponse.OrderEntry
-	nil,                                      // 47: opentact.call.v1.SearchCallFlowLogsResponse.OtherFieldsEntry
-	nil,                                      // 48: opentact.call.v1.Call.OtherFieldsEntry
-	(*v1.Account)(nil),                       // 49: opentact.auth.v1.Account
-	(*v1.User)(nil),                          // 50: opentact.auth.v1.User
-	(*timestamppb.Timestamp)(nil),            // 51: google.protobuf.Timestamp
-	(*v11.Reference)(nil),                    // 52: opentact.number.v1.Reference
-	(*v11.Lease)(nil),                        // 53: opentact.number.v1.Lease
-	(*CallFlow)(nil),                         // 54: opentact.call.v1.CallFlow
-	(*v11.Number)(nil),                       // 55: opentact.number.v1.Number
+	nil,                                      // 39: opentact.call.v1.DeleteCallFlowResponse.OtherFieldsEntry
+	nil,                                      // 40: opentact.call.v1.SearchCallsRequest.OrderEntry
+	nil,                                      // 41: opentact.call.v1.SearchCallsResponse.OrderEntry
+	nil,                                      // 42: opentact.call.v1.SearchCallsResponse.OtherFieldsEntry
+	nil,                                      // 43: opentact.call.v1.SearchCallFlowLogsRequest.OrderEntry
+	nil,                                      // 44: opentact.call.v1.SearchCallFlowLogsResponse.OrderEntry
+	nil,                                      // 45: opentact.call.v1.SearchCallFlowLogsResponse.OtherFieldsEntry
+	nil,                                      // 46: opentact.call.v1.Call.OtherFieldsEntry
+	(*v1.Account)(nil),                       // 47: opentact.auth.v1.Account
+	(*v1.User)(nil),                          // 48: opentact.auth.v1.User
+	(*timestamppb.Timestamp)(nil),            // 49: google.protobuf.Timestamp
+	(*v11.SIPProduct)(nil),                   // 50: opentact.sip.v1.SIPProduct
+	(*v11.SIPDomain)(nil),                    // 51: opentact.sip.v1.SIPDomain
+	(*v11.TrunkSettings)(nil),                // 52: opentact.sip.v1.TrunkSettings
+	(*v12.Reference)(nil),                    // 53: opentact.number.v1.Reference
+	(*v11.TrunkSettingsParams)(nil),          // 54: opentact.sip.v1.TrunkSettingsParams
+	(*v12.Lease)(nil),                        // 55: opentact.number.v1.Lease
+	(*CallFlow)(nil),                         // 56: opentact.call.v1.CallFlow
+	(*v12.Number)(nil),                       // 57: opentact.number.v1.Number
 }
 var file_opentact_call_v1_call_proto_depIdxs = []int32{
-	49, // 0: opentact.call.v1.CallControlApp.account:type_name -> opentact.auth.v1.Account
-	50, // 1: opentact.call.v1.CallControlApp.created_by:type_name -> opentact.auth.v1.User
-	50, // 2: opentact.call.v1.CallControlApp.modified_by:type_name -> opentact.auth.v1.User
-	51, // 3: opentact.call.v1.CallControlApp.created_on:type_name -> google.protobuf.Timestamp
-	51, // 4: opentact.call.v1.CallControlApp.modified_on:type_name -> google.protobuf.Timestamp
-	37, // 5: opentact.call.v1.CallControlApp.other_fields:type_name -> opentact.call.v1.CallControlApp.OtherFieldsEntry
-	36, // 6: opentact.call.v1.CallFlowLog.call:type_name -> opentact.call.v1.Call
-	52, // 7: opentact.call.v1.CallFlowLog.sip_control_app:type_name -> opentact.number.v1.Reference
-	51, // 8: opentact.call.v1.CallFlowLog.created_on:type_name -> google.protobuf.Timestamp
-	51, // 9: opentact.call.v1.CallFlowLog.modified_on:type_name -> google.protobuf.Timestamp
-	38, // 10: opentact.call.v1.CallFlowLog.other_fields:type_name -> opentact.call.v1.CallFlowLog.OtherFieldsEntry
-	0,  // 11: opentact.call.v1.ListCallControlAppsResponse.data:type_name -> opentact.call.v1.CallControlApp
-	39, // 12: opentact.call.v1.CreateCallControlAppRequest.other_fields:type_name -> opentact.call.v1.CreateCallControlAppRequest.OtherFieldsEntry
-	0,  // 13: opentact.call.v1.CreateCallControlAppResponse.app:type_name -> opentact.call.v1.CallControlApp
-	0,  // 14: opentact.call.v1.GetCallControlAppResponse.app:type_name -> opentact.call.v1.CallControlApp
-	40, // 15: opentact.call.v1.UpdateCallControlAppRequest.other_fields:type_name -> opentact.call.v1.UpdateCallControlAppRequest.OtherFieldsEntry
-	0,  // 16: opentact.call.v1.UpdateCallControlAppResponse.app:type_name -> opentact.call.v1.CallControlApp
-	0,  // 17: opentact.call.v1.DeleteCallControlAppResponse.app:type_name -> opentact.call.v1.CallControlApp
-	53, // 18: opentact.call.v1.ListCallControlAppLeasesResponse.data:type_name -> opentact.number.v1.Lease
-	53, // 19: opentact.call.v1.AssignLeasesResponse.data:type_name -> opentact.number.v1.Lease
-	53, // 20: opentact.call.v1.RemoveLeasesResponse.data:type_name -> opentact.number.v1.Lease
-	54, // 21: opentact.call.v1.GetCallFlowResponse.flow:type_name -> opentact.call.v1.CallFlow
-	54, // 22: opentact.call.v1.SaveCallFlowRequest.flow:type_name -> opentact.call.v1.CallFlow
-	54, // 23: opentact.call.v1.SaveCallFlowResponse.flow:type_name -> opentact.call.v1.CallFlow
-	41, // 24: opentact.call.v1.DeleteCallFlowResponse.other_fields:type_name -> opentact.call.v1.DeleteCallFlowResponse.OtherFieldsEntry
-	36, // 25: opentact.call.v1.ListOnlineCallsResponse.data:type_name -> opentact.call.v1.Call
-	36, // 26: opentact.call.v1.GetCallResponse.call:type_name -> opentact.call.v1.Call
-	54, // 27: opentact.call.v1.ExecuteCallFlowRequest.flow:type_name -> opentact.call.v1.CallFlow
-	36, // 28: opentact.call.v1.ExecuteCallFlowResponse.call:type_name -> opentact.call.v1.Call
-	51, // 29: opentact.call.v1.SearchCallsRequest.created_on_from:type_name -> google.protobuf.Timestamp
-	51, // 30: opentact.call.v1.SearchCallsRequest.created_on_to:type_name -> google.protobuf.Timestamp
-	51, // 31: opentact.call.v1.SearchCallsRequest.modified_on_from:type_name -> google.protobuf.Timestamp
-	51, // 32: opentact.call.v1.SearchCallsRequest.modified_on_to:type_name -> google.protobuf.Timestamp
-	42, // 33: opentact.call.v1.SearchCallsRequest.order:type_name -> opentact.call.v1.SearchCallsRequest.OrderEntry
-	36, // 34: opentact.call.v1.SearchCallsResponse.data:type_name -> opentact.call.v1.Call
-	43, // 35: opentact.call.v1.SearchCallsResponse.order:type_name -> opentact.call.v1.SearchCallsResponse.OrderEntry
-	44, // 36: opentact.call.v1.SearchCallsResponse.other_fields:type_name -> opentact.call.v1.SearchCallsResponse.OtherFieldsEntry
-	51, // 37: opentact.call.v1.SearchCallFlowLogsRequest.created_on_from:type_name -> google.protobuf.Timestamp
-	51, // 38: opentact.call.v1.SearchCallFlowLogsRequest.created_on_to:type_name -> google.protobuf.Timestamp
-	45, // 39: opentact.call.v1.SearchCallFlowLogsRequest.order:type_name -> opentact.call.v1.SearchCallFlowLogsRequest.OrderEntry
-	1,  // 40: opentact.call.v1.SearchCallFlowLogsResponse.data:type_name -> opentact.call.v1.CallFlowLog
-	46, // 41: opentact.call.v1.SearchCallFlowLogsResponse.order:type_name -> opentact.call.v1.SearchCallFlowLogsResponse.OrderEntry
-	47, // 42: opentact.call.v1.SearchCallFlowLogsResponse.other_fields:type_name -> opentact.call.v1.SearchCallFlowLogsResponse.OtherFieldsEntry
-	54, // 43: opentact.call.v1.RenderCallFlowRequest.flow:type_name -> opentact.call.v1.CallFlow
-	51, // 44: opentact.call.v1.Call.created_on:type_name -> google.protobuf.Timestamp
-	51, // 45: opentact.call.v1.Call.modified_on:type_name -> google.protobuf.Timestamp
-	51, // 46: opentact.call.v1.Call.init_on:type_name -> google.protobuf.Timestamp
-	51, // 47: opentact.call.v1.Call.ring_on:type_name -> google.protobuf.Timestamp
-	51, // 48: opentact.call.v1.Call.answer_on:type_name -> google.protobuf.Timestamp
-	51, // 49: opentact.call.v1.Call.hangup_on:type_name -> google.protobuf.Timestamp
-	51, // 50: opentact.call.v1.Call.destroy_on:type_name -> google.protobuf.Timestamp
-	55, // 51: opentact.call.v1.Call.tn:type_name -> opentact.number.v1.Number
-	52, // 52: opentact.call.v1.Call.sip_control_app:type_name -> opentact.number.v1.Reference
-	1,  // 53: opentact.call.v1.Call.logs:type_name -> opentact.call.v1.CallFlowLog
-	48, // 54: opentact.call.v1.Call.other_fields:type_name -> opentact.call.v1.Call.OtherFieldsEntry
-	2,  // 55: opentact.call.v1.CallControlService.ListCallControlApps:input_type -> opentact.call.v1.ListCallControlAppsRequest
-	4,  // 56: opentact.call.v1.CallControlService.CreateCallControlApp:input_type -> opentact.call.v1.CreateCallControlAppRequest
-	6,  // 57: opentact.call.v1.CallControlService.GetCallControlApp:input_type -> opentact.call.v1.GetCallControlAppRequest
-	8,  // 58: opentact.call.v1.CallControlService.UpdateCallControlApp:input_type -> opentact.call.v1.UpdateCallControlAppRequest
-	10, // 59: opentact.call.v1.CallControlService.DeleteCallControlApp:input_type -> opentact.call.v1.DeleteCallControlAppRequest
-	12, // 60: opentact.call.v1.CallControlService.ListCallControlAppLeases:input_type -> opentact.call.v1.ListCallControlAppLeasesRequest
-	14, // 61: opentact.call.v1.CallControlService.AssignLeases:input_type -> opentact.call.v1.AssignLeasesRequest
-	16, // 62: opentact.call.v1.CallControlService.RemoveLeases:input_type -> opentact.call.v1.RemoveLeasesRequest
-	18, // 63: opentact.call.v1.CallControlService.GetCallFlow:input_type -> opentact.call.v1.GetCallFlowRequest
-	20, // 64: opentact.call.v1.CallControlService.SaveCallFlow:input_type -> opentact.call.v1.SaveCallFlowRequest
-	22, // 65: opentact.call.v1.CallControlService.DeleteCallFlow:input_type -> opentact.call.v1.DeleteCallFlowRequest
-	24, // 66: opentact.call.v1.CallControlService.ListOnlineCalls:input_type -> opentact.call.v1.ListOnlineCallsRequest
-	26, // 67: opentact.call.v1.CallControlService.GetCall:input_type -> opentact.call.v1.GetCallRequest
-	28, // 68: opentact.call.v1.CallControlService.ExecuteCallFlow:input_type -> opentact.call.v1.ExecuteCallFlowRequest
-	30, // 69: opentact.call.v1.CallControlService.SearchCalls:input_type -> opentact.call.v1.SearchCallsRequest
-	32, // 70: opentact.call.v1.CallControlService.SearchCallFlowLogs:input_type -> opentact.call.v1.SearchCallFlowLogsRequest
-	34, // 71: opentact.call.v1.CallControlService.RenderCallFlow:input_type -> opentact.call.v1.RenderCallFlowRequest
-	3,  // 72: opentact.call.v1.CallControlService.ListCallControlApps:output_type -> opentact.call.v1.ListCallControlAppsResponse
-	5,  // 73: opentact.call.v1.CallControlService.CreateCallControlApp:output_type -> opentact.call.v1.CreateCallControlAppResponse
-	7,  // 74: opentact.call.v1.CallControlService.GetCallControlApp:output_type -> opentact.call.v1.GetCallControlAppResponse
-	9,  // 75: opentact.call.v1.CallControlService.UpdateCallControlApp:output_type -> opentact.call.v1.UpdateCallControlAppResponse
-	11, // 76: opentact.call.v1.CallControlService.DeleteCallControlApp:output_type -> opentact.call.v1.DeleteCallControlAppResponse
-	13, // 77: opentact.call.v1.CallControlService.ListCallControlAppLeases:output_type -> opentact.call.v1.ListCallControlAppLeasesResponse
-	15, // 78: opentact.call.v1.CallControlService.AssignLeases:output_type -> opentact.call.v1.AssignLeasesResponse
-	17, // 79: opentact.call.v1.CallControlService.RemoveLeases:output_type -> opentact.call.v1.RemoveLeasesResponse
-	19, // 80: opentact.call.v1.CallControlService.GetCallFlow:output_type -> opentact.call.v1.GetCallFlowResponse
-	21, // 81: opentact.call.v1.CallControlService.SaveCallFlow:output_type -> opentact.call.v1.SaveCallFlowResponse
-	23, // 82: opentact.call.v1.CallControlService.DeleteCallFlow:output_type -> opentact.call.v1.DeleteCallFlowResponse
-	25, // 83: opentact.call.v1.CallControlService.ListOnlineCalls:output_type -> opentact.call.v1.ListOnlineCallsResponse
-	27, // 84: opentact.call.v1.CallControlService.GetCall:output_type -> opentact.call.v1.GetCallResponse
-	29, // 85: opentact.call.v1.CallControlService.ExecuteCallFlow:output_type -> opentact.call.v1.ExecuteCallFlowResponse
-	31, // 86: opentact.call.v1.CallControlService.SearchCalls:output_type -> opentact.call.v1.SearchCallsResponse
-	33, // 87: opentact.call.v1.CallControlService.SearchCallFlowLogs:output_type -> opentact.call.v1.SearchCallFlowLogsResponse
-	35, // 88: opentact.call.v1.CallControlService.RenderCallFlow:output_type -> opentact.call.v1.RenderCallFlowResponse
-	72, // [72:89] is the sub-list for method output_type
-	55, // [55:72] is the sub-list for method input_type
-	55, // [55:55] is the sub-list for extension type_name
-	55, // [55:55] is the sub-list for extension extendee
-	0,  // [0:55] is the sub-list for field type_name
+	47, // 0: opentact.call.v1.CallControlApp.account:type_name -> opentact.auth.v1.Account
+	48, // 1: opentact.call.v1.CallControlApp.created_by:type_name -> opentact.auth.v1.User
+	48, // 2: opentact.call.v1.CallControlApp.modified_by:type_name -> opentact.auth.v1.User
+	49, // 3: opentact.call.v1.CallControlApp.created_on:type_name -> google.protobuf.Timestamp
+	49, // 4: opentact.call.v1.CallControlApp.modified_on:type_name -> google.protobuf.Timestamp
+	50, // 5: opentact.call.v1.CallControlApp.product:type_name -> opentact.sip.v1.SIPProduct
+	51, // 6: opentact.call.v1.CallControlApp.sip_domains:type_name -> opentact.sip.v1.SIPDomain
+	52, // 7: opentact.call.v1.CallControlApp.class4_ingress_trunk_settings:type_name -> opentact.sip.v1.TrunkSettings
+	52, // 8: opentact.call.v1.CallControlApp.class4_egress_trunk_settings:type_name -> opentact.sip.v1.TrunkSettings
+	37, // 9: opentact.call.v1.CallControlApp.other_fields:type_name -> opentact.call.v1.CallControlApp.OtherFieldsEntry
+	36, // 10: opentact.call.v1.CallFlowLog.call:type_name -> opentact.call.v1.Call
+	53, // 11: opentact.call.v1.CallFlowLog.sip_control_app:type_name -> opentact.number.v1.Reference
+	49, // 12: opentact.call.v1.CallFlowLog.created_on:type_name -> google.protobuf.Timestamp
+	49, // 13: opentact.call.v1.CallFlowLog.modified_on:type_name -> google.protobuf.Timestamp
+	38, // 14: opentact.call.v1.CallFlowLog.other_fields:type_name -> opentact.call.v1.CallFlowLog.OtherFieldsEntry
+	0,  // 15: opentact.call.v1.ListCallControlAppsResponse.data:type_name -> opentact.call.v1.CallControlApp
+	54, // 16: opentact.call.v1.CreateCallControlAppRequest.class4_ingress_trunk_settings:type_name -> opentact.sip.v1.TrunkSettingsParams
+	54, // 17: opentact.call.v1.CreateCallControlAppRequest.class4_egress_trunk_settings:type_name -> opentact.sip.v1.TrunkSettingsParams
+	0,  // 18: opentact.call.v1.CreateCallControlAppResponse.app:type_name -> opentact.call.v1.CallControlApp
+	0,  // 19: opentact.call.v1.GetCallControlAppResponse.app:type_name -> opentact.call.v1.CallControlApp
+	54, // 20: opentact.call.v1.UpdateCallControlAppRequest.class4_ingress_trunk_settings:type_name -> opentact.sip.v1.TrunkSettingsParams
+	54, // 21: opentact.call.v1.UpdateCallControlAppRequest.class4_egress_trunk_settings:type_name -> opentact.sip.v1.TrunkSettingsParams
+	0,  // 22: opentact.call.v1.UpdateCallControlAppResponse.app:type_name -> opentact.call.v1.CallControlApp
+	0,  // 23: opentact.call.v1.DeleteCallControlAppResponse.app:type_name -> opentact.call.v1.CallControlApp
+	55, // 24: opentact.call.v1.ListCallControlAppLeasesResponse.data:type_name -> opentact.number.v1.Lease
+	55, // 25: opentact.call.v1.AssignLeasesResponse.data:type_name -> opentact.number.v1.Lease
+	55, // 26: opentact.call.v1.RemoveLeasesResponse.data:type_name -> opentact.number.v1.Lease
+	56, // 27: opentact.call.v1.GetCallFlowResponse.flow:type_name -> opentact.call.v1.CallFlow
+	56, // 28: opentact.call.v1.SaveCallFlowRequest.flow:type_name -> opentact.call.v1.CallFlow
+	56, // 29: opentact.call.v1.SaveCallFlowResponse.flow:type_name -> opentact.call.v1.CallFlow
+	39, // 30: opentact.call.v1.DeleteCallFlowResponse.other_fields:type_name -> opentact.call.v1.DeleteCallFlowResponse.OtherFieldsEntry
+	36, // 31: opentact.call.v1.ListOnlineCallsResponse.data:type_name -> opentact.call.v1.Call
+	36, // 32: opentact.call.v1.GetCallResponse.call:type_name -> opentact.call.v1.Call
+	56, // 33: opentact.call.v1.ExecuteCallFlowRequest.flow:type_name -> opentact.call.v1.CallFlow
+	36, // 34: opentact.call.v1.ExecuteCallFlowResponse.call:type_name -> opentact.call.v1.Call
+	49, // 35: opentact.call.v1.SearchCallsRequest.created_on_from:type_name -> google.protobuf.Timestamp
+	49, // 36: opentact.call.v1.SearchCallsRequest.created_on_to:type_name -> google.protobuf.Timestamp
+	49, // 37: opentact.call.v1.SearchCallsRequest.modified_on_from:type_name -> google.protobuf.Timestamp
+	49, // 38: opentact.call.v1.SearchCallsRequest.modified_on_to:type_name -> google.protobuf.Timestamp
+	40, // 39: opentact.call.v1.SearchCallsRequest.order:type_name -> opentact.call.v1.SearchCallsRequest.OrderEntry
+	36, // 40: opentact.call.v1.SearchCallsResponse.data:type_name -> opentact.call.v1.Call
+	41, // 41: opentact.call.v1.SearchCallsResponse.order:type_name -> opentact.call.v1.SearchCallsResponse.OrderEntry
+	42, // 42: opentact.call.v1.SearchCallsResponse.other_fields:type_name -> opentact.call.v1.SearchCallsResponse.OtherFieldsEntry
+	49, // 43: opentact.call.v1.SearchCallFlowLogsRequest.created_on_from:type_name -> google.protobuf.Timestamp
+	49, // 44: opentact.call.v1.SearchCallFlowLogsRequest.created_on_to:type_name -> google.protobuf.Timestamp
+	43, // 45: opentact.call.v1.SearchCallFlowLogsRequest.order:type_name -> opentact.call.v1.SearchCallFlowLogsRequest.OrderEntry
+	1,  // 46: opentact.call.v1.SearchCallFlowLogsResponse.data:type_name -> opentact.call.v1.CallFlowLog
+	44, // 47: opentact.call.v1.SearchCallFlowLogsResponse.order:type_name -> opentact.call.v1.SearchCallFlowLogsResponse.OrderEntry
+	45, // 48: opentact.call.v1.SearchCallFlowLogsResponse.other_fields:type_name -> opentact.call.v1.SearchCallFlowLogsResponse.OtherFieldsEntry
+	56, // 49: opentact.call.v1.RenderCallFlowRequest.flow:type_name -> opentact.call.v1.CallFlow
+	49, // 50: opentact.call.v1.Call.created_on:type_name -> google.protobuf.Timestamp
+	49, // 51: opentact.call.v1.Call.modified_on:type_name -> google.protobuf.Timestamp
+	49, // 52: opentact.call.v1.Call.init_on:type_name -> google.protobuf.Timestamp
+	49, // 53: opentact.call.v1.Call.ring_on:type_name -> google.protobuf.Timestamp
+	49, // 54: opentact.call.v1.Call.answer_on:type_name -> google.protobuf.Timestamp
+	49, // 55: opentact.call.v1.Call.hangup_on:type_name -> google.protobuf.Timestamp
+	49, // 56: opentact.call.v1.Call.destroy_on:type_name -> google.protobuf.Timestamp
+	57, // 57: opentact.call.v1.Call.tn:type_name -> opentact.number.v1.Number
+	53, // 58: opentact.call.v1.Call.sip_control_app:type_name -> opentact.number.v1.Reference
+	1,  // 59: opentact.call.v1.Call.logs:type_name -> opentact.call.v1.CallFlowLog
+	46, // 60: opentact.call.v1.Call.other_fields:type_name -> opentact.call.v1.Call.OtherFieldsEntry
+	2,  // 61: opentact.call.v1.CallControlService.ListCallControlApps:input_type -> opentact.call.v1.ListCallControlAppsRequest
+	4,  // 62: opentact.call.v1.CallControlService.CreateCallControlApp:input_type -> opentact.call.v1.CreateCallControlAppRequest
+	6,  // 63: opentact.call.v1.CallControlService.GetCallControlApp:input_type -> opentact.call.v1.GetCallControlAppRequest
+	8,  // 64: opentact.call.v1.CallControlService.UpdateCallControlApp:input_type -> opentact.call.v1.UpdateCallControlAppRequest
+	10, // 65: opentact.call.v1.CallControlService.DeleteCallControlApp:input_type -> opentact.call.v1.DeleteCallControlAppRequest
+	12, // 66: opentact.call.v1.CallControlService.ListCallControlAppLeases:input_type -> opentact.call.v1.ListCallControlAppLeasesRequest
+	14, // 67: opentact.call.v1.CallControlService.AssignLeases:input_type -> opentact.call.v1.AssignLeasesRequest
+	16, // 68: opentact.call.v1.CallControlService.RemoveLeases:input_type -> opentact.call.v1.RemoveLeasesRequest
+	18, // 69: opentact.call.v1.CallControlService.GetCallFlow:input_type -> opentact.call.v1.GetCallFlowRequest
+	20, // 70: opentact.call.v1.CallControlService.SaveCallFlow:input_type -> opentact.call.v1.SaveCallFlowRequest
+	22, // 71: opentact.call.v1.CallControlService.DeleteCallFlow:input_type -> opentact.call.v1.DeleteCallFlowRequest
+	24, // 72: opentact.call.v1.CallControlService.ListOnlineCalls:input_type -> opentact.call.v1.ListOnlineCallsRequest
+	26, // 73: opentact.call.v1.CallControlService.GetCall:input_type -> opentact.call.v1.GetCallRequest
+	28, // 74: opentact.call.v1.CallControlService.ExecuteCallFlow:input_type -> opentact.call.v1.ExecuteCallFlowRequest
+	30, // 75: opentact.call.v1.CallControlService.SearchCalls:input_type -> opentact.call.v1.SearchCallsRequest
+	32, // 76: opentact.call.v1.CallControlService.SearchCallFlowLogs:input_type -> opentact.call.v1.SearchCallFlowLogsRequest
+	34, // 77: opentact.call.v1.CallControlService.RenderCallFlow:input_type -> opentact.call.v1.RenderCallFlowRequest
+	3,  // 78: opentact.call.v1.CallControlService.ListCallControlApps:output_type -> opentact.call.v1.ListCallControlAppsResponse
+	5,  // 79: opentact.call.v1.CallControlService.CreateCallControlApp:output_type -> opentact.call.v1.CreateCallControlAppResponse
+	7,  // 80: opentact.call.v1.CallControlService.GetCallControlApp:output_type -> opentact.call.v1.GetCallControlAppResponse
+	9,  // 81: opentact.call.v1.CallControlService.UpdateCallControlApp:output_type -> opentact.call.v1.UpdateCallControlAppResponse
+	11, // 82: opentact.call.v1.CallControlService.DeleteCallControlApp:output_type -> opentact.call.v1.DeleteCallControlAppResponse
+	13, // 83: opentact.call.v1.CallControlService.ListCallControlAppLeases:output_type -> opentact.call.v1.ListCallControlAppLeasesResponse
+	15, // 84: opentact.call.v1.CallControlService.AssignLeases:output_type -> opentact.call.v1.AssignLeasesResponse
+	17, // 85: opentact.call.v1.CallControlService.RemoveLeases:output_type -> opentact.call.v1.RemoveLeasesResponse
+	19, // 86: opentact.call.v1.CallControlService.GetCallFlow:output_type -> opentact.call.v1.GetCallFlowResponse
+	21, // 87: opentact.call.v1.CallControlService.SaveCallFlow:output_type -> opentact.call.v1.SaveCallFlowResponse
+	23, // 88: opentact.call.v1.CallControlService.DeleteCallFlow:output_type -> opentact.call.v1.DeleteCallFlowResponse
+	25, // 89: opentact.call.v1.CallControlService.ListOnlineCalls:output_type -> opentact.call.v1.ListOnlineCallsResponse
+	27, // 90: opentact.call.v1.CallControlService.GetCall:output_type -> opentact.call.v1.GetCallResponse
+	29, // 91: opentact.call.v1.CallControlService.ExecuteCallFlow:output_type -> opentact.call.v1.ExecuteCallFlowResponse
+	31, // 92: opentact.call.v1.CallControlService.SearchCalls:output_type -> opentact.call.v1.SearchCallsResponse
+	33, // 93: opentact.call.v1.CallControlService.SearchCallFlowLogs:output_type -> opentact.call.v1.SearchCallFlowLogsResponse
+	35, // 94: opentact.call.v1.CallControlService.RenderCallFlow:output_type -> opentact.call.v1.RenderCallFlowResponse
+	78, // [78:95] is the sub-list for method output_type
+	61, // [61:78] is the sub-list for method input_type
+	61, // [61:61] is the sub-list for extension type_name
+	61, // [61:61] is the sub-list for extension extendee
+	0,  // [0:61] is the sub-list for field type_name
 }
 
 func init() { file_opentact_call_v1_call_proto_init() }
@@ -3328,7 +3415,7 @@ func file_opentact_call_v1_call_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_opentact_call_v1_call_proto_rawDesc), len(file_opentact_call_v1_call_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   49,
+			NumMessages:   47,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

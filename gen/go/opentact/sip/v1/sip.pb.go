@@ -42,7 +42,7 @@ type SIPConnection struct {
 	IsActive *bool `protobuf:"varint,3,opt,name=is_active,json=isActive,proto3,oneof" json:"is_active,omitempty"`
 	// The prefix Opentact's switch routes its calls by, such as 12345.
 	TechPrefix *int64 `protobuf:"varint,4,opt,name=tech_prefix,json=techPrefix,proto3,oneof" json:"tech_prefix,omitempty"`
-	// The product it is made from.
+	// The product it is made from, whole or by its id alone.
 	Product *SIPProduct `protobuf:"bytes,5,opt,name=product,proto3" json:"product,omitempty"`
 	// The peer's IP address.
 	Ip *string `protobuf:"bytes,6,opt,name=ip,proto3,oneof" json:"ip,omitempty"`
@@ -3763,14 +3763,14 @@ var File_opentact_sip_v1_sip_proto protoreflect.FileDescriptor
 
 const file_opentact_sip_v1_sip_proto_rawDesc = "" +
 	"\n" +
-	"\x19opentact/sip/v1/sip.proto\x12\x0fopentact.sip.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1eopentact/api/v1/upstream.proto\x1a\x1bopentact/auth/v1/auth.proto\x1a\x1fopentact/number/v1/number.proto\"\xa4\r\n" +
+	"\x19opentact/sip/v1/sip.proto\x12\x0fopentact.sip.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1eopentact/api/v1/upstream.proto\x1a\x1bopentact/auth/v1/auth.proto\x1a\x1fopentact/number/v1/number.proto\"\xac\r\n" +
 	"\rSIPConnection\x12\x17\n" +
 	"\x04uuid\x18\x01 \x01(\tH\x00R\x04uuid\x88\x01\x01\x12\x17\n" +
 	"\x04name\x18\x02 \x01(\tH\x01R\x04name\x88\x01\x01\x12 \n" +
 	"\tis_active\x18\x03 \x01(\bH\x02R\bisActive\x88\x01\x01\x12$\n" +
 	"\vtech_prefix\x18\x04 \x01(\x03H\x03R\n" +
-	"techPrefix\x88\x01\x01\x125\n" +
-	"\aproduct\x18\x05 \x01(\v2\x1b.opentact.sip.v1.SIPProductR\aproduct\x12\x13\n" +
+	"techPrefix\x88\x01\x01\x12=\n" +
+	"\aproduct\x18\x05 \x01(\v2\x1b.opentact.sip.v1.SIPProductB\x06\xba\xe1\x18\x028\x01R\aproduct\x12\x13\n" +
 	"\x02ip\x18\x06 \x01(\tH\x04R\x02ip\x88\x01\x01\x12\x17\n" +
 	"\x04port\x18\a \x01(\x05H\x05R\x04port\x88\x01\x01\x12\x1f\n" +
 	"\bhostname\x18\b \x01(\tH\x06R\bhostname\x88\x01\x01\x125\n" +

@@ -41,7 +41,7 @@ type OutboundVoiceProfile struct {
 	Name *string `protobuf:"bytes,2,opt,name=name,proto3,oneof" json:"name,omitempty"`
 	// Whether calls go out through it.
 	IsActive *bool `protobuf:"varint,3,opt,name=is_active,json=isActive,proto3,oneof" json:"is_active,omitempty"`
-	// The product its calls are rated by.
+	// The product its calls are rated by, whole or by its id alone.
 	Product *v1.SIPProduct `protobuf:"bytes,4,opt,name=product,proto3" json:"product,omitempty"`
 	// The prefix Opentact's switch routes its calls by.
 	TechPrefix *int64 `protobuf:"varint,5,opt,name=tech_prefix,json=techPrefix,proto3,oneof" json:"tech_prefix,omitempty"`
@@ -846,13 +846,13 @@ var File_opentact_voice_v1_voice_proto protoreflect.FileDescriptor
 
 const file_opentact_voice_v1_voice_proto_rawDesc = "" +
 	"\n" +
-	"\x1dopentact/voice/v1/voice.proto\x12\x11opentact.voice.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1eopentact/api/v1/upstream.proto\x1a\x1bopentact/auth/v1/auth.proto\x1a\x1fopentact/number/v1/number.proto\x1a\x19opentact/sip/v1/sip.proto\"\xe2\n" +
+	"\x1dopentact/voice/v1/voice.proto\x12\x11opentact.voice.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1eopentact/api/v1/upstream.proto\x1a\x1bopentact/auth/v1/auth.proto\x1a\x1fopentact/number/v1/number.proto\x1a\x19opentact/sip/v1/sip.proto\"\xea\n" +
 	"\n" +
 	"\x14OutboundVoiceProfile\x12\x17\n" +
 	"\x04uuid\x18\x01 \x01(\tH\x00R\x04uuid\x88\x01\x01\x12\x17\n" +
 	"\x04name\x18\x02 \x01(\tH\x01R\x04name\x88\x01\x01\x12 \n" +
-	"\tis_active\x18\x03 \x01(\bH\x02R\bisActive\x88\x01\x01\x125\n" +
-	"\aproduct\x18\x04 \x01(\v2\x1b.opentact.sip.v1.SIPProductR\aproduct\x12$\n" +
+	"\tis_active\x18\x03 \x01(\bH\x02R\bisActive\x88\x01\x01\x12=\n" +
+	"\aproduct\x18\x04 \x01(\v2\x1b.opentact.sip.v1.SIPProductB\x06\xba\xe1\x18\x028\x01R\aproduct\x12$\n" +
 	"\vtech_prefix\x18\x05 \x01(\x03H\x03R\n" +
 	"techPrefix\x88\x01\x01\x12:\n" +
 	"\x17class4_ingress_trunk_id\x18\x06 \x01(\x03H\x04R\x14class4IngressTrunkId\x88\x01\x01\x12a\n" +
