@@ -110,9 +110,11 @@ type field struct {
 	reference bool
 	// file: text sent as a file part of a multipart body.
 	file bool
-	msg  *plan      // for kMessage
-	enum *enumNames // for kEnum
-	tag  []byte     // the field's tag on the wire, with its value's wire type
+	// clear: a single text field whose empty value is sent as null.
+	clear bool
+	msg   *plan      // for kMessage
+	enum  *enumNames // for kEnum
+	tag   []byte     // the field's tag on the wire, with its value's wire type
 }
 
 // plan is a message's fields by key, worked out once per descriptor.
@@ -177,6 +179,7 @@ func buildPlan(md protoreflect.MessageDescriptor, building map[protoreflect.Mess
 		f.number = opt.GetNumber() && vd.Kind() == protoreflect.StringKind
 		f.reference = opt.GetReference() && vd.Kind() == protoreflect.MessageKind
 		f.file = opt.GetFile() && vd.Kind() == protoreflect.StringKind
+		f.clear = opt.GetClear() && vd.Kind() == protoreflect.StringKind && !f.list && !f.isMap
 		typ := wireType(vd.Kind())
 		if f.isMap {
 			typ = protowire.BytesType

@@ -65,7 +65,15 @@ func encodeObject(enc *jsontext.Encoder, p *plan, m protoreflect.Message, skip f
 		if err := enc.WriteToken(jsontext.String(f.key)); err != nil {
 			return err
 		}
-		if err := encodeField(enc, f, m.Get(f.fd)); err != nil {
+		v := m.Get(f.fd)
+		if f.clear && v.String() == "" {
+			// Opentact takes a reference away when it is sent null.
+			if err := enc.WriteToken(jsontext.Null); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := encodeField(enc, f, v); err != nil {
 			return fmt.Errorf("%s: %w", f.fd.Name(), err)
 		}
 	}

@@ -120,6 +120,11 @@ message_type {
   field { name: "s" number: 3 type: TYPE_STRING }
 }
 message_type {
+  name: "Clearable"
+  field { name: "ref" number: 1 type: TYPE_STRING options { [opentact.api.v1.field] { clear: true } } }
+  field { name: "name" number: 2 type: TYPE_STRING }
+}
+message_type {
   name: "Upload"
   field { name: "id" number: 1 type: TYPE_STRING }
   field { name: "xml" number: 2 type: TYPE_STRING options { [opentact.api.v1.field] { key: "file" file: true } } }

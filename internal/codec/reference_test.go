@@ -70,3 +70,19 @@ func TestMultipartFileText(t *testing.T) {
 		t.Errorf("parts = %+v, want %+v", got, want)
 	}
 }
+
+// A reference declared clear is sent as null when set to "": Opentact's
+// way to take it away. Other text is sent as it is, "" included.
+func TestClearSendsNull(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ text, want string }{
+		{`ref: "" name: ""`, `{"ref":null,"name":""}`},
+		{`ref: "a"`, `{"ref":"a"}`},
+		{``, `{}`},
+	} {
+		b, err := codec.Encode(nil, parseTest(t, "Clearable", tc.text), nil)
+		if err != nil || string(b) != tc.want {
+			t.Errorf("Encode(%s) = %s, %v; want %s", tc.text, b, err, tc.want)
+		}
+	}
+}

@@ -252,6 +252,15 @@ func TestInboundCallThroughTheFacade(t *testing.T) {
 		t.Errorf("GetCall = %v, %v", got, err)
 	}
 
+	// UpdateLease takes a lease's app away with "" (sent as null).
+	cleared, err := numbers.UpdateLease(ctx, &numberv1.UpdateLeaseRequest{Uuid: lease, SipControlApp: proto.String("")})
+	if err != nil || cleared.GetLease().GetSipControlApp() != nil {
+		t.Errorf("UpdateLease clearing the app = %v, %v", cleared, err)
+	}
+	if _, err := calls.AssignLeases(ctx, &callv1.AssignLeasesRequest{Uuid: app, Add: []string{lease}}); err != nil {
+		t.Fatal(err)
+	}
+
 	// An app that still holds a number cannot go: Opentact's 409.
 	_, err = calls.DeleteCallControlApp(ctx, &callv1.DeleteCallControlAppRequest{Uuid: app})
 	if st := status.Convert(err); st.Code() != codes.FailedPrecondition || !strings.Contains(st.Message(), "Conflict") || errorInfo(st).GetReason() != "CONFLICT" {

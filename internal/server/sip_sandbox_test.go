@@ -154,6 +154,14 @@ func TestSIPConnectionLeasesEndToEnd(t *testing.T) {
 	if st := status.Convert(err); st.Code() != codes.FailedPrecondition || !strings.Contains(st.Message(), domain) {
 		t.Errorf("DeleteSIPConnection of a connection in use: %v, want FailedPrecondition naming the domain", err)
 	}
+	// "" takes the reference away (sent as null), and frees the connection.
+	upd, err := domains.UpdateSIPDomain(ctx, &sipv1.UpdateSIPDomainRequest{Domain: domain, SipConnection: proto.String("")})
+	if err != nil || upd.GetSipDomain().GetSipConnection() != nil {
+		t.Errorf("UpdateSIPDomain clearing its connection = %v, %v", upd, err)
+	}
+	if _, err := domains.UpdateSIPDomain(ctx, &sipv1.UpdateSIPDomainRequest{Domain: domain, SipConnection: proto.String("not a uuid")}); status.Code(err) != codes.InvalidArgument {
+		t.Errorf("UpdateSIPDomain with a connection that is no uuid: %v, want InvalidArgument", err)
+	}
 	if _, err := domains.DeleteSIPDomain(ctx, &sipv1.DeleteSIPDomainRequest{Domain: domain}); err != nil {
 		t.Errorf("DeleteSIPDomain: %v", err)
 	}

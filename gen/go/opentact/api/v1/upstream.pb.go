@@ -289,7 +289,11 @@ type Field struct {
 	// The most bytes the field takes, over the 4096 every other text field
 	// of a request is bounded to: a document, such as call-flow XML. It is
 	// still bounded by the request size limits.
-	MaxBytes      uint32 `protobuf:"varint,9,opt,name=max_bytes,json=maxBytes,proto3" json:"max_bytes,omitempty"`
+	MaxBytes uint32 `protobuf:"varint,9,opt,name=max_bytes,json=maxBytes,proto3" json:"max_bytes,omitempty"`
+	// A reference an update may take away: set to the empty string, the
+	// field is sent as JSON null, Opentact's way to clear it (a lease's
+	// call control app). Its rules must let "" through (a uuid, or "").
+	Clear         bool `protobuf:"varint,10,opt,name=clear,proto3" json:"clear,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -385,6 +389,13 @@ func (x *Field) GetMaxBytes() uint32 {
 		return x.MaxBytes
 	}
 	return 0
+}
+
+func (x *Field) GetClear() bool {
+	if x != nil {
+		return x.Clear
+	}
+	return false
 }
 
 // EnumValue says what an enum value is called at Opentact.
@@ -507,7 +518,7 @@ const file_opentact_api_v1_upstream_proto_rawDesc = "" +
 	"\tmultipart\x18\f \x01(\bR\tmultipart\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\r \x01(\tR\trequestIdB\t\n" +
-	"\apattern\"\xe8\x01\n" +
+	"\apattern\"\xfe\x01\n" +
 	"\x05Field\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x16\n" +
 	"\x06number\x18\x02 \x01(\bR\x06number\x12\x18\n" +
@@ -517,7 +528,9 @@ const file_opentact_api_v1_upstream_proto_rawDesc = "" +
 	"\tmultiline\x18\x06 \x01(\bR\tmultiline\x12\x1c\n" +
 	"\treference\x18\a \x01(\bR\treference\x12\x12\n" +
 	"\x04file\x18\b \x01(\bR\x04file\x12\x1b\n" +
-	"\tmax_bytes\x18\t \x01(\rR\bmaxBytes\"\x1f\n" +
+	"\tmax_bytes\x18\t \x01(\rR\bmaxBytes\x12\x14\n" +
+	"\x05clear\x18\n" +
+	" \x01(\bR\x05clear\"\x1f\n" +
 	"\tEnumValue\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name:W\n" +
 	"\bupstream\x12\x1e.google.protobuf.MethodOptions\x18\x96\x8c\x03 \x01(\v2\x19.opentact.api.v1.UpstreamR\bupstream:M\n" +

@@ -2123,11 +2123,11 @@ type UpdateLeaseRequest struct {
 	Emergency *bool `protobuf:"varint,6,opt,name=emergency,proto3,oneof" json:"emergency,omitempty"`
 	// Whether the lease renews itself.
 	Autorenew *bool `protobuf:"varint,7,opt,name=autorenew,proto3,oneof" json:"autorenew,omitempty"`
-	// The messaging profile for its SMS (a uuid).
+	// The messaging profile for its SMS (a uuid). "" takes it away.
 	MessagingProfile *string `protobuf:"bytes,8,opt,name=messaging_profile,json=messagingProfile,proto3,oneof" json:"messaging_profile,omitempty"`
-	// The SIP connection for its calls (a uuid).
+	// The SIP connection for its calls (a uuid). "" takes it away.
 	SipConnection *string `protobuf:"bytes,9,opt,name=sip_connection,json=sipConnection,proto3,oneof" json:"sip_connection,omitempty"`
-	// The call control app for its calls (a uuid).
+	// The call control app for its calls (a uuid). "" takes it away.
 	SipControlApp *string `protobuf:"bytes,10,opt,name=sip_control_app,json=sipControlApp,proto3,oneof" json:"sip_control_app,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2709,7 +2709,7 @@ const file_opentact_number_v1_number_proto_rawDesc = "" +
 	"\x17GetLeaseByNumberRequest\x12/\n" +
 	"\x02tn\x18\x01 \x01(\tB\x1f\xbaH\x16r\x142\x12^[1-9][0-9]{3,14}$\xba\xe1\x18\x02 \x01R\x02tn\"K\n" +
 	"\x18GetLeaseByNumberResponse\x12/\n" +
-	"\x05lease\x18\x01 \x01(\v2\x19.opentact.number.v1.LeaseR\x05lease\"\xfc\x03\n" +
+	"\x05lease\x18\x01 \x01(\v2\x19.opentact.number.v1.LeaseR\x05lease\"\xfe\x05\n" +
 	"\x12UpdateLeaseRequest\x12\x1c\n" +
 	"\x04uuid\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x04uuid\x12\x19\n" +
 	"\x05voice\x18\x02 \x01(\bH\x00R\x05voice\x88\x01\x01\x12\x15\n" +
@@ -2717,11 +2717,11 @@ const file_opentact_number_v1_number_proto_rawDesc = "" +
 	"\x03sms\x18\x04 \x01(\bH\x02R\x03sms\x88\x01\x01\x12\x15\n" +
 	"\x03mms\x18\x05 \x01(\bH\x03R\x03mms\x88\x01\x01\x12!\n" +
 	"\temergency\x18\x06 \x01(\bH\x04R\temergency\x88\x01\x01\x12!\n" +
-	"\tautorenew\x18\a \x01(\bH\x05R\tautorenew\x88\x01\x01\x12:\n" +
-	"\x11messaging_profile\x18\b \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01H\x06R\x10messagingProfile\x88\x01\x01\x124\n" +
-	"\x0esip_connection\x18\t \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01H\aR\rsipConnection\x88\x01\x01\x125\n" +
+	"\tautorenew\x18\a \x01(\bH\x05R\tautorenew\x88\x01\x01\x12\x8f\x01\n" +
+	"\x11messaging_profile\x18\b \x01(\tB]\xbaHTrR2P^$|^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$\xba\xe1\x18\x02P\x01H\x06R\x10messagingProfile\x88\x01\x01\x12\x89\x01\n" +
+	"\x0esip_connection\x18\t \x01(\tB]\xbaHTrR2P^$|^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$\xba\xe1\x18\x02P\x01H\aR\rsipConnection\x88\x01\x01\x12\x8a\x01\n" +
 	"\x0fsip_control_app\x18\n" +
-	" \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01H\bR\rsipControlApp\x88\x01\x01B\b\n" +
+	" \x01(\tB]\xbaHTrR2P^$|^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$\xba\xe1\x18\x02P\x01H\bR\rsipControlApp\x88\x01\x01B\b\n" +
 	"\x06_voiceB\x06\n" +
 	"\x04_faxB\x06\n" +
 	"\x04_smsB\x06\n" +

@@ -2440,11 +2440,12 @@ type UpdateSIPDomainRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The domain name.
 	Domain string `protobuf:"bytes,1,opt,name=domain,proto3" json:"domain,omitempty"`
-	// The SIP connection its calls go to (a uuid).
+	// The SIP connection its calls go to (a uuid). "" takes it away.
 	SipConnection *string `protobuf:"bytes,2,opt,name=sip_connection,json=sipConnection,proto3,oneof" json:"sip_connection,omitempty"`
-	// The call control app its calls go to (a uuid).
+	// The call control app its calls go to (a uuid). "" takes it away.
 	SipControlApp *string `protobuf:"bytes,3,opt,name=sip_control_app,json=sipControlApp,proto3,oneof" json:"sip_control_app,omitempty"`
-	// The outbound voice profile its users call out through (a uuid).
+	// The outbound voice profile its users call out through (a uuid). ""
+	// takes it away.
 	OutboundVoiceProfile *string `protobuf:"bytes,4,opt,name=outbound_voice_profile,json=outboundVoiceProfile,proto3,oneof" json:"outbound_voice_profile,omitempty"`
 	unknownFields        protoimpl.UnknownFields
 	sizeCache            protoimpl.SizeCache
@@ -3055,7 +3056,7 @@ type UpdateSIPUserRequest struct {
 	Gender *string `protobuf:"bytes,12,opt,name=gender,proto3,oneof" json:"gender,omitempty"`
 	// Whether it may register and call.
 	IsActive *bool `protobuf:"varint,13,opt,name=is_active,json=isActive,proto3,oneof" json:"is_active,omitempty"`
-	// The lease of a number to attach to the user (a uuid).
+	// The lease of a number to attach to the user (a uuid). "" takes it away.
 	TnLease       *string `protobuf:"bytes,14,opt,name=tn_lease,json=tnLease,proto3,oneof" json:"tn_lease,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -4056,12 +4057,12 @@ const file_opentact_sip_v1_sip_proto_rawDesc = "" +
 	"\x06domain\x18\x01 \x01(\tB\f\xbaH\tr\a\x10\x01\x18\xff\x01h\x01R\x06domain\"Q\n" +
 	"\x14GetSIPDomainResponse\x129\n" +
 	"\n" +
-	"sip_domain\x18\x01 \x01(\v2\x1a.opentact.sip.v1.SIPDomainR\tsipDomain\"\xb2\x02\n" +
+	"sip_domain\x18\x01 \x01(\v2\x1a.opentact.sip.v1.SIPDomainR\tsipDomain\"\xb4\x04\n" +
 	"\x16UpdateSIPDomainRequest\x12$\n" +
-	"\x06domain\x18\x01 \x01(\tB\f\xbaH\tr\a\x10\x01\x18\xff\x01h\x01R\x06domain\x124\n" +
-	"\x0esip_connection\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01H\x00R\rsipConnection\x88\x01\x01\x125\n" +
-	"\x0fsip_control_app\x18\x03 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01H\x01R\rsipControlApp\x88\x01\x01\x12C\n" +
-	"\x16outbound_voice_profile\x18\x04 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01H\x02R\x14outboundVoiceProfile\x88\x01\x01B\x11\n" +
+	"\x06domain\x18\x01 \x01(\tB\f\xbaH\tr\a\x10\x01\x18\xff\x01h\x01R\x06domain\x12\x89\x01\n" +
+	"\x0esip_connection\x18\x02 \x01(\tB]\xbaHTrR2P^$|^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$\xba\xe1\x18\x02P\x01H\x00R\rsipConnection\x88\x01\x01\x12\x8a\x01\n" +
+	"\x0fsip_control_app\x18\x03 \x01(\tB]\xbaHTrR2P^$|^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$\xba\xe1\x18\x02P\x01H\x01R\rsipControlApp\x88\x01\x01\x12\x98\x01\n" +
+	"\x16outbound_voice_profile\x18\x04 \x01(\tB]\xbaHTrR2P^$|^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$\xba\xe1\x18\x02P\x01H\x02R\x14outboundVoiceProfile\x88\x01\x01B\x11\n" +
 	"\x0f_sip_connectionB\x12\n" +
 	"\x10_sip_control_appB\x19\n" +
 	"\x17_outbound_voice_profile\"T\n" +
@@ -4106,7 +4107,7 @@ const file_opentact_sip_v1_sip_proto_rawDesc = "" +
 	"\x06domain\x18\x01 \x01(\tB\f\xbaH\tr\a\x10\x01\x18\xff\x01h\x01R\x06domain\x12\x1c\n" +
 	"\x04uuid\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x04uuid\"I\n" +
 	"\x12GetSIPUserResponse\x123\n" +
-	"\bsip_user\x18\x01 \x01(\v2\x18.opentact.sip.v1.SIPUserR\asipUser\"\x9c\x06\n" +
+	"\bsip_user\x18\x01 \x01(\v2\x18.opentact.sip.v1.SIPUserR\asipUser\"\xf1\x06\n" +
 	"\x14UpdateSIPUserRequest\x12$\n" +
 	"\x06domain\x18\x01 \x01(\tB\f\xbaH\tr\a\x10\x01\x18\xff\x01h\x01R\x06domain\x12\x1c\n" +
 	"\x04uuid\x18\x02 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x04uuid\x12%\n" +
@@ -4123,8 +4124,8 @@ const file_opentact_sip_v1_sip_proto_rawDesc = "" +
 	" \x01(\bH\aR\x13sameDomainCallsOnly\x88\x01\x01\x12,\n" +
 	"\x03dob\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\x03dob\x127\n" +
 	"\x06gender\x18\f \x01(\tB\x1a\xbaH\x17r\x15R\x04MaleR\x06FemaleR\x05OtherH\bR\x06gender\x88\x01\x01\x12 \n" +
-	"\tis_active\x18\r \x01(\bH\tR\bisActive\x88\x01\x01\x12(\n" +
-	"\btn_lease\x18\x0e \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01H\n" +
+	"\tis_active\x18\r \x01(\bH\tR\bisActive\x88\x01\x01\x12}\n" +
+	"\btn_lease\x18\x0e \x01(\tB]\xbaHTrR2P^$|^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$\xba\xe1\x18\x02P\x01H\n" +
 	"R\atnLease\x88\x01\x01B\b\n" +
 	"\x06_loginB\v\n" +
 	"\t_passwordB\r\n" +

@@ -597,7 +597,7 @@ type UpdateOutboundVoiceProfileRequest struct {
 	IsActive *bool `protobuf:"varint,3,opt,name=is_active,json=isActive,proto3,oneof" json:"is_active,omitempty"`
 	// Another product's id.
 	Product *int64 `protobuf:"varint,4,opt,name=product,proto3,oneof" json:"product,omitempty"`
-	// The lease of the number its calls show (a uuid).
+	// The lease of the number its calls show (a uuid). "" takes it away.
 	TnLease *string `protobuf:"bytes,5,opt,name=tn_lease,json=tnLease,proto3,oneof" json:"tn_lease,omitempty"`
 	// The ingress trunk's settings.
 	Class4IngressTrunkSettings *v1.TrunkSettingsParams `protobuf:"bytes,6,opt,name=class4_ingress_trunk_settings,json=class4IngressTrunkSettings,proto3" json:"class4_ingress_trunk_settings,omitempty"`
@@ -915,14 +915,14 @@ const file_opentact_voice_v1_voice_proto_rawDesc = "" +
 	"\x1eGetOutboundVoiceProfileRequest\x12\x1c\n" +
 	"\x04uuid\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x04uuid\"\x80\x01\n" +
 	"\x1fGetOutboundVoiceProfileResponse\x12]\n" +
-	"\x16outbound_voice_profile\x18\x01 \x01(\v2'.opentact.voice.v1.OutboundVoiceProfileR\x14outboundVoiceProfile\"\x86\x05\n" +
+	"\x16outbound_voice_profile\x18\x01 \x01(\v2'.opentact.voice.v1.OutboundVoiceProfileR\x14outboundVoiceProfile\"\xdb\x05\n" +
 	"!UpdateOutboundVoiceProfileRequest\x12\x1c\n" +
 	"\x04uuid\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x04uuid\x12#\n" +
 	"\x04name\x18\x02 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\x01\x18\xff\x01H\x00R\x04name\x88\x01\x01\x12 \n" +
 	"\tis_active\x18\x03 \x01(\bH\x01R\bisActive\x88\x01\x01\x12&\n" +
-	"\aproduct\x18\x04 \x01(\x03B\a\xbaH\x04\"\x02(\x01H\x02R\aproduct\x88\x01\x01\x12(\n" +
-	"\btn_lease\x18\x05 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01H\x03R\atnLease\x88\x01\x01\x12g\n" +
+	"\aproduct\x18\x04 \x01(\x03B\a\xbaH\x04\"\x02(\x01H\x02R\aproduct\x88\x01\x01\x12}\n" +
+	"\btn_lease\x18\x05 \x01(\tB]\xbaHTrR2P^$|^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$\xba\xe1\x18\x02P\x01H\x03R\atnLease\x88\x01\x01\x12g\n" +
 	"\x1dclass4_ingress_trunk_settings\x18\x06 \x01(\v2$.opentact.sip.v1.TrunkSettingsParamsR\x1aclass4IngressTrunkSettings\x121\n" +
 	"\rchannel_limit\x18\a \x01(\x03B\a\xbaH\x04\"\x02(\x00H\x04R\fchannelLimit\x88\x01\x01\x12\\\n" +
 	"\x11daily_spend_limit\x18\b \x01(\tB+\xbaH\"r 2\x1e^[0-9]{1,15}([.][0-9]{1,10})?$\xba\xe1\x18\x02\x18\x01H\x05R\x0fdailySpendLimit\x88\x01\x01\x12K\n" +
