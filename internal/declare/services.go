@@ -51,13 +51,30 @@ func (s Service) Descriptor() (protoreflect.ServiceDescriptor, error) {
 
 // Declared reads the declaration of every method of services.
 func Declared(services []Service) ([]*Call, error) {
+	return each(services, Methods)
+}
+
+// Listed is every method of services, in order: each service's declared
+// calls, then its local methods, then its streams.
+func Listed(services []Service) ([]*Call, error) {
+	return each(services, func(sd protoreflect.ServiceDescriptor) ([]*Call, error) {
+		calls, err := Methods(sd)
+		if err != nil {
+			return nil, err
+		}
+		return slices.Concat(calls, Locals(sd), Streams(sd)), nil
+	})
+}
+
+// each is what of gives for each of services, in order.
+func each(services []Service, of func(protoreflect.ServiceDescriptor) ([]*Call, error)) ([]*Call, error) {
 	var out []*Call
 	for _, s := range services {
 		sd, err := s.Descriptor()
 		if err != nil {
 			return nil, err
 		}
-		calls, err := Methods(sd)
+		calls, err := of(sd)
 		if err != nil {
 			return nil, err
 		}
@@ -66,48 +83,23 @@ func Declared(services []Service) ([]*Call, error) {
 	return out, nil
 }
 
-// Listed is every method of services, in order: each service's declared
-// calls, then its local methods, then its streams.
-func Listed(services []Service) ([]*Call, error) {
-	var out []*Call
-	for _, s := range services {
-		sd, err := s.Descriptor()
-		if err != nil {
-			return nil, err
-		}
-		calls, err := Methods(sd)
-		if err != nil {
-			return nil, err
-		}
-		out = slices.Concat(out, calls, Locals(sd), Streams(sd))
-	}
-	return out, nil
-}
-
 // Streams are sd's server-streaming methods that no declaration serves
 // (isStream), each as a Call of Kind Stream with only Method, FullMethod
 // and REST set.
-func Streams(sd protoreflect.ServiceDescriptor) []*Call {
-	var out []*Call
-	for i := range sd.Methods().Len() {
-		md := sd.Methods().Get(i)
-		if isStream(md) {
-			opts, _ := md.Options().(*descriptorpb.MethodOptions)
-			out = append(out, &Call{Method: md, Kind: Stream, FullMethod: fullMethod(md), REST: restRoute(opts)})
-		}
-	}
-	return out
-}
+func Streams(sd protoreflect.ServiceDescriptor) []*Call { return undeclared(sd, Stream, isStream) }
 
 // Locals are sd's unary methods that no declaration serves (isLocal),
 // each as a Call of Kind Local with only Method, FullMethod and REST set.
-func Locals(sd protoreflect.ServiceDescriptor) []*Call {
+func Locals(sd protoreflect.ServiceDescriptor) []*Call { return undeclared(sd, Local, isLocal) }
+
+// undeclared are sd's methods that is reports, as Calls of kind.
+func undeclared(sd protoreflect.ServiceDescriptor, kind Kind, is func(protoreflect.MethodDescriptor) bool) []*Call {
 	var out []*Call
 	for i := range sd.Methods().Len() {
 		md := sd.Methods().Get(i)
-		if isLocal(md) {
+		if is(md) {
 			opts, _ := md.Options().(*descriptorpb.MethodOptions)
-			out = append(out, &Call{Method: md, Kind: Local, FullMethod: fullMethod(md), REST: restRoute(opts)})
+			out = append(out, &Call{Method: md, Kind: kind, FullMethod: fullMethod(md), REST: restRoute(opts)})
 		}
 	}
 	return out

@@ -166,12 +166,19 @@ func New(client *upstream.Client, services []declare.Service, hooks map[string]d
 			if h == nil {
 				return nil, fmt.Errorf("%s has no upstream declaration: it needs a local handler", c.FullMethod)
 			}
-			l, err := e.newLocal(c, h)
+			req, err := protoregistry.GlobalTypes.FindMessageByName(c.Method.Input().FullName())
 			if err != nil {
 				return nil, err
 			}
 			locals[c.FullMethod] = true
-			desc.Methods = append(desc.Methods, grpc.MethodDesc{MethodName: string(c.Method.Name()), Handler: l.handle})
+			// Validated as a declared call's request is, then answered.
+			serve := func(ctx context.Context, msg proto.Message) (proto.Message, error) {
+				if err := e.validate(msg); err != nil {
+					return nil, err
+				}
+				return h(ctx, msg)
+			}
+			desc.Methods = append(desc.Methods, grpc.MethodDesc{MethodName: string(c.Method.Name()), Handler: e.unaryHandler(c.FullMethod, req, serve)})
 		}
 		for _, c := range calls {
 			m, err := e.newMethod(c, hooks[c.FullMethod])
@@ -179,7 +186,7 @@ func New(client *upstream.Client, services []declare.Service, hooks map[string]d
 				return nil, err
 			}
 			e.methods[c.FullMethod] = m
-			desc.Methods = append(desc.Methods, grpc.MethodDesc{MethodName: string(c.Method.Name()), Handler: m.handle})
+			desc.Methods = append(desc.Methods, grpc.MethodDesc{MethodName: string(c.Method.Name()), Handler: e.unaryHandler(c.FullMethod, m.request, m.serve)})
 		}
 		e.descs = append(e.descs, desc)
 	}
@@ -259,68 +266,28 @@ func (e *Engine) CacheEnabled() bool { return e.cache != nil }
 // Timeouts are the bounds the engine puts on a call, defaults filled in.
 func (e *Engine) Timeouts() Timeouts { return e.timeouts }
 
-// handle is the grpc.MethodDesc handler of every method: it decodes the
-// request into the method's message and runs the pipeline, under the
-// server's interceptors.
-func (m *method) handle(_ any, ctx context.Context, dec func(any) error, ic grpc.UnaryServerInterceptor) (any, error) {
-	req := m.request.New().Interface()
-	if err := dec(req); err != nil {
-		return nil, err
+// unaryHandler is the grpc.MethodDesc handler of a unary method, declared
+// or local: it decodes the request into a new message of type req and
+// answers it with serve, under the server's interceptors.
+func (e *Engine) unaryHandler(fullMethod string, req protoreflect.MessageType, serve func(context.Context, proto.Message) (proto.Message, error)) grpc.MethodHandler {
+	info := &grpc.UnaryServerInfo{Server: e, FullMethod: fullMethod}
+	unary := func(ctx context.Context, r any) (any, error) {
+		msg, ok := r.(proto.Message)
+		if !ok {
+			return nil, internalError()
+		}
+		return serve(ctx, msg)
 	}
-	if ic == nil {
-		return m.serve(ctx, req)
+	return func(_ any, ctx context.Context, dec func(any) error, ic grpc.UnaryServerInterceptor) (any, error) {
+		r := req.New().Interface()
+		if err := dec(r); err != nil {
+			return nil, err
+		}
+		if ic == nil {
+			return unary(ctx, r)
+		}
+		return ic(ctx, r, info, unary)
 	}
-	return ic(ctx, req, m.info, m.unary)
-}
-
-// local is a method the facade answers itself.
-type local struct {
-	e       *Engine
-	request protoreflect.MessageType
-	info    *grpc.UnaryServerInfo
-	h       LocalHandler
-}
-
-func (e *Engine) newLocal(c *declare.Call, h LocalHandler) (*local, error) {
-	req, err := protoregistry.GlobalTypes.FindMessageByName(c.Method.Input().FullName())
-	if err != nil {
-		return nil, err
-	}
-	return &local{e: e, request: req, info: &grpc.UnaryServerInfo{Server: e, FullMethod: c.FullMethod}, h: h}, nil
-}
-
-// handle decodes the request and answers it, under the server's
-// interceptors, as method.handle does.
-func (l *local) handle(_ any, ctx context.Context, dec func(any) error, ic grpc.UnaryServerInterceptor) (any, error) {
-	req := l.request.New().Interface()
-	if err := dec(req); err != nil {
-		return nil, err
-	}
-	if ic == nil {
-		return l.unary(ctx, req)
-	}
-	return ic(ctx, req, l.info, l.unary)
-}
-
-// unary validates the request, as a declared call's is, and answers it.
-func (l *local) unary(ctx context.Context, req any) (any, error) {
-	msg, ok := req.(proto.Message)
-	if !ok {
-		return nil, internalError()
-	}
-	if err := l.e.validate(msg); err != nil {
-		return nil, err
-	}
-	return l.h(ctx, msg)
-}
-
-// unary adapts serve to grpc.UnaryHandler.
-func (m *method) unary(ctx context.Context, req any) (any, error) {
-	msg, ok := req.(proto.Message)
-	if !ok {
-		return nil, internalError()
-	}
-	return m.serve(ctx, msg)
 }
 
 // Validate checks msg as a declared call's request is checked: its

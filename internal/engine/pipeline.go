@@ -10,7 +10,6 @@ import (
 
 	"buf.build/go/protovalidate"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
@@ -33,7 +32,6 @@ type method struct {
 	hooks    declare.Hooks
 	request  protoreflect.MessageType
 	response protoreflect.MessageType
-	info     *grpc.UnaryServerInfo
 	share    bool // a read: identical calls under way at once share one request
 	cache    bool
 	wire     wire
@@ -73,7 +71,6 @@ func (e *Engine) newMethod(c *declare.Call, h declare.Hooks) (*method, error) {
 		cache:    c.Cache,
 		wire:     newWire(c),
 	}
-	m.info = &grpc.UnaryServerInfo{Server: e, FullMethod: c.FullMethod}
 	return m, nil
 }
 
