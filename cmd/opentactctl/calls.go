@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -168,11 +169,7 @@ func runCallsSearch(ctx context.Context, c *command, args []string) int {
 	}
 	if state.v != nil {
 		s := strings.ToLower(*state.v)
-		found := false
-		for _, k := range callStates {
-			found = found || s == k
-		}
-		if !found {
+		if !slices.Contains(callStates, s) {
 			return c.fail(exitUsage, "--state: want %s", strings.Join(callStates, " or "))
 		}
 		state.v = &s

@@ -261,17 +261,13 @@ func (s *Sandbox) serveCallSearch(w http.ResponseWriter, r *http.Request, u *use
 	if status != 0 {
 		return status
 	}
-	s.telco.mu.Lock()
-	items := make([]searchItem, 0, len(u.acct.calls))
-	for i := len(u.acct.calls) - 1; i >= 0; i-- {
-		c := u.acct.calls[i]
-		out, view := searchView(c.view(u.acct))
+	a := u.acct
+	return sr.answer(w, newestFirst(s, func() []*scaCall { return a.calls }, nil, func(c *scaCall) searchItem {
+		out, view := searchView(c.view(a))
 		view["tn"] = json.RawMessage(strconv.FormatInt(c.tn, 10))
 		view["sip_control_app"], _ = json.Marshal(c.app)
-		items = append(items, searchItem{view: view, out: out})
-	}
-	s.telco.mu.Unlock()
-	return sr.answer(w, items)
+		return searchItem{view: view, out: out}
+	}))
 }
 
 // serveFlowLogs answers POST /rest/sip/app/{uuid}/logs: a page of the
@@ -284,24 +280,18 @@ func (s *Sandbox) serveFlowLogs(w http.ResponseWriter, r *http.Request, u *user,
 	if status != 0 {
 		return status
 	}
-	s.telco.mu.Lock()
-	var items []searchItem
-	for i := len(u.acct.flowLogs) - 1; i >= 0; i-- {
-		e := u.acct.flowLogs[i]
-		if e.app != id {
-			continue
-		}
+	a := u.acct
+	mine := func(e *flowLog) bool { return e.app == id }
+	return sr.answer(w, newestFirst(s, func() []*flowLog { return a.flowLogs }, mine, func(e *flowLog) searchItem {
 		out, view := searchView(flowLogJSON{
 			UUID: e.uuid, CreatedOn: stamp(e.created), ModifiedOn: stamp(e.created), Name: e.name, Success: true,
-			Command: e.command, Response: map[string]any{"success": true}, Call: e.call.view(u.acct), SIPControlApp: reference(e.app),
+			Command: e.command, Response: map[string]any{"success": true}, Call: e.call.view(a), SIPControlApp: reference(e.app),
 		})
 		view["call"], _ = json.Marshal(e.call.uuid)
 		view["from"], _ = json.Marshal(e.call.from)
 		view["tn"] = json.RawMessage(strconv.FormatInt(e.call.tn, 10))
-		items = append(items, searchItem{view: view, out: out})
-	}
-	s.telco.mu.Unlock()
-	return sr.answer(w, items)
+		return searchItem{view: view, out: out}
+	}))
 }
 
 // startCall keeps a new call to a's number n for app, under telco.mu.

@@ -235,20 +235,25 @@ func (s *Sandbox) serveMessage(w http.ResponseWriter, u *user, id string, inboun
 // smsMasks are the members whose search filters take masks.
 var smsMasks = []string{"from", "to", "message"}
 
-// newestFirst lists the account's messages that keep says, as searches
-// answer them by default (Opentact's created_on DESC), each as item
-// makes it; a nil keep keeps all.
-func (s *Sandbox) newestFirst(a *acct, keep func(*sms) bool, item func(*sms) searchItem) []searchItem {
+// newestFirst lists the elements of list that keep says (all when nil),
+// newest (last) first as searches answer them by default (Opentact's
+// created_on DESC), each as item makes it. list is read under telco.mu,
+// where an account's messages, calls and flow logs change.
+func newestFirst[T any](s *Sandbox, list func() []T, keep func(T) bool, item func(T) searchItem) []searchItem {
 	s.telco.mu.Lock()
 	defer s.telco.mu.Unlock()
-	items := make([]searchItem, 0, len(a.sms))
-	for i := len(a.sms) - 1; i >= 0; i-- {
-		if keep == nil || keep(a.sms[i]) {
-			items = append(items, item(a.sms[i]))
+	all := list()
+	items := make([]searchItem, 0, len(all))
+	for i := len(all) - 1; i >= 0; i-- {
+		if keep == nil || keep(all[i]) {
+			items = append(items, item(all[i]))
 		}
 	}
 	return items
 }
+
+// messages lists a's messages, for newestFirst.
+func messages(a *acct) func() []*sms { return func() []*sms { return a.sms } }
 
 func outbound(m *sms) bool { return !m.inbound }
 func inbound(m *sms) bool  { return m.inbound }
@@ -269,7 +274,7 @@ func (s *Sandbox) serveOutboundSearch(w http.ResponseWriter, r *http.Request, u 
 		return status
 	}
 	now := s.now().UTC()
-	return sr.answer(w, s.newestFirst(u.acct, outbound, func(m *sms) searchItem {
+	return sr.answer(w, newestFirst(s, messages(u.acct), outbound, func(m *sms) searchItem {
 		out, view := searchView(m.view(now))
 		view["tn"] = json.RawMessage(strconv.FormatInt(m.from, 10))
 		return searchItem{view: view, out: out}
@@ -284,7 +289,7 @@ func (s *Sandbox) serveSMSSearch(w http.ResponseWriter, r *http.Request, u *user
 		return status
 	}
 	now := s.now().UTC()
-	return sr.answer(w, s.newestFirst(u.acct, nil, func(m *sms) searchItem {
+	return sr.answer(w, newestFirst(s, messages(u.acct), nil, func(m *sms) searchItem {
 		out, view := searchView(m.record(now, u.acct.uuid))
 		return searchItem{view: view, out: out}
 	}))
@@ -299,7 +304,7 @@ func (s *Sandbox) serveInboundSearch(w http.ResponseWriter, r *http.Request, u *
 		return status
 	}
 	now := s.now().UTC()
-	return sr.answer(w, s.newestFirst(u.acct, inbound, func(m *sms) searchItem {
+	return sr.answer(w, newestFirst(s, messages(u.acct), inbound, func(m *sms) searchItem {
 		out, view := searchView(m.view(now))
 		view["tn"] = json.RawMessage(strconv.FormatInt(m.to, 10))
 		return searchItem{view: view, out: out}
