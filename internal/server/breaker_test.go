@@ -217,9 +217,17 @@ func TestBreakerIgnoresAnswersAndAbandonedCalls(t *testing.T) {
 		f, s := startFacadeServer(t, up.URL(), breaker)
 		warmUp(t, f, up)
 		up.SetFault(faultupstream.Hang)
-		h := http.Header{"Authorization": {basic("impatient@example.com", "pw")}}
+		// Each call has credentials of its own: on a loaded machine a
+		// call can reach the facade while the one before it is still
+		// under way there and join (share) it, and would then be cut at
+		// that request's deadline, a little before its own, as an
+		// UPSTREAM_TIMEOUT rather than the caller's own deadline.
+		creds := func(who string, i int) http.Header {
+			return http.Header{"Authorization": {basic(who+"-"+strconv.Itoa(i)+"@example.com", "pw")}}
+		}
 		const deadlines, cancels = 10, 5
 		for i := range deadlines {
+			h := creds("deadline", i)
 			ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 			o := grpcCall(ctx, f, h)
 			cancel()
@@ -227,6 +235,7 @@ func TestBreakerIgnoresAnswersAndAbandonedCalls(t *testing.T) {
 				t.Fatalf("deadline %d: %s", i, msg)
 			}
 		}
+		h := creds("rest", 0)
 		rh := h.Clone()
 		rh.Set("Grpc-Timeout", "100m")
 		o, err := restCall(context.Background(), f.http, f, rh)
@@ -237,10 +246,7 @@ func TestBreakerIgnoresAnswersAndAbandonedCalls(t *testing.T) {
 			t.Fatalf("rest deadline: %s", msg)
 		}
 		for i := range cancels {
-			// Credentials of its own: the client sees its cancellation
-			// before the facade does, and a next call with the same
-			// credentials could still join (share) this one's request.
-			h := http.Header{"Authorization": {basic("cancels-"+strconv.Itoa(i)+"@example.com", "pw")}}
+			h := creds("cancel", i)
 			ctx, cancel := context.WithCancel(context.Background())
 			n := up.Requests() + 1
 			done := make(chan outcome, 1)
