@@ -894,8 +894,11 @@ func candidates(fd protoreflect.FieldDescriptor) []protoreflect.Value {
 			out = append(out, protoreflect.ValueOfString("https://example.com/hook"))
 		}
 		if o, _ := proto.GetExtension(fd.Options(), apiv1.E_Field).(*apiv1.Field); o.GetFile() {
-			// A document sent as a file: a call flow.
-			out = append(out, protoreflect.ValueOfString("<Response>\n  <Hangup/>\n</Response>\n"))
+			// A document sent as a file, a call flow: only documents are
+			// valid there.
+			return append(out,
+				protoreflect.ValueOfString("<Response>\n  <Hangup/>\n</Response>\n"),
+				protoreflect.ValueOfString("<Response><Answer/><Hangup/></Response>"))
 		}
 		for _, s := range stringCandidates {
 			out = append(out, protoreflect.ValueOfString(s))

@@ -1881,7 +1881,11 @@ type ExecuteCallFlowRequest struct {
 	//
 	//	*ExecuteCallFlowRequest_Flow
 	//	*ExecuteCallFlowRequest_Xml
-	Source        isExecuteCallFlowRequest_Source `protobuf_oneof:"source"`
+	Source isExecuteCallFlowRequest_Source `protobuf_oneof:"source"`
+	// The caller's idempotency key, 1 to 64 characters: a second call with
+	// the same credentials and key within 24 hours gets the first call's
+	// answer, and the flow is not run again. Never sent to Opentact.
+	RequestId     *string `protobuf:"bytes,4,opt,name=request_id,json=requestId,proto3,oneof" json:"request_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1944,6 +1948,13 @@ func (x *ExecuteCallFlowRequest) GetXml() string {
 		if x, ok := x.Source.(*ExecuteCallFlowRequest_Xml); ok {
 			return x.Xml
 		}
+	}
+	return ""
+}
+
+func (x *ExecuteCallFlowRequest) GetRequestId() string {
+	if x != nil && x.RequestId != nil {
+		return *x.RequestId
 	}
 	return ""
 }
@@ -3032,13 +3043,16 @@ const file_opentact_call_v1_call_proto_rawDesc = "" +
 	"\x0eGetCallRequest\x12\x1c\n" +
 	"\x04uuid\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x04uuid\"=\n" +
 	"\x0fGetCallResponse\x12*\n" +
-	"\x04call\x18\x01 \x01(\v2\x16.opentact.call.v1.CallR\x04call\"\xa1\x01\n" +
+	"\x04call\x18\x01 \x01(\v2\x16.opentact.call.v1.CallR\x04call\"\xdf\x01\n" +
 	"\x16ExecuteCallFlowRequest\x12\x1c\n" +
 	"\x04uuid\x18\x01 \x01(\tB\b\xbaH\x05r\x03\xb0\x01\x01R\x04uuid\x120\n" +
 	"\x04flow\x18\x02 \x01(\v2\x1a.opentact.call.v1.CallFlowH\x00R\x04flow\x12&\n" +
 	"\x03xml\x18\x03 \x01(\tB\x12\xba\xe1\x18\x0e\n" +
-	"\x04file0\x01@\x01H\x80\x80\x01H\x00R\x03xmlB\x0f\n" +
-	"\x06source\x12\x05\xbaH\x02\b\x01\"E\n" +
+	"\x04file0\x01@\x01H\x80\x80\x01H\x00R\x03xml\x12-\n" +
+	"\n" +
+	"request_id\x18\x04 \x01(\tB\t\xbaH\x06r\x04\x10\x01\x18@H\x01R\trequestId\x88\x01\x01B\x0f\n" +
+	"\x06source\x12\x05\xbaH\x02\b\x01B\r\n" +
+	"\v_request_id\"E\n" +
 	"\x17ExecuteCallFlowResponse\x12*\n" +
 	"\x04call\x18\x01 \x01(\v2\x16.opentact.call.v1.CallR\x04call\"\xa6\x06\n" +
 	"\x12SearchCallsRequest\x12#\n" +
@@ -3182,7 +3196,7 @@ const file_opentact_call_v1_call_proto_rawDesc = "" +
 	"\v_q850_causeB\x14\n" +
 	"\x12_q850_cause_stringB\t\n" +
 	"\a_threadB\t\n" +
-	"\a_source2\xa0\x1b\n" +
+	"\a_source2\xac\x1b\n" +
 	"\x12CallControlService\x12\xc4\x01\n" +
 	"\x13ListCallControlApps\x12,.opentact.call.v1.ListCallControlAppsRequest\x1a-.opentact.call.v1.ListCallControlAppsResponse\"P\xb2\xe1\x18,B\x04dataJ\x15call_control_app.list\n" +
 	"\r/rest/sip/app\x82\xd3\xe4\x93\x02\x17\x12\x15/v1/call-control-apps\x90\x02\x01\x12\xcb\x01\n" +
@@ -3202,8 +3216,9 @@ const file_opentact_call_v1_call_proto_rawDesc = "" +
 	"\x0fListOnlineCalls\x12(.opentact.call.v1.ListOnlineCallsRequest\x1a).opentact.call.v1.ListOnlineCallsResponse\"M\xb2\xe1\x18.B\x04dataJ\vcall.online\n" +
 	"\x19/rest/sip/app/call/online\x82\xd3\xe4\x93\x02\x12\x12\x10/v1/calls:online\x90\x02\x01\x12\x9a\x01\n" +
 	"\aGetCall\x12 .opentact.call.v1.GetCallRequest\x1a!.opentact.call.v1.GetCallResponse\"J\xb2\xe1\x18+B\x04callJ\bcall.get\n" +
-	"\x19/rest/sip/app/call/{uuid}\x82\xd3\xe4\x93\x02\x12\x12\x10/v1/calls/{uuid}\x90\x02\x01\x12\xc3\x01\n" +
-	"\x0fExecuteCallFlow\x12(.opentact.call.v1.ExecuteCallFlowRequest\x1a).opentact.call.v1.ExecuteCallFlowResponse\"[\xb2\xe1\x184:\x01*B\x04callJ\fcall.execute`\x01\x12\x19/rest/sip/app/call/{uuid}\x82\xd3\xe4\x93\x02\x1d:\x01*\"\x18/v1/calls/{uuid}:execute\x12\xb5\x01\n" +
+	"\x19/rest/sip/app/call/{uuid}\x82\xd3\xe4\x93\x02\x12\x12\x10/v1/calls/{uuid}\x90\x02\x01\x12\xcf\x01\n" +
+	"\x0fExecuteCallFlow\x12(.opentact.call.v1.ExecuteCallFlowRequest\x1a).opentact.call.v1.ExecuteCallFlowResponse\"g\xb2\xe1\x18@:\x01*B\x04callJ\fcall.execute`\x01j\n" +
+	"request_id\x12\x19/rest/sip/app/call/{uuid}\x82\xd3\xe4\x93\x02\x1d:\x01*\"\x18/v1/calls/{uuid}:execute\x12\xb5\x01\n" +
 	"\vSearchCalls\x12$.opentact.call.v1.SearchCallsRequest\x1a%.opentact.call.v1.SearchCallsResponse\"Y\xb2\xe1\x1872\x04take2\x04skip:\x01*J\vcall.search\x12\x19/rest/sip/app/call/search\x82\xd3\xe4\x93\x02\x15:\x01*\"\x10/v1/calls:search\x90\x02\x01\x12\xe5\x01\n" +
 	"\x12SearchCallFlowLogs\x12+.opentact.call.v1.SearchCallFlowLogsRequest\x1a,.opentact.call.v1.SearchCallFlowLogsResponse\"t\xb2\xe1\x18:2\x04take2\x04skip:\x01*J\x0ecall_flow.logs\x12\x19/rest/sip/app/{uuid}/logs\x82\xd3\xe4\x93\x02-:\x01*\"(/v1/call-control-apps/{uuid}/logs:search\x90\x02\x01\x12\x88\x01\n" +
 	"\x0eRenderCallFlow\x12'.opentact.call.v1.RenderCallFlowRequest\x1a(.opentact.call.v1.RenderCallFlowResponse\"#\x82\xd3\xe4\x93\x02\x1a:\x01*\"\x15/v1/call-flows:render\x90\x02\x01BKZIgithub.com/opentact-facade/opentact-facade/gen/go/opentact/call/v1;callv1b\x06proto3"

@@ -116,7 +116,8 @@ type CallControlServiceClient interface {
 	GetCall(ctx context.Context, in *GetCallRequest, opts ...grpc.CallOption) (*GetCallResponse, error)
 	// ExecuteCallFlow calls Opentact's `POST /rest/sip/app/call/{uuid}`, the
 	// XML as the multipart file `file`: a live call runs the flow now. A
-	// write: never sent twice.
+	// write: never sent twice by the facade once any of it may have reached
+	// Opentact; give a `request_id` to make a retry of yours safe.
 	//
 	// Over REST: `POST /v1/calls/{uuid}:execute`.
 	ExecuteCallFlow(ctx context.Context, in *ExecuteCallFlowRequest, opts ...grpc.CallOption) (*ExecuteCallFlowResponse, error)
@@ -393,7 +394,8 @@ type CallControlServiceServer interface {
 	GetCall(context.Context, *GetCallRequest) (*GetCallResponse, error)
 	// ExecuteCallFlow calls Opentact's `POST /rest/sip/app/call/{uuid}`, the
 	// XML as the multipart file `file`: a live call runs the flow now. A
-	// write: never sent twice.
+	// write: never sent twice by the facade once any of it may have reached
+	// Opentact; give a `request_id` to make a retry of yours safe.
 	//
 	// Over REST: `POST /v1/calls/{uuid}:execute`.
 	ExecuteCallFlow(context.Context, *ExecuteCallFlowRequest) (*ExecuteCallFlowResponse, error)
