@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -135,6 +136,18 @@ func TestCallFlowsThroughTheFacade(t *testing.T) {
 	var rendered callv1.RenderCallFlowResponse
 	if resp.StatusCode != http.StatusOK || protojson.Unmarshal(b, &rendered) != nil || rendered.GetXml() != string(want) {
 		t.Errorf("REST render without credentials = %d %s", resp.StatusCode, b)
+	}
+	// What Say speaks may run over lines, written as character
+	// references so that the layout and an attribute keep them; a line
+	// break elsewhere is refused, naming the field.
+	sayLines := &callv1.Say{Text: "Welcome.\nPress 1\tfor sales.", TextAttr: proto.String("one\r\ntwo")}
+	multi, err := calls.RenderCallFlow(context.Background(), &callv1.RenderCallFlowRequest{Flow: &callv1.CallFlow{Verbs: []*callv1.Verb{{Verb: &callv1.Verb_Say{Say: sayLines}}}}})
+	if wantXML := `<Say text="one&#xD;&#xA;two">Welcome.&#xA;Press 1&#x9;for sales.</Say>`; err != nil || !strings.Contains(multi.GetXml(), wantXML) {
+		t.Errorf("RenderCallFlow of a Say over lines = %q, %v; want it to hold %s", multi.GetXml(), err, wantXML)
+	}
+	_, err = calls.RenderCallFlow(context.Background(), &callv1.RenderCallFlowRequest{Flow: &callv1.CallFlow{Verbs: []*callv1.Verb{{Verb: &callv1.Verb_Say{Say: &callv1.Say{Text: "hi", Lang: proto.String("en\nus")}}}}}})
+	if st := status.Convert(err); st.Code() != codes.InvalidArgument || !slices.Contains(badRequestFields(st), "flow.verbs[0].say.lang") {
+		t.Errorf("a Say's lang with a line break: %v, want InvalidArgument naming flow.verbs[0].say.lang", err)
 	}
 	// A flow that breaks a rule of its proto is refused before rendering.
 	_, err = calls.RenderCallFlow(context.Background(), &callv1.RenderCallFlowRequest{Flow: &callv1.CallFlow{Verbs: []*callv1.Verb{{}}}})

@@ -8,6 +8,7 @@ package callv1
 
 import (
 	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
+	_ "github.com/opentact-facade/opentact-facade/gen/go/opentact/api/v1"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	descriptorpb "google.golang.org/protobuf/types/descriptorpb"
@@ -576,7 +577,8 @@ func (x *Answer) GetOtherAttributes() map[string]string {
 // `text` attribute; the docs use both.
 type Say struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The words to speak, as the element's text, kept exactly.
+	// The words to speak, as the element's text, kept exactly; line breaks
+	// and tabs included.
 	Text string `protobuf:"bytes,1,opt,name=text,proto3" json:"text,omitempty"`
 	// Opentact key `text`: the words to speak, as an attribute.
 	TextAttr *string `protobuf:"bytes,2,opt,name=text_attr,json=textAttr,proto3,oneof" json:"text_attr,omitempty"`
@@ -2204,7 +2206,7 @@ var File_opentact_call_v1_callflow_proto protoreflect.FileDescriptor
 
 const file_opentact_call_v1_callflow_proto_rawDesc = "" +
 	"\n" +
-	"\x1fopentact/call/v1/callflow.proto\x12\x10opentact.call.v1\x1a\x1bbuf/validate/validate.proto\x1a google/protobuf/descriptor.proto\"8\n" +
+	"\x1fopentact/call/v1/callflow.proto\x12\x10opentact.call.v1\x1a\x1bbuf/validate/validate.proto\x1a google/protobuf/descriptor.proto\x1a\x1eopentact/api/v1/upstream.proto\"8\n" +
 	"\bCallFlow\x12,\n" +
 	"\x05verbs\x18\x01 \x03(\v2\x16.opentact.call.v1.VerbR\x05verbs\"\x9d\b\n" +
 	"\x04Verb\x122\n" +
@@ -2242,11 +2244,10 @@ const file_opentact_call_v1_callflow_proto_rawDesc = "" +
 	"\x10other_attributes\x182 \x03(\v2-.opentact.call.v1.Answer.OtherAttributesEntryB&\xbaH#\x9a\x01 \"\x1er\x1c2\x1a^[A-Za-z_][A-Za-z0-9_.-]*$R\x0fotherAttributes\x1aB\n" +
 	"\x14OtherAttributesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xe1\x02\n" +
-	"\x03Say\x12\x1a\n" +
-	"\x04text\x18\x01 \x01(\tB\x06\x82\xe2\x18\x02\x10\x01R\x04text\x12,\n" +
-	"\ttext_attr\x18\x02 \x01(\tB\n" +
-	"\x82\xe2\x18\x06\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xed\x02\n" +
+	"\x03Say\x12 \n" +
+	"\x04text\x18\x01 \x01(\tB\f\xba\xe1\x18\x020\x01\x82\xe2\x18\x02\x10\x01R\x04text\x122\n" +
+	"\ttext_attr\x18\x02 \x01(\tB\x10\xba\xe1\x18\x020\x01\x82\xe2\x18\x06\n" +
 	"\x04textH\x00R\btextAttr\x88\x01\x01\x12\x17\n" +
 	"\x04lang\x18\x03 \x01(\tH\x01R\x04lang\x88\x01\x01\x12\x15\n" +
 	"\x03tag\x18\x04 \x01(\tH\x02R\x03tag\x88\x01\x01\x12}\n" +
