@@ -77,7 +77,7 @@ var handWritten = slices.Concat(
 		newRoute(http.MethodGet, "/rest/sms/outbound/{uuid}", byParam((*Sandbox).serveSMSGet)),
 		newRoute(http.MethodGet, "/rest/sms/inbound/{uuid}", byParam((*Sandbox).serveInboundGet))),
 	owns("/rest/profile/messaging/{}/tnleases",
-		newRoute(http.MethodGet, "/rest/profile/messaging/{uuid}/tnleases", byParam((*Sandbox).serveProfileLeases))),
+		newRoute(http.MethodGet, "/rest/profile/messaging/{uuid}/tnleases", byParam(messagingProfiles.serveLeases))),
 	owns("/rest/sip/connection/{}/tnlease",
 		newRoute(http.MethodGet, "/rest/sip/connection/{uuid}/tnlease", byParam(sipConnections.serveLeases)),
 		newRoute(http.MethodPost, "/rest/sip/connection/{uuid}/tnlease", byParam(sipConnections.serveAssign))),

@@ -741,20 +741,3 @@ func (s *Sandbox) serveRelease(w http.ResponseWriter, _ *http.Request, u *user, 
 	a.leases = slices.DeleteFunc(a.leases, func(o *lease) bool { return o == l })
 	return writeSuccess(w, http.StatusOK, s.leaseView(u, l, true))
 }
-
-// serveProfileLeases answers GET /rest/profile/messaging/{uuid}/tnleases:
-// the account's leases whose SMS go through the profile.
-func (s *Sandbox) serveProfileLeases(w http.ResponseWriter, _ *http.Request, u *user, id string) int {
-	s.telco.mu.Lock()
-	defer s.telco.mu.Unlock()
-	if _, ok := s.messagingProfile(u, id); !ok {
-		return writeError(w, http.StatusNotFound, "Not found")
-	}
-	out := []leaseJSON{}
-	for _, l := range u.acct.leases {
-		if l.profile == id {
-			out = append(out, s.leaseView(u, l, true))
-		}
-	}
-	return writeSuccess(w, http.StatusOK, out)
-}

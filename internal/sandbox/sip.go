@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"time"
@@ -52,16 +53,17 @@ func refersTo(raw json.RawMessage, id string) bool {
 	return json.Unmarshal(raw, &obj) == nil && obj.UUID == id
 }
 
-// leaseHolder is where a lease's calls can go: a SIP connection or a call
-// control app, a record of a generic collection that the lease names by
-// its uuid, and that a SIP domain names by a member of its own.
+// leaseHolder is a record a lease names by its uuid, a record of a
+// generic collection: where its calls go (a SIP connection or a call
+// control app, which a SIP domain names by a member of its own) or its
+// messages (a messaging profile).
 type leaseHolder struct {
 	what string // "SIP connection", for messages
 	// exists reports whether u's account has the holder id.
 	exists func(s *Sandbox, u *user, id string) bool
 	// ref is the lease's reference to a holder of this kind.
 	ref func(l *lease) *string
-	// domainMember is the SIP domain's member naming it.
+	// domainMember is the SIP domain's member naming it; "" for none.
 	domainMember string
 }
 
@@ -89,10 +91,15 @@ var (
 		ref:          func(l *lease) *string { return &l.sipControlApp },
 		domainMember: "sip_control_app",
 	}
+	messagingProfiles = leaseHolder{
+		what:   "messaging profile",
+		exists: inCollection("/rest/profile/messaging"),
+		ref:    func(l *lease) *string { return &l.profile },
+	}
 )
 
-// serveLeases answers GET …/{uuid}/tnlease: the account's leases whose
-// calls go to the holder.
+// serveLeases answers GET …/{uuid}/tnlease (a messaging profile's
+// …/tnleases): the account's leases the holder's record is named by.
 func (h leaseHolder) serveLeases(s *Sandbox, w http.ResponseWriter, _ *http.Request, u *user, id string) int {
 	s.telco.mu.Lock()
 	defer s.telco.mu.Unlock()
@@ -192,7 +199,7 @@ func (h leaseHolder) inUse(s *Sandbox, u *user, id string) string {
 			return fmt.Sprintf("the %s still carries the calls of a number (TN lease %s)", h.what, l.uuid)
 		}
 	}
-	if coll := s.colls["/rest/sip/domain"]; coll != nil {
+	if coll := s.colls["/rest/sip/domain"]; coll != nil && h.domainMember != "" {
 		recs, _ := s.records.list(u.account, coll, nil, func(m map[string]json.RawMessage) bool { return refersTo(m[h.domainMember], id) })
 		if len(recs) > 0 {
 			var domain string
@@ -498,12 +505,8 @@ func (s *Sandbox) serveSIPUserUpdate(w http.ResponseWriter, r *http.Request, u *
 		su.password = *password
 	}
 	members := make(map[string]json.RawMessage, len(su.members)+len(set))
-	for k, v := range su.members {
-		members[k] = v
-	}
-	for k, v := range set {
-		members[k] = v
-	}
+	maps.Copy(members, su.members)
+	maps.Copy(members, set)
 	su.members, su.modified = members, s.now().UTC()
 	return writeSuccess(w, http.StatusOK, s.sipUserView(u, su))
 }
