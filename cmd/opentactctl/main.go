@@ -337,15 +337,10 @@ type command struct {
 }
 
 func newCommand(name, help string, lookupEnv func(string) (string, bool), stdin io.Reader, stdout, stderr io.Writer) *command {
-	env := func(name, def string) string {
-		if v, ok := lookupEnv(name); ok {
-			return v
-		}
-		return def
-	}
 	c := newAnonymousCommand(name, help, lookupEnv, stdin, stdout, stderr)
 	fs := c.fs
-	c.email = fs.String("email", env("OPENTACT_EMAIL", ""), "e-mail for Basic credentials (env OPENTACT_EMAIL)")
+	email, _ := lookupEnv("OPENTACT_EMAIL")
+	c.email = fs.String("email", email, "e-mail for Basic credentials (env OPENTACT_EMAIL)")
 	c.kind = fs.String("kind", "", "token kind instead of Basic: bearer, token, google, facebook or ha1b")
 	c.secretStdin = fs.Bool("secret-stdin", false, "read the password or token from the first line of standard input")
 	return c
